@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""Run each CPython reference program and its gilsim config, and compare the figures.
+
+Usage:
+    python3 python/compare.py [--gilsim PATH] [--only NAME...] [--json]
+
+For every phenomenon it runs `python3 python/NAME.py` (one JSON object on
+stdout) and `GILSIM run configs/python/CONFIG.toml --format json` (the report
+of SPEC section 4), computes the same figure on both sides and prints one row
+per figure: phenomenon, figure, unit, CPython value, gilsim value, and
+gilsim/CPython. Loss figures (lost updates of counter_race) are compared as
+lost fractions, and the last column says whether both sides agree that
+updates are lost ("both > 0", "both 0") instead of giving a ratio.
+
+Exit status: 0 when everything ran, 1 when a side failed (or the gilsim
+binary is missing), 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON_DIR = ROOT / "python"
+CONFIG_DIR = ROOT / "configs" / "python"
+DEFAULT_GILSIM = ROOT / "target" / "release" / "gilsim"
+
+PYTHON_TIMEOUT_S = 120
+GILSIM_TIMEOUT_S = 600
+
+Json = dict[str, Any]
+Extractor = Callable[[Json], float]
+
+
+class ExtractError(Exception):
+    """A figure could not be read from a program's output or a gilsim report."""
+
+
+class SideFailure(Exception):
+    """A CPython program or a gilsim run failed; the message says which and why."""
+
+
+# --------------------------------------------------------------------------
+# Reading a gilsim report (SPEC section 4)
+# --------------------------------------------------------------------------
+
+def _find(items: Iterable[Json] | None, key: str, value: str, what: str, where: str) -> Json:
+    items = list(items or [])
+    for item in items:
+        if item.get(key) == value:
+            return item
+    known = ", ".join(repr(i.get(key)) for i in items) or "none"
+    raise ExtractError(f"no {what} {value!r} in {where} (has: {known})")
+
+
+def run_of(report: Json, backend: str) -> Json:
+    """The entry of runs[] whose `backend` label is `backend`."""
+    return _find(report.get("runs"), "backend", backend, "backend", "runs[]")
+
+
+def group_of(run: Json, group: str) -> Json:
+    return _find(run.get("groups"), "name", group, "group", f"run {run.get('backend')!r}")
+
+
+def counter_of(run: Json, counter: str) -> Json:
+    return _find(run.get("counters"), "name", counter, "counter", f"run {run.get('backend')!r}")
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExtractError(f"{where} is {value!r}, not a number")
+    return float(value)
+
+
+def _ratio(num: float, den: float, where: str) -> float:
+    if den == 0:
+        raise ExtractError(f"{where}: division by zero")
+    return num / den
+
+
+# gilsim-side figure builders: each returns an extractor over one report.
+
+def wall_ratio(numerator: str, denominator: str) -> Extractor:
+    """wall_s of backend `numerator` / wall_s of backend `denominator` (a speed-up)."""
+    def extract(report: Json) -> float:
+        num = _number(run_of(report, numerator).get("wall_s"), f"{numerator}.wall_s")
+        den = _number(run_of(report, denominator).get("wall_s"), f"{denominator}.wall_s")
+        return _ratio(num, den, f"{numerator}.wall_s / {denominator}.wall_s")
+    return extract
+
+
+def latency_ms(backend: str, group: str, stat: str) -> Extractor:
+    """A group's latency_us statistic (mean, p50, max, ...), in ms."""
+    def extract(report: Json) -> float:
+        lat = group_of(run_of(report, backend), group).get("latency_us") or {}
+        return _number(lat.get(stat), f"{backend}/{group}.latency_us.{stat}") / 1e3
+    return extract
+
+
+def latency_mean_excess_ms(backend: str, baseline: str, group: str) -> Extractor:
+    """Mean latency of `group` under `backend` minus under `baseline`, in ms."""
+    with_, without = latency_ms(backend, group, "mean"), latency_ms(baseline, group, "mean")
+    return lambda report: with_(report) - without(report)
+
+
+def counter_field(backend: str, counter: str, field: str) -> Extractor:
+    def extract(report: Json) -> float:
+        return _number(counter_of(run_of(report, backend), counter).get(field),
+                       f"{backend}/counter {counter}.{field}")
+    return extract
+
+
+def counter_lost_fraction(backend: str, counter: str) -> Extractor:
+    lost, expected = counter_field(backend, counter, "lost"), counter_field(backend, counter, "expected")
+    return lambda report: _ratio(lost(report), expected(report), f"counter {counter}: lost / expected")
+
+
+# CPython-side figure builders: each returns an extractor over the program's JSON.
+
+def py_value(key: str) -> Extractor:
+    def extract(out: Json) -> float:
+        if key not in out:
+            raise ExtractError(f"the CPython program printed no {key!r}")
+        return _number(out[key], f"CPython {key}")
+    return extract
+
+
+def py_fraction(key: str, total: str = "expected") -> Extractor:
+    part, whole = py_value(key), py_value(total)
+    return lambda out: _ratio(part(out), whole(out), f"CPython {key} / {total}")
+
+
+# --------------------------------------------------------------------------
+# The phenomena
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    unit: str                 # "x" (speed-up), "ms", "count", or "fraction" (a loss)
+    cpython: Extractor        # over the CPython program's JSON
+    config: str               # stem of the gilsim config in configs/python/
+    gilsim: Extractor         # over that config's gilsim report
+
+    @property
+    def is_loss(self) -> bool:
+        return self.unit == "fraction"
+
+
+@dataclass(frozen=True)
+class Phenomenon:
+    name: str                 # python/NAME.py
+    figures: tuple[Figure, ...]
+
+    @property
+    def script(self) -> Path:
+        return PYTHON_DIR / f"{self.name}.py"
+
+    @property
+    def configs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.config for f in self.figures))
+
+
+# Backend labels looked up in the reports (set by `name` in each config).
+THREADS = "python-threads"
+SEQUENTIAL = "sequential"
+NOGIL = "threads-nogil"
+
+
+def _speedup(name: str, config: str, backend: str) -> Figure:
+    return Figure(name, "x", py_value(name), config, wall_ratio(SEQUENTIAL, backend))
+
+
+def _loss(variant: str) -> Figure:
+    key = f"lost_{variant}"
+    return Figure(key, "fraction", py_fraction(key), "counter_race", counter_lost_fraction(THREADS, variant))
+
+
+def _tick(variant: str, stat: str) -> Figure:
+    key = f"{variant}_{stat}_ms"
+    return Figure(key, "ms", py_value(key), "asyncio_offload",
+                  latency_ms(f"asyncio-{variant}", "ticker", stat))
+
+
+def _convoy(suffix: str, config: str) -> Figure:
+    key = f"penalty_ms_{suffix}"
+    return Figure(key, "ms", py_value(key), config, latency_mean_excess_ms(THREADS, NOGIL, "io"))
+
+
+PHENOMENA: tuple[Phenomenon, ...] = (
+    Phenomenon("cpu_threads", (
+        _speedup("threads_speedup", "cpu_threads", THREADS),
+        _speedup("pool_speedup", "cpu_threads", "multiprocessing-pool"),
+    )),
+    Phenomenon("io_threads", (_speedup("speedup", "io_threads", THREADS),)),
+    Phenomenon("convoy", (_convoy("5ms", "convoy"), _convoy("2_5ms", "convoy_2_5ms"))),
+    Phenomenon("counter_race", (
+        Figure("expected", "count", py_value("expected"), "counter_race",
+               counter_field(THREADS, "plus_equals", "expected")),
+        _loss("plus_equals"),
+        _loss("plus_call"),
+        _loss("locked"),
+    )),
+    Phenomenon("native_threads", (_speedup("speedup", "native_threads", THREADS),)),
+    Phenomenon("asyncio_offload", tuple(
+        _tick(variant, stat)
+        for variant in ("inline", "threadpool", "processpool")
+        for stat in ("max", "p50")
+    )),
+)
+
+
+# --------------------------------------------------------------------------
+# Comparing
+# --------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    phenomenon: str
+    figure: str
+    unit: str
+    cpython: float | None
+    gilsim: float | None
+    ratio: float | None = None       # gilsim / CPython, for non-loss figures
+    agreement: str | None = None     # for loss figures
+    error: str | None = None         # a side ran but its output lacks this figure
+
+
+def loss_agreement(cpython: float, gilsim: float) -> str:
+    if cpython == 0 and gilsim == 0:
+        return "both 0"
+    if cpython > 0 and gilsim > 0:
+        return "both > 0"
+    return "CPython 0, gilsim > 0" if cpython == 0 else "CPython > 0, gilsim 0"
+
+
+def _extract(fn: Extractor, data: Json | None, side: str) -> tuple[float | None, str | None]:
+    """(value, None), or (None, why) when the output lacks the figure, or (None, None)
+    when the side did not run at all (that failure is reported on its own)."""
+    if data is None:
+        return None, None
+    try:
+        return fn(data), None
+    except ExtractError as exc:
+        return None, f"{side}: {exc}"
+
+
+def compare_figure(phenomenon: str, figure: Figure, py_out: Json | None,
+                   reports: dict[str, Json]) -> Row:
+    """One row: the figure from the CPython output and from its config's gilsim report."""
+    cpy, err_py = _extract(figure.cpython, py_out, "CPython")
+    gil, err_gil = _extract(figure.gilsim, reports.get(figure.config), f"gilsim ({figure.config})")
+    row = Row(phenomenon, figure.name, figure.unit, cpy, gil,
+              error="; ".join(e for e in (err_py, err_gil) if e) or None)
+    if cpy is not None and gil is not None:
+        if figure.is_loss:
+            row.agreement = loss_agreement(cpy, gil)
+        elif cpy != 0:
+            row.ratio = gil / cpy
+    return row
+
+
+# --------------------------------------------------------------------------
+# Running the two sides
+# --------------------------------------------------------------------------
+
+def run_json(cmd: Sequence[str], what: str, timeout: float) -> Json:
+    """Run cmd and parse its stdout as one JSON object; SideFailure on any problem."""
+    try:
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired as exc:
+        raise SideFailure(f"{what}: timed out after {timeout:.0f} s\n{_text(exc.stderr)}") from None
+    except OSError as exc:
+        raise SideFailure(f"{what}: could not start: {exc}") from None
+    if proc.returncode != 0:
+        raise SideFailure(f"{what}: exit status {proc.returncode}\n{proc.stderr}")
+    try:
+        out = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise SideFailure(f"{what}: stdout is not one JSON object ({exc})\n"
+                          f"stdout began: {proc.stdout[:300]!r}\n{proc.stderr}") from None
+    if not isinstance(out, dict):
+        raise SideFailure(f"{what}: stdout is JSON but not an object")
+    return out
+
+
+def _text(data: str | bytes | None) -> str:
+    if isinstance(data, bytes):
+        return data.decode(errors="replace")
+    return data or ""
+
+
+def run_cpython(ph: Phenomenon) -> Json:
+    rel = ph.script.relative_to(ROOT)
+    return run_json([sys.executable, str(ph.script)], f"CPython {rel}", PYTHON_TIMEOUT_S)
+
+
+def run_gilsim(gilsim: Path, config: str) -> Json:
+    path = CONFIG_DIR / f"{config}.toml"
+    rel = path.relative_to(ROOT)
+    return run_json([str(gilsim), "run", str(path), "--format", "json"], f"gilsim {rel}",
+                    GILSIM_TIMEOUT_S)
+
+
+def run_phenomenon(ph: Phenomenon, gilsim: Path, failures: list[str]) -> list[Row]:
+    def attempt(fn: Callable[[], Json]) -> Json | None:
+        try:
+            return fn()
+        except SideFailure as exc:
+            failures.append(str(exc).rstrip())
+            return None
+
+    _progress(f"running {ph.script.relative_to(ROOT)}")
+    py_out = attempt(lambda: run_cpython(ph))
+    reports: dict[str, Json] = {}
+    for config in ph.configs:
+        _progress(f"running gilsim on configs/python/{config}.toml")
+        report = attempt(lambda: run_gilsim(gilsim, config))
+        if report is not None:
+            reports[config] = report
+    rows = [compare_figure(ph.name, fig, py_out, reports) for fig in ph.figures]
+    # A side that ran but lacks what a figure needs is a failure too.
+    failures.extend(f"{ph.name}/{r.figure}: {r.error}" for r in rows if r.error)
+    return rows
+
+
+def _progress(msg: str) -> None:
+    print(f"compare: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "FAILED"
+    if unit == "fraction":
+        return f"{value * 100:.2f}%"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def format_last(row: Row) -> str:
+    if row.agreement is not None:
+        return row.agreement
+    if row.ratio is not None:
+        return f"{row.ratio:.3g}"
+    return "n/a"
+
+
+def render_table(rows: Sequence[Row]) -> str:
+    header = ("phenomenon", "figure", "unit", "CPython", "gilsim", "gilsim/CPython")
+    body = [(r.phenomenon, r.figure, r.unit, format_value(r.cpython, r.unit),
+             format_value(r.gilsim, r.unit), format_last(r)) for r in rows]
+    widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
+    numeric = {3, 4, 5}
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(b) for b in body)])
+
+
+def render_json(rows: Sequence[Row], failures: Sequence[str]) -> str:
+    def clean(row: Row) -> Json:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in asdict(row).items()}
+    return json.dumps({"rows": [clean(r) for r in rows], "failures": list(failures)}, indent=2)
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+def select(names: Sequence[str] | None, parser: argparse.ArgumentParser) -> list[Phenomenon]:
+    """Phenomena named on the command line (a phenomenon or one of its config stems)."""
+    if not names:
+        return list(PHENOMENA)
+    by_name = {ph.name: ph for ph in PHENOMENA}
+    by_name.update({cfg: ph for ph in PHENOMENA for cfg in ph.configs})
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        parser.error(f"unknown phenomenon {', '.join(unknown)}; choose from: "
+                     f"{', '.join(ph.name for ph in PHENOMENA)}")
+    return list(dict.fromkeys(by_name[n] for n in names))
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[Phenomenon]]:
+    parser = argparse.ArgumentParser(
+        prog="compare.py",
+        description="Run the CPython reference programs in python/ and the matching gilsim "
+                    "configs in configs/python/, and compare their figures.")
+    parser.add_argument("--gilsim", metavar="PATH", type=Path, default=DEFAULT_GILSIM,
+                        help="the gilsim binary (default: target/release/gilsim in the repository)")
+    parser.add_argument("--only", metavar="NAME", nargs="+",
+                        help="run only these phenomena: " + ", ".join(ph.name for ph in PHENOMENA))
+    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    args = parser.parse_args(argv)
+    return args, select(args.only, parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, phenomena = parse_args(argv)
+    gilsim: Path = args.gilsim
+    if not (gilsim.is_file() and os.access(gilsim, os.X_OK)):
+        print(f"compare: gilsim binary not found at {gilsim}.\n"
+              f"Build it first with `cargo build --release` in {ROOT}, "
+              f"or pass --gilsim PATH.", file=sys.stderr)
+        return 1
+
+    rows: list[Row] = []
+    failures: list[str] = []
+    for ph in phenomena:
+        rows.extend(run_phenomenon(ph, gilsim, failures))
+
+    print(render_json(rows, failures) if args.json else render_table(rows))
+    for failure in failures:
+        print(f"\ncompare: FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+//! async-std: jobs run as tasks on async-std's global executor. IO waits
+//! are timerfds on async-io's reactor ([`super::async_timer`]);
+//! `spawn_blocking` is `async_std::task::spawn_blocking` (the `blocking`
+//! crate's pool).
+//!
+//! async-std is deprecated upstream in favour of smol (its executor and
+//! reactor are smol's pieces: async-executor and async-io); gilsim keeps it
+//! because existing services still run on it. Prefer `kind = "smol"`.
+//!
+//! **Worker count.** async-std's executor is global: it is started once per
+//! process, at first use, with the thread count read from the environment
+//! (`ASYNC_STD_THREAD_COUNT`), and it cannot be resized afterwards. gilsim
+//! sets that variable to the backend's resolved `workers` just before the
+//! first async-std run of the process (overriding any value the user
+//! exported, so the report's worker count is the real one) and names the
+//! threads `async-std`. A later run in the same process that asks for a
+//! different count is refused with an error instead of silently running on
+//! the wrong number of threads; runs asking for the same count share the
+//! executor. If something other than this backend started async-std first,
+//! gilsim cannot tell; nothing in gilsim does.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::async_timer::{async_io_sleep, raise_fd_limit};
+use super::smol_rt::catching;
+use super::tokio_rt::offload_for;
+use super::{Backend, Executor, RunOptions};
+use crate::config::CpuMode;
+use crate::error::RunError;
+use crate::exec::{run_job_async, AsyncPlatform, JobTicket, Offload, RunShared};
+use crate::plan::Plan;
+use crate::work::sleep::reduce_timer_slack;
+
+/// The environment variable async-std sizes its executor from.
+const THREAD_COUNT_ENV: &str = "ASYNC_STD_THREAD_COUNT";
+/// The environment variable async-std names its threads from.
+const THREAD_NAME_ENV: &str = "ASYNC_STD_THREAD_NAME";
+
+/// The worker count async-std's global executor was started with by this
+/// process, once started.
+static STARTED_WITH: Mutex<Option<usize>> = Mutex::new(None);
+
+/// The `async-std` backend.
+pub struct AsyncStd {
+    name: String,
+    workers: usize,
+    cpu_mode: CpuMode,
+}
+
+impl AsyncStd {
+    /// Runs on async-std's global executor with `workers` threads (already
+    /// resolved, ≥ 1).
+    pub fn new(name: String, workers: usize, cpu_mode: CpuMode) -> Self {
+        Self {
+            name,
+            workers: workers.max(1),
+            cpu_mode,
+        }
+    }
+
+    /// Refuses a worker count other than the one the executor runs with.
+    fn check(&self, started: Option<usize>) -> Result<(), RunError> {
+        match started {
+            Some(n) if n != self.workers => Err(RunError::Spawn {
+                backend: self.name.clone(),
+                what: format!("async-std with {} worker threads", self.workers),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    format!(
+                        "async-std's global executor already runs {n} worker threads in this process and cannot be \
+                         resized; give every async-std backend of one gilsim invocation the same `workers`, or run \
+                         them in separate invocations"
+                    ),
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts async-std's executor with `workers` threads if this process
+    /// has not yet, else checks it runs with that many.
+    fn start_runtime(&self) -> Result<(), RunError> {
+        let mut started = STARTED_WITH.lock().unwrap_or_else(|p| p.into_inner());
+        self.check(*started)?;
+        if started.is_none() {
+            // Read once, by the first task spawn just below.
+            std::env::set_var(THREAD_COUNT_ENV, self.workers.to_string());
+            std::env::set_var(THREAD_NAME_ENV, "async-std");
+            // Spawning forces async-std's runtime to start its threads.
+            drop(async_std::task::spawn(async {}));
+            *started = Some(self.workers);
+        }
+        Ok(())
+    }
+}
+
+impl Backend for AsyncStd {
+    fn preflight(&self, _plan: &Plan, _opts: &RunOptions) -> Result<(), RunError> {
+        self.check(*STARTED_WITH.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError> {
+        raise_fd_limit();
+        self.start_runtime()?;
+        Ok(Box::new(Running {
+            shared,
+            platform: Arc::new(AsyncStdPlatform),
+            offload: offload_for(&self.name, self.cpu_mode)?,
+        }))
+    }
+}
+
+struct Running {
+    shared: Arc<RunShared>,
+    platform: Arc<AsyncStdPlatform>,
+    offload: Offload,
+}
+
+impl Executor for Running {
+    fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
+        let job = run_job_async(
+            self.shared.clone(),
+            self.platform.clone(),
+            self.offload.clone(),
+            ticket,
+        );
+        // async-std's threads are not ours to configure: lower the timer
+        // slack (for precise GIL waits) on whichever thread polls the job.
+        // Dropping the handle detaches the task.
+        drop(async_std::task::spawn(async move {
+            let mut job = std::pin::pin!(job);
+            std::future::poll_fn(|cx| {
+                reduce_timer_slack();
+                job.as_mut().poll(cx)
+            })
+            .await
+        }));
+        Ok(())
+    }
+
+    fn shutdown(self: Box<Self>) {
+        // The executor is global and stays up; the driver has seen every
+        // completion, so nothing of this run is left on it.
+    }
+}
+
+/// async-std's side of [`AsyncPlatform`].
+struct AsyncStdPlatform;
+
+impl AsyncPlatform for AsyncStdPlatform {
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send {
+        async_io_sleep(d)
+    }
+
+    fn spawn_blocking<R, F>(&self, f: F) -> impl Future<Output = Option<R>> + Send
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        async_std::task::spawn_blocking(catching(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tokio_rt::testkit::*;
+    use crate::config::{BackendKind, CpuMode};
+
+    /// Every async-std test of this process uses the same worker count,
+    /// since the executor is sized once per process.
+    const WORKERS: usize = 2;
+
+    #[test]
+    fn runs_every_mode_with_and_without_gil() {
+        all_modes_complete(BackendKind::AsyncStd, None, WORKERS);
+    }
+
+    #[test]
+    fn io_waits_overlap() {
+        io_overlaps(&spec(
+            BackendKind::AsyncStd,
+            false,
+            None,
+            CpuMode::Inline,
+            WORKERS,
+        ));
+        io_overlaps(&spec(
+            BackendKind::AsyncStd,
+            true,
+            None,
+            CpuMode::Inline,
+            WORKERS,
+        ));
+    }
+
+    #[test]
+    fn cpu_overlaps_on_two_workers() {
+        cpu_overlaps(&spec(
+            BackendKind::AsyncStd,
+            false,
+            None,
+            CpuMode::Inline,
+            WORKERS,
+        ));
+        cpu_overlaps(&spec(
+            BackendKind::AsyncStd,
+            false,
+            None,
+            CpuMode::SpawnBlocking,
+            WORKERS,
+        ));
+    }
+
+    #[test]
+    fn another_worker_count_is_refused_once_started() {
+        let p = plan(vec![batch("io", 2, vec![crate::config::Step::Io(ms(1))])]);
+        run_ok(
+            &spec(BackendKind::AsyncStd, false, None, CpuMode::Inline, WORKERS),
+            &p,
+        );
+        let other = spec(
+            BackendKind::AsyncStd,
+            false,
+            None,
+            CpuMode::Inline,
+            WORKERS + 1,
+        );
+        let opts = crate::backend::RunOptions {
+            calibration: crate::work::kernel::Calibration {
+                iters_per_us: 100.0,
+            },
+            max_threads: 100,
+            record_gil_holds: false,
+            progress: None,
+        };
+        let err = crate::backend::run(&other, p, &opts)
+            .err()
+            .expect("a different worker count must be refused");
+        let msg = format!(
+            "{err}: {}",
+            std::error::Error::source(&err)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        );
+        assert!(msg.contains("cannot be resized"), "{msg}");
+        assert!(msg.contains("already runs 2 worker threads"), "{msg}");
+    }
+}

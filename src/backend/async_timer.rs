@@ -1,0 +1,569 @@
+//! Precise async sleeps for the async backends (SPEC §1.2).
+//!
+//! tokio's timer wheel rounds every deadline up to its 1 ms tick, and
+//! async-io's timers wake through whichever thread currently holds its
+//! reactor, after a notification that makes it recompute its poll timeout.
+//! Neither gets close to what the kernel can do for a sub-millisecond wait.
+//!
+//! Here every sleep arms its own Linux `timerfd` (`CLOCK_MONOTONIC`, the
+//! clock behind [`Instant`], one-shot) and registers it with the runtime's
+//! own reactor: [`tokio::io::unix::AsyncFd`] for tokio, [`async_io::Async`]
+//! for async-std and smol (both run on async-io's reactor). The task then
+//! awaits readability. A worker parked in `epoll_wait` is woken directly by
+//! the kernel's hrtimer when it fires: timerfds get no timer-slack rounding
+//! (unlike `nanosleep` or an `epoll_wait` timeout), and no other thread has
+//! to relay the wake-up.
+//!
+//! A small per-thread free list keeps timerfds registered between sleeps,
+//! which saves `timerfd_create`, the reactor registration, the
+//! deregistration and `close` on every sleep (four syscalls). tokio's
+//! registrations belong to one runtime, so its free list remembers which
+//! runtime it was filled on and empties itself on another.
+//!
+//! When a timerfd cannot be had (file descriptors exhausted: `EMFILE`,
+//! `ENFILE`; or the reactor refuses it), a sleep falls back to the
+//! runtime's own timer and gilsim logs one warning: the run goes on, less
+//! precisely. [`raise_fd_limit`] makes that unlikely: every concurrently
+//! sleeping task holds one descriptor.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use async_io::Async;
+use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// Most idle timerfds a thread keeps for reuse, per runtime kind.
+const FREE_LIST_MAX: usize = 32;
+
+/// Whether sleeps reuse timerfds through the per-thread free lists (only
+/// the overshoot measurement turns this off, to compare).
+static REUSE: AtomicBool = AtomicBool::new(true);
+
+/// Sleeps `d` on a tokio runtime (with `enable_io` and `enable_time`).
+///
+/// # Panics
+/// Outside a tokio runtime, like `tokio::time::sleep`.
+pub async fn tokio_sleep(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
+    let deadline = Instant::now() + d;
+    match take_tokio_fd() {
+        Ok(fd) => match wait_tokio(&fd, deadline).await {
+            Ok(()) => give_back_tokio(fd),
+            Err(e) => {
+                // The registration went bad (e.g. its runtime is shutting
+                // down): drop it and finish the wait on the runtime's timer.
+                warn_fallback(&e);
+                tokio::time::sleep_until(deadline.into()).await;
+            }
+        },
+        Err(e) => {
+            warn_fallback(&e);
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+    }
+}
+
+/// Sleeps `d` on async-io's reactor (async-std and smol).
+pub async fn async_io_sleep(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
+    let deadline = Instant::now() + d;
+    match take_async_io_fd() {
+        Ok(fd) => match wait_async_io(&fd, deadline).await {
+            Ok(()) => give_back_async_io(fd),
+            Err(e) => {
+                warn_fallback(&e);
+                async_io::Timer::at(deadline).await;
+            }
+        },
+        Err(e) => {
+            warn_fallback(&e);
+            async_io::Timer::at(deadline).await;
+        }
+    }
+}
+
+/// Raises this process's soft limit on open files to the hard limit, once:
+/// every task sleeping at a given moment holds one timerfd, and the usual
+/// soft limit (1024) is far below what the kernel allows (as Go and the JVM
+/// do at start-up).
+pub fn raise_fd_limit() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+        unsafe {
+            let mut rl = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+                let old = rl.rlim_cur;
+                rl.rlim_cur = rl.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) == 0 {
+                    tracing::debug!(
+                        from = old,
+                        to = rl.rlim_max,
+                        "raised the open-file soft limit"
+                    );
+                }
+            }
+        }
+    });
+}
+
+fn warn_fallback(e: &io::Error) {
+    static WARNED: Once = Once::new();
+    WARNED.call_once(|| {
+        let hint = match e.raw_os_error() {
+            Some(libc::EMFILE) => " (too many open files: raise `ulimit -n`, or run fewer IO jobs at once)",
+            Some(libc::ENFILE) => " (the system's file table is full)",
+            _ => "",
+        };
+        tracing::warn!(
+            "precise async sleeps are unavailable: {e}{hint}; falling back to the runtime's own timer, \
+             whose granularity is coarser (about 1 ms on tokio), so IO waits will overshoot more"
+        );
+    });
+}
+
+fn new_timerfd() -> io::Result<OwnedFd> {
+    Ok(rustix::time::timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+    )?)
+}
+
+/// Arms `fd` to fire once, `after` from now (`after` > 0; a zero value
+/// would disarm it). Re-arming also resets any expiration not yet read.
+fn arm(fd: impl AsFd, after: Duration) -> io::Result<()> {
+    let after = after.max(Duration::from_nanos(1));
+    let spec = Itimerspec {
+        it_interval: Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: Timespec {
+            tv_sec: after.as_secs().min(i64::MAX as u64) as _,
+            tv_nsec: after.subsec_nanos() as _,
+        },
+    };
+    rustix::time::timerfd_settime(fd, TimerfdTimerFlags::empty(), &spec)?;
+    Ok(())
+}
+
+/// Reads the expiration count; `WouldBlock` when the timer has not fired.
+fn drain(fd: impl AsFd) -> io::Result<u64> {
+    let mut buf = [0u8; 8];
+    let n = rustix::io::read(fd, &mut buf)?;
+    debug_assert_eq!(n, 8);
+    Ok(u64::from_ne_bytes(buf))
+}
+
+/// Time left until `deadline`, or `None` once it has passed.
+fn remaining(deadline: Instant) -> Option<Duration> {
+    let now = Instant::now();
+    (deadline > now).then(|| deadline - now)
+}
+
+// ---- tokio ----------------------------------------------------------------
+
+/// A thread's idle tokio registrations, and the runtime they belong to.
+#[derive(Default)]
+struct TokioFree {
+    runtime: Option<tokio::runtime::Id>,
+    fds: Vec<AsyncFd<OwnedFd>>,
+}
+
+thread_local! {
+    static TOKIO_FREE: RefCell<TokioFree> = RefCell::default();
+    static ASYNC_IO_FREE: RefCell<Vec<Async<OwnedFd>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn current_runtime() -> Option<tokio::runtime::Id> {
+    tokio::runtime::Handle::try_current().ok().map(|h| h.id())
+}
+
+fn take_tokio_fd() -> io::Result<AsyncFd<OwnedFd>> {
+    if REUSE.load(Ordering::Relaxed) {
+        let rt = current_runtime();
+        let reused = TOKIO_FREE
+            .try_with(|free| {
+                let mut free = free.borrow_mut();
+                if free.runtime != rt {
+                    // Registrations of another runtime are useless here.
+                    free.fds.clear();
+                    free.runtime = rt;
+                }
+                free.fds.pop()
+            })
+            .ok()
+            .flatten();
+        if let Some(fd) = reused {
+            return Ok(fd);
+        }
+    }
+    let fd = new_timerfd()?;
+    // SAFETY: the AsyncFd owns the OwnedFd, which stays open and names the
+    // same timerfd until the AsyncFd is dropped.
+    Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?)
+}
+
+fn give_back_tokio(fd: AsyncFd<OwnedFd>) {
+    if !REUSE.load(Ordering::Relaxed) {
+        return;
+    }
+    let rt = current_runtime();
+    let _ = TOKIO_FREE.try_with(|free| {
+        let mut free = free.borrow_mut();
+        if free.runtime == rt && free.fds.len() < FREE_LIST_MAX {
+            free.fds.push(fd);
+        }
+    });
+}
+
+async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant) -> io::Result<()> {
+    // The loop re-checks the clock: a stale readiness from an earlier use
+    // must never end a wait early.
+    while let Some(left) = remaining(deadline) {
+        arm(fd.get_ref(), left)?;
+        loop {
+            let mut ready = fd.readable().await?;
+            match drain(fd.get_ref()) {
+                Ok(_) => {
+                    // One-shot and drained: no further edge until re-armed.
+                    ready.clear_ready();
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---- async-io (async-std, smol) -------------------------------------------
+
+fn take_async_io_fd() -> io::Result<Async<OwnedFd>> {
+    if REUSE.load(Ordering::Relaxed) {
+        // async-io's reactor is global, so any thread's registration works.
+        if let Some(fd) = ASYNC_IO_FREE
+            .try_with(|f| f.borrow_mut().pop())
+            .ok()
+            .flatten()
+        {
+            return Ok(fd);
+        }
+    }
+    Async::new_nonblocking(new_timerfd()?)
+}
+
+fn give_back_async_io(fd: Async<OwnedFd>) {
+    if !REUSE.load(Ordering::Relaxed) {
+        return;
+    }
+    let _ = ASYNC_IO_FREE.try_with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < FREE_LIST_MAX {
+            f.push(fd);
+        }
+    });
+}
+
+async fn wait_async_io(fd: &Async<OwnedFd>, deadline: Instant) -> io::Result<()> {
+    while let Some(left) = remaining(deadline) {
+        arm(fd.get_ref(), left)?;
+        loop {
+            // async-io registers interest anew for each wait (one-shot), so
+            // only an event after this point completes it.
+            fd.readable().await?;
+            match drain(fd.get_ref()) {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::work::sleep::{precise_sleep, reduce_timer_slack};
+
+    fn rt_current() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Overshoots in µs, sorted.
+    async fn overshoots<F, Fut>(n: usize, d: Duration, mut sleep: F) -> Vec<f64>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut v: Vec<f64> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            sleep(d).await;
+            let took = t.elapsed();
+            assert!(took >= d, "slept {took:?} < {d:?}");
+            v.push((took - d).as_secs_f64() * 1e6);
+        }
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    fn pct(v: &[f64], p: f64) -> f64 {
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
+    }
+
+    fn line(what: &str, d: Duration, v: &[f64]) -> String {
+        format!(
+            "{what:<34} {:>6?}: p50 {:>7.1} µs  p99 {:>7.1} µs",
+            d,
+            pct(v, 0.5),
+            pct(v, 0.99)
+        )
+    }
+
+    #[test]
+    fn sleeps_last_at_least_the_request() {
+        reduce_timer_slack();
+        rt_current().block_on(async {
+            for us in [1u64, 50, 200, 1000, 3000] {
+                let d = Duration::from_micros(us);
+                let t = Instant::now();
+                tokio_sleep(d).await;
+                assert!(t.elapsed() >= d);
+            }
+        });
+        async_io::block_on(async {
+            for us in [1u64, 50, 200, 1000, 3000] {
+                let d = Duration::from_micros(us);
+                let t = Instant::now();
+                async_io_sleep(d).await;
+                assert!(t.elapsed() >= d);
+            }
+        });
+    }
+
+    #[test]
+    fn zero_returns_at_once() {
+        rt_current().block_on(async {
+            let t = Instant::now();
+            tokio_sleep(Duration::ZERO).await;
+            async_io_sleep(Duration::ZERO).await;
+            assert!(t.elapsed() < Duration::from_millis(20));
+        });
+    }
+
+    #[test]
+    fn concurrent_sleeps_all_complete_in_parallel() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let t = Instant::now();
+            let tasks: Vec<_> = (0..500)
+                .map(|_| tokio::spawn(tokio_sleep(Duration::from_millis(20))))
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let took = t.elapsed();
+            assert!(took >= Duration::from_millis(20));
+            assert!(
+                took < Duration::from_millis(500),
+                "500 parallel 20 ms sleeps took {took:?}"
+            );
+        });
+        async_io::block_on(async {
+            let t = Instant::now();
+            let tasks: Vec<_> = (0..500)
+                .map(|_| smol::spawn(async_io_sleep(Duration::from_millis(20))))
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+            let took = t.elapsed();
+            assert!(
+                took < Duration::from_millis(500),
+                "500 parallel 20 ms sleeps took {took:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_second_runtime_on_the_same_thread_gets_fresh_registrations() {
+        for _ in 0..3 {
+            rt_current().block_on(async {
+                for _ in 0..5 {
+                    let t = Instant::now();
+                    tokio_sleep(Duration::from_micros(300)).await;
+                    assert!(t.elapsed() >= Duration::from_micros(300));
+                }
+            });
+        }
+    }
+
+    /// The overshoot of a 200 µs sleep is far below tokio's timer wheel's.
+    #[test]
+    fn overshoot_beats_the_tokio_timer() {
+        reduce_timer_slack();
+        let d = Duration::from_micros(200);
+        let (ours, wheel) = rt_current().block_on(async {
+            let ours = overshoots(300, d, tokio_sleep).await;
+            let wheel = overshoots(100, d, tokio::time::sleep).await;
+            (ours, wheel)
+        });
+        eprintln!("{}", line("timerfd sleep on tokio", d, &ours));
+        eprintln!("{}", line("tokio::time::sleep", d, &wheel));
+        assert!(
+            pct(&ours, 0.5) < 300.0,
+            "p50 overshoot {} µs",
+            pct(&ours, 0.5)
+        );
+        assert!(
+            pct(&ours, 0.5) < pct(&wheel, 0.5),
+            "not better than tokio::time::sleep"
+        );
+    }
+
+    /// Side-by-side overshoot table (for the report); run with
+    /// `cargo test --release --lib async_timer::tests::overshoot_table -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn overshoot_table() {
+        reduce_timer_slack();
+        let n = 2000;
+        for d in [Duration::from_micros(200), Duration::from_millis(1)] {
+            let mut plain = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                precise_sleep(d);
+                plain.push((t.elapsed() - d).as_secs_f64() * 1e6);
+            }
+            plain.sort_by(f64::total_cmp);
+            eprintln!("{}", line("nanosleep (slack 1 ns)", d, &plain));
+
+            let rt = rt_current();
+            let v = rt.block_on(overshoots(n, d, tokio_sleep));
+            eprintln!("{}", line("timerfd, tokio current_thread", d, &v));
+            REUSE.store(false, Ordering::Relaxed);
+            let v = rt.block_on(overshoots(n, d, tokio_sleep));
+            REUSE.store(true, Ordering::Relaxed);
+            eprintln!("{}", line("timerfd, no reuse, tokio ct", d, &v));
+            let v = rt.block_on(overshoots(n / 4, d, tokio::time::sleep));
+            eprintln!("{}", line("tokio::time::sleep, current_thread", d, &v));
+
+            let mt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .on_thread_start(reduce_timer_slack)
+                .enable_all()
+                .build()
+                .unwrap();
+            let v =
+                mt.block_on(async { tokio::spawn(overshoots(n, d, tokio_sleep)).await.unwrap() });
+            eprintln!("{}", line("timerfd, tokio multi_thread", d, &v));
+            let v = mt.block_on(async {
+                tokio::spawn(overshoots(n / 4, d, tokio::time::sleep))
+                    .await
+                    .unwrap()
+            });
+            eprintln!("{}", line("tokio::time::sleep, multi_thread", d, &v));
+
+            let ex = smol::Executor::new();
+            let v = async_io::block_on(ex.run(overshoots(n, d, async_io_sleep)));
+            eprintln!("{}", line("timerfd, async-io (smol)", d, &v));
+            let v = async_io::block_on(ex.run(overshoots(n, d, |d| async move {
+                async_io::Timer::after(d).await;
+            })));
+            eprintln!("{}", line("async_io::Timer (smol)", d, &v));
+        }
+    }
+
+    /// What reusing timerfds saves: process CPU time per sleep with 200
+    /// tasks each sleeping 200 × 100 µs on a 2-worker runtime. Run like
+    /// `overshoot_table`.
+    #[test]
+    #[ignore]
+    fn reuse_cost() {
+        use crate::metrics::process_cpu_time;
+        let mt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        for reuse in [true, false, true, false] {
+            REUSE.store(reuse, Ordering::Relaxed);
+            let (tasks, each) = (200u32, 200u32);
+            let cpu = process_cpu_time();
+            let t = Instant::now();
+            mt.block_on(async {
+                let hs: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        tokio::spawn(async move {
+                            for _ in 0..each {
+                                tokio_sleep(Duration::from_micros(100)).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.await.unwrap();
+                }
+            });
+            let n = (tasks * each) as f64;
+            let cpu_us = (process_cpu_time() - cpu).as_secs_f64() * 1e6 / n;
+            eprintln!(
+                "tokio reuse={reuse:<5}: {cpu_us:.2} µs CPU per sleep, wall {:?}",
+                t.elapsed()
+            );
+            let cpu = process_cpu_time();
+            let ex = std::sync::Arc::new(smol::Executor::new());
+            let (stop, wait) = smol::channel::bounded::<()>(1);
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (ex, wait) = (ex.clone(), wait.clone());
+                    std::thread::spawn(move || async_io::block_on(ex.run(wait.recv())))
+                })
+                .collect();
+            async_io::block_on(async {
+                let hs: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        ex.spawn(async move {
+                            for _ in 0..each {
+                                async_io_sleep(Duration::from_micros(100)).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.await;
+                }
+            });
+            drop(stop);
+            for t in threads {
+                let _ = t.join();
+            }
+            let cpu_us = (process_cpu_time() - cpu).as_secs_f64() * 1e6 / n;
+            eprintln!("smol  reuse={reuse:<5}: {cpu_us:.2} µs CPU per sleep");
+        }
+        REUSE.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,297 @@
+//! The load generator: submits each job when it is due, whatever the
+//! backend, and turns what the run recorded into a [`RunMeasurement`].
+//!
+//! Latency counts from the due time (SPEC §1.4), so when a backend falls
+//! behind, its jobs show queue time instead of silently arriving later.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::{available_cores, backend_for, Executor};
+use crate::config::BackendSpec;
+use crate::error::RunError;
+use crate::exec::{Done, JobTicket, RunShared};
+use crate::metrics::{process_cpu_time, RunMeasurement};
+use crate::plan::{ArrivalPlan, JobId, Plan};
+use crate::work::gil::Gil;
+use crate::work::kernel::Calibration;
+use crate::work::sleep::sleep_until;
+
+/// How often the driver reports progress, at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Jobs completed so far in the current run.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Completed jobs.
+    pub done: u64,
+    /// All jobs of the run.
+    pub total: u64,
+}
+
+/// Settings of a run that are not part of the config.
+pub struct RunOptions<'a> {
+    /// The CPU kernel's calibration.
+    pub calibration: Calibration,
+    /// Most OS threads a thread-per-job run may start at once.
+    pub max_threads: u64,
+    /// Keep every GIL hold (for the trace's GIL track).
+    pub record_gil_holds: bool,
+    /// Called now and then while jobs run.
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+}
+
+/// Runs `plan` on the backend `spec` and measures it.
+pub fn run(
+    spec: &BackendSpec,
+    plan: Arc<Plan>,
+    opts: &RunOptions<'_>,
+) -> Result<RunMeasurement, RunError> {
+    let cores = available_cores();
+    let backend = backend_for(spec, cores);
+    backend.preflight(&plan, opts)?;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let gil = spec.gil.then(|| {
+        let g = Gil::new(plan.gil);
+        if opts.record_gil_holds {
+            g.with_hold_log()
+        } else {
+            g
+        }
+    });
+    let shared = Arc::new(RunShared::new(plan.clone(), opts.calibration, gil, tx));
+    let run_span = tracing::info_span!("run", backend = %spec.name);
+    let _enter = run_span.enter();
+    tracing::debug!(backend = %spec.name, jobs = plan.total_jobs(), "starting run");
+    let executor = backend.launch(shared.clone())?;
+    let cpu_before = process_cpu_time();
+    let mut driver = Driver::new(&plan, &rx, opts.progress);
+    let outcome = driver.drive(&*executor);
+    executor.shutdown();
+    let process_cpu = process_cpu_time().saturating_sub(cpu_before);
+    let (started, last_end) = outcome?;
+    let groups = shared.recorder.finish();
+    Ok(RunMeasurement {
+        backend: spec.clone(),
+        workers: spec.resolved_workers(cores),
+        cores,
+        wall: last_end.saturating_duration_since(started),
+        jobs: groups.iter().map(|g| g.jobs).sum(),
+        process_cpu,
+        groups: plan
+            .groups
+            .iter()
+            .map(|g| g.name.clone())
+            .zip(groups)
+            .collect(),
+        gil: shared.gil.as_ref().map(Gil::stats),
+        gil_holds: shared.gil.as_ref().map(Gil::holds).unwrap_or_default(),
+        counters: shared.counter_results(),
+        started,
+    })
+}
+
+/// Submission state of one run.
+struct Driver<'a> {
+    plan: &'a Plan,
+    done_rx: &'a Receiver<Done>,
+    progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// Jobs due later, earliest first.
+    pending: BinaryHeap<Reverse<(Instant, JobId)>>,
+    t0: Instant,
+    total: u64,
+    submitted: u64,
+    completed: u64,
+    first_due: Option<Instant>,
+    last_end: Option<Instant>,
+}
+
+impl<'a> Driver<'a> {
+    fn new(
+        plan: &'a Plan,
+        done_rx: &'a Receiver<Done>,
+        progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    ) -> Self {
+        Self {
+            plan,
+            done_rx,
+            progress,
+            pending: BinaryHeap::new(),
+            // A short lead lets the engine settle before the first job is due.
+            t0: Instant::now() + Duration::from_millis(2),
+            total: plan.total_jobs(),
+            submitted: 0,
+            completed: 0,
+            first_due: None,
+            last_end: None,
+        }
+    }
+
+    /// Submits every job and waits for all completions. Returns the first
+    /// due time and the last completion.
+    fn drive(&mut self, exec: &dyn Executor) -> Result<(Instant, Instant), RunError> {
+        sleep_until(self.t0);
+        let result = self.submit_all(exec);
+        // Whatever happened, jobs already submitted still report in; wait
+        // for them so the engine can shut down cleanly.
+        while self.completed < self.submitted {
+            match self.done_rx.recv() {
+                Ok(d) => self.on_done(d),
+                Err(_) => break,
+            }
+        }
+        result?;
+        let first = self.first_due.unwrap_or(self.t0);
+        Ok((first, self.last_end.unwrap_or(first)))
+    }
+
+    fn submit_all(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
+        for id in self.initial_jobs() {
+            self.submit(exec, id, self.t0)?;
+        }
+        self.schedule_first_open_jobs();
+        let mut last_report = Instant::now();
+        while self.completed < self.total {
+            self.report_progress(&mut last_report);
+            let now = Instant::now();
+            match self.pending.peek().copied() {
+                Some(Reverse((due, id))) if due <= now => {
+                    self.pending.pop();
+                    self.submit(exec, id, due)?;
+                    self.schedule_next_open(id);
+                }
+                Some(Reverse((due, _))) => {
+                    self.wait_for_completion(Some(due.min(now + PROGRESS_EVERY)))?
+                }
+                None => self.wait_for_completion(Some(now + PROGRESS_EVERY))?,
+            }
+            // Submit follow-ups for everything that completed meanwhile.
+            while let Some(Reverse((due, id))) = self.pending.peek().copied() {
+                if due > Instant::now() {
+                    break;
+                }
+                self.pending.pop();
+                self.submit(exec, id, due)?;
+                self.schedule_next_open(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Batch jobs and each closed client's first job, interleaved across
+    /// groups so no group is favoured by submission order.
+    fn initial_jobs(&self) -> Vec<JobId> {
+        let firsts: Vec<(usize, u64)> = self
+            .plan
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| {
+                let n = match &g.arrival {
+                    ArrivalPlan::Batch => g.jobs,
+                    ArrivalPlan::Closed { clients, .. } => (*clients).min(g.jobs),
+                    ArrivalPlan::Open { .. } => 0,
+                };
+                (gi, n)
+            })
+            .collect();
+        let longest = firsts.iter().map(|f| f.1).max().unwrap_or(0);
+        let mut out = Vec::with_capacity(firsts.iter().map(|f| f.1 as usize).sum());
+        for index in 0..longest {
+            for &(group, n) in &firsts {
+                if index < n {
+                    out.push(JobId { group, index });
+                }
+            }
+        }
+        out
+    }
+
+    fn schedule_first_open_jobs(&mut self) {
+        for (group, g) in self.plan.groups.iter().enumerate() {
+            if let ArrivalPlan::Open { offsets_ns } = &g.arrival {
+                if let Some(&off) = offsets_ns.first() {
+                    self.pending.push(Reverse((
+                        self.t0 + Duration::from_nanos(off),
+                        JobId { group, index: 0 },
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Open-loop groups keep one job in the heap: the next one due.
+    fn schedule_next_open(&mut self, id: JobId) {
+        if let ArrivalPlan::Open { offsets_ns } = &self.plan.groups[id.group].arrival {
+            let next = id.index + 1;
+            if let Some(&off) = offsets_ns.get(next as usize) {
+                self.pending.push(Reverse((
+                    self.t0 + Duration::from_nanos(off),
+                    JobId {
+                        group: id.group,
+                        index: next,
+                    },
+                )));
+            }
+        }
+    }
+
+    fn submit(&mut self, exec: &dyn Executor, id: JobId, due: Instant) -> Result<(), RunError> {
+        exec.submit(JobTicket { id, due })?;
+        self.submitted += 1;
+        self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
+        Ok(())
+    }
+
+    /// Waits for one completion until `deadline` (or forever).
+    fn wait_for_completion(&mut self, deadline: Option<Instant>) -> Result<(), RunError> {
+        let got = match deadline {
+            Some(d) => self.done_rx.recv_deadline(d),
+            None => self
+                .done_rx
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match got {
+            Ok(done) => self.on_done(done),
+            Err(RecvTimeoutError::Timeout) => {}
+            // Every sender lives in RunShared, which outlives the driver.
+            Err(RecvTimeoutError::Disconnected) => {}
+        }
+        while let Ok(done) = self.done_rx.try_recv() {
+            self.on_done(done);
+        }
+        Ok(())
+    }
+
+    fn on_done(&mut self, done: Done) {
+        self.completed += 1;
+        self.last_end = Some(self.last_end.map_or(done.end, |l| l.max(done.end)));
+        if let ArrivalPlan::Closed { clients, .. } = &self.plan.groups[done.id.group].arrival {
+            let next = JobId {
+                group: done.id.group,
+                index: done.id.index + clients,
+            };
+            if next.index < self.plan.groups[next.group].jobs {
+                let due = done.end + self.plan.think_before(next);
+                self.pending.push(Reverse((due, next)));
+            }
+        }
+    }
+
+    fn report_progress(&self, last: &mut Instant) {
+        if let Some(cb) = self.progress {
+            if last.elapsed() >= PROGRESS_EVERY {
+                *last = Instant::now();
+                cb(Progress {
+                    done: self.completed,
+                    total: self.total,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Execution backends behind one trait, and the driver that feeds them.
+//!
+//! A [`Backend`] starts an engine (OS threads, a rayon pool, an async
+//! runtime) and returns an [`Executor`] that accepts jobs. The
+//! [`driver`] owns time: it submits every job when it is due and collects
+//! completions, so arrival modes work the same on every backend.
+
+mod async_std_rt;
+mod async_timer;
+pub mod driver;
+mod limits;
+mod rayon_pool;
+mod smol_rt;
+mod threads;
+mod tokio_rt;
+
+use std::sync::Arc;
+
+pub use driver::{run, Progress, RunOptions};
+pub use limits::thread_limit;
+
+use crate::config::{BackendKind, BackendSpec, Flavor};
+use crate::error::RunError;
+use crate::exec::{JobTicket, RunShared};
+use crate::plan::Plan;
+
+/// An execution engine that can run a plan's jobs.
+pub trait Backend {
+    /// Refuses, before anything runs, a plan this backend cannot run without
+    /// hurting the machine.
+    fn preflight(&self, _plan: &Plan, _opts: &RunOptions) -> Result<(), RunError> {
+        Ok(())
+    }
+
+    /// Starts the engine for one run.
+    fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError>;
+}
+
+/// A started engine accepting jobs.
+pub trait Executor {
+    /// Queues a due job and returns at once; the job reports its own
+    /// completion through [`RunShared`].
+    fn submit(&self, ticket: JobTicket) -> Result<(), RunError>;
+
+    /// Waits for queued work and stops the engine.
+    fn shutdown(self: Box<Self>);
+}
+
+/// The backend implementing `spec`.
+pub fn backend_for(spec: &BackendSpec, cores: usize) -> Box<dyn Backend> {
+    let workers = spec.resolved_workers(cores);
+    match spec.kind {
+        BackendKind::Threads => Box::new(threads::Threads::new(spec.name.clone(), workers)),
+        BackendKind::Rayon => Box::new(rayon_pool::RayonPool::new(spec.name.clone(), workers)),
+        BackendKind::Tokio => Box::new(tokio_rt::Tokio::new(
+            spec.name.clone(),
+            workers,
+            spec.flavor.unwrap_or(Flavor::MultiThread),
+            spec.cpu_mode(),
+        )),
+        BackendKind::AsyncStd => Box::new(async_std_rt::AsyncStd::new(
+            spec.name.clone(),
+            workers,
+            spec.cpu_mode(),
+        )),
+        BackendKind::Smol => Box::new(smol_rt::Smol::new(
+            spec.name.clone(),
+            workers,
+            spec.cpu_mode(),
+        )),
+    }
+}
+
+/// Cores available to this process.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

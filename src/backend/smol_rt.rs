@@ -1,0 +1,182 @@
+//! smol: one [`smol::Executor`] (async-executor) run by `workers` threads,
+//! one per core by default, each `block_on`-ing the executor until the run
+//! ends. IO waits are timerfds on async-io's reactor
+//! ([`super::async_timer`]); `spawn_blocking` is `smol::unblock` (the
+//! `blocking` crate's pool).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use smol::channel::Sender;
+
+use super::async_timer::{async_io_sleep, raise_fd_limit};
+use super::tokio_rt::offload_for;
+use super::{Backend, Executor};
+use crate::config::CpuMode;
+use crate::error::RunError;
+use crate::exec::{run_job_async, AsyncPlatform, JobTicket, Offload, RunShared};
+use crate::work::sleep::reduce_timer_slack;
+
+/// The `smol` backend.
+pub struct Smol {
+    name: String,
+    workers: usize,
+    cpu_mode: CpuMode,
+}
+
+impl Smol {
+    /// An executor run by `workers` threads (already resolved, ≥ 1).
+    pub fn new(name: String, workers: usize, cpu_mode: CpuMode) -> Self {
+        Self {
+            name,
+            workers: workers.max(1),
+            cpu_mode,
+        }
+    }
+}
+
+impl Backend for Smol {
+    fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError> {
+        raise_fd_limit();
+        let offload = offload_for(&self.name, self.cpu_mode)?;
+        let ex = Arc::new(smol::Executor::new());
+        // Every thread runs the executor until the channel closes.
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let mut running = Running {
+            ex: ex.clone(),
+            stop: Some(stop),
+            threads: Vec::with_capacity(self.workers),
+            shared,
+            platform: Arc::new(SmolPlatform),
+            offload,
+        };
+        for i in 0..self.workers {
+            let (ex, stopped) = (ex.clone(), stopped.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("{}-{i}", self.name))
+                .spawn(move || {
+                    reduce_timer_slack();
+                    smol::block_on(ex.run(async {
+                        let _ = stopped.recv().await;
+                    }));
+                })
+                .map_err(|source| RunError::Spawn {
+                    backend: self.name.clone(),
+                    what: "an executor thread".into(),
+                    source,
+                });
+            match thread {
+                Ok(t) => running.threads.push(t),
+                Err(e) => {
+                    // Stop the threads already started.
+                    Box::new(running).shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Box::new(running))
+    }
+}
+
+struct Running {
+    ex: Arc<smol::Executor<'static>>,
+    stop: Option<Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+    shared: Arc<RunShared>,
+    platform: Arc<SmolPlatform>,
+    offload: Offload,
+}
+
+impl Executor for Running {
+    fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
+        self.ex
+            .spawn(run_job_async(
+                self.shared.clone(),
+                self.platform.clone(),
+                self.offload.clone(),
+                ticket,
+            ))
+            .detach();
+        Ok(())
+    }
+
+    fn shutdown(mut self: Box<Self>) {
+        // Closing the channel ends every thread's `run`; the driver has
+        // seen every completion, so no task is left behind.
+        self.stop = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// smol's side of [`AsyncPlatform`].
+struct SmolPlatform;
+
+impl AsyncPlatform for SmolPlatform {
+    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = ()> + Send {
+        async_io_sleep(d)
+    }
+
+    fn spawn_blocking<R, F>(&self, f: F) -> impl std::future::Future<Output = Option<R>> + Send
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        smol::unblock(catching(f))
+    }
+}
+
+/// `f` for a blocking pool we do not own: its threads get reduced timer
+/// slack (for GIL waits), and a panic becomes `None` instead of unwinding
+/// into the awaiting task.
+pub(super) fn catching<R>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> impl FnOnce() -> Option<R> + Send + 'static {
+    move || {
+        reduce_timer_slack();
+        catch_unwind(AssertUnwindSafe(f)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tokio_rt::testkit::*;
+    use crate::config::{BackendKind, CpuMode};
+
+    #[test]
+    fn runs_every_mode_with_and_without_gil() {
+        all_modes_complete(BackendKind::Smol, None, 0);
+        all_modes_complete(BackendKind::Smol, None, 1);
+    }
+
+    #[test]
+    fn io_waits_overlap() {
+        io_overlaps(&spec(BackendKind::Smol, false, None, CpuMode::Inline, 1));
+        io_overlaps(&spec(BackendKind::Smol, true, None, CpuMode::Inline, 0));
+    }
+
+    #[test]
+    fn inline_cpu_serializes_on_one_worker() {
+        cpu_serializes(&spec(BackendKind::Smol, false, None, CpuMode::Inline, 1));
+    }
+
+    #[test]
+    fn offloaded_cpu_overlaps_on_one_worker() {
+        cpu_overlaps(&spec(
+            BackendKind::Smol,
+            false,
+            None,
+            CpuMode::SpawnBlocking,
+            1,
+        ));
+        cpu_overlaps(&spec(BackendKind::Smol, false, None, CpuMode::Rayon, 1));
+    }
+
+    #[test]
+    fn inline_cpu_overlaps_on_two_workers() {
+        cpu_overlaps(&spec(BackendKind::Smol, false, None, CpuMode::Inline, 2));
+    }
+}

@@ -1,0 +1,450 @@
+//! A tokio runtime: `multi_thread` (a work-stealing pool of `workers`
+//! threads, like several event loops sharing one queue) or `current_thread`
+//! (one thread runs every task, like an asyncio event loop).
+//!
+//! Jobs are tasks running [`run_job_async`]; IO waits use the precise
+//! timerfd sleep of [`super::async_timer`], not tokio's 1 ms timer wheel.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::oneshot;
+
+use super::async_timer::{raise_fd_limit, tokio_sleep};
+use super::rayon_pool::build_pool;
+use super::{available_cores, Backend, Executor};
+use crate::config::{CpuMode, Flavor};
+use crate::error::RunError;
+use crate::exec::{run_job_async, AsyncPlatform, JobTicket, Offload, RunShared};
+use crate::work::sleep::reduce_timer_slack;
+
+/// How long shutdown waits for blocking-pool threads still running (there
+/// should be none: the driver has seen every completion).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The `tokio` backend.
+pub struct Tokio {
+    name: String,
+    workers: usize,
+    flavor: Flavor,
+    cpu_mode: CpuMode,
+}
+
+impl Tokio {
+    /// A runtime of `flavor` with `workers` threads (already resolved, ≥ 1;
+    /// ignored for `current_thread`).
+    pub fn new(name: String, workers: usize, flavor: Flavor, cpu_mode: CpuMode) -> Self {
+        Self {
+            name,
+            workers: workers.max(1),
+            flavor,
+            cpu_mode,
+        }
+    }
+
+    fn spawn_error(&self, what: &str, source: std::io::Error) -> RunError {
+        RunError::Spawn {
+            backend: self.name.clone(),
+            what: what.into(),
+            source,
+        }
+    }
+
+    fn builder(&self) -> tokio::runtime::Builder {
+        let mut b = match self.flavor {
+            Flavor::MultiThread => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(self.workers);
+                b
+            }
+            Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        };
+        // IO for the timerfd sleeps; time for their fallback.
+        let (prefix, next) = (self.name.clone(), AtomicUsize::new(0));
+        b.enable_io()
+            .enable_time()
+            .thread_name_fn(move || format!("{prefix}-{}", next.fetch_add(1, Ordering::Relaxed)))
+            .on_thread_start(reduce_timer_slack);
+        b
+    }
+}
+
+/// Builds the offload for `mode`: a rayon pool of one worker per core for
+/// [`CpuMode::Rayon`].
+pub(super) fn offload_for(backend: &str, mode: CpuMode) -> Result<Offload, RunError> {
+    let pool = match mode {
+        CpuMode::Rayon => Some(Arc::new(build_pool(
+            &format!("{backend}-cpu"),
+            available_cores(),
+        )?)),
+        CpuMode::Inline | CpuMode::SpawnBlocking => None,
+    };
+    Ok(Offload::new(mode, pool))
+}
+
+impl Backend for Tokio {
+    fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError> {
+        raise_fd_limit();
+        let offload = offload_for(&self.name, self.cpu_mode)?;
+        let rt = self
+            .builder()
+            .build()
+            .map_err(|e| self.spawn_error("the tokio runtime", e))?;
+        let handle = rt.handle().clone();
+        let engine = match self.flavor {
+            Flavor::MultiThread => Engine::Pool(rt),
+            Flavor::CurrentThread => {
+                // The runtime's one thread: it runs every task spawned
+                // through the handle until told to stop.
+                let (stop, stopped) = oneshot::channel::<()>();
+                let thread = std::thread::Builder::new()
+                    .name(self.name.clone())
+                    .spawn(move || {
+                        reduce_timer_slack();
+                        rt.block_on(async {
+                            let _ = stopped.await;
+                        });
+                        rt.shutdown_timeout(SHUTDOWN_GRACE);
+                    })
+                    .map_err(|e| self.spawn_error("the runtime thread", e))?;
+                Engine::Loop { stop, thread }
+            }
+        };
+        Ok(Box::new(Running {
+            handle,
+            engine,
+            shared,
+            platform: Arc::new(TokioPlatform),
+            offload,
+        }))
+    }
+}
+
+/// How a run's runtime is held, per flavor.
+enum Engine {
+    /// `multi_thread`: the runtime owns its worker threads.
+    Pool(Runtime),
+    /// `current_thread`: a dedicated thread `block_on`s until `stop` fires.
+    Loop {
+        stop: oneshot::Sender<()>,
+        thread: JoinHandle<()>,
+    },
+}
+
+struct Running {
+    handle: Handle,
+    engine: Engine,
+    shared: Arc<RunShared>,
+    platform: Arc<TokioPlatform>,
+    offload: Offload,
+}
+
+impl Executor for Running {
+    fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
+        // The task is detached: it reports its completion through `shared`.
+        self.handle.spawn(run_job_async(
+            self.shared.clone(),
+            self.platform.clone(),
+            self.offload.clone(),
+            ticket,
+        ));
+        Ok(())
+    }
+
+    fn shutdown(self: Box<Self>) {
+        // The driver has seen every completion, so no task is left; called
+        // from the driver thread, outside any async context.
+        match self.engine {
+            Engine::Pool(rt) => rt.shutdown_timeout(SHUTDOWN_GRACE),
+            Engine::Loop { stop, thread } => {
+                let _ = stop.send(());
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// tokio's side of [`AsyncPlatform`].
+struct TokioPlatform;
+
+impl AsyncPlatform for TokioPlatform {
+    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = ()> + Send {
+        tokio_sleep(d)
+    }
+
+    fn spawn_blocking<R, F>(&self, f: F) -> impl std::future::Future<Output = Option<R>> + Send
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        // Blocking-pool threads run `on_thread_start` too, so their
+        // timer slack (GIL waits) is already reduced.
+        let task = tokio::task::spawn_blocking(f);
+        async move { task.await.ok() }
+    }
+}
+
+/// Running small plans through the real driver, for the async backends'
+/// tests.
+#[cfg(test)]
+pub(super) mod testkit {
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+    use std::time::Duration;
+
+    use crate::backend::{run, RunOptions};
+    use crate::config::{
+        Arrival, BackendKind, BackendSpec, CpuMode, DurationSpec, Flavor, GilSettings, GroupSpec,
+        JobSet, Step,
+    };
+    use crate::metrics::RunMeasurement;
+    use crate::plan::Plan;
+    use crate::work::kernel::Calibration;
+
+    /// Timing tests hold this so they do not compete with each other for
+    /// the two cores.
+    pub fn exclusive() -> MutexGuard<'static, ()> {
+        static LOCK: Mutex<()> = Mutex::new(());
+        LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn calibration() -> Calibration {
+        static CAL: OnceLock<Calibration> = OnceLock::new();
+        *CAL.get_or_init(Calibration::measure)
+    }
+
+    pub fn ms(x: u64) -> DurationSpec {
+        DurationSpec::Fixed(Duration::from_millis(x))
+    }
+
+    /// A batch group of `jobs` jobs doing `steps`.
+    pub fn batch(name: &str, jobs: u64, steps: Vec<Step>) -> GroupSpec {
+        GroupSpec {
+            name: name.into(),
+            jobs,
+            arrival: Arrival::Batch,
+            steps,
+        }
+    }
+
+    pub fn plan(groups: Vec<GroupSpec>) -> Arc<Plan> {
+        Arc::new(Plan::new(&JobSet {
+            name: "async-backend-test".into(),
+            description: None,
+            seed: 7,
+            gil: GilSettings::default(),
+            backends: vec![],
+            groups,
+            source: PathBuf::from("test.toml"),
+        }))
+    }
+
+    pub fn spec(
+        kind: BackendKind,
+        gil: bool,
+        flavor: Option<Flavor>,
+        cpu_mode: CpuMode,
+        workers: usize,
+    ) -> BackendSpec {
+        let mut s = BackendSpec::new(kind, gil);
+        s.flavor = if kind == BackendKind::Tokio {
+            flavor.or(Some(Flavor::MultiThread))
+        } else {
+            None
+        };
+        s.cpu_mode = Some(cpu_mode);
+        s.workers = workers;
+        s
+    }
+
+    /// Runs `plan` on `spec` and checks every job completed.
+    pub fn run_ok(spec: &BackendSpec, plan: &Arc<Plan>) -> RunMeasurement {
+        let opts = RunOptions {
+            calibration: calibration(),
+            max_threads: 10_000,
+            record_gil_holds: false,
+            progress: None,
+        };
+        let m = run(spec, plan.clone(), &opts).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        assert_eq!(m.jobs, plan.total_jobs(), "{}: jobs completed", spec.name);
+        for ((name, g), gp) in m.groups.iter().zip(&plan.groups) {
+            assert_eq!(g.jobs, gp.jobs, "{}: jobs of group {name}", spec.name);
+        }
+        m
+    }
+
+    /// A mixed plan: CPU, native, IO, a lock section and a counter.
+    pub fn mixed() -> Arc<Plan> {
+        use crate::config::Guard;
+        plan(vec![
+            batch(
+                "cpu",
+                3,
+                vec![Step::Cpu(ms(5)), Step::Io(ms(1)), Step::Native(ms(2))],
+            ),
+            batch(
+                "io",
+                20,
+                vec![
+                    Step::Io(DurationSpec::Fixed(Duration::from_micros(300))),
+                    Step::Lock {
+                        name: "db".into(),
+                        cpu: DurationSpec::Fixed(Duration::from_micros(50)),
+                    },
+                    Step::Counter {
+                        name: "hits".into(),
+                        add: 10,
+                        guard: Guard::Atomic,
+                        switch_inside: false,
+                    },
+                    Step::Io(ms(1)),
+                ],
+            ),
+        ])
+    }
+
+    /// Every cpu_mode, with and without the GIL, runs the mixed plan to
+    /// completion on `kind`/`flavor`.
+    pub fn all_modes_complete(kind: BackendKind, flavor: Option<Flavor>, workers: usize) {
+        let p = mixed();
+        let _x = exclusive();
+        for cpu_mode in [CpuMode::Inline, CpuMode::SpawnBlocking, CpuMode::Rayon] {
+            for gil in [false, true] {
+                let s = spec(kind, gil, flavor, cpu_mode, workers);
+                let m = run_ok(&s, &p);
+                assert_eq!(m.gil.is_some(), gil);
+                if let Some(g) = &m.gil {
+                    assert!(g.acquisitions > 0, "{}: the GIL was never taken", s.name);
+                }
+                assert_eq!(m.counters[0].observed, 200, "{}: counter", s.name);
+            }
+        }
+    }
+
+    /// 16 jobs of 20 ms IO overlap: far less than 16 × 20 ms.
+    pub fn io_overlaps(spec: &BackendSpec) {
+        let p = plan(vec![batch("io", 16, vec![Step::Io(ms(20))])]);
+        let _x = exclusive();
+        let m = run_ok(spec, &p);
+        eprintln!("{}: 16 × 20 ms IO took {:?}", spec.name, m.wall);
+        assert!(
+            m.wall >= Duration::from_millis(20),
+            "{}: {:?}",
+            spec.name,
+            m.wall
+        );
+        assert!(
+            m.wall < Duration::from_millis(8 * 20),
+            "{}: 16 × 20 ms IO took {:?}",
+            spec.name,
+            m.wall
+        );
+    }
+
+    /// Wall time of 6 jobs of 30 ms CPU each: 180 ms serialized, 90 ms
+    /// ideal on two cores.
+    pub fn cpu_wall(spec: &BackendSpec) -> Duration {
+        let p = plan(vec![batch("cpu", 6, vec![Step::Cpu(ms(30))])]);
+        let _x = exclusive();
+        let m = run_ok(spec, &p);
+        eprintln!("{}: 6 × 30 ms CPU took {:?}", spec.name, m.wall);
+        m.wall
+    }
+
+    /// Serialized CPU work: noise only makes it slower, so the bound is
+    /// firm (a sixth below 180 ms for calibration error).
+    pub fn cpu_serializes(spec: &BackendSpec) {
+        let wall = cpu_wall(spec);
+        assert!(
+            wall >= Duration::from_millis(150),
+            "{}: 6 × 30 ms CPU took only {wall:?}",
+            spec.name
+        );
+    }
+
+    /// With two cores or more, offloaded CPU work overlaps: well under the
+    /// 180 ms it takes serialized. Other processes (or tests) busy on a
+    /// core hide any overlap, so a slow attempt is retried twice.
+    pub fn cpu_overlaps(spec: &BackendSpec) {
+        if crate::backend::available_cores() < 2 {
+            return;
+        }
+        let mut walls = Vec::new();
+        for _ in 0..3 {
+            let wall = cpu_wall(spec);
+            if wall < Duration::from_millis(150) {
+                return;
+            }
+            walls.push(wall);
+        }
+        panic!(
+            "{}: 6 × 30 ms CPU took {walls:?}: no overlap on two cores",
+            spec.name
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use crate::config::{BackendKind, CpuMode, Flavor};
+
+    const MT: Option<Flavor> = Some(Flavor::MultiThread);
+    const CT: Option<Flavor> = Some(Flavor::CurrentThread);
+
+    #[test]
+    fn multi_thread_runs_every_mode_with_and_without_gil() {
+        all_modes_complete(BackendKind::Tokio, MT, 0);
+    }
+
+    #[test]
+    fn current_thread_runs_every_mode_with_and_without_gil() {
+        all_modes_complete(BackendKind::Tokio, CT, 0);
+    }
+
+    #[test]
+    fn io_overlaps_on_both_flavors() {
+        io_overlaps(&spec(BackendKind::Tokio, false, MT, CpuMode::Inline, 0));
+        io_overlaps(&spec(BackendKind::Tokio, false, CT, CpuMode::Inline, 0));
+        io_overlaps(&spec(BackendKind::Tokio, true, CT, CpuMode::Inline, 0));
+    }
+
+    #[test]
+    fn inline_cpu_serializes_on_current_thread() {
+        cpu_serializes(&spec(BackendKind::Tokio, false, CT, CpuMode::Inline, 0));
+    }
+
+    #[test]
+    fn offloaded_cpu_overlaps_on_current_thread() {
+        cpu_overlaps(&spec(
+            BackendKind::Tokio,
+            false,
+            CT,
+            CpuMode::SpawnBlocking,
+            0,
+        ));
+        cpu_overlaps(&spec(BackendKind::Tokio, false, CT, CpuMode::Rayon, 0));
+    }
+
+    #[test]
+    fn inline_cpu_overlaps_on_two_workers() {
+        cpu_overlaps(&spec(BackendKind::Tokio, false, MT, CpuMode::Inline, 2));
+    }
+
+    #[test]
+    fn runtime_threads_carry_the_label() {
+        let s = spec(BackendKind::Tokio, false, CT, CpuMode::Inline, 0);
+        let b = super::Tokio::new("my-loop".into(), 1, Flavor::MultiThread, CpuMode::Inline);
+        let rt = b.builder().build().unwrap();
+        let name = rt.block_on(async {
+            tokio::spawn(async { std::thread::current().name().map(String::from) })
+                .await
+                .unwrap()
+        });
+        assert!(name.unwrap_or_default().starts_with("my-loop-"));
+        let _ = s;
+    }
+}

@@ -1,0 +1,451 @@
+//! `gilsim bench`: the figures the issues ask for, measured side by side in
+//! one run on this machine. Each figure is compared with a reference
+//! measured in the same run (a plain `nanosleep`, the kernel without a
+//! harness, the same step without a GIL) so the ratios mean something on a
+//! noisy machine where absolute numbers drift.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::{self, RunOptions};
+use crate::config::{
+    Arrival, BackendKind, BackendSpec, DurationSpec, Flavor, GilSettings, GroupSpec, JobSet, Step,
+};
+use crate::error::RunError;
+use crate::metrics::RunMeasurement;
+use crate::plan::Plan;
+use crate::work::gil::Gil;
+use crate::work::kernel::{spin, Calibration};
+use crate::work::sleep::precise_sleep;
+
+/// One measured figure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figure {
+    /// What part of the system it measures.
+    pub section: &'static str,
+    /// What was measured.
+    pub name: String,
+    /// The value, in `unit`.
+    pub value: f64,
+    /// Unit of `value`.
+    pub unit: &'static str,
+    /// The goal, in words (empty when there is none).
+    pub goal: String,
+    /// Whether the goal was met (`None` when there is no goal).
+    pub met: Option<bool>,
+}
+
+/// How much work the benchmark does.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchSize {
+    /// Waits per IO precision measurement.
+    pub io_samples: u64,
+    /// Jobs for harness throughput.
+    pub throughput_jobs: u64,
+    /// Jobs for the peak-RSS measurement.
+    pub rss_jobs: u64,
+    /// Concurrent threads for the thread-per-job limit check.
+    pub threads: u64,
+}
+
+impl BenchSize {
+    /// The sizes the issues name.
+    pub const FULL: BenchSize = BenchSize {
+        io_samples: 1000,
+        throughput_jobs: 100_000,
+        rss_jobs: 1_000_000,
+        threads: 10_000,
+    };
+    /// A quick smoke run.
+    pub const QUICK: BenchSize = BenchSize {
+        io_samples: 100,
+        throughput_jobs: 5_000,
+        rss_jobs: 20_000,
+        threads: 500,
+    };
+}
+
+/// Every async and thread backend, one of each flavor.
+fn io_backends() -> Vec<BackendSpec> {
+    let mut tokio_ct = BackendSpec::new(BackendKind::Tokio, false);
+    tokio_ct.flavor = Some(Flavor::CurrentThread);
+    tokio_ct.name = "tokio current_thread".into();
+    let mut tokio_mt = BackendSpec::new(BackendKind::Tokio, false);
+    tokio_mt.name = "tokio multi_thread".into();
+    vec![
+        BackendSpec::new(BackendKind::Threads, false),
+        BackendSpec::new(BackendKind::Rayon, false),
+        tokio_mt,
+        tokio_ct,
+        BackendSpec::new(BackendKind::AsyncStd, false),
+        BackendSpec::new(BackendKind::Smol, false),
+    ]
+}
+
+fn job_set(groups: Vec<GroupSpec>) -> JobSet {
+    JobSet {
+        name: "bench".into(),
+        description: None,
+        seed: 0,
+        gil: GilSettings::default(),
+        backends: vec![],
+        groups,
+        source: PathBuf::from("<bench>"),
+    }
+}
+
+fn group(jobs: u64, arrival: Arrival, step: Step) -> GroupSpec {
+    GroupSpec {
+        name: "g".into(),
+        jobs,
+        arrival,
+        steps: vec![step],
+    }
+}
+
+fn run(
+    spec: &BackendSpec,
+    set: &JobSet,
+    c: Calibration,
+    max_threads: u64,
+) -> Result<RunMeasurement, RunError> {
+    let opts = RunOptions {
+        calibration: c,
+        max_threads,
+        record_gil_holds: false,
+        progress: None,
+    };
+    backend::run(spec, Arc::new(Plan::new(set)), &opts)
+}
+
+fn quantile_us(m: &RunMeasurement, q: f64) -> f64 {
+    m.groups[0].1.service.value_at_quantile(q) as f64
+}
+
+/// Runs every benchmark and returns its figures, calling `log` as each
+/// section starts.
+pub fn run_all(
+    size: BenchSize,
+    c: Calibration,
+    log: &dyn Fn(&str),
+) -> Result<Vec<Figure>, RunError> {
+    let mut figs = Vec::new();
+    log("IO wait precision");
+    io_precision(size, c, &mut figs)?;
+    log("CPU step accuracy and GIL poll overhead");
+    cpu_accuracy(c, &mut figs)?;
+    log("GIL primitives");
+    gil_primitives(c, &mut figs)?;
+    log("harness throughput");
+    throughput(size, c, &mut figs)?;
+    log("peak memory");
+    peak_memory(size, c, &mut figs)?;
+    log("thread-per-job limit");
+    many_threads(size, c, &mut figs);
+    Ok(figs)
+}
+
+fn figure(
+    section: &'static str,
+    name: impl Into<String>,
+    value: f64,
+    unit: &'static str,
+) -> Figure {
+    Figure {
+        section,
+        name: name.into(),
+        value,
+        unit,
+        goal: String::new(),
+        met: None,
+    }
+}
+
+fn with_goal(mut f: Figure, goal: impl Into<String>, met: bool) -> Figure {
+    f.goal = goal.into();
+    f.met = Some(met);
+    f
+}
+
+/// Overshoot of `n` plain nanosleeps of `d` (timer slack 1 ns), p50 and p99 in µs.
+fn nanosleep_overshoot(d: Duration, n: u64) -> (f64, f64) {
+    let mut v: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            precise_sleep(d);
+            t.elapsed().saturating_sub(d).as_secs_f64() * 1e6
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
+}
+
+fn io_precision(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
+    for d in [Duration::from_micros(200), Duration::from_millis(1)] {
+        let label = if d < Duration::from_millis(1) {
+            "200µs"
+        } else {
+            "1ms"
+        };
+        let (base50, base99) = nanosleep_overshoot(d, size.io_samples);
+        figs.push(figure(
+            "io",
+            format!("{label} plain nanosleep overshoot p50"),
+            base50,
+            "µs",
+        ));
+        figs.push(figure(
+            "io",
+            format!("{label} plain nanosleep overshoot p99"),
+            base99,
+            "µs",
+        ));
+        let set = job_set(vec![group(
+            size.io_samples,
+            Arrival::Closed {
+                clients: 1,
+                think: None,
+            },
+            Step::Io(DurationSpec::Fixed(d)),
+        )]);
+        for spec in io_backends() {
+            let m = run(&spec, &set, c, u64::MAX)?;
+            let d_us = d.as_secs_f64() * 1e6;
+            let p50 = quantile_us(&m, 0.5) - d_us;
+            let p99 = quantile_us(&m, 0.99) - d_us;
+            let ratio = p50 / base50.max(1.0);
+            figs.push(with_goal(
+                figure(
+                    "io",
+                    format!(
+                        "{label} {} overshoot p50 (×{ratio:.2} nanosleep)",
+                        spec.name
+                    ),
+                    p50,
+                    "µs",
+                ),
+                "≤ 1.25× plain nanosleep p50",
+                ratio <= 1.25,
+            ));
+            figs.push(figure(
+                "io",
+                format!("{label} {} overshoot p99", spec.name),
+                p99,
+                "µs",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Median service time of `reps` sequential 100 ms or 50 ms CPU jobs.
+fn cpu_job_us(gil: bool, d: Duration, reps: u64, c: Calibration) -> Result<f64, RunError> {
+    let set = job_set(vec![group(
+        reps,
+        Arrival::Closed {
+            clients: 1,
+            think: None,
+        },
+        Step::Cpu(DurationSpec::Fixed(d)),
+    )]);
+    let m = run(
+        &BackendSpec::new(BackendKind::Threads, gil),
+        &set,
+        c,
+        u64::MAX,
+    )?;
+    Ok(quantile_us(&m, 0.5))
+}
+
+fn cpu_accuracy(c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
+    let got = cpu_job_us(false, Duration::from_millis(50), 9, c)?;
+    let err = (got / 50_000.0 - 1.0) * 100.0;
+    figs.push(with_goal(
+        figure("cpu", "50ms cpu step alone: error (median of 9)", err, "%"),
+        "within ±2%",
+        err.abs() <= 2.0,
+    ));
+    // Interleave with and without the GIL so drift hits both alike.
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        without.push(cpu_job_us(false, Duration::from_millis(100), 3, c)?);
+        with.push(cpu_job_us(true, Duration::from_millis(100), 3, c)?);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let overhead = (med(&mut with) / med(&mut without) - 1.0) * 100.0;
+    figs.push(with_goal(
+        figure(
+            "gil",
+            "drop-request poll overhead on a 100ms cpu step (with vs without GIL)",
+            overhead,
+            "%",
+        ),
+        "≤ 1% slower",
+        overhead <= 1.0,
+    ));
+    Ok(())
+}
+
+fn gil_primitives(c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
+    let gil = Gil::new(GilSettings::default());
+    let n = 1_000_000u32;
+    let t = Instant::now();
+    for _ in 0..n {
+        gil.acquire();
+        gil.release();
+    }
+    figs.push(figure(
+        "gil",
+        "uncontended acquire + release",
+        t.elapsed().as_nanos() as f64 / n as f64,
+        "ns",
+    ));
+    // Two CPU-bound threads: every switch is a forced hand-off.
+    let set = job_set(vec![group(
+        2,
+        Arrival::Batch,
+        Step::Cpu(DurationSpec::Fixed(Duration::from_millis(300))),
+    )]);
+    let m = run(
+        &BackendSpec::new(BackendKind::Threads, true),
+        &set,
+        c,
+        u64::MAX,
+    )?;
+    if let Some(s) = &m.gil {
+        figs.push(figure(
+            "gil",
+            format!(
+                "hand-off, drop request → waiter runs, p50 ({} forced switches)",
+                s.forced_switches
+            ),
+            s.handoff_us.value_at_quantile(0.5) as f64,
+            "µs",
+        ));
+        figs.push(figure(
+            "gil",
+            "hand-off, drop request → waiter runs, p99",
+            s.handoff_us.value_at_quantile(0.99) as f64,
+            "µs",
+        ));
+    }
+    Ok(())
+}
+
+fn throughput(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
+    let n = size.throughput_jobs;
+    let iters = c.iters_for(Duration::from_micros(1));
+    let t = Instant::now();
+    let mut x = 1;
+    for _ in 0..n {
+        x = spin(x, iters);
+    }
+    let bare = n as f64 / t.elapsed().as_secs_f64();
+    figs.push(figure(
+        "harness",
+        format!("{n} × 1µs cpu, no harness (one thread)"),
+        bare,
+        "jobs/s",
+    ));
+    let set = job_set(vec![group(
+        n,
+        Arrival::Batch,
+        Step::Cpu(DurationSpec::Fixed(Duration::from_micros(1))),
+    )]);
+    let mut specs = io_backends();
+    specs.insert(1, BackendSpec::new(BackendKind::Threads, true));
+    let mut pool = BackendSpec::new(BackendKind::Threads, false);
+    pool.workers = 2;
+    pool.name = "threads pool of 2".into();
+    specs.insert(0, pool);
+    for spec in specs {
+        let m = run(&spec, &set, c, u64::MAX)?;
+        let tput = m.jobs as f64 / m.wall.as_secs_f64();
+        figs.push(figure(
+            "harness",
+            format!(
+                "{n} × 1µs cpu on {} (×{:.2} of no harness)",
+                spec.name,
+                tput / bare
+            ),
+            tput,
+            "jobs/s",
+        ));
+    }
+    Ok(())
+}
+
+/// Peak resident set size since the last reset, in bytes.
+fn read_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets the peak RSS to the current RSS (Linux ≥ 4.0).
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn peak_memory(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
+    let n = size.rss_jobs;
+    let set = job_set(vec![group(
+        n,
+        Arrival::Batch,
+        Step::Cpu(DurationSpec::Fixed(Duration::from_micros(1))),
+    )]);
+    for spec in [
+        BackendSpec::new(BackendKind::Tokio, false),
+        BackendSpec::new(BackendKind::Rayon, false),
+    ] {
+        let reset = reset_peak_rss();
+        run(&spec, &set, c, u64::MAX)?;
+        if let (true, Some(peak)) = (reset, read_peak_rss()) {
+            let mb = peak as f64 / 1e6;
+            figs.push(with_goal(
+                figure(
+                    "memory",
+                    format!("peak RSS, {n} jobs on {}", spec.name),
+                    mb,
+                    "MB",
+                ),
+                "< 300 MB",
+                mb < 300.0,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn many_threads(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) {
+    let n = size.threads;
+    let set = job_set(vec![group(
+        n,
+        Arrival::Batch,
+        Step::Io(DurationSpec::Fixed(Duration::from_millis(500))),
+    )]);
+    let name = format!("{n} concurrent threads (thread per job, 500ms IO each)");
+    match run(
+        &BackendSpec::new(BackendKind::Threads, false),
+        &set,
+        c,
+        16_384,
+    ) {
+        Ok(m) => figs.push(figure(
+            "threads",
+            format!("{name}: ran, wall"),
+            m.wall.as_secs_f64(),
+            "s",
+        )),
+        Err(e) => {
+            let mut f = figure("threads", format!("{name}: refused: {e}"), 0.0, "");
+            f.met = Some(e.is_refusal());
+            figs.push(f)
+        }
+    }
+}

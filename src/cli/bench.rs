@@ -1,0 +1,56 @@
+//! `gilsim bench`: prints the figures of [`gilsim::bench`].
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, ContentArrangement, Table};
+
+use gilsim::bench::{run_all, BenchSize, Figure};
+use gilsim::error::{Error, RunError};
+use gilsim::work::kernel::Calibration;
+
+pub fn bench(quick: bool, json: bool) -> Result<(), Error> {
+    let c = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let size = if quick {
+        BenchSize::QUICK
+    } else {
+        BenchSize::FULL
+    };
+    let figs = run_all(size, c, &|section| eprintln!("bench: {section}…"))?;
+    if json {
+        let out = serde_json::json!({ "cores": gilsim::backend::available_cores(), "cpu_kernel_iters_per_us": c.iters_per_us, "figures": figs });
+        println!("{out}");
+    } else {
+        println!(
+            "gilsim {} bench on {} cores (kernel {:.1} iters/µs)",
+            env!("CARGO_PKG_VERSION"),
+            gilsim::backend::available_cores(),
+            c.iters_per_us
+        );
+        println!("{}", table(&figs));
+    }
+    Ok(())
+}
+
+fn table(figs: &[Figure]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(["section", "figure", "value", "goal", "met"]);
+    for f in figs {
+        let met = match f.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "",
+        };
+        t.add_row([
+            f.section.to_string(),
+            f.name.clone(),
+            format!("{:.2} {}", f.value, f.unit),
+            f.goal.clone(),
+            met.to_string(),
+        ]);
+    }
+    if let Some(c) = t.column_mut(2) {
+        c.set_cell_alignment(CellAlignment::Right);
+    }
+    t
+}

@@ -1,0 +1,68 @@
+//! The command-line edge: parses arguments, runs a command, and turns any
+//! error into one message and an exit status.
+
+mod args;
+mod bench;
+mod calibrate;
+mod run;
+mod validate;
+
+use std::sync::Arc;
+
+use clap::Parser;
+
+pub use args::{Cli, Command};
+use gilsim::error::Error;
+use gilsim::trace::TraceRecorder;
+
+/// Runs the command given on the command line; returns the exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let trace = match &cli.command {
+        Command::Run(args) if args.trace.is_some() => Some(TraceRecorder::new(args.trace_limit)),
+        _ => None,
+    };
+    init_logging(trace.as_ref());
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args, trace.as_deref()),
+        Command::Validate { configs } => validate::validate(&configs),
+        Command::Calibrate { samples } => calibrate::calibrate(samples),
+        Command::Bench { quick, json } => bench::bench(quick, json),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("gilsim: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Logs to stderr, filtered by RUST_LOG (warnings only by default), and
+/// feeds gilsim's spans to the trace recorder when there is one.
+fn init_logging(trace: Option<&Arc<TraceRecorder>>) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::EnvFilter;
+    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(env);
+    let chrome = trace.map(|r| {
+        r.layer()
+            .with_filter(Targets::new().with_target("gilsim", LevelFilter::TRACE))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(chrome)
+        .try_init();
+}
+
+/// Loads every config before anything runs, so a bad one exits 2 with
+/// nothing run.
+fn load_all(paths: &[std::path::PathBuf]) -> Result<Vec<gilsim::config::JobSet>, Error> {
+    paths
+        .iter()
+        .map(|p| gilsim::config::load(p).map_err(Error::from))
+        .collect()
+}

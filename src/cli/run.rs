@@ -1,0 +1,145 @@
+//! `gilsim run`: every config on every selected backend, then the report.
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::args::RunArgs;
+use gilsim::backend::{self, available_cores, Progress, RunOptions};
+use gilsim::config::JobSet;
+use gilsim::error::{Error, RunError};
+use gilsim::plan::Plan;
+use gilsim::report::{Csv, Exporter, Format, Json, Report};
+use gilsim::trace::TraceRecorder;
+use gilsim::work::kernel::Calibration;
+
+pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
+    let mut sets = super::load_all(&args.configs)?;
+    select_backends(&mut sets, &args.backends)?;
+    if let Some(dir) = &args.out {
+        fs::create_dir_all(dir).map_err(|source| Error::Output {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let cores = available_cores();
+    let mut reports = Vec::with_capacity(sets.len());
+    let mut measured = Vec::new();
+    for set in &sets {
+        let plan = Arc::new(match args.seed {
+            Some(seed) => Plan::with_seed(set, seed),
+            None => Plan::new(set),
+        });
+        let mut runs = Vec::with_capacity(set.backends.len());
+        for spec in &set.backends {
+            let bar = progress_bar(args.quiet, &set.name, &spec.name, plan.total_jobs());
+            let on_progress = |p: Progress| bar.set_position(p.done);
+            let opts = RunOptions {
+                calibration,
+                max_threads: args.max_threads,
+                record_gil_holds: args.trace.is_some(),
+                progress: Some(&on_progress),
+            };
+            let m = backend::run(spec, plan.clone(), &opts);
+            bar.finish_and_clear();
+            runs.push(m?);
+        }
+        let report = Report::new(&plan, cores, calibration.iters_per_us, &runs);
+        if let Some(dir) = &args.out {
+            write_artifacts(dir, &report)?;
+        }
+        reports.push(report);
+        if trace.is_some() {
+            measured.extend(runs);
+        }
+    }
+    if let (Some(rec), Some(path)) = (trace, &args.trace) {
+        rec.write(path, &measured).map_err(|source| Error::Output {
+            path: path.clone(),
+            source,
+        })?;
+        if rec.dropped() > 0 {
+            eprintln!(
+                "gilsim: trace capped: {} span events beyond --trace-limit {} were dropped (the file says so too)",
+                rec.dropped(),
+                args.trace_limit
+            );
+        }
+    }
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let mut out = std::io::stdout().lock();
+    format
+        .exporter()
+        .export(&reports, &mut out)
+        .and_then(|_| out.flush())
+        .map_err(|source| Error::Output {
+            path: "<stdout>".into(),
+            source,
+        })
+}
+
+/// Keeps only the backends named with `--backend`; a name that matches no
+/// backend of any config is an input error.
+fn select_backends(sets: &mut [JobSet], names: &[String]) -> Result<(), Error> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    for name in names {
+        if !sets
+            .iter()
+            .any(|s| s.backends.iter().any(|b| &b.name == name))
+        {
+            let known: Vec<_> = sets
+                .iter()
+                .flat_map(|s| s.backends.iter().map(|b| b.name.clone()))
+                .collect();
+            return Err(Error::Usage(format!(
+                "--backend {name}: no config has a backend with that label (labels: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    for set in sets {
+        set.backends.retain(|b| names.contains(&b.name));
+    }
+    Ok(())
+}
+
+fn progress_bar(quiet: bool, config: &str, backend: &str, total: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} jobs {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(format!("{config} on {backend}"));
+    bar
+}
+
+/// `--out DIR`: NAME.json and NAME.csv for one config.
+fn write_artifacts(dir: &Path, report: &Report) -> Result<(), Error> {
+    let exporters: [&dyn Exporter; 2] = [&Json, &Csv];
+    for exporter in exporters {
+        let path = dir.join(format!("{}.{}", report.config, exporter.extension()));
+        let mut buf = Vec::new();
+        exporter
+            .export(std::slice::from_ref(report), &mut buf)
+            .and_then(|_| fs::write(&path, buf))
+            .map_err(|source| Error::Output {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}

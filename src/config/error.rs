@@ -1,0 +1,402 @@
+//! Config errors and their rendering.
+//!
+//! Every problem in a config file becomes one [`ConfigError::Invalid`] that
+//! names the file, the 1-based line and column, says what was expected, and
+//! shows the offending source line with a caret under the culprit, in the
+//! style of rustc:
+//!
+//! ```text
+//! configs/x.toml:12:18: error: expected a duration with a unit ("250ns", "40us", "1.5ms", "2s") or a distribution table, found integer `5`
+//!    |
+//! 12 | steps = [{ cpu = 5 }]
+//!    |                  ^
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: error: cannot read the config file: {source}", path.display())]
+    Io {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid config.
+    #[error(fmt = render_invalid)]
+    Invalid {
+        /// The file the problem is in.
+        path: PathBuf,
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// 1-based column (in characters) of the offending key or value.
+        column: usize,
+        /// What is wrong and what was expected, on one line.
+        message: String,
+        /// The whole source line `line` (without its line break).
+        snippet: String,
+        /// How many characters from `column` on to underline (≥ 1).
+        highlight: usize,
+    },
+}
+
+impl ConfigError {
+    /// The 1-based line of the problem, when the file could be read.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Io { .. } => None,
+            ConfigError::Invalid { line, .. } => Some(*line),
+        }
+    }
+
+    /// The 1-based column (in characters) of the problem, when the file
+    /// could be read.
+    pub fn column(&self) -> Option<usize> {
+        match self {
+            ConfigError::Io { .. } => None,
+            ConfigError::Invalid { column, .. } => Some(*column),
+        }
+    }
+
+    /// The path of the config the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ConfigError::Io { path, .. } | ConfigError::Invalid { path, .. } => path,
+        }
+    }
+
+    /// The bare message, without location or source excerpt.
+    pub fn message(&self) -> String {
+        match self {
+            ConfigError::Io { source, .. } => format!("cannot read the config file: {source}"),
+            ConfigError::Invalid { message, .. } => message.clone(),
+        }
+    }
+
+    /// Builds an [`ConfigError::Invalid`] for a byte span of `source`.
+    pub(crate) fn invalid(path: &Path, source: &str, located: Located) -> Self {
+        let pos = Position::of(source, &located.span);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: pos.line,
+            column: pos.column,
+            message: located.message,
+            snippet: pos.snippet,
+            highlight: pos.highlight,
+        }
+    }
+
+    /// Converts an error from the TOML parser or from serde, rewording
+    /// serde's stock phrases into this crate's style.
+    pub(crate) fn from_toml(path: &Path, source: &str, err: &toml::de::Error) -> Self {
+        // toml leaves the span out only for errors about the document as a
+        // whole; the start of the file is the honest place to point at.
+        let span = err.span().unwrap_or(0..0);
+        let message = normalize_message(err.message(), source, &span);
+        Self::invalid(path, source, Located { span, message })
+    }
+}
+
+// `fmt = ...` hands us every field by reference, in declaration order.
+#[allow(clippy::ptr_arg)]
+fn render_invalid(
+    path: &PathBuf,
+    line: &usize,
+    column: &usize,
+    message: &String,
+    snippet: &String,
+    highlight: &usize,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let number = line.to_string();
+    let gutter = " ".repeat(number.len());
+    // Reproduce tabs in the caret line so the caret stays under the culprit
+    // whatever the terminal's tab width.
+    let indent: String = snippet
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    write!(
+        f,
+        "{}:{line}:{column}: error: {message}\n{gutter} |\n{number} | {snippet}\n{gutter} | {indent}{}",
+        path.display(),
+        "^".repeat((*highlight).max(1)),
+    )
+}
+
+/// A problem found in the source: a byte span and a message.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Located {
+    /// Byte range in the source; an empty range points between characters.
+    pub span: Range<usize>,
+    /// One line: what is wrong, what was expected.
+    pub message: String,
+}
+
+impl Located {
+    pub(crate) fn new(span: Range<usize>, message: impl Into<String>) -> Self {
+        Self {
+            span,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where a byte span starts, in human terms.
+#[derive(Debug, PartialEq)]
+struct Position {
+    line: usize,
+    column: usize,
+    snippet: String,
+    highlight: usize,
+}
+
+impl Position {
+    /// Computes line/column of `span.start`. Never panics: offsets past the
+    /// end or inside a UTF-8 sequence are clamped to the nearest valid place.
+    fn of(source: &str, span: &Range<usize>) -> Self {
+        let start = floor_char_boundary(source, span.start);
+        let before = &source[..start];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        let line_text = &source[line_start..line_end];
+        let snippet = line_text.strip_suffix('\r').unwrap_or(line_text);
+
+        let column = source[line_start..start].chars().count() + 1;
+        // Underline the span, but only the part on the first line.
+        let end = floor_char_boundary(source, span.end.clamp(start, line_end));
+        let highlight = source[start..end].chars().count().max(1);
+
+        Position {
+            line: before.matches('\n').count() + 1,
+            column,
+            snippet: snippet.to_string(),
+            highlight,
+        }
+    }
+}
+
+fn floor_char_boundary(s: &str, index: usize) -> usize {
+    let mut i = index.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Given the span of a value in `key = value`, returns the span of `key`
+/// (its last segment for dotted keys). Falls back to the value's span when
+/// the text before the value is not `key =` (e.g. a value inside an array).
+///
+/// serde hands us spans of values only; this lets errors about a key that
+/// is present but not allowed ("`flavor` only applies to tokio") point at
+/// the key itself. TOML allows only spaces and tabs between a key, its `=`
+/// and the value, so the scan is exact.
+pub(crate) fn key_span(source: &str, value: &Range<usize>) -> Range<usize> {
+    let Some(before) = source.get(..value.start) else {
+        return value.clone();
+    };
+    let Some(rest) = before.trim_end_matches([' ', '\t']).strip_suffix('=') else {
+        return value.clone();
+    };
+    let rest = rest.trim_end_matches([' ', '\t']);
+    let end = rest.len();
+    let start = match rest.chars().last() {
+        Some(q @ ('"' | '\'')) => rest[..end - 1].rfind(q).unwrap_or(end - 1),
+        _ => rest
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |i| i + 1),
+    };
+    if start == end {
+        value.clone()
+    } else {
+        start..end
+    }
+}
+
+/// Rewrites serde's generic phrasing ("invalid type: integer `5`, expected
+/// a sequence", "unknown field") into the words users see in the docs
+/// ("expected an array, found integer `5`", "unknown key").
+pub(crate) fn normalize_message(message: &str, source: &str, span: &Range<usize>) -> String {
+    // A TOML date-time reaches serde as a map with this private key.
+    if message.contains("$__toml_private_datetime") {
+        return "a date-time is not allowed here".to_string();
+    }
+    if message == "duplicate key" {
+        if let Some(key) = source.get(span.clone()).filter(|k| !k.is_empty()) {
+            return format!("duplicate key `{key}`");
+        }
+    }
+    if message == "invalid type: map, expected a sequence" {
+        if let Some(hint) = array_of_tables_hint(source, span) {
+            return hint;
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return format!("unknown key {rest}");
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return format!("missing key {rest}");
+    }
+    let body = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "));
+    if let Some((found, expected)) = body.and_then(|b| b.split_once(", expected ")) {
+        return format!(
+            "expected {}, found {}",
+            toml_words(expected),
+            toml_words(found)
+        );
+    }
+    message.to_string()
+}
+
+/// `[group]` where `[[group]]` was meant: the header is a single-bracket
+/// table where an array of tables is expected.
+fn array_of_tables_hint(source: &str, span: &Range<usize>) -> Option<String> {
+    let header = source.get(span.clone())?;
+    let name = header.strip_prefix('[')?.strip_suffix(']')?.trim();
+    if name.starts_with('[') {
+        return None;
+    }
+    Some(format!(
+        "expected an array of tables, found the table [{name}]; write [[{name}]] (double brackets), once per entry"
+    ))
+}
+
+/// serde's data-model words → TOML words.
+fn toml_words(s: &str) -> String {
+    match s {
+        "a sequence" => "an array".to_string(),
+        "sequence" => "an array".to_string(),
+        "a map" => "a table".to_string(),
+        "map" => "a table".to_string(),
+        _ => s.replacen("floating point", "float", 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(source: &str, span: Range<usize>) -> (usize, usize, String, usize) {
+        let p = Position::of(source, &span);
+        (p.line, p.column, p.snippet, p.highlight)
+    }
+
+    #[test]
+    fn positions_are_one_based_and_count_characters() {
+        let src = "a = 1\nb = \"µs\" # x\r\nc = 3";
+        assert_eq!(pos(src, 0..1), (1, 1, "a = 1".into(), 1));
+        let b = src.find("b").unwrap();
+        assert_eq!(pos(src, b + 4..b + 9), (2, 5, "b = \"µs\" # x".into(), 4));
+        let c = src.find("3").unwrap();
+        assert_eq!(pos(src, c..c + 1), (3, 5, "c = 3".into(), 1));
+    }
+
+    #[test]
+    fn positions_clamp_out_of_range_spans() {
+        let src = "a = 1\n";
+        assert_eq!(pos(src, 6..6), (2, 1, String::new(), 1));
+        assert_eq!(pos(src, 100..200), (2, 1, String::new(), 1));
+        assert_eq!(pos("", 0..0), (1, 1, String::new(), 1));
+        // Inside a multi-byte character: moves back to its start.
+        assert_eq!(pos("µ", 1..2), (1, 1, "µ".into(), 1));
+        // A span running over a line break underlines the first line only.
+        assert_eq!(pos("ab\ncd", 0..5), (1, 1, "ab".into(), 2));
+    }
+
+    #[test]
+    fn key_span_finds_the_key_before_a_value() {
+        let src = "flavor = \"x\"\n  'cpu_mode'\t=\t\"y\"\n[a]\nb.c=1\nv = [1]";
+        let v1 = src.find("\"x\"").unwrap();
+        assert_eq!(&src[key_span(src, &(v1..v1 + 3))], "flavor");
+        let v2 = src.find("\"y\"").unwrap();
+        assert_eq!(&src[key_span(src, &(v2..v2 + 3))], "'cpu_mode'");
+        let v3 = src.find("1\n").unwrap();
+        assert_eq!(&src[key_span(src, &(v3..v3 + 1))], "c");
+        // Not after `key =`: the value's own span.
+        let v4 = src.rfind('1').unwrap();
+        assert_eq!(key_span(src, &(v4..v4 + 1)), v4..v4 + 1);
+        assert_eq!(key_span(src, &(0..3)), 0..3);
+        assert_eq!(key_span("= 1", &(2..3)), 2..3);
+        assert_eq!(key_span("x", &(99..100)), 99..100);
+    }
+
+    #[test]
+    fn serde_messages_are_reworded() {
+        let n = |m: &str| normalize_message(m, "", &(0..0));
+        assert_eq!(
+            n("invalid type: integer `5`, expected a sequence"),
+            "expected an array, found integer `5`"
+        );
+        assert_eq!(
+            n("invalid type: floating point `1.5`, expected a string"),
+            "expected a string, found float `1.5`"
+        );
+        assert_eq!(
+            n("invalid type: map, expected a boolean"),
+            "expected a boolean, found a table"
+        );
+        assert_eq!(
+            n("unknown field `x`, expected `y`"),
+            "unknown key `x`, expected `y`"
+        );
+        assert_eq!(n("missing field `steps`"), "missing key `steps`");
+        assert_eq!(
+            normalize_message("duplicate key", "a = 1\na = 2", &(6..7)),
+            "duplicate key `a`"
+        );
+        assert_eq!(n("something else"), "something else");
+    }
+
+    #[test]
+    fn display_shows_location_line_and_caret() {
+        let src = "[[group]]\nsteps = [{ cpu = 5 }]\n";
+        let at = src.find('5').unwrap();
+        let err = ConfigError::invalid(
+            Path::new("configs/x.toml"),
+            src,
+            Located::new(at..at + 1, "bad"),
+        );
+        assert_eq!(
+            err.to_string(),
+            "configs/x.toml:2:18: error: bad\n  |\n2 | steps = [{ cpu = 5 }]\n  |                  ^"
+        );
+        assert_eq!((err.line(), err.column()), (Some(2), Some(18)));
+        assert_eq!(err.message(), "bad");
+        assert_eq!(err.path(), Path::new("configs/x.toml"));
+    }
+
+    #[test]
+    fn display_keeps_tabs_aligned() {
+        let src = "\tkind =\t7";
+        let err = ConfigError::invalid(Path::new("a.toml"), src, Located::new(8..9, "m"));
+        assert!(
+            err.to_string()
+                .ends_with("1 | \tkind =\t7\n  | \t      \t^"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn io_errors_have_no_position() {
+        let err = ConfigError::Io {
+            path: "nope.toml".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found"),
+        };
+        assert_eq!(
+            err.to_string(),
+            "nope.toml: error: cannot read the config file: not found"
+        );
+        assert_eq!((err.line(), err.column()), (None, None));
+    }
+}

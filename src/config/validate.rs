@@ -1,0 +1,375 @@
+//! From the config as written ([`RawConfig`]) to the validated model
+//! ([`JobSet`]): ranges, cross-field rules and defaults. Every error points
+//! at the value (or key) it is about.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::duration::{format_duration, resolve, FixedDuration};
+use super::error::{key_span, Located};
+use super::model::{
+    limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Flavor, GilSettings,
+    GroupSpec, JobSet,
+};
+use super::raw::{
+    Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup, RawInt,
+};
+use super::step::{executions, steps};
+
+/// The slowest open-loop rate accepted: one job per
+/// [`limits::MAX_DURATION_SECS`], so the mean gap between arrivals is
+/// itself a valid duration.
+const MIN_RATE: f64 = 1.0 / limits::MAX_DURATION_SECS as f64;
+
+/// Checks a parsed config and fills in defaults.
+pub(crate) fn job_set(raw: RawConfig, source: &str, path: &Path) -> Result<JobSet, Located> {
+    let name = match &raw.name {
+        Some(name) => non_empty(name, "`name`")?,
+        None => stem(path),
+    };
+    let seed = raw
+        .seed
+        .as_ref()
+        .map_or(Ok(0), |s| u64_in(s, "seed", 0, u64::MAX))?;
+    let gil = raw
+        .gil
+        .as_ref()
+        .map_or(Ok(GilSettings::default()), gil_settings)?;
+    let backends = backends(&raw.backend, source)?;
+    let groups = groups(&raw.group, source)?;
+    Ok(JobSet {
+        name,
+        description: raw.description,
+        seed,
+        gil,
+        backends,
+        groups,
+        source: path.to_path_buf(),
+    })
+}
+
+/// The default name: the file's stem ("configs/convoy.toml" → "convoy").
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "config".to_string())
+}
+
+fn gil_settings(raw: &RawGil) -> Result<GilSettings, Located> {
+    let positive = |value: &Option<Spanned<FixedDuration>>, key: &str, default: Duration| {
+        let Some(v) = value else { return Ok(default) };
+        if v.get_ref().0.is_zero() {
+            Err(Located::new(
+                v.span(),
+                format!("`{key}` must be greater than 0"),
+            ))
+        } else {
+            Ok(v.get_ref().0)
+        }
+    };
+    let switch_interval = positive(
+        &raw.switch_interval,
+        "switch_interval",
+        GilSettings::DEFAULT_SWITCH_INTERVAL,
+    )?;
+    let tick = positive(&raw.tick, "tick", GilSettings::DEFAULT_TICK)?;
+    if tick > switch_interval {
+        // Blame whichever of the two was written (tick if both were).
+        let span = raw
+            .tick
+            .as_ref()
+            .or(raw.switch_interval.as_ref())
+            .map_or(0..0, Spanned::span);
+        return Err(Located::new(
+            span,
+            format!(
+                "`tick` ({}) must not be longer than `switch_interval` ({})",
+                format_duration(tick),
+                format_duration(switch_interval)
+            ),
+        ));
+    }
+    Ok(GilSettings {
+        switch_interval,
+        tick,
+    })
+}
+
+fn backends(raw: &[Spanned<RawBackend>], source: &str) -> Result<Vec<BackendSpec>, Located> {
+    if raw.is_empty() {
+        return Ok(BackendSpec::default_set());
+    }
+    let mut seen = Names::new("backend");
+    raw.iter()
+        .map(|b| {
+            let spec = backend(b.get_ref(), source)?;
+            // A defaulted name is blamed on `kind`, where it came from.
+            let at = b
+                .get_ref()
+                .name
+                .as_ref()
+                .map_or(b.get_ref().kind.span(), Spanned::span);
+            seen.insert(&spec.name, at, source)?;
+            Ok(spec)
+        })
+        .collect()
+}
+
+fn backend(raw: &RawBackend, source: &str) -> Result<BackendSpec, Located> {
+    let kind = raw.kind.get_ref().0;
+    let gil = raw.gil.unwrap_or(false);
+    let flavor = option_for(&raw.flavor, kind == BackendKind::Tokio, source, || {
+        format!(
+            "`flavor` only applies to tokio backends, not {}",
+            kind.as_str()
+        )
+    })?;
+    let cpu_mode = option_for(&raw.cpu_mode, kind.is_async(), source, || {
+        format!(
+            "`cpu_mode` only applies to async backends (tokio, async-std, smol), not {}",
+            kind.as_str()
+        )
+    })?;
+    let flavor = (kind == BackendKind::Tokio).then(|| flavor.unwrap_or(Flavor::MultiThread));
+    let cpu_mode = kind.is_async().then(|| cpu_mode.unwrap_or(CpuMode::Inline));
+
+    let workers = match &raw.workers {
+        None => 0,
+        Some(w) if flavor == Some(Flavor::CurrentThread) => {
+            let n = usize_in(w, "workers", 0, limits::MAX_WORKERS)?;
+            if n > 1 {
+                return Err(Located::new(
+                    w.span(),
+                    format!(
+                        "a current_thread tokio runtime has exactly one worker; \
+                         `workers` must be 0 or 1, found {n}"
+                    ),
+                ));
+            }
+            n
+        }
+        Some(w) => usize_in(w, "workers", 0, limits::MAX_WORKERS)?,
+    };
+    let name = match &raw.name {
+        Some(name) => non_empty(name, "backend `name`")?,
+        None => BackendSpec::default_name(kind, gil),
+    };
+    Ok(BackendSpec {
+        kind,
+        gil,
+        name,
+        workers,
+        flavor,
+        cpu_mode,
+    })
+}
+
+/// A key that only some backend kinds take: its value if `allowed`, an
+/// error at the key otherwise.
+fn option_for<T: Copy>(
+    value: &Option<Spanned<Kw<T>>>,
+    allowed: bool,
+    source: &str,
+    message: impl FnOnce() -> String,
+) -> Result<Option<T>, Located> {
+    match value {
+        Some(v) if !allowed => Err(Located::new(key_span(source, &v.span()), message())),
+        Some(v) => Ok(Some(v.get_ref().0)),
+        None => Ok(None),
+    }
+}
+
+fn groups(raw: &[Spanned<RawGroup>], source: &str) -> Result<Vec<GroupSpec>, Located> {
+    if raw.is_empty() {
+        return Err(Located::new(
+            0..0,
+            "a config needs at least one [[group]] table; it says what the jobs do",
+        ));
+    }
+    let mut seen = Names::new("group");
+    raw.iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let spec = group(g, i, source)?;
+            let at = g.get_ref().name.as_ref().map_or(g.span(), Spanned::span);
+            seen.insert(&spec.name, at, source)?;
+            Ok(spec)
+        })
+        .collect()
+}
+
+fn group(raw: &Spanned<RawGroup>, index: usize, source: &str) -> Result<GroupSpec, Located> {
+    let g = raw.get_ref();
+    let name = match &g.name {
+        Some(name) => non_empty(name, "group `name`")?,
+        None => format!("group{}", index + 1),
+    };
+    let jobs = g
+        .jobs
+        .as_ref()
+        .map_or(Ok(1), |j| u64_in(j, "jobs", 1, limits::MAX_JOBS))?;
+    let arrival = g
+        .arrival
+        .as_ref()
+        .map_or(Ok(Arrival::Batch), |a| arrival(a, source))?;
+    let steps = steps(&g.steps, 0, source)?;
+    let total = executions(&steps);
+    if total > u128::from(limits::MAX_STEPS_PER_JOB) {
+        let total = if total == u128::MAX {
+            "more than 10^38".to_string()
+        } else {
+            total.to_string()
+        };
+        return Err(Located::new(
+            g.steps.span(),
+            format!(
+                "one job of group `{name}` would execute {total} steps (repeats expanded); \
+                 the limit is {}; lower a `repeat` count",
+                limits::MAX_STEPS_PER_JOB
+            ),
+        ));
+    }
+    Ok(GroupSpec {
+        name,
+        jobs,
+        arrival,
+        steps,
+    })
+}
+
+fn arrival(raw: &Spanned<RawArrival>, source: &str) -> Result<Arrival, Located> {
+    match raw.get_ref() {
+        RawArrival::Batch => Ok(Arrival::Batch),
+        RawArrival::Table(t) => arrival_table(t, raw.span(), source),
+    }
+}
+
+fn arrival_table(
+    t: &RawArrivalTable,
+    table: Range<usize>,
+    source: &str,
+) -> Result<Arrival, Located> {
+    match (&t.closed, &t.rate) {
+        (Some(_), Some(rate)) => Err(Located::new(
+            key_span(source, &rate.span()),
+            "an arrival is either closed (`closed`) or open (`rate`), not both",
+        )),
+        (None, None) => Err(Located::new(
+            table,
+            "an arrival table needs `closed` (e.g. { closed = 4 }) or `rate` (e.g. { rate = 100 })",
+        )),
+        (Some(clients), None) => {
+            if let Some(process) = &t.process {
+                return Err(Located::new(
+                    key_span(source, &process.span()),
+                    "`process` only applies to open arrivals ({ rate = R }), not closed ones",
+                ));
+            }
+            Ok(Arrival::Closed {
+                clients: u64_in(clients, "closed", 1, limits::MAX_JOBS)?,
+                think: t.think.as_ref().map(|d| resolve(d, source)).transpose()?,
+            })
+        }
+        (None, Some(rate)) => {
+            if let Some(think) = &t.think {
+                return Err(Located::new(
+                    key_span(source, &think.span()),
+                    "`think` only applies to closed arrivals ({ closed = C }), not open ones",
+                ));
+            }
+            let r = rate.get_ref().0;
+            if !r.is_finite() || r < MIN_RATE {
+                return Err(Located::new(
+                    rate.span(),
+                    format!(
+                        "`rate` must be a finite number of jobs per second, at least one \
+                         a day ({MIN_RATE:.7}), found {r}"
+                    ),
+                ));
+            }
+            Ok(Arrival::Open {
+                rate: r,
+                process: t
+                    .process
+                    .as_ref()
+                    .map_or(ArrivalProcess::Poisson, |p| p.get_ref().0),
+            })
+        }
+    }
+}
+
+/// Tracks names already used, to report the second use of one.
+struct Names<'a> {
+    what: &'a str,
+    seen: HashMap<String, Range<usize>>,
+}
+
+impl<'a> Names<'a> {
+    fn new(what: &'a str) -> Self {
+        Self {
+            what,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, name: &str, at: Range<usize>, source: &str) -> Result<(), Located> {
+        if let Some(first) = self.seen.get(name) {
+            let line = source
+                .get(..first.start)
+                .map_or(1, |s| s.matches('\n').count() + 1);
+            return Err(Located::new(
+                at,
+                format!(
+                    "{} name `{name}` is already used (line {line}); {} names must be unique{}",
+                    self.what,
+                    self.what,
+                    if self.what == "backend" {
+                        ", set `name` to tell them apart"
+                    } else {
+                        ""
+                    },
+                ),
+            ));
+        }
+        self.seen.insert(name.to_string(), at);
+        Ok(())
+    }
+}
+
+fn non_empty(name: &Spanned<String>, what: &str) -> Result<String, Located> {
+    if name.get_ref().trim().is_empty() {
+        Err(Located::new(name.span(), format!("{what} cannot be empty")))
+    } else {
+        Ok(name.get_ref().clone())
+    }
+}
+
+/// An integer in `min..=max`, with a message naming `key`.
+pub(crate) fn u64_in(v: &Spanned<RawInt>, key: &str, min: u64, max: u64) -> Result<u64, Located> {
+    let n = v.get_ref().0;
+    let out_of_range = |message: String| Located::new(v.span(), message);
+    if n < i128::from(min) {
+        return Err(out_of_range(if min == 0 {
+            format!("`{key}` cannot be negative, found {n}")
+        } else {
+            format!("`{key}` must be at least {min}, found {n}")
+        }));
+    }
+    if n > i128::from(max) {
+        return Err(out_of_range(format!(
+            "`{key}` must be at most {max}, found {n}"
+        )));
+    }
+    u64::try_from(n).map_err(|_| out_of_range(format!("`{key}` is out of range, found {n}")))
+}
+
+fn usize_in(v: &Spanned<RawInt>, key: &str, min: usize, max: usize) -> Result<usize, Located> {
+    let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let n = u64_in(v, key, as_u64(min), as_u64(max))?;
+    usize::try_from(n).map_err(|_| Located::new(v.span(), format!("`{key}` is out of range")))
+}

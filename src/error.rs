@@ -1,0 +1,81 @@
+//! Errors, and the exit status each maps to at the CLI edge.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+/// Anything that can stop a gilsim command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A config file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A run was refused up front or failed while running.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// Writing an output file failed.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Bad command-line input that clap cannot express.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// SPEC §3: 2 for bad input (nothing was run), 1 for a run failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Usage(_) => 2,
+            Error::Run(e) if e.is_refusal() => 2,
+            Error::Run(_) | Error::Output { .. } => 1,
+        }
+    }
+}
+
+/// Why a backend run could not happen or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The run would need more OS threads than allowed; refused up front.
+    #[error(
+        "backend `{backend}` would start {needed} OS threads at once (one per job), more than the limit of {limit} ({why}); \
+         set `workers = N` on the backend for a fixed pool, or raise the limit with --max-threads"
+    )]
+    TooManyThreads {
+        /// The backend's label.
+        backend: String,
+        /// Threads the plan needs at once.
+        needed: u64,
+        /// The limit in force.
+        limit: u64,
+        /// Where the limit comes from.
+        why: String,
+    },
+    /// The OS refused to start a thread or runtime.
+    #[error("backend `{backend}`: could not start {what}: {source}")]
+    Spawn {
+        /// The backend's label.
+        backend: String,
+        /// What was being started.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The calibration override is malformed.
+    #[error("{0}")]
+    Calibration(String),
+}
+
+impl RunError {
+    /// Whether this error was raised before anything ran (bad input).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            RunError::TooManyThreads { .. } | RunError::Calibration(_)
+        )
+    }
+}

@@ -1,0 +1,176 @@
+//! Running a job as an async task.
+//!
+//! The GIL is never held across an `.await`: a task releases it before it
+//! awaits and takes it back when it resumes, on whichever thread resumes
+//! it. On a current-thread runtime this is asyncio's loop thread holding
+//! the GIL while it runs callbacks and dropping it in `select()`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use super::wake::stamped;
+use super::{GilSlot, JobTicket, RunShared};
+use crate::config::CpuMode;
+use crate::metrics::TimeBreakdown;
+use crate::plan::Action;
+
+/// What an async runtime must provide to run jobs.
+pub trait AsyncPlatform: Send + Sync + 'static {
+    /// Waits `d` without blocking the executor thread, precisely (below the
+    /// millisecond granularity of the usual timer wheels).
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Runs `f` on the runtime's blocking pool; `None` if it panicked.
+    fn spawn_blocking<R, F>(&self, f: F) -> impl Future<Output = Option<R>> + Send
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static;
+}
+
+/// Where CPU-type actions of an async job run.
+#[derive(Clone)]
+pub enum Offload {
+    /// On the task's own thread.
+    Inline,
+    /// On the runtime's blocking pool, under the GIL if there is one.
+    Blocking,
+    /// On a rayon pool, outside the GIL (a process pool).
+    Rayon(Arc<rayon::ThreadPool>),
+}
+
+impl Offload {
+    /// The offload for `mode`; `pool` is used for [`CpuMode::Rayon`].
+    pub fn new(mode: CpuMode, pool: Option<Arc<rayon::ThreadPool>>) -> Self {
+        match (mode, pool) {
+            (CpuMode::Inline, _) => Offload::Inline,
+            (CpuMode::SpawnBlocking, _) => Offload::Blocking,
+            (CpuMode::Rayon, Some(p)) => Offload::Rayon(p),
+            (CpuMode::Rayon, None) => Offload::Blocking,
+        }
+    }
+}
+
+/// Runs job `ticket` as a task on `platform`.
+pub async fn run_job_async<P: AsyncPlatform>(
+    shared: Arc<RunShared>,
+    platform: Arc<P>,
+    offload: Offload,
+    ticket: JobTicket,
+) {
+    let span = tracing::trace_span!("job", group = %shared.plan.groups[ticket.id.group].name, job = ticket.id.index);
+    run_job_inner(shared, platform, offload, ticket)
+        .instrument(span)
+        .await
+}
+
+async fn run_job_inner<P: AsyncPlatform>(
+    shared: Arc<RunShared>,
+    platform: Arc<P>,
+    offload: Offload,
+    ticket: JobTicket,
+) {
+    let start = Instant::now();
+    let mut times = TimeBreakdown::default();
+    let plan = shared.plan.clone();
+    let mut slot = GilSlot::new(shared.gil.as_ref());
+    for action in plan.cursor(ticket.id) {
+        match (action, &offload) {
+            (Action::Io(d), _) => {
+                slot.release();
+                let t = Instant::now();
+                let ((), woken) = stamped(platform.sleep(d))
+                    .instrument(tracing::trace_span!("step", kind = "io"))
+                    .await;
+                times.split_wait(t, woken, |tb| &mut tb.io);
+                slot.acquire(&mut times);
+            }
+            // Counter updates are Python-level code of the coroutine itself.
+            (Action::Counter { .. }, _) | (_, Offload::Inline) => {
+                shared.run_action_sync(action, &mut slot, &mut times)
+            }
+            (_, Offload::Blocking) => {
+                slot.release();
+                let job = offloaded(shared.clone(), action, true);
+                let (sub, woken) = stamped(platform.spawn_blocking(job)).await;
+                times.add_offloaded(sub, woken);
+                slot.acquire(&mut times);
+            }
+            (_, Offload::Rayon(pool)) => {
+                slot.release();
+                let job = offloaded(shared.clone(), action, false);
+                let (sub, woken) = stamped(on_rayon(pool, job)).await;
+                times.add_offloaded(sub, woken);
+                slot.acquire(&mut times);
+            }
+        }
+    }
+    let end = Instant::now();
+    slot.release();
+    drop(slot);
+    shared.finish_job(ticket, start, end, times);
+}
+
+/// A closure that runs `action` on another thread and returns its time
+/// breakdown, counting the wait for that thread as `offload_wait`.
+fn offloaded(
+    shared: Arc<RunShared>,
+    action: Action,
+    under_gil: bool,
+) -> impl FnOnce() -> TimeBreakdown + Send + 'static {
+    let queued = Instant::now();
+    move || {
+        let mut times = TimeBreakdown {
+            offload_wait: queued.elapsed(),
+            ..Default::default()
+        };
+        let gil = if under_gil { shared.gil.as_ref() } else { None };
+        let mut slot = GilSlot::new(gil);
+        slot.acquire(&mut times);
+        shared.run_action_sync(action, &mut slot, &mut times);
+        slot.release();
+        times
+    }
+}
+
+/// Runs `f` on a rayon pool and awaits its result.
+async fn on_rayon<R: Send + 'static>(
+    pool: &rayon::ThreadPool,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    pool.spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.await.ok()
+}
+
+impl TimeBreakdown {
+    /// Books an await that began at `began`: until the wake-up it is the
+    /// field `waiting` picks; from the wake-up to now the task was ready but
+    /// not running (executor blocked).
+    fn split_wait(
+        &mut self,
+        began: Instant,
+        woken: Option<Instant>,
+        waiting: impl FnOnce(&mut Self) -> &mut Duration,
+    ) {
+        let now = Instant::now();
+        let woken = woken.unwrap_or(now).clamp(began, now);
+        *waiting(self) += woken - began;
+        self.executor_blocked += now - woken;
+    }
+
+    /// Books an offloaded action: its own breakdown, plus the time between
+    /// its completion waking the task and the task running again.
+    fn add_offloaded(&mut self, sub: Option<TimeBreakdown>, woken: Option<Instant>) {
+        if let Some(sub) = sub {
+            self.add(&sub);
+        }
+        if let Some(w) = woken {
+            self.executor_blocked += w.elapsed();
+        }
+    }
+}

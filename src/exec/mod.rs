@@ -1,0 +1,292 @@
+//! Running one job's actions: the code every backend shares.
+//!
+//! A backend decides *where* a job runs (which thread, task or pool); this
+//! module decides *what* running it means: CPU work in ticks with GIL polls,
+//! IO waits that release the GIL, lock sections, counter updates, and the
+//! time breakdown of each.
+
+mod async_job;
+mod slot;
+mod wake;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use parking_lot::{Mutex, MutexGuard};
+
+pub use async_job::{run_job_async, AsyncPlatform, Offload};
+pub use slot::GilSlot;
+
+use crate::config::Guard;
+use crate::metrics::{JobRecord, Recorder, TimeBreakdown};
+use crate::plan::{Action, JobId, Plan};
+use crate::work::counter::{Counter, CounterResult, INCREMENT_COST};
+use crate::work::gil::Gil;
+use crate::work::kernel::{spin, Calibration};
+use crate::work::sleep::precise_sleep;
+
+/// A job handed to a backend: which one, and when it was due.
+#[derive(Debug, Clone, Copy)]
+pub struct JobTicket {
+    /// The job.
+    pub id: JobId,
+    /// When it became due.
+    pub due: Instant,
+}
+
+/// Sent to the driver when a job completes.
+#[derive(Debug, Clone, Copy)]
+pub struct Done {
+    /// The job.
+    pub id: JobId,
+    /// When it completed.
+    pub end: Instant,
+}
+
+/// State shared by every job of one run.
+#[derive(Debug)]
+pub struct RunShared {
+    /// The plan being run.
+    pub plan: Arc<Plan>,
+    /// The GIL, when the backend runs under one.
+    pub gil: Option<Gil>,
+    /// Application locks, by id.
+    pub locks: Vec<Mutex<()>>,
+    /// Shared counters, by id.
+    pub counters: Vec<Counter>,
+    /// Where finished jobs are recorded.
+    pub recorder: Recorder,
+    calibration: Calibration,
+    tick_iters: u64,
+    increment_iters: u64,
+    done: Sender<Done>,
+}
+
+impl RunShared {
+    /// Shared state for running `plan`, reporting completions to `done`.
+    pub fn new(
+        plan: Arc<Plan>,
+        calibration: Calibration,
+        gil: Option<Gil>,
+        done: Sender<Done>,
+    ) -> Self {
+        let tick_iters = calibration.iters_for(plan.gil.tick).max(1);
+        Self {
+            gil,
+            locks: plan.locks.iter().map(|_| Mutex::new(())).collect(),
+            counters: plan.counters.iter().map(|_| Counter::default()).collect(),
+            recorder: Recorder::new(plan.groups.len()),
+            increment_iters: calibration.iters_for(INCREMENT_COST),
+            tick_iters,
+            calibration,
+            plan,
+            done,
+        }
+    }
+
+    /// Final counter values against what the plan expected.
+    pub fn counter_results(&self) -> Vec<CounterResult> {
+        self.plan
+            .counters
+            .iter()
+            .zip(&self.counters)
+            .map(|(p, c)| {
+                let observed = c.load();
+                CounterResult {
+                    name: p.name.clone(),
+                    expected: p.expected,
+                    observed,
+                    lost: p.expected.saturating_sub(observed),
+                }
+            })
+            .collect()
+    }
+
+    /// Records a finished job and tells the driver.
+    pub(crate) fn finish_job(
+        &self,
+        ticket: JobTicket,
+        start: Instant,
+        end: Instant,
+        times: TimeBreakdown,
+    ) {
+        self.recorder.record(&JobRecord {
+            group: ticket.id.group,
+            due: ticket.due,
+            start,
+            end,
+            times,
+        });
+        // The driver outlives every job; a send can only fail while it is
+        // tearing down after an error, when nobody needs the message.
+        let _ = self.done.send(Done { id: ticket.id, end });
+    }
+
+    /// Runs a whole job on the calling thread, as a Python thread would: it
+    /// takes the GIL before the first step that runs Python code, keeps it
+    /// across CPU steps, releases it around blocking steps and takes it back
+    /// right after each (Python code must run to see the result: that retake
+    /// is the convoy effect), and releases it when the job ends. Handing a
+    /// job to its thread is not charged a GIL acquisition, so a job of one
+    /// IO step is one iteration of a Python IO loop: one wait, one retake.
+    pub fn run_job_sync(&self, ticket: JobTicket) {
+        let start = Instant::now();
+        let span = tracing::trace_span!("job", group = %self.plan.groups[ticket.id.group].name, job = ticket.id.index);
+        let _enter = span.enter();
+        let mut times = TimeBreakdown::default();
+        let mut slot = GilSlot::new(self.gil.as_ref());
+        for action in self.plan.cursor(ticket.id) {
+            self.run_action_sync(action, &mut slot, &mut times);
+        }
+        let end = Instant::now();
+        slot.release();
+        drop(_enter);
+        self.finish_job(ticket, start, end, times);
+    }
+
+    /// Runs one action on the calling thread. When there is a GIL, it is
+    /// held on return.
+    pub fn run_action_sync(
+        &self,
+        action: Action,
+        slot: &mut GilSlot<'_>,
+        times: &mut TimeBreakdown,
+    ) {
+        let span = tracing::trace_span!("step", kind = action.kind());
+        let _enter = span.enter();
+        match action {
+            Action::Cpu(d) => self.interpreted(self.calibration.iters_for(d), slot, times),
+            Action::Native(d) => {
+                slot.release();
+                let t = Instant::now();
+                spin(1, self.calibration.iters_for(d));
+                times.native += t.elapsed();
+                slot.acquire(times);
+            }
+            Action::Io(d) => {
+                slot.release();
+                let t = Instant::now();
+                precise_sleep(d);
+                times.io += t.elapsed();
+                slot.acquire(times);
+            }
+            Action::Lock { lock, cpu } => {
+                let _guard = self.take_lock(&self.locks[lock], slot, times);
+                self.interpreted(self.calibration.iters_for(cpu), slot, times);
+            }
+            Action::Counter {
+                counter,
+                add,
+                guard,
+                switch_inside,
+            } => self.count(
+                &self.counters[counter],
+                add,
+                guard,
+                switch_inside,
+                slot,
+                times,
+            ),
+        }
+    }
+
+    /// Interpreted CPU work: ticks of the kernel with an eval-breaker check
+    /// after each, so a waiting thread can get the GIL.
+    fn interpreted(&self, iters: u64, slot: &mut GilSlot<'_>, times: &mut TimeBreakdown) {
+        slot.acquire(times);
+        let t = Instant::now();
+        let mut waited = Duration::ZERO;
+        if slot.is_held() {
+            let mut left = iters;
+            let mut state = 1;
+            while left > 0 {
+                let n = left.min(self.tick_iters);
+                state = spin(state, n);
+                left -= n;
+                waited += slot.check_eval_breaker();
+            }
+        } else {
+            spin(1, iters);
+        }
+        times.gil_wait += waited;
+        times.cpu += t.elapsed().saturating_sub(waited);
+    }
+
+    /// Takes an application lock like `threading.Lock.acquire`: a blocked
+    /// acquire releases the GIL while it waits.
+    fn take_lock<'m>(
+        &self,
+        lock: &'m Mutex<()>,
+        slot: &mut GilSlot<'_>,
+        times: &mut TimeBreakdown,
+    ) -> MutexGuard<'m, ()> {
+        if let Some(guard) = lock.try_lock() {
+            return guard;
+        }
+        let held = slot.is_held();
+        slot.release();
+        let span = tracing::trace_span!("lock_wait");
+        let t = Instant::now();
+        let guard = span.in_scope(|| lock.lock());
+        times.lock_wait += t.elapsed();
+        if held {
+            slot.acquire(times);
+        }
+        guard
+    }
+
+    /// `add` read-modify-write increments. Each costs [`INCREMENT_COST`] of
+    /// CPU between its read and its write; the eval breaker is checked after
+    /// every write (the loop's back edge) and, with `switch_inside`, between
+    /// the read and the write as well, where a switch loses updates.
+    fn count(
+        &self,
+        c: &Counter,
+        add: u64,
+        guard: Guard,
+        switch_inside: bool,
+        slot: &mut GilSlot<'_>,
+        times: &mut TimeBreakdown,
+    ) {
+        let t = Instant::now();
+        let mut waited = Duration::ZERO;
+        let lock_wait_before = times.lock_wait;
+        let gil_wait_before = times.gil_wait;
+        slot.acquire(times);
+        for _ in 0..add {
+            match guard {
+                Guard::Atomic => {
+                    spin(1, self.increment_iters);
+                    c.fetch_add();
+                }
+                Guard::Lock => {
+                    let _g = self.take_lock(c.lock(), slot, times);
+                    waited += self.read_modify_write(c, switch_inside, slot);
+                }
+                Guard::None => waited += self.read_modify_write(c, switch_inside, slot),
+            }
+            waited += slot.check_eval_breaker();
+        }
+        times.gil_wait += waited;
+        let other_waits = (times.lock_wait - lock_wait_before) + (times.gil_wait - gil_wait_before);
+        times.cpu += t.elapsed().saturating_sub(other_waits);
+    }
+
+    fn read_modify_write(
+        &self,
+        c: &Counter,
+        switch_inside: bool,
+        slot: &mut GilSlot<'_>,
+    ) -> Duration {
+        let v = c.load();
+        spin(1, self.increment_iters);
+        let waited = if switch_inside {
+            slot.check_eval_breaker()
+        } else {
+            Duration::ZERO
+        };
+        c.store(v.wrapping_add(1));
+        waited
+    }
+}

@@ -1,0 +1,19 @@
+//! gilsim: when do threads, process-style pools and async IO win, and where
+//! does a global interpreter lock serialize a workload?
+//!
+//! Data flows one way: [`config`] (TOML → validated [`config::JobSet`]) →
+//! [`plan`] (deterministic jobs and arrivals) → [`backend`] (runs the plan
+//! on one engine, using the [`exec`] job runner and the [`work`]
+//! primitives) → [`metrics`] (what a run measured) → [`report`] (tables,
+//! JSON, CSV). Backends never format output; reports never run anything.
+
+pub mod backend;
+pub mod bench;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod metrics;
+pub mod plan;
+pub mod report;
+pub mod trace;
+pub mod work;

@@ -1,0 +1,7 @@
+//! The `gilsim` binary.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main());
+}

@@ -1,0 +1,121 @@
+//! Walking one job's step tree, drawing its durations as it goes.
+
+use std::time::Duration;
+
+use rand_pcg::Pcg64Mcg;
+
+use super::{dist, PlanStep};
+use crate::config::Guard;
+
+/// One leaf step of a job, with its duration drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action {
+    /// Interpreted CPU work.
+    Cpu(Duration),
+    /// Native CPU work (releases the GIL).
+    Native(Duration),
+    /// An IO wait.
+    Io(Duration),
+    /// A critical section: lock id and the work inside.
+    Lock { lock: usize, cpu: Duration },
+    /// Counter increments.
+    Counter {
+        counter: usize,
+        add: u64,
+        guard: Guard,
+        switch_inside: bool,
+    },
+}
+
+impl Action {
+    /// The span name of this kind of step.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Cpu(_) => "cpu",
+            Action::Native(_) => "native",
+            Action::Io(_) => "io",
+            Action::Lock { .. } => "lock",
+            Action::Counter { .. } => "counter",
+        }
+    }
+}
+
+struct Frame<'a> {
+    steps: &'a [PlanStep],
+    next: usize,
+    reps_left: u64,
+}
+
+/// Yields a job's actions in order. An explicit stack instead of recursion
+/// lets async executors drive it across `.await`s, and keeps memory per job
+/// at O(nesting) however large the `repeat` counts are.
+pub struct JobCursor<'a> {
+    stack: Vec<Frame<'a>>,
+    rng: Pcg64Mcg,
+}
+
+impl<'a> JobCursor<'a> {
+    pub(super) fn new(steps: &'a [PlanStep], rng: Pcg64Mcg) -> Self {
+        Self {
+            stack: vec![Frame {
+                steps,
+                next: 0,
+                reps_left: 1,
+            }],
+            rng,
+        }
+    }
+}
+
+impl Iterator for JobCursor<'_> {
+    type Item = Action;
+
+    fn next(&mut self) -> Option<Action> {
+        loop {
+            let frame = self.stack.last_mut()?;
+            if frame.next == frame.steps.len() {
+                if frame.reps_left > 1 {
+                    frame.reps_left -= 1;
+                    frame.next = 0;
+                } else {
+                    self.stack.pop();
+                }
+                continue;
+            }
+            let steps = frame.steps;
+            let step = &steps[frame.next];
+            frame.next += 1;
+            let rng = &mut self.rng;
+            return Some(match step {
+                PlanStep::Repeat { times, steps } => {
+                    if *times > 0 && !steps.is_empty() {
+                        self.stack.push(Frame {
+                            steps,
+                            next: 0,
+                            reps_left: *times,
+                        });
+                    }
+                    continue;
+                }
+                PlanStep::Cpu(d) => Action::Cpu(dist::sample(d, rng)),
+                PlanStep::Native(d) => Action::Native(dist::sample(d, rng)),
+                PlanStep::Io(d) => Action::Io(dist::sample(d, rng)),
+                PlanStep::Lock { lock, cpu } => Action::Lock {
+                    lock: *lock,
+                    cpu: dist::sample(cpu, rng),
+                },
+                PlanStep::Counter {
+                    counter,
+                    add,
+                    guard,
+                    switch_inside,
+                } => Action::Counter {
+                    counter: *counter,
+                    add: *add,
+                    guard: *guard,
+                    switch_inside: *switch_inside,
+                },
+            });
+        }
+    }
+}

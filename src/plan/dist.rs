@@ -1,0 +1,206 @@
+//! Drawing durations from [`DurationSpec`]s, and their expected values.
+
+use std::time::Duration;
+
+use rand::Rng;
+use rand_distr::{Distribution, Exp, LogNormal, Normal, Uniform};
+
+use crate::config::DurationSpec;
+
+/// z-score of the 99th percentile of a standard normal distribution.
+const Z99: f64 = 2.326_347_874_040_841;
+
+/// Draws one duration. Fixed durations do not touch the RNG, so adding a
+/// distribution to one step does not change the draws of the others... only
+/// the draws after it in the same job.
+pub fn sample<R: Rng + ?Sized>(spec: &DurationSpec, rng: &mut R) -> Duration {
+    let secs = match *spec {
+        DurationSpec::Fixed(d) => return d,
+        DurationSpec::Exp { mean } => match Exp::new(1.0 / mean.as_secs_f64()) {
+            Ok(e) => e.sample(rng),
+            Err(_) => 0.0, // mean = 0: rate infinite
+        },
+        DurationSpec::Uniform { min, max } => {
+            if min >= max {
+                return min;
+            }
+            match Uniform::new_inclusive(min.as_secs_f64(), max.as_secs_f64()) {
+                Ok(u) => u.sample(rng),
+                Err(_) => min.as_secs_f64(),
+            }
+        }
+        DurationSpec::Normal { mean, stddev } => {
+            match Normal::new(mean.as_secs_f64(), stddev.as_secs_f64()) {
+                // Truncation by rejection keeps the distribution's shape
+                // above 0; the bound only matters when almost all of the
+                // mass is negative, where 0 is the honest answer.
+                Ok(n) => (0..64)
+                    .map(|_| n.sample(rng))
+                    .find(|x| *x >= 0.0)
+                    .unwrap_or(0.0),
+                Err(_) => mean.as_secs_f64(),
+            }
+        }
+        DurationSpec::LogNormal { median, p99 } => {
+            let (mu, sigma) = lognormal_params(median, p99);
+            match LogNormal::new(mu, sigma) {
+                Ok(l) => l.sample(rng),
+                Err(_) => median.as_secs_f64(),
+            }
+        }
+    };
+    secs_to_duration(secs)
+}
+
+/// The mean of the distribution (of the truncated distribution for
+/// `normal`), used for plan summaries.
+pub fn mean(spec: &DurationSpec) -> Duration {
+    let secs = match *spec {
+        DurationSpec::Fixed(d) => return d,
+        DurationSpec::Exp { mean } => mean.as_secs_f64(),
+        DurationSpec::Uniform { min, max } => (min.as_secs_f64() + max.as_secs_f64()) / 2.0,
+        DurationSpec::Normal { mean, stddev } => {
+            truncated_normal_mean(mean.as_secs_f64(), stddev.as_secs_f64())
+        }
+        DurationSpec::LogNormal { median, p99 } => {
+            let (mu, sigma) = lognormal_params(median, p99);
+            (mu + sigma * sigma / 2.0).exp()
+        }
+    };
+    secs_to_duration(secs)
+}
+
+/// Whether drawing from `spec` consumes randomness.
+pub fn is_random(spec: &DurationSpec) -> bool {
+    !matches!(spec, DurationSpec::Fixed(_))
+}
+
+fn lognormal_params(median: Duration, p99: Duration) -> (f64, f64) {
+    let m = median.as_secs_f64().max(f64::MIN_POSITIVE);
+    let sigma = ((p99.as_secs_f64() / m).ln() / Z99).max(0.0);
+    (m.ln(), sigma)
+}
+
+/// Clamps to [0, a day] and converts; negative draws (normal) truncate at 0.
+fn secs_to_duration(secs: f64) -> Duration {
+    if secs.is_finite() && secs > 0.0 {
+        Duration::from_secs_f64(secs.min(86_400.0))
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Mean of N(mu, sigma) truncated below at 0.
+fn truncated_normal_mean(mu: f64, sigma: f64) -> f64 {
+    if sigma <= 0.0 {
+        return mu.max(0.0);
+    }
+    let alpha = -mu / sigma;
+    let pdf = (-alpha * alpha / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let tail = 0.5 * erfc(alpha / std::f64::consts::SQRT_2);
+    if tail <= 0.0 {
+        0.0
+    } else {
+        mu + sigma * pdf / tail
+    }
+}
+
+/// Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64Mcg;
+
+    fn ms(x: f64) -> Duration {
+        Duration::from_secs_f64(x / 1e3)
+    }
+
+    /// Sample mean of n draws, in ms.
+    fn sample_mean(spec: DurationSpec, n: usize) -> f64 {
+        let mut rng = Pcg64Mcg::seed_from_u64(7);
+        (0..n)
+            .map(|_| sample(&spec, &mut rng).as_secs_f64() * 1e3)
+            .sum::<f64>()
+            / n as f64
+    }
+
+    #[test]
+    fn sample_means_match_the_distribution_means() {
+        let specs = [
+            DurationSpec::Exp { mean: ms(1.0) },
+            DurationSpec::Uniform {
+                min: ms(1.0),
+                max: ms(3.0),
+            },
+            DurationSpec::Normal {
+                mean: ms(1.0),
+                stddev: ms(0.2),
+            },
+            DurationSpec::Normal {
+                mean: ms(1.0),
+                stddev: ms(2.0),
+            }, // heavily truncated
+            DurationSpec::LogNormal {
+                median: ms(1.0),
+                p99: ms(20.0),
+            },
+        ];
+        for spec in specs {
+            let want = mean(&spec).as_secs_f64() * 1e3;
+            let got = sample_mean(spec, 200_000);
+            assert!(
+                (got - want).abs() / want < 0.03,
+                "{spec:?}: sample mean {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn lognormal_p99_is_where_asked() {
+        let spec = DurationSpec::LogNormal {
+            median: ms(1.0),
+            p99: ms(20.0),
+        };
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let mut v: Vec<f64> = (0..100_000)
+            .map(|_| sample(&spec, &mut rng).as_secs_f64())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let (p50, p99) = (v[50_000] * 1e3, v[99_000] * 1e3);
+        assert!((p50 - 1.0).abs() < 0.05, "median {p50}");
+        assert!((p99 - 20.0).abs() / 20.0 < 0.08, "p99 {p99}");
+    }
+
+    #[test]
+    fn fixed_durations_ignore_the_rng_and_normal_never_goes_negative() {
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        assert_eq!(sample(&DurationSpec::Fixed(ms(2.0)), &mut rng), ms(2.0));
+        let spec = DurationSpec::Normal {
+            mean: ms(0.1),
+            stddev: ms(1.0),
+        };
+        assert!((0..10_000).all(|_| sample(&spec, &mut rng) >= Duration::ZERO));
+    }
+}

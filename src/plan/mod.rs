@@ -1,0 +1,423 @@
+//! The workload plan: a validated [`JobSet`] turned into what backends run.
+//!
+//! Planning resolves names (locks, counters) to indices, turns arrival specs
+//! into due times, and gives every job its own random stream derived from
+//! the seed, so the same seed always yields the same durations and arrivals
+//! (SPEC §1.5) no matter which backend runs the jobs or in which order.
+
+mod cursor;
+pub mod dist;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, Exp};
+use rand_pcg::Pcg64Mcg;
+
+pub use cursor::{Action, JobCursor};
+
+use crate::config::{Arrival, ArrivalProcess, DurationSpec, GilSettings, Guard, JobSet, Step};
+
+/// A job set ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The job set's name.
+    pub name: String,
+    /// The seed every draw derives from.
+    pub seed: u64,
+    /// `[gil]` settings.
+    pub gil: GilSettings,
+    /// The groups, all running at once.
+    pub groups: Vec<GroupPlan>,
+    /// Application lock names; a lock's index is its id.
+    pub locks: Vec<String>,
+    /// Shared counters; a counter's index is its id.
+    pub counters: Vec<CounterPlan>,
+}
+
+/// One group, planned.
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    /// The group's name.
+    pub name: String,
+    /// Number of jobs.
+    pub jobs: u64,
+    /// When its jobs become due.
+    pub arrival: ArrivalPlan,
+    /// Its steps, with names resolved to ids.
+    pub steps: Vec<PlanStep>,
+}
+
+/// Due times of a group's jobs, relative to the start of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArrivalPlan {
+    /// Every job is due at 0.
+    Batch,
+    /// Job `j` belongs to client `j % clients`; a client's next job is due
+    /// when its previous one completes, plus the think time.
+    Closed {
+        /// Number of clients.
+        clients: u64,
+        /// Think time before every job but a client's first.
+        think: Option<DurationSpec>,
+    },
+    /// Job `j` is due at `offsets_ns[j]` nanoseconds after the start.
+    Open {
+        /// Non-decreasing due times.
+        offsets_ns: Vec<u64>,
+    },
+}
+
+/// A step with names resolved to ids.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanStep {
+    /// Interpreted CPU work.
+    Cpu(DurationSpec),
+    /// Native CPU work (releases the GIL).
+    Native(DurationSpec),
+    /// An IO wait.
+    Io(DurationSpec),
+    /// A critical section on lock `lock`.
+    Lock {
+        /// Index into [`Plan::locks`].
+        lock: usize,
+        /// Work inside the section.
+        cpu: DurationSpec,
+    },
+    /// Counter increments.
+    Counter {
+        /// Index into [`Plan::counters`].
+        counter: usize,
+        /// Increments.
+        add: u64,
+        /// Protection.
+        guard: Guard,
+        /// Whether a GIL switch may fall between read and write.
+        switch_inside: bool,
+    },
+    /// Inner steps, `times` times.
+    Repeat {
+        /// Repetitions.
+        times: u64,
+        /// The inner steps.
+        steps: Vec<PlanStep>,
+    },
+}
+
+/// A shared counter and how many increments the plan makes to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterPlan {
+    /// Its name.
+    pub name: String,
+    /// Total increments over all jobs: the value when nothing is lost.
+    pub expected: u64,
+}
+
+/// Work a plan requests, summed over all jobs (expected values where
+/// durations are random).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    /// Interpreted CPU work.
+    pub cpu: Duration,
+    /// Native CPU work.
+    pub native: Duration,
+    /// IO waits.
+    pub io: Duration,
+    /// CPU work inside lock sections.
+    pub locked_cpu: Duration,
+    /// Step executions, with repeats expanded.
+    pub steps: u64,
+}
+
+impl Totals {
+    /// All CPU-type work: what cores must execute.
+    pub fn all_cpu(&self) -> Duration {
+        self.cpu + self.native + self.locked_cpu
+    }
+
+    fn add_scaled(&mut self, other: &Totals, times: u64) {
+        let t = times.min(u32::MAX as u64) as u32;
+        self.cpu += other.cpu * t;
+        self.native += other.native * t;
+        self.io += other.io * t;
+        self.locked_cpu += other.locked_cpu * t;
+        self.steps = self.steps.saturating_add(other.steps.saturating_mul(times));
+    }
+}
+
+/// Identifies one job of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId {
+    /// Index into [`Plan::groups`].
+    pub group: usize,
+    /// Index within the group.
+    pub index: u64,
+}
+
+impl Plan {
+    /// Plans `set` with its own seed.
+    pub fn new(set: &JobSet) -> Self {
+        Self::with_seed(set, set.seed)
+    }
+
+    /// Plans `set` with `seed` instead of its own (`--seed`).
+    pub fn with_seed(set: &JobSet, seed: u64) -> Self {
+        let mut names = Names::default();
+        let groups = set
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| GroupPlan {
+                name: g.name.clone(),
+                jobs: g.jobs,
+                arrival: plan_arrival(&g.arrival, g.jobs, seed, gi),
+                steps: names.resolve(&g.steps),
+            })
+            .collect::<Vec<_>>();
+        let mut counters: Vec<CounterPlan> = names
+            .counters
+            .iter()
+            .map(|n| CounterPlan {
+                name: n.clone(),
+                expected: 0,
+            })
+            .collect();
+        for g in &groups {
+            count_increments(&g.steps, g.jobs, &mut counters);
+        }
+        Self {
+            name: set.name.clone(),
+            seed,
+            gil: set.gil,
+            groups,
+            locks: names.locks,
+            counters,
+        }
+    }
+
+    /// Total number of jobs.
+    pub fn total_jobs(&self) -> u64 {
+        self.groups.iter().map(|g| g.jobs).sum()
+    }
+
+    /// The cursor that yields job `id`'s actions with its own draws.
+    pub fn cursor(&self, id: JobId) -> JobCursor<'_> {
+        JobCursor::new(&self.groups[id.group].steps, job_rng(self.seed, id))
+    }
+
+    /// Think time before job `id` of a closed group (zero for a client's first job).
+    pub fn think_before(&self, id: JobId) -> Duration {
+        match &self.groups[id.group].arrival {
+            ArrivalPlan::Closed {
+                clients,
+                think: Some(t),
+            } if id.index >= *clients => {
+                let mut rng = job_rng(self.seed ^ 0x7468_696e_6b00_0000, id);
+                dist::sample(t, &mut rng)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Requested work of one group (expected values).
+    pub fn group_totals(&self, group: usize) -> Totals {
+        let g = &self.groups[group];
+        let mut t = Totals::default();
+        t.add_scaled(&steps_totals(&g.steps), g.jobs);
+        t
+    }
+
+    /// Requested work over all groups (expected values).
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for gi in 0..self.groups.len() {
+            t.add_scaled(&self.group_totals(gi), 1);
+        }
+        t
+    }
+
+    /// The longest single job's expected service time if it ran alone.
+    pub fn longest_job(&self) -> Duration {
+        self.groups
+            .iter()
+            .map(|g| {
+                let t = steps_totals(&g.steps);
+                t.all_cpu() + t.io
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The earliest time the last job of any group can be due: the last
+    /// open-loop arrival, or a closed client's chain of jobs and think times
+    /// (expected values).
+    pub fn arrival_span(&self) -> Duration {
+        self.groups
+            .iter()
+            .map(|g| match &g.arrival {
+                ArrivalPlan::Batch => Duration::ZERO,
+                ArrivalPlan::Open { offsets_ns } => {
+                    Duration::from_nanos(offsets_ns.last().copied().unwrap_or(0))
+                }
+                ArrivalPlan::Closed { clients, think } => {
+                    let per_client = g.jobs.div_ceil((*clients).max(1));
+                    let job = steps_totals(&g.steps);
+                    let think = think.as_ref().map(dist::mean).unwrap_or_default();
+                    (job.all_cpu() + job.io + think)
+                        * per_client.saturating_sub(1).min(u32::MAX as u64) as u32
+                }
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Whether any step anywhere needs a GIL to mean what it says.
+    pub fn uses_counters(&self) -> bool {
+        !self.counters.is_empty()
+    }
+}
+
+/// The RNG stream of one job: a pure function of (seed, group, index).
+fn job_rng(seed: u64, id: JobId) -> Pcg64Mcg {
+    let mixed = splitmix(splitmix(seed ^ splitmix(id.group as u64 + 1)) ^ id.index);
+    Pcg64Mcg::seed_from_u64(mixed)
+}
+
+/// SplitMix64's finaliser: spreads nearby inputs over the whole range.
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn plan_arrival(arrival: &Arrival, jobs: u64, seed: u64, group: usize) -> ArrivalPlan {
+    match arrival {
+        Arrival::Batch => ArrivalPlan::Batch,
+        Arrival::Closed { clients, think } => ArrivalPlan::Closed {
+            clients: *clients,
+            think: *think,
+        },
+        Arrival::Open { rate, process } => {
+            let mut rng = job_rng(
+                seed ^ 0x6172_7269_7661_6c00,
+                JobId {
+                    group,
+                    index: u64::MAX,
+                },
+            );
+            ArrivalPlan::Open {
+                offsets_ns: open_offsets(*rate, *process, jobs, &mut rng),
+            }
+        }
+    }
+}
+
+/// Due times of an open-loop group: cumulative exponential gaps (Poisson)
+/// or `i / rate` (uniform).
+fn open_offsets(rate: f64, process: ArrivalProcess, jobs: u64, rng: &mut Pcg64Mcg) -> Vec<u64> {
+    let gap_ns = 1e9 / rate;
+    match process {
+        ArrivalProcess::Uniform => (0..jobs).map(|i| (i as f64 * gap_ns) as u64).collect(),
+        ArrivalProcess::Poisson => {
+            let exp = Exp::new(rate).ok();
+            let mut t = 0.0f64;
+            (0..jobs)
+                .map(|_| {
+                    let at = t;
+                    t += exp.map(|e| e.sample(rng) * 1e9).unwrap_or(gap_ns);
+                    at as u64
+                })
+                .collect()
+        }
+    }
+}
+
+/// Name → id tables built while resolving steps.
+#[derive(Default)]
+struct Names {
+    locks: Vec<String>,
+    counters: Vec<String>,
+    lock_ids: BTreeMap<String, usize>,
+    counter_ids: BTreeMap<String, usize>,
+}
+
+impl Names {
+    fn resolve(&mut self, steps: &[Step]) -> Vec<PlanStep> {
+        steps.iter().map(|s| self.resolve_one(s)).collect()
+    }
+
+    fn resolve_one(&mut self, step: &Step) -> PlanStep {
+        match step {
+            Step::Cpu(d) => PlanStep::Cpu(*d),
+            Step::Native(d) => PlanStep::Native(*d),
+            Step::Io(d) => PlanStep::Io(*d),
+            Step::Lock { name, cpu } => PlanStep::Lock {
+                lock: intern(&mut self.locks, &mut self.lock_ids, name),
+                cpu: *cpu,
+            },
+            Step::Counter {
+                name,
+                add,
+                guard,
+                switch_inside,
+            } => PlanStep::Counter {
+                counter: intern(&mut self.counters, &mut self.counter_ids, name),
+                add: *add,
+                guard: *guard,
+                switch_inside: *switch_inside,
+            },
+            Step::Repeat { times, steps } => PlanStep::Repeat {
+                times: *times,
+                steps: self.resolve(steps),
+            },
+        }
+    }
+}
+
+fn intern(list: &mut Vec<String>, ids: &mut BTreeMap<String, usize>, name: &str) -> usize {
+    *ids.entry(name.to_string()).or_insert_with(|| {
+        list.push(name.to_string());
+        list.len() - 1
+    })
+}
+
+fn count_increments(steps: &[PlanStep], times: u64, counters: &mut [CounterPlan]) {
+    for s in steps {
+        match s {
+            PlanStep::Counter { counter, add, .. } => {
+                let c = &mut counters[*counter];
+                c.expected = c.expected.saturating_add(add.saturating_mul(times));
+            }
+            PlanStep::Repeat { times: n, steps } => {
+                count_increments(steps, times.saturating_mul(*n), counters)
+            }
+            _ => {}
+        }
+    }
+}
+
+fn steps_totals(steps: &[PlanStep]) -> Totals {
+    let mut t = Totals::default();
+    for s in steps {
+        t.steps = t.steps.saturating_add(1);
+        match s {
+            PlanStep::Cpu(d) => t.cpu += dist::mean(d),
+            PlanStep::Native(d) => t.native += dist::mean(d),
+            PlanStep::Io(d) => t.io += dist::mean(d),
+            PlanStep::Lock { cpu, .. } => t.locked_cpu += dist::mean(cpu),
+            PlanStep::Counter { add, .. } => {
+                t.cpu += crate::work::counter::INCREMENT_COST * (*add).min(u32::MAX as u64) as u32
+            }
+            PlanStep::Repeat { times, steps } => {
+                t.steps -= 1;
+                t.add_scaled(&steps_totals(steps), *times)
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,47 @@
+//! Reports: the SPEC §4 model built from measurements, and the formats it
+//! is written in. Building a report never runs anything; exporters only
+//! format a finished [`Report`].
+
+mod csv_export;
+mod json;
+mod model;
+mod table;
+mod verdict;
+
+use std::io::Write;
+
+pub use csv_export::Csv;
+pub use json::Json;
+pub use model::*;
+pub use table::{fmt_secs, fmt_us, shares, Table};
+
+/// An output format (hyperfine-style: one exporter per format).
+pub trait Exporter {
+    /// Writes `reports` (one per config, in command-line order) to `out`.
+    fn export(&self, reports: &[Report], out: &mut dyn Write) -> std::io::Result<()>;
+
+    /// File extension for `--out` artefacts.
+    fn extension(&self) -> &'static str;
+}
+
+/// Output formats users choose with `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A human-readable table per config, with GIL and counter summaries.
+    Table,
+    /// One JSON object per config (SPEC §4), one per line.
+    Json,
+    /// One row per backend × group, with a header.
+    Csv,
+}
+
+impl Format {
+    /// The exporter for this format.
+    pub fn exporter(self) -> Box<dyn Exporter> {
+        match self {
+            Format::Table => Box::new(Table),
+            Format::Json => Box::new(Json),
+            Format::Csv => Box::new(Csv),
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The report model. Field names are the stable names of SPEC §4; fields
+//! beyond the spec are additions, documented in the README.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::config::CpuMode;
+use crate::metrics::{GroupMetrics, RunMeasurement};
+use crate::plan::Plan;
+use crate::work::counter::CounterResult;
+use crate::work::gil::GilStats;
+
+/// The gilsim version written into reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything one config's runs produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// gilsim's version.
+    pub gilsim: String,
+    /// The config's name.
+    pub config: String,
+    /// The seed the plan was drawn with.
+    pub seed: u64,
+    /// The machine the runs happened on.
+    pub machine: Machine,
+    /// One entry per backend, in config order.
+    pub runs: Vec<RunReport>,
+    /// Plain sentences: who wins and why the others lose (addition).
+    pub verdict: Vec<String>,
+}
+
+/// A lower bound on a run's wall time: no backend can beat the largest of
+/// these, so `wall_s / ideal_s` is how much the backend lost.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct Ideal {
+    /// max(cpu_s, longest_job_s, arrival_span_s).
+    pub ideal_s: f64,
+    /// CPU work over the parallelism the backend can use for it (1 for
+    /// interpreted work under a GIL).
+    pub cpu_s: f64,
+    /// The longest job's own service time.
+    pub longest_job_s: f64,
+    /// When the last job can arrive at the earliest.
+    pub arrival_span_s: f64,
+    /// ideal_s / wall_s: 1 is perfect.
+    pub efficiency: f64,
+}
+
+/// Facts about the machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Cores available to gilsim.
+    pub cores: usize,
+    /// The CPU kernel's calibration.
+    pub cpu_kernel_iters_per_us: f64,
+}
+
+/// One backend's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The backend's label.
+    pub backend: String,
+    /// `threads`, `rayon`, `tokio`, `async-std` or `smol`.
+    pub kind: String,
+    /// Whether it ran under the GIL. SPEC §4 lists `"gil": true` here and
+    /// also `"gil": {stats}` in the same object; one key cannot hold both, so
+    /// `gil` carries the stats (or `null`, per the spec's text) and this
+    /// flag is named `gil_enabled`.
+    pub gil_enabled: bool,
+    /// Workers used (0 = one OS thread per job).
+    pub workers: usize,
+    /// tokio's flavor (addition; absent for other kinds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<String>,
+    /// Where async backends ran CPU steps (addition; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_mode: Option<String>,
+    /// First arrival to last completion, seconds.
+    pub wall_s: f64,
+    /// Jobs completed.
+    pub jobs: u64,
+    /// jobs / wall_s.
+    pub throughput_per_s: f64,
+    /// Process CPU time / (wall × cores).
+    pub cpu_utilization: f64,
+    /// The lower bound on wall for this plan on this backend (addition).
+    pub ideal: Ideal,
+    /// Per group.
+    pub groups: Vec<GroupReport>,
+    /// GIL statistics; `null` without a GIL.
+    #[serde(rename = "gil")]
+    pub gil_stats: Option<GilReport>,
+    /// Counters; empty when no step uses one.
+    pub counters: Vec<CounterResult>,
+}
+
+/// One group of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupReport {
+    /// The group's name.
+    pub name: String,
+    /// Jobs completed.
+    pub jobs: u64,
+    /// completion − due, µs.
+    pub latency_us: Quantiles,
+    /// start − due, µs.
+    pub queue_us: Quantiles,
+    /// completion − start, µs.
+    pub service_us: Quantiles,
+    /// Summed time breakdown, seconds.
+    pub time_s: TimeSeconds,
+    /// Each part's share of the group's job time (addition).
+    pub shares: Shares,
+}
+
+/// Where a group's job time (completion − due, summed) went, as fractions.
+/// The measured parts plus `unaccounted` add up to 1; `unaccounted` is what
+/// no timer covered (harness overhead, scheduling between steps).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct Shares {
+    pub cpu: f64,
+    pub native: f64,
+    pub io: f64,
+    pub gil_wait: f64,
+    pub lock_wait: f64,
+    /// Due but not started, plus waiting for an offload pool.
+    pub queue: f64,
+    pub executor_blocked: f64,
+    pub unaccounted: f64,
+}
+
+impl Shares {
+    fn of(g: &GroupMetrics) -> Self {
+        let total = (g.queue_total + g.service_total).as_secs_f64();
+        if total <= 0.0 {
+            return Self::default();
+        }
+        let f = |d: std::time::Duration| round3(d.as_secs_f64() / total);
+        let t = &g.times;
+        let mut s = Self {
+            cpu: f(t.cpu),
+            native: f(t.native),
+            io: f(t.io),
+            gil_wait: f(t.gil_wait),
+            lock_wait: f(t.lock_wait),
+            queue: f(g.queue_total + t.offload_wait),
+            executor_blocked: f(t.executor_blocked),
+            unaccounted: 0.0,
+        };
+        s.unaccounted = round3(1.0 - s.parts().iter().map(|p| p.1).sum::<f64>());
+        s
+    }
+
+    /// The measured parts with their names, in a fixed order.
+    pub fn parts(&self) -> [(&'static str, f64); 7] {
+        [
+            ("cpu", self.cpu),
+            ("native", self.native),
+            ("io", self.io),
+            ("gil wait", self.gil_wait),
+            ("lock wait", self.lock_wait),
+            ("queue", self.queue),
+            ("executor blocked", self.executor_blocked),
+        ]
+    }
+}
+
+/// Summary of a microsecond histogram.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Quantiles {
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Quantiles {
+    /// Summarises `h` (all zero when empty).
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self {
+                min: 0,
+                mean: 0.0,
+                p50: 0,
+                p90: 0,
+                p99: 0,
+                p999: 0,
+                max: 0,
+            };
+        }
+        Self {
+            min: h.min(),
+            mean: round3(h.mean()),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// Where a group's job time went, summed over its jobs, seconds.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct TimeSeconds {
+    pub cpu: f64,
+    pub native: f64,
+    pub io: f64,
+    pub gil_wait: f64,
+    pub lock_wait: f64,
+    /// Time due but not started (addition).
+    pub queue: f64,
+    /// Waiting for an offload pool to start CPU work (addition).
+    pub offload_wait: f64,
+    /// Async tasks ready to run while their thread was busy (addition).
+    pub executor_blocked: f64,
+}
+
+/// GIL statistics of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct GilReport {
+    pub acquisitions: u64,
+    pub forced_switches: u64,
+    pub wait_s: f64,
+    pub hold_us: HoldQuantiles,
+}
+
+/// Hold-time percentiles, µs.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HoldQuantiles {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+impl Report {
+    /// Builds the report of one config from its plan and runs.
+    pub fn new(plan: &Plan, cores: usize, iters_per_us: f64, runs: &[RunMeasurement]) -> Self {
+        let runs: Vec<RunReport> = runs
+            .iter()
+            .map(|m| {
+                let mut r = RunReport::from(m);
+                r.ideal = Ideal::of(plan, m);
+                r
+            })
+            .collect();
+        Self {
+            gilsim: VERSION.to_string(),
+            config: plan.name.clone(),
+            seed: plan.seed,
+            machine: Machine {
+                cores,
+                cpu_kernel_iters_per_us: round3(iters_per_us),
+            },
+            verdict: super::verdict::verdict(&runs),
+            runs,
+        }
+    }
+}
+
+impl Ideal {
+    fn of(plan: &Plan, m: &RunMeasurement) -> Self {
+        let t = plan.totals();
+        let cores = m.cores.max(1) as f64;
+        let b = &m.backend;
+        // Threads beyond the cores do not add CPU; a pool below them caps it;
+        // an inline async runtime computes only on its worker threads.
+        let mut parallel = if m.workers == 0 {
+            cores
+        } else {
+            (m.workers as f64).min(cores)
+        };
+        if b.kind.is_async() && b.cpu_mode() != CpuMode::Inline {
+            parallel = cores;
+        }
+        let all_cpu = t.all_cpu().as_secs_f64() / parallel;
+        let interpreted = if b.gil {
+            (t.cpu + t.locked_cpu).as_secs_f64()
+        } else {
+            0.0
+        };
+        let cpu_s = all_cpu.max(interpreted);
+        let longest_job_s = plan.longest_job().as_secs_f64();
+        let arrival_span_s = plan.arrival_span().as_secs_f64();
+        let ideal_s = cpu_s.max(longest_job_s).max(arrival_span_s);
+        let wall = m.wall.as_secs_f64();
+        Self {
+            ideal_s: round6(ideal_s),
+            cpu_s: round6(cpu_s),
+            longest_job_s: round6(longest_job_s),
+            arrival_span_s: round6(arrival_span_s),
+            efficiency: round3(if wall > 0.0 {
+                (ideal_s / wall).min(1.0)
+            } else {
+                0.0
+            }),
+        }
+    }
+}
+
+impl From<&RunMeasurement> for RunReport {
+    fn from(m: &RunMeasurement) -> Self {
+        let wall = m.wall.as_secs_f64();
+        let capacity = wall * m.cores.max(1) as f64;
+        Self {
+            backend: m.backend.name.clone(),
+            kind: m.backend.kind.as_str().to_string(),
+            gil_enabled: m.backend.gil,
+            workers: m.workers,
+            flavor: m.backend.flavor.map(|f| f.as_str().to_string()),
+            cpu_mode: m.backend.cpu_mode.map(|c| c.as_str().to_string()),
+            wall_s: round6(wall),
+            jobs: m.jobs,
+            throughput_per_s: round3(if wall > 0.0 {
+                m.jobs as f64 / wall
+            } else {
+                0.0
+            }),
+            cpu_utilization: round3(if capacity > 0.0 {
+                m.process_cpu.as_secs_f64() / capacity
+            } else {
+                0.0
+            }),
+            ideal: Ideal::default(),
+            groups: m
+                .groups
+                .iter()
+                .map(|(name, g)| GroupReport::new(name, g))
+                .collect(),
+            gil_stats: m.gil.as_ref().map(GilReport::from),
+            counters: m.counters.clone(),
+        }
+    }
+}
+
+impl GroupReport {
+    fn new(name: &str, g: &GroupMetrics) -> Self {
+        let s = |d: std::time::Duration| round6(d.as_secs_f64());
+        Self {
+            name: name.to_string(),
+            jobs: g.jobs,
+            latency_us: Quantiles::of(&g.latency),
+            queue_us: Quantiles::of(&g.queue),
+            service_us: Quantiles::of(&g.service),
+            time_s: TimeSeconds {
+                cpu: s(g.times.cpu),
+                native: s(g.times.native),
+                io: s(g.times.io),
+                gil_wait: s(g.times.gil_wait),
+                lock_wait: s(g.times.lock_wait),
+                queue: s(g.queue_total),
+                offload_wait: s(g.times.offload_wait),
+                executor_blocked: s(g.times.executor_blocked),
+            },
+            shares: Shares::of(g),
+        }
+    }
+}
+
+impl From<&GilStats> for GilReport {
+    fn from(g: &GilStats) -> Self {
+        let q = |p: f64| {
+            if g.hold_us.is_empty() {
+                0
+            } else {
+                g.hold_us.value_at_quantile(p)
+            }
+        };
+        Self {
+            acquisitions: g.acquisitions,
+            forced_switches: g.forced_switches,
+            wait_s: round6(g.wait.as_secs_f64()),
+            hold_us: HoldQuantiles {
+                p50: q(0.5),
+                p99: q(0.99),
+                max: g.hold_us.max(),
+            },
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}

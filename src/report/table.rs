@@ -1,0 +1,176 @@
+//! `--format table`: one table per config, one row per backend × group,
+//! followed by GIL and counter summaries.
+
+use std::io::Write;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, ContentArrangement, Row};
+
+use super::{Exporter, GroupReport, Report, RunReport, Shares};
+
+/// The table exporter.
+pub struct Table;
+
+const HEADER: [&str; 10] = [
+    "backend",
+    "group",
+    "jobs",
+    "p50",
+    "p99",
+    "p99.9",
+    "max",
+    "jobs/s",
+    "wall",
+    "where job time went",
+];
+
+impl Exporter for Table {
+    fn export(&self, reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+        for (i, r) in reports.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            write_report(r, out)?;
+        }
+        Ok(())
+    }
+
+    fn extension(&self) -> &'static str {
+        "txt"
+    }
+}
+
+fn write_report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} (seed {}, {} cores, kernel {:.1} iters/µs)",
+        r.config, r.seed, r.machine.cores, r.machine.cpu_kernel_iters_per_us
+    )?;
+    let mut t = comfy_table::Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(HEADER);
+    for run in &r.runs {
+        for (gi, g) in run.groups.iter().enumerate() {
+            t.add_row(group_row(run, g, gi == 0));
+        }
+    }
+    for col in 2..9 {
+        if let Some(c) = t.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    writeln!(out, "{t}")?;
+    for run in &r.runs {
+        write_run_notes(run, out)?;
+    }
+    for line in &r.verdict {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Row {
+    let (backend, tput, wall) = if first {
+        (
+            run.backend.clone(),
+            format!("{:.1}", run.throughput_per_s),
+            fmt_secs(run.wall_s),
+        )
+    } else {
+        (String::new(), String::new(), String::new())
+    };
+    Row::from(vec![
+        backend,
+        g.name.clone(),
+        g.jobs.to_string(),
+        fmt_us(g.latency_us.p50),
+        fmt_us(g.latency_us.p99),
+        fmt_us(g.latency_us.p999),
+        fmt_us(g.latency_us.max),
+        tput,
+        wall,
+        shares(&g.shares),
+    ])
+}
+
+/// The non-negligible shares of a group's job time, largest first.
+pub fn shares(s: &Shares) -> String {
+    let mut v: Vec<_> = s.parts().into_iter().filter(|p| p.1 >= 0.005).collect();
+    if v.is_empty() {
+        return "-".into();
+    }
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v.iter()
+        .map(|(name, x)| format!("{name} {:.0}%", 100.0 * x))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn write_run_notes(run: &RunReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if let Some(g) = &run.gil_stats {
+        writeln!(
+            out,
+            "  {}: GIL taken {} times, {} forced switches, {} waiting in total; holds p50 {} p99 {} max {}",
+            run.backend,
+            g.acquisitions,
+            g.forced_switches,
+            fmt_secs(g.wait_s),
+            fmt_us(g.hold_us.p50),
+            fmt_us(g.hold_us.p99),
+            fmt_us(g.hold_us.max)
+        )?;
+    }
+    for c in &run.counters {
+        let pct = if c.expected > 0 {
+            100.0 * c.lost as f64 / c.expected as f64
+        } else {
+            0.0
+        };
+        writeln!(
+            out,
+            "  {}: counter {}: expected {}, observed {}, lost {} ({pct:.1}%)",
+            run.backend, c.name, c.expected, c.observed, c.lost
+        )?;
+    }
+    Ok(())
+}
+
+/// Microseconds as a short human duration.
+pub fn fmt_us(us: u64) -> String {
+    match us {
+        0..=999 => format!("{us}µs"),
+        1_000..=999_999 => format!("{:.2}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
+
+/// Seconds as a short human duration.
+pub fn fmt_secs(s: f64) -> String {
+    fmt_us((s * 1e6).round().max(0.0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(fmt_us(850), "850µs");
+        assert_eq!(fmt_us(1_234), "1.23ms");
+        assert_eq!(fmt_us(2_010_000), "2.01s");
+        assert_eq!(fmt_secs(0.5), "500.00ms");
+    }
+
+    #[test]
+    fn shares_sort_and_skip_noise() {
+        let s = Shares {
+            cpu: 0.25,
+            gil_wait: 0.75,
+            io: 0.001,
+            ..Default::default()
+        };
+        assert_eq!(shares(&s), "gil wait 75%, cpu 25%");
+        assert_eq!(shares(&Shares::default()), "-");
+    }
+}

@@ -1,0 +1,435 @@
+//! An emulated CPython "new GIL" (CPython 3.2+, `Python/ceval_gil.h`).
+//!
+//! The protocol, as in `take_gil` / `drop_gil`:
+//! - The GIL is a flag guarded by a mutex, with a condition variable that
+//!   waiters sleep on.
+//! - A waiter sleeps on the condition for at most `switch_interval`. If it
+//!   timed out, the GIL is still held and no switch happened meanwhile, it
+//!   sets the *drop request*.
+//! - The holder polls the drop request between ticks of CPU work (the
+//!   eval-breaker check, [`Gil::drop_requested`]). When it is set the holder
+//!   releases ([`Gil::yield_forced`]) and, under FORCE_SWITCHING, waits until
+//!   another thread has taken the GIL before it asks for it again, so a
+//!   thread that releases cannot simply win it straight back.
+//! - Blocking operations (`io`, `native`, waiting for an application lock)
+//!   release the GIL and retake it afterwards ([`Gil::release`] /
+//!   [`Gil::acquire`]); the retake is where the convoy effect comes from.
+//!
+//! Holders are identified by OS thread ([`thread_token`]), as CPython
+//! identifies them by thread state.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use parking_lot::{Condvar, Mutex};
+
+use crate::config::GilSettings;
+use crate::metrics::new_histogram;
+
+/// A per-OS-thread identity, never 0 (0 means "nobody").
+pub fn thread_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TOKEN: Cell<u64> = const { Cell::new(0) };
+    }
+    TOKEN.with(|t| {
+        if t.get() == 0 {
+            t.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        t.get()
+    })
+}
+
+#[derive(Debug)]
+struct State {
+    locked: bool,
+    /// The thread that holds the GIL, or held it last (`gil->last_holder`).
+    last_holder: u64,
+    /// Incremented whenever the GIL passes to a different thread.
+    switch_number: u64,
+    /// When the current hold began.
+    hold_start: Option<Instant>,
+}
+
+/// Counts and times kept by a [`Gil`] over a run.
+#[derive(Debug, Clone)]
+pub struct GilStats {
+    /// Successful `take_gil` calls.
+    pub acquisitions: u64,
+    /// Releases caused by a drop request.
+    pub forced_switches: u64,
+    /// Total time threads spent waiting to take the GIL.
+    pub wait: Duration,
+    /// How long each hold lasted, in microseconds.
+    pub hold_us: Histogram<u64>,
+    /// From a waiter setting the drop request to that waiter holding the
+    /// GIL, in microseconds: how fast a forced switch hands over.
+    pub handoff_us: Histogram<u64>,
+}
+
+/// One hold of the GIL, for the trace's GIL track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// [`thread_token`] of the holder.
+    pub thread: u64,
+    /// When the hold began.
+    pub start: Instant,
+    /// When it ended.
+    pub end: Instant,
+}
+
+/// The emulated global interpreter lock.
+#[derive(Debug)]
+pub struct Gil {
+    settings: GilSettings,
+    state: Mutex<State>,
+    /// `gil_cond`: signalled when the GIL is released.
+    cond: Condvar,
+    /// `switch_cond`: signalled when a thread takes the GIL.
+    switch_cond: Condvar,
+    /// `gil_drop_request`, polled without the mutex by the holder.
+    drop_request: AtomicBool,
+    acquisitions: AtomicU64,
+    forced_switches: AtomicU64,
+    wait_ns: AtomicU64,
+    /// Only the holder records here, so the lock is never contended.
+    hold_us: Mutex<Histogram<u64>>,
+    handoff_us: Mutex<Histogram<u64>>,
+    /// Every hold, when a trace asked for them.
+    holds: Option<Mutex<Vec<Hold>>>,
+}
+
+impl Gil {
+    /// A released GIL with the given `[gil]` settings.
+    pub fn new(settings: GilSettings) -> Self {
+        Self {
+            settings,
+            state: Mutex::new(State {
+                locked: false,
+                last_holder: 0,
+                switch_number: 0,
+                hold_start: None,
+            }),
+            cond: Condvar::new(),
+            switch_cond: Condvar::new(),
+            drop_request: AtomicBool::new(false),
+            acquisitions: AtomicU64::new(0),
+            forced_switches: AtomicU64::new(0),
+            wait_ns: AtomicU64::new(0),
+            hold_us: Mutex::new(new_histogram()),
+            handoff_us: Mutex::new(new_histogram()),
+            holds: None,
+        }
+    }
+
+    /// Also keeps a log of every hold (for the trace's GIL track).
+    pub fn with_hold_log(mut self) -> Self {
+        self.holds = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// The settings this GIL runs with.
+    pub fn settings(&self) -> GilSettings {
+        self.settings
+    }
+
+    /// `take_gil`: blocks until the calling thread holds the GIL and returns
+    /// how long it waited.
+    pub fn acquire(&self) -> Duration {
+        crate::work::sleep::reduce_timer_slack();
+        let me = thread_token();
+        let mut st = self.state.lock();
+        let mut waited = Duration::ZERO;
+        if st.locked {
+            let span = tracing::trace_span!("gil_wait");
+            let _enter = span.enter();
+            let began = Instant::now();
+            let mut requested_at = None;
+            while st.locked {
+                let saved = st.switch_number;
+                let timed_out = self
+                    .cond
+                    .wait_for(&mut st, self.settings.switch_interval)
+                    .timed_out();
+                if timed_out && st.locked && st.switch_number == saved {
+                    self.drop_request.store(true, Ordering::Relaxed);
+                    requested_at.get_or_insert_with(Instant::now);
+                }
+            }
+            waited = began.elapsed();
+            if let Some(at) = requested_at {
+                self.handoff_us
+                    .lock()
+                    .saturating_record(at.elapsed().as_micros() as u64);
+            }
+            self.wait_ns
+                .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+        }
+        st.locked = true;
+        if st.last_holder != me {
+            st.last_holder = me;
+            st.switch_number += 1;
+        }
+        st.hold_start = Some(Instant::now());
+        self.switch_cond.notify_all();
+        // The request was meant for the previous holder; it has been served.
+        self.drop_request.store(false, Ordering::Relaxed);
+        self.acquisitions.fetch_add(1, Ordering::Relaxed);
+        waited
+    }
+
+    /// `drop_gil`: the calling thread, which must hold the GIL, releases it.
+    /// When a drop request is pending, waits until another thread has taken
+    /// it (FORCE_SWITCHING).
+    pub fn release(&self) {
+        let me = thread_token();
+        let mut st = self.state.lock();
+        debug_assert!(st.locked, "release of a GIL that is not held");
+        debug_assert_eq!(
+            st.last_holder, me,
+            "release by a thread that does not hold the GIL"
+        );
+        st.locked = false;
+        if let Some(start) = st.hold_start.take() {
+            self.record_hold(me, start);
+        }
+        self.cond.notify_one();
+        if self.drop_request.load(Ordering::Relaxed) && st.last_holder == me {
+            self.drop_request.store(false, Ordering::Relaxed);
+            while st.last_holder == me {
+                self.switch_cond.wait(&mut st);
+            }
+        }
+    }
+
+    /// The eval-breaker check: whether a waiter asked the holder to drop.
+    #[inline]
+    pub fn drop_requested(&self) -> bool {
+        self.drop_request.load(Ordering::Relaxed)
+    }
+
+    /// What the eval loop does when the drop request is set: release, let
+    /// another thread run, take the GIL back. Returns the time spent without
+    /// the GIL.
+    pub fn yield_forced(&self) -> Duration {
+        self.forced_switches.fetch_add(1, Ordering::Relaxed);
+        let handoff = {
+            let span = tracing::trace_span!("gil_wait", forced = true);
+            let _enter = span.enter();
+            let began = Instant::now();
+            self.release();
+            began.elapsed()
+        };
+        // The wait for a successor inside release() is GIL wait too.
+        self.wait_ns
+            .fetch_add(handoff.as_nanos() as u64, Ordering::Relaxed);
+        handoff + self.acquire()
+    }
+
+    /// Polls the drop request and yields if it is set; returns the time spent
+    /// without the GIL (zero when no switch happened).
+    #[inline]
+    pub fn check_eval_breaker(&self) -> Duration {
+        if self.drop_requested() {
+            self.yield_forced()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    fn record_hold(&self, thread: u64, start: Instant) {
+        let end = Instant::now();
+        let us = (end - start).as_micros() as u64;
+        self.hold_us.lock().saturating_record(us);
+        if let Some(log) = &self.holds {
+            log.lock().push(Hold { thread, start, end });
+        }
+    }
+
+    /// Counts and times so far.
+    pub fn stats(&self) -> GilStats {
+        GilStats {
+            acquisitions: self.acquisitions.load(Ordering::Relaxed),
+            forced_switches: self.forced_switches.load(Ordering::Relaxed),
+            wait: Duration::from_nanos(self.wait_ns.load(Ordering::Relaxed)),
+            hold_us: self.hold_us.lock().clone(),
+            handoff_us: self.handoff_us.lock().clone(),
+        }
+    }
+
+    /// Every hold logged so far (empty unless [`Gil::with_hold_log`]).
+    pub fn holds(&self) -> Vec<Hold> {
+        self.holds
+            .as_ref()
+            .map(|h| h.lock().clone())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+    use std::thread;
+
+    fn gil(interval_ms: u64) -> Arc<Gil> {
+        Arc::new(Gil::new(GilSettings {
+            switch_interval: Duration::from_millis(interval_ms),
+            tick: Duration::from_micros(1),
+        }))
+    }
+
+    #[test]
+    fn uncontended_acquire_does_not_wait_or_request_a_drop() {
+        let g = gil(5);
+        assert_eq!(g.acquire(), Duration::ZERO);
+        assert!(!g.drop_requested());
+        g.release();
+        assert_eq!(g.acquire(), Duration::ZERO);
+        g.release();
+        let s = g.stats();
+        assert_eq!(s.acquisitions, 2);
+        assert_eq!(s.forced_switches, 0);
+        assert_eq!(s.hold_us.len(), 2);
+    }
+
+    #[test]
+    fn waiter_sets_drop_request_only_after_the_switch_interval() {
+        let g = gil(20);
+        g.acquire();
+        let g2 = g.clone();
+        let waiter = thread::spawn(move || {
+            let w = g2.acquire();
+            g2.release();
+            w
+        });
+        thread::sleep(Duration::from_millis(5));
+        assert!(
+            !g.drop_requested(),
+            "request set before the interval elapsed"
+        );
+        let t = Instant::now();
+        while !g.drop_requested() {
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "drop request never set"
+            );
+            thread::yield_now();
+        }
+        g.yield_forced();
+        g.release();
+        let waited = waiter.join().unwrap();
+        assert!(
+            waited >= Duration::from_millis(15),
+            "waited only {waited:?}"
+        );
+    }
+
+    #[test]
+    fn forced_switch_hands_the_gil_to_the_waiter() {
+        // Two CPU-bound threads polling the eval breaker must alternate:
+        // each must observe the other holding the GIL at some point.
+        let g = gil(1);
+        let last_seen = Arc::new(AtomicU64::new(0));
+        let switches = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (g, last_seen, switches) = (g.clone(), last_seen.clone(), switches.clone());
+                thread::spawn(move || {
+                    let me = thread_token();
+                    g.acquire();
+                    let end = Instant::now() + Duration::from_millis(60);
+                    while Instant::now() < end {
+                        if last_seen.swap(me, Ordering::Relaxed) != me {
+                            switches.fetch_add(1, Ordering::Relaxed);
+                        }
+                        g.check_eval_breaker();
+                    }
+                    g.release();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        // 60 ms at a 1 ms interval: many hand-offs, far more than 2.
+        assert!(
+            switches.load(Ordering::Relaxed) >= 6,
+            "{} switches",
+            switches.load(Ordering::Relaxed)
+        );
+        assert!(g.stats().forced_switches >= 3);
+    }
+
+    #[test]
+    fn holders_never_overlap() {
+        let g = gil(1);
+        let inside = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (g, inside) = (g.clone(), inside.clone());
+                thread::spawn(move || {
+                    for _ in 0..200 {
+                        g.acquire();
+                        assert_eq!(
+                            inside.fetch_add(1, Ordering::SeqCst),
+                            0,
+                            "two holders at once"
+                        );
+                        crate::work::kernel::spin(1, 2_000);
+                        g.check_eval_breaker();
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        g.release();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(
+            g.stats().acquisitions as usize,
+            800 + g.stats().forced_switches as usize
+        );
+    }
+
+    #[test]
+    fn a_waiter_is_not_starved_by_a_cpu_bound_holder() {
+        // The holder never releases on its own; only the drop request lets
+        // the waiter in, within a few switch intervals.
+        let g = gil(2);
+        let stop = Arc::new(AtomicBool::new(false));
+        g.acquire();
+        let (g2, stop2) = (g.clone(), stop.clone());
+        let waiter = thread::spawn(move || {
+            let w = g2.acquire();
+            stop2.store(true, Ordering::Relaxed);
+            g2.release();
+            w
+        });
+        let t = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            assert!(t.elapsed() < Duration::from_secs(5), "waiter starved");
+            crate::work::kernel::spin(1, 1_000);
+            g.check_eval_breaker();
+        }
+        g.release();
+        let waited = waiter.join().unwrap();
+        assert!(waited < Duration::from_millis(500), "waited {waited:?}");
+    }
+
+    #[test]
+    fn hold_log_records_every_hold_in_order() {
+        let g = Gil::new(GilSettings::default()).with_hold_log();
+        for _ in 0..3 {
+            g.acquire();
+            g.release();
+        }
+        let holds = g.holds();
+        assert_eq!(holds.len(), 3);
+        assert!(holds.windows(2).all(|w| w[0].end <= w[1].start));
+    }
+}

@@ -1,0 +1,207 @@
+//! Behaviour of the simulator's physics (SPEC §1) on the real binary.
+//!
+//! These are timing tests: the README's test command runs them one at a
+//! time (`--test-threads=1`). Margins are generous for a noisy 2-core
+//! machine but each still fails if the behaviour breaks: a GIL cannot make
+//! CPU work faster, and overlapping waits cannot take as long as serial ones.
+
+mod common;
+
+use common::*;
+
+/// 4 jobs of 100 ms on 2 workers take about 2 × one job: never about 1 ×.
+#[test]
+fn cpu_work_is_work_and_contends_for_cores() {
+    let r = run_toml(
+        r#"
+        [[backend]]
+        kind = "rayon"
+        workers = 2
+        name = "two"
+        [[backend]]
+        kind = "rayon"
+        workers = 1
+        name = "one"
+        [[group]]
+        name = "w"
+        jobs = 4
+        steps = [{ cpu = "100ms" }]
+        "#,
+    );
+    let two = wall(&r, "two");
+    let one = wall(&r, "one");
+    assert!(
+        two >= 0.17,
+        "4 × 100 ms on 2 workers took {two:.3}s: CPU work is not behaving as work"
+    );
+    assert!(two <= 0.40, "4 × 100 ms on 2 workers took {two:.3}s");
+    assert!(one >= 0.36, "4 × 100 ms on 1 worker took {one:.3}s");
+    assert!(
+        one / two >= 1.4,
+        "2 workers gave only {:.2}× over 1",
+        one / two
+    );
+}
+
+/// One 100 ms job alone takes about 100 ms.
+#[test]
+fn a_cpu_step_alone_takes_its_duration() {
+    let r = run_toml(
+        r#"
+        [[backend]]
+        kind = "threads"
+        [[group]]
+        name = "w"
+        jobs = 1
+        steps = [{ cpu = "100ms" }]
+        "#,
+    );
+    let w = wall(&r, "threads");
+    assert!((0.085..=0.16).contains(&w), "one 100 ms job took {w:.3}s");
+}
+
+/// 16 IO-bound jobs overlap on threads and tokio, but not on a 2-worker pool.
+#[test]
+fn io_waits_overlap_except_on_a_per_core_pool() {
+    let r = run_toml(
+        r#"
+        [[backend]]
+        kind = "threads"
+        [[backend]]
+        kind = "tokio"
+        [[backend]]
+        kind = "rayon"
+        workers = 2
+        [[group]]
+        name = "io"
+        jobs = 16
+        steps = [{ io = "50ms" }]
+        "#,
+    );
+    for label in ["threads", "tokio"] {
+        let w = wall(&r, label);
+        assert!(
+            w < 0.2,
+            "{label}: 16 × 50 ms IO took {w:.3}s, should overlap (one alone: 0.05s)"
+        );
+    }
+    let w = wall(&r, "rayon");
+    assert!(
+        w >= 0.35,
+        "rayon with 2 workers: 16 × 50 ms IO took {w:.3}s, should be ~8 × 50 ms"
+    );
+}
+
+/// IO waits burn no CPU: 16 jobs of 100 ms waiting use almost no CPU time.
+#[test]
+fn io_waits_do_not_burn_cpu() {
+    let r = run_toml(
+        r#"
+        [[backend]]
+        kind = "threads"
+        [[group]]
+        name = "io"
+        jobs = 16
+        steps = [{ io = "200ms" }]
+        "#,
+    );
+    let util = run_of(&r, "threads")["cpu_utilization"].as_f64().unwrap();
+    assert!(util < 0.2, "waiting used {util:.2} of the machine's CPU");
+}
+
+/// Closed and open arrivals produce exactly the jobs asked for, and open
+/// arrivals are spread over time at the asked rate.
+#[test]
+fn arrivals_produce_the_jobs_asked() {
+    let r = run_toml(
+        r#"
+        [[backend]]
+        kind = "threads"
+        workers = 4
+        [[backend]]
+        kind = "tokio"
+        [[group]]
+        name = "closed"
+        jobs = 30
+        arrival = { closed = 3, think = "2ms" }
+        steps = [{ io = "1ms" }]
+        [[group]]
+        name = "open"
+        jobs = 50
+        arrival = { rate = 250, process = "uniform" }
+        steps = [{ io = "1ms" }]
+        "#,
+    );
+    for label in ["threads", "tokio"] {
+        let run = run_of(&r, label);
+        assert_eq!(run["jobs"], 80, "{label}");
+        assert_eq!(group(run, "closed")["jobs"], 30);
+        assert_eq!(group(run, "open")["jobs"], 50);
+        // 50 jobs at 250/s are spread over ~196 ms.
+        let w = run["wall_s"].as_f64().unwrap();
+        assert!(
+            w >= 0.19,
+            "{label}: open loop finished in {w:.3}s, faster than its arrivals"
+        );
+        // Closed: 10 rounds of (1 ms IO + 2 ms think) per client, ≥ 27 ms.
+        let lat = group(run, "closed")["latency_us"]["p50"].as_u64().unwrap();
+        assert!(
+            lat >= 1000,
+            "{label}: closed job latency {lat} µs < its 1 ms IO"
+        );
+    }
+}
+
+/// Latency counts from the due time: when jobs queue, latency includes it.
+#[test]
+fn latency_counts_from_arrival_not_start() {
+    let r = run_toml(
+        r#"
+        [[backend]]
+        kind = "threads"
+        workers = 1
+        [[group]]
+        name = "w"
+        jobs = 5
+        steps = [{ io = "20ms" }]
+        "#,
+    );
+    let g = group(run_of(&r, "threads"), "w");
+    let max_latency = g["latency_us"]["max"].as_u64().unwrap();
+    let max_service = g["service_us"]["max"].as_u64().unwrap();
+    let max_queue = g["queue_us"]["max"].as_u64().unwrap();
+    assert!(
+        max_latency >= 95_000,
+        "the 5th job waited behind 4 others: {max_latency} µs"
+    );
+    assert!(max_service < 40_000, "service {max_service} µs");
+    assert!(max_queue >= 75_000, "queue {max_queue} µs");
+}
+
+/// A named lock serializes its critical sections even with cores to spare.
+#[test]
+fn lock_steps_serialize() {
+    let r = run_toml(
+        r#"
+        [[backend]]
+        kind = "threads"
+        [[group]]
+        name = "locked"
+        jobs = 4
+        steps = [{ lock = "db", cpu = "50ms" }]
+        "#,
+    );
+    let run = run_of(&r, "threads");
+    let w = run["wall_s"].as_f64().unwrap();
+    assert!(
+        w >= 0.18,
+        "4 × 50 ms under one lock took {w:.3}s: the lock did not serialize"
+    );
+    let lock_wait = group(run, "locked")["time_s"]["lock_wait"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        lock_wait >= 0.2,
+        "lock wait {lock_wait:.3}s: 3 + 2 + 1 sections of waiting expected"
+    );
+}

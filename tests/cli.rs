@@ -1,0 +1,285 @@
+//! The CLI contract (SPEC §3, §4) on the real binary and the shipped configs.
+
+mod common;
+
+use common::*;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn shipped_configs() -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for dir in ["configs", "configs/python"] {
+        for e in std::fs::read_dir(root().join(dir)).expect("configs dir") {
+            let p = e.expect("entry").path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    assert!(v.len() >= 4, "configs missing: {v:?}");
+    v
+}
+
+#[test]
+fn every_shipped_config_validates() {
+    for path in shipped_configs() {
+        gilsim()
+            .arg("validate")
+            .arg(&path)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("backends"));
+    }
+}
+
+#[test]
+fn validate_prints_the_resolved_plan() {
+    gilsim()
+        .args(["validate", "configs/quickstart.toml"])
+        .current_dir(root())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("crunch"))
+        .stdout(predicate::str::contains("404 jobs"))
+        .stdout(predicate::str::contains("one OS thread per job"))
+        .stdout(predicate::str::contains("threads+gil"));
+}
+
+fn assert_quantiles(q: &Value) {
+    for k in ["min", "mean", "p50", "p90", "p99", "p999", "max"] {
+        assert!(q[k].is_number(), "missing {k} in {q}");
+    }
+    assert!(q["p50"].as_u64() <= q["p99"].as_u64() && q["p99"].as_u64() <= q["max"].as_u64());
+}
+
+/// The quickstart's JSON has every SPEC §4 field, on the default backends.
+#[test]
+fn quickstart_json_follows_the_spec() {
+    let r = run_json(&root().join("configs/quickstart.toml"), &[]);
+    assert_eq!(r["config"], "quickstart");
+    assert_eq!(r["seed"], 7);
+    assert!(r["gilsim"].is_string());
+    assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(r["machine"]["cpu_kernel_iters_per_us"].as_f64().unwrap() > 0.0);
+    let labels: Vec<_> = r["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["backend"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["threads", "threads+gil", "rayon", "tokio"]);
+    for run in r["runs"].as_array().unwrap() {
+        for k in [
+            "kind",
+            "workers",
+            "wall_s",
+            "jobs",
+            "throughput_per_s",
+            "cpu_utilization",
+            "groups",
+            "counters",
+        ] {
+            assert!(!run[k].is_null(), "missing {k}");
+        }
+        assert_eq!(run["jobs"], 404);
+        assert_eq!(run["gil"].is_null(), !run["gil_enabled"].as_bool().unwrap());
+        for g in run["groups"].as_array().unwrap() {
+            assert_quantiles(&g["latency_us"]);
+            assert_quantiles(&g["queue_us"]);
+            assert_quantiles(&g["service_us"]);
+            for k in ["cpu", "native", "io", "gil_wait", "lock_wait"] {
+                assert!(g["time_s"][k].is_number(), "time_s.{k}");
+            }
+        }
+    }
+    let gil = &run_of(&r, "threads+gil")["gil"];
+    for k in ["acquisitions", "forced_switches", "wait_s"] {
+        assert!(gil[k].is_number(), "gil.{k}");
+    }
+    for k in ["p50", "p99", "max"] {
+        assert!(gil["hold_us"][k].is_number(), "gil.hold_us.{k}");
+    }
+}
+
+#[test]
+fn table_is_the_default_for_a_terminal_and_readable() {
+    gilsim()
+        .args([
+            "run",
+            "--format",
+            "table",
+            "--backend",
+            "threads",
+            "configs/quickstart.toml",
+        ])
+        .current_dir(root())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("p99"))
+        .stdout(predicate::str::contains("requests"))
+        .stdout(predicate::str::contains("where job time went"));
+}
+
+#[test]
+fn csv_has_one_row_per_backend_and_group() {
+    let out = gilsim()
+        .args([
+            "run",
+            "--format",
+            "csv",
+            "--backend",
+            "threads",
+            "--backend",
+            "rayon",
+            "configs/quickstart.toml",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let headers = rdr.headers().unwrap().clone();
+    assert!(headers.iter().any(|h| h == "latency_us_p99"));
+    let rows: Vec<_> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 4, "2 backends × 2 groups");
+}
+
+#[test]
+fn several_configs_give_one_json_object_each_and_seed_overrides() {
+    let out = gilsim()
+        .args([
+            "run",
+            "--format",
+            "json",
+            "--backend",
+            "rayon",
+            "--seed",
+            "99",
+            "configs/quickstart.toml",
+            "configs/cpu_bound.toml",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["config"], "quickstart");
+    assert_eq!(lines[1]["config"], "cpu_bound");
+    assert!(lines.iter().all(|r| r["seed"] == 99));
+}
+
+#[test]
+fn out_dir_gets_json_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    gilsim()
+        .args([
+            "run",
+            "--format",
+            "json",
+            "--backend",
+            "rayon",
+            "configs/cpu_bound.toml",
+            "--out",
+        ])
+        .arg(dir.path())
+        .current_dir(root())
+        .assert()
+        .success();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cpu_bound.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["runs"][0]["backend"], "rayon");
+    assert!(
+        std::fs::read_to_string(dir.path().join("cpu_bound.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            == 2
+    );
+}
+
+#[test]
+fn unknown_backend_label_is_bad_input() {
+    gilsim()
+        .args(["run", "--backend", "nope", "configs/quickstart.toml"])
+        .current_dir(root())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nope"))
+        .stderr(predicate::str::contains("threads+gil"));
+}
+
+#[test]
+fn a_bad_config_exits_2_with_line_and_column_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = root().join("configs/quickstart.toml");
+    let bad = config(
+        &dir,
+        "bad",
+        "[[group]]\nname = \"g\"\njobs = 1\nsteps = [{ cpu = \"5 parsecs\" }]\n",
+    );
+    gilsim()
+        .arg("run")
+        .arg(&good)
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("bad.toml:4:"));
+}
+
+#[test]
+fn a_missing_config_is_bad_input() {
+    gilsim()
+        .args(["validate", "/nonexistent/x.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("x.toml"));
+}
+
+#[test]
+fn too_many_threads_are_refused_up_front_naming_the_knob() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(&dir, "many", "[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"g\"\njobs = 500\nsteps = [{ io = \"1ms\" }]\n");
+    gilsim()
+        .arg("run")
+        .arg(&path)
+        .args(["--max-threads", "100"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("500"))
+        .stderr(predicate::str::contains("workers"));
+}
+
+#[test]
+fn help_lists_the_commands() {
+    gilsim()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("run"))
+        .stdout(predicate::str::contains("validate"))
+        .stdout(predicate::str::contains("calibrate"));
+}
+
+#[test]
+fn calibrate_prints_the_kernel_rate_and_wait_precision() {
+    gilsim()
+        .args(["calibrate", "--samples", "20"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("iterations per µs"))
+        .stdout(predicate::str::contains("p99"));
+}

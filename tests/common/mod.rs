@@ -1,0 +1,80 @@
+//! Helpers for tests that run the real `gilsim` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The binary under test.
+pub fn gilsim() -> Command {
+    Command::cargo_bin("gilsim").expect("gilsim binary is built")
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `toml` to a temporary config file named `name.toml`.
+pub fn config(dir: &tempfile::TempDir, name: &str, toml: &str) -> PathBuf {
+    let path = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&path, toml).expect("write temp config");
+    path
+}
+
+/// Runs `gilsim run PATH --format json` and returns the report.
+pub fn run_json(path: &Path, extra: &[&str]) -> Value {
+    let out = gilsim()
+        .arg("run")
+        .arg(path)
+        .args(["--format", "json"])
+        .args(extra)
+        .output()
+        .expect("run gilsim");
+    assert!(
+        out.status.success(),
+        "gilsim failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+}
+
+/// Runs an inline config and returns the report.
+pub fn run_toml(toml: &str) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(&dir, "t", toml);
+    run_json(&path, &[])
+}
+
+/// The run with backend label `label`.
+pub fn run_of<'a>(report: &'a Value, label: &str) -> &'a Value {
+    report["runs"]
+        .as_array()
+        .and_then(|runs| runs.iter().find(|r| r["backend"] == label))
+        .unwrap_or_else(|| panic!("no run labelled {label} in {report}"))
+}
+
+/// Group `name` of a run.
+pub fn group<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == name))
+        .unwrap_or_else(|| panic!("no group {name} in {run}"))
+}
+
+/// `wall_s` of the run labelled `label`.
+pub fn wall(report: &Value, label: &str) -> f64 {
+    run_of(report, label)["wall_s"]
+        .as_f64()
+        .expect("wall_s is a number")
+}
+
+/// Counter `name` of a run.
+pub fn counter<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["counters"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no counter {name} in {run}"))
+}

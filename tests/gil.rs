@@ -1,0 +1,183 @@
+//! The emulated GIL reproduces what CPython 3.11 does (SPEC §1.3).
+//! Timing tests: run one at a time (`--test-threads=1`).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// The backends every GIL comparison needs: Python threads, one worker
+/// (sequential), and threads without a GIL.
+const THREE_BACKENDS: &str = r#"
+[[backend]]
+kind = "threads"
+gil = true
+name = "py-threads"
+[[backend]]
+kind = "threads"
+gil = true
+workers = 1
+name = "sequential"
+[[backend]]
+kind = "threads"
+name = "nogil"
+"#;
+
+fn speedup(r: &Value, label: &str) -> f64 {
+    wall(r, "sequential") / wall(r, label)
+}
+
+#[test]
+fn cpu_bound_threads_get_no_speedup_under_the_gil() {
+    let r = run_toml(&format!(
+        "{THREE_BACKENDS}\n[[group]]\nname = \"cpu\"\njobs = 4\nsteps = [{{ cpu = \"100ms\" }}]\n"
+    ));
+    let gil = speedup(&r, "py-threads");
+    let nogil = speedup(&r, "nogil");
+    assert!(
+        gil <= 1.2,
+        "4 CPU-bound threads under the GIL sped up {gil:.2}×"
+    );
+    assert!(
+        nogil >= 1.5,
+        "without the GIL, 2 cores gave only {nogil:.2}×"
+    );
+    let run = run_of(&r, "py-threads");
+    assert!(
+        run["gil"]["forced_switches"].as_u64().unwrap() >= 10,
+        "{}",
+        run["gil"]
+    );
+    let t = &group(run, "cpu")["time_s"];
+    assert!(
+        t["gil_wait"].as_f64().unwrap() > t["cpu"].as_f64().unwrap(),
+        "4 threads sharing the GIL should wait more than they run: {t}"
+    );
+    assert!(run_of(&r, "nogil")["gil"].is_null());
+}
+
+#[test]
+fn io_bound_threads_still_overlap_under_the_gil() {
+    let r = run_toml(&format!(
+        "{THREE_BACKENDS}\n[[group]]\nname = \"io\"\njobs = 16\nsteps = [{{ io = \"50ms\" }}]\n"
+    ));
+    let w = wall(&r, "py-threads");
+    assert!(
+        w < 0.2,
+        "16 × 50 ms IO under the GIL took {w:.3}s (one alone: 0.05s)"
+    );
+    assert!(speedup(&r, "py-threads") >= 4.0);
+}
+
+#[test]
+fn native_work_runs_in_parallel_under_the_gil() {
+    let r = run_toml(&format!(
+        "{THREE_BACKENDS}\n[[group]]\nname = \"native\"\njobs = 4\nsteps = [{{ native = \"100ms\" }}]\n"
+    ));
+    let s = speedup(&r, "py-threads");
+    assert!(
+        s >= 1.5,
+        "native work under the GIL sped up only {s:.2}× on 2 cores"
+    );
+}
+
+/// Mean extra latency of a 1 ms IO op beside a CPU-bound thread, in µs,
+/// over the same op without a GIL.
+fn convoy_penalty_us(switch_interval: &str) -> f64 {
+    let r = run_toml(&format!(
+        r#"
+        [gil]
+        switch_interval = "{switch_interval}"
+        [[backend]]
+        kind = "threads"
+        gil = true
+        name = "py-threads"
+        [[backend]]
+        kind = "threads"
+        name = "nogil"
+        [[group]]
+        name = "cpu"
+        jobs = 1
+        steps = [{{ cpu = "1500ms" }}]
+        [[group]]
+        name = "io"
+        jobs = 100
+        arrival = {{ closed = 1 }}
+        steps = [{{ io = "1ms" }}]
+        "#
+    ));
+    let mean = |label: &str| {
+        group(run_of(&r, label), "io")["latency_us"]["mean"]
+            .as_f64()
+            .unwrap()
+    };
+    mean("py-threads") - mean("nogil")
+}
+
+#[test]
+fn convoy_costs_about_one_switch_interval_per_io_op() {
+    let five = convoy_penalty_us("5ms");
+    let half = convoy_penalty_us("2.5ms");
+    assert!(
+        (2_500.0..=8_000.0).contains(&five),
+        "penalty at 5 ms: {five:.0} µs per op"
+    );
+    let ratio = half / five;
+    assert!(
+        (0.3..=0.75).contains(&ratio),
+        "halving the interval scaled the penalty by {ratio:.2} ({half:.0} vs {five:.0} µs)"
+    );
+}
+
+/// One group per counter variant; every job adds 300 000.
+fn counter_report(gil: bool) -> Value {
+    let variant = |name: &str, guard: &str, inside: bool| {
+        format!(
+            "[[group]]\nname = \"{name}\"\njobs = 4\nsteps = [{{ counter = \"{name}\", add = 300000, guard = \"{guard}\", switch_inside = {inside} }}]\n"
+        )
+    };
+    run_toml(&format!(
+        "[[backend]]\nkind = \"threads\"\ngil = {gil}\nname = \"b\"\n{}{}{}{}",
+        variant("plus_equals", "none", false),
+        variant("plus_call", "none", true),
+        variant("locked", "lock", true),
+        variant("atomic", "atomic", true),
+    ))
+}
+
+fn lost(r: &Value, name: &str) -> (u64, u64) {
+    let c = counter(run_of(r, "b"), name);
+    assert_eq!(c["expected"], 1_200_000u64, "{c}");
+    assert_eq!(
+        c["expected"].as_u64().unwrap() - c["lost"].as_u64().unwrap(),
+        c["observed"].as_u64().unwrap()
+    );
+    (c["lost"].as_u64().unwrap(), c["observed"].as_u64().unwrap())
+}
+
+#[test]
+fn counters_lose_updates_only_where_cpython_does() {
+    let r = counter_report(true);
+    assert_eq!(
+        lost(&r, "plus_equals").0,
+        0,
+        "`counter += 1` must not lose under the GIL"
+    );
+    assert!(
+        lost(&r, "plus_call").0 > 0,
+        "`counter = counter + f()` must lose under the GIL"
+    );
+    assert_eq!(lost(&r, "locked").0, 0);
+    assert_eq!(lost(&r, "atomic").0, 0);
+}
+
+#[test]
+fn without_a_gil_unguarded_counters_race_and_guards_fix_it() {
+    let r = counter_report(false);
+    assert!(
+        lost(&r, "plus_equals").0 > 0,
+        "parallel unguarded increments should race"
+    );
+    assert_eq!(lost(&r, "locked").0, 0);
+    assert_eq!(lost(&r, "atomic").0, 0);
+}
