@@ -236,15 +236,24 @@ mod tests {
             progress: None,
         };
         let err = crate::backend::run(&other, p, &opts)
-            .err()
-            .expect("a different worker count must be refused");
-        let msg = format!(
-            "{err}: {}",
-            std::error::Error::source(&err)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        );
+            .expect_err("a different worker count must be refused");
+        let msg = err.to_string();
         assert!(msg.contains("cannot be resized"), "{msg}");
         assert!(msg.contains("already runs 2 worker threads"), "{msg}");
+    }
+
+    #[test]
+    fn the_executor_runs_the_asked_number_of_threads() {
+        let p = plan(vec![batch("io", 4, vec![crate::config::Step::Io(ms(1))])]);
+        run_ok(
+            &spec(BackendKind::AsyncStd, false, None, CpuMode::Inline, WORKERS),
+            &p,
+        );
+        let named = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim() == "async-std")
+            .count();
+        assert_eq!(named, WORKERS);
     }
 }

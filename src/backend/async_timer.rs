@@ -1,9 +1,10 @@
 //! Precise async sleeps for the async backends (SPEC §1.2).
 //!
-//! tokio's timer wheel rounds every deadline up to its 1 ms tick, and
-//! async-io's timers wake through whichever thread currently holds its
-//! reactor, after a notification that makes it recompute its poll timeout.
-//! Neither gets close to what the kernel can do for a sub-millisecond wait.
+//! tokio's timer wheel rounds every deadline up to its 1 ms tick: a 200 µs
+//! wait overshoots by about 850 µs at p50. async-io's timers are better
+//! (its poller times out through a timerfd too), but every new timer is
+//! queued to whichever thread holds the reactor and makes it wake up and
+//! recompute its poll timeout.
 //!
 //! Here every sleep arms its own Linux `timerfd` (`CLOCK_MONOTONIC`, the
 //! clock behind [`Instant`], one-shot) and registers it with the runtime's
@@ -12,13 +13,18 @@
 //! awaits readability. A worker parked in `epoll_wait` is woken directly by
 //! the kernel's hrtimer when it fires: timerfds get no timer-slack rounding
 //! (unlike `nanosleep` or an `epoll_wait` timeout), and no other thread has
-//! to relay the wake-up.
+//! to relay the wake-up. Measured on a 2-core VM: overshoot within a few
+//! µs of a plain `nanosleep` with 1 ns slack (p50 ≈ 35 µs for 200 µs and
+//! 1 ms waits); `overshoot_table` below prints the comparison.
 //!
 //! A small per-thread free list keeps timerfds registered between sleeps,
 //! which saves `timerfd_create`, the reactor registration, the
-//! deregistration and `close` on every sleep (four syscalls). tokio's
-//! registrations belong to one runtime, so its free list remembers which
-//! runtime it was filled on and empties itself on another.
+//! deregistration and `close` on every sleep: about 4 µs of CPU per sleep
+//! (2 instead of 6 µs on tokio; `reuse_cost` below), which matters when
+//! thousands of IO jobs share two cores. tokio's registrations belong to
+//! one runtime, so its free list remembers which runtime it was filled on
+//! and empties itself on another. A sleep that is cancelled drops its
+//! timerfd rather than returning it.
 //!
 //! When a timerfd cannot be had (file descriptors exhausted: `EMFILE`,
 //! `ENFILE`; or the reactor refuses it), a sleep falls back to the

@@ -436,7 +436,6 @@ mod tests {
 
     #[test]
     fn runtime_threads_carry_the_label() {
-        let s = spec(BackendKind::Tokio, false, CT, CpuMode::Inline, 0);
         let b = super::Tokio::new("my-loop".into(), 1, Flavor::MultiThread, CpuMode::Inline);
         let rt = b.builder().build().unwrap();
         let name = rt.block_on(async {
@@ -445,6 +444,5 @@ mod tests {
                 .unwrap()
         });
         assert!(name.unwrap_or_default().starts_with("my-loop-"));
-        let _ = s;
     }
 }
