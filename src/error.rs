@@ -55,6 +55,24 @@ pub enum RunError {
         /// Where the limit comes from.
         why: String,
     },
+    /// The backend cannot run this plan as configured; refused before it ran.
+    #[error("backend `{backend}`: {why}")]
+    Refused {
+        /// The backend's label.
+        backend: String,
+        /// What is wrong and which knob to change.
+        why: String,
+    },
+    /// A job panicked; the run's numbers would be meaningless.
+    #[error(
+        "backend `{backend}`: a job panicked ({what}); this is a gilsim bug, please report it"
+    )]
+    JobPanicked {
+        /// The backend's label.
+        backend: String,
+        /// The panic message.
+        what: String,
+    },
     /// The OS refused to start a thread or runtime.
     #[error("backend `{backend}`: could not start {what}: {source}")]
     Spawn {

@@ -283,3 +283,20 @@ fn calibrate_prints_the_kernel_rate_and_wait_precision() {
         .stdout(predicate::str::contains("iterations per µs"))
         .stdout(predicate::str::contains("p99"));
 }
+
+#[test]
+fn async_std_backends_with_different_worker_counts_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        &dir,
+        "astd",
+        "[[backend]]\nkind = \"async-std\"\nworkers = 1\nname = \"one\"\n[[backend]]\nkind = \"async-std\"\nworkers = 2\nname = \"two\"\n[[group]]\nsteps = [{ io = \"1ms\" }]\n",
+    );
+    gilsim()
+        .arg("run")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("same `workers`"));
+}

@@ -63,16 +63,13 @@ impl AsyncStd {
     /// Refuses a worker count other than the one the executor runs with.
     fn check(&self, started: Option<usize>) -> Result<(), RunError> {
         match started {
-            Some(n) if n != self.workers => Err(RunError::Spawn {
+            Some(n) if n != self.workers => Err(RunError::Refused {
                 backend: self.name.clone(),
-                what: format!("async-std with {} worker threads", self.workers),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::Unsupported,
-                    format!(
-                        "async-std's global executor already runs {n} worker threads in this process and cannot be \
-                         resized; give every async-std backend of one gilsim invocation the same `workers`, or run \
-                         them in separate invocations"
-                    ),
+                why: format!(
+                    "async-std's global executor already runs {n} worker threads in this process and cannot be \
+                     resized to {}; give every async-std backend of one gilsim invocation the same `workers`, or run \
+                     them in separate invocations",
+                    self.workers
                 ),
             }),
             _ => Ok(()),

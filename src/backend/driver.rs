@@ -74,6 +74,12 @@ pub fn run(
     executor.shutdown();
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
     let (started, last_end) = outcome?;
+    if let Some(what) = shared.failure() {
+        return Err(RunError::JobPanicked {
+            backend: spec.name.clone(),
+            what,
+        });
+    }
     let groups = shared.recorder.finish();
     Ok(RunMeasurement {
         backend: spec.clone(),

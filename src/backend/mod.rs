@@ -71,6 +71,37 @@ pub fn backend_for(spec: &BackendSpec, cores: usize) -> Box<dyn Backend> {
     }
 }
 
+/// Refuses, before anything runs, a set of backends that cannot all run in
+/// one process: async-std's global executor is sized once, so every
+/// async-std backend must ask for the same number of workers.
+pub fn check_together<'a>(
+    specs: impl IntoIterator<Item = &'a BackendSpec>,
+    cores: usize,
+) -> Result<(), RunError> {
+    let mut first: Option<(&BackendSpec, usize)> = None;
+    for spec in specs
+        .into_iter()
+        .filter(|s| s.kind == BackendKind::AsyncStd)
+    {
+        let w = spec.resolved_workers(cores);
+        match first {
+            None => first = Some((spec, w)),
+            Some((f, fw)) if fw != w => {
+                return Err(RunError::Refused {
+                    backend: spec.name.clone(),
+                    why: format!(
+                        "async-std's executor is global and sized once per process: `{}` asks for {fw} workers and `{}` for {w}; \
+                         give every async-std backend the same `workers`, or run them in separate invocations",
+                        f.name, spec.name
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Cores available to this process.
 pub fn available_cores() -> usize {
     std::thread::available_parallelism()

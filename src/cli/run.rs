@@ -19,6 +19,7 @@ use gilsim::work::kernel::Calibration;
 pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     let mut sets = super::load_all(&args.configs)?;
     select_backends(&mut sets, &args.backends)?;
+    backend::check_together(sets.iter().flat_map(|s| &s.backends), available_cores())?;
     if let Some(dir) = &args.out {
         fs::create_dir_all(dir).map_err(|source| Error::Output {
             path: dir.clone(),

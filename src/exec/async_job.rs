@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::wake::stamped;
-use super::{GilSlot, JobTicket, RunShared};
+use super::{GilSlot, JobGuard, JobTicket, RunShared};
 use crate::config::CpuMode;
 use crate::metrics::TimeBreakdown;
 use crate::plan::Action;
@@ -73,6 +73,7 @@ async fn run_job_inner<P: AsyncPlatform>(
     ticket: JobTicket,
 ) {
     let start = Instant::now();
+    let guard = JobGuard::new(&shared, ticket);
     let mut times = TimeBreakdown::default();
     let plan = shared.plan.clone();
     let mut slot = GilSlot::new(shared.gil.as_ref());
@@ -110,7 +111,7 @@ async fn run_job_inner<P: AsyncPlatform>(
     let end = Instant::now();
     slot.release();
     drop(slot);
-    shared.finish_job(ticket, start, end, times);
+    guard.finish(start, end, times);
 }
 
 /// A closure that runs `action` on another thread and returns its time

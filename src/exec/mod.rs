@@ -61,6 +61,47 @@ pub struct RunShared {
     tick_iters: u64,
     increment_iters: u64,
     done: Sender<Done>,
+    failure: Mutex<Option<String>>,
+}
+
+/// Reports a job that unwound (panicked) instead of finishing, so the driver
+/// is not left waiting for a completion that never comes.
+pub(crate) struct JobGuard<'a> {
+    shared: &'a RunShared,
+    ticket: JobTicket,
+    finished: bool,
+}
+
+impl<'a> JobGuard<'a> {
+    pub(crate) fn new(shared: &'a RunShared, ticket: JobTicket) -> Self {
+        Self {
+            shared,
+            ticket,
+            finished: false,
+        }
+    }
+
+    /// Records the finished job.
+    pub(crate) fn finish(mut self, start: Instant, end: Instant, times: TimeBreakdown) {
+        self.finished = true;
+        self.shared.finish_job(self.ticket, start, end, times);
+    }
+}
+
+impl Drop for JobGuard<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let group = &self.shared.plan.groups[self.ticket.id.group].name;
+            self.shared
+                .failure
+                .lock()
+                .get_or_insert_with(|| format!("job {} of group `{group}`", self.ticket.id.index));
+            let _ = self.shared.done.send(Done {
+                id: self.ticket.id,
+                end: Instant::now(),
+            });
+        }
+    }
 }
 
 impl RunShared {
@@ -82,6 +123,7 @@ impl RunShared {
             calibration,
             plan,
             done,
+            failure: Mutex::new(None),
         }
     }
 
@@ -103,14 +145,13 @@ impl RunShared {
             .collect()
     }
 
+    /// The first job that panicked, if any did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().clone()
+    }
+
     /// Records a finished job and tells the driver.
-    pub(crate) fn finish_job(
-        &self,
-        ticket: JobTicket,
-        start: Instant,
-        end: Instant,
-        times: TimeBreakdown,
-    ) {
+    fn finish_job(&self, ticket: JobTicket, start: Instant, end: Instant, times: TimeBreakdown) {
         self.recorder.record(&JobRecord {
             group: ticket.id.group,
             due: ticket.due,
@@ -132,6 +173,7 @@ impl RunShared {
     /// IO step is one iteration of a Python IO loop: one wait, one retake.
     pub fn run_job_sync(&self, ticket: JobTicket) {
         let start = Instant::now();
+        let guard = JobGuard::new(self, ticket);
         let span = tracing::trace_span!("job", group = %self.plan.groups[ticket.id.group].name, job = ticket.id.index);
         let _enter = span.enter();
         let mut times = TimeBreakdown::default();
@@ -142,7 +184,7 @@ impl RunShared {
         let end = Instant::now();
         slot.release();
         drop(_enter);
-        self.finish_job(ticket, start, end, times);
+        guard.finish(start, end, times);
     }
 
     /// Runs one action on the calling thread. When there is a GIL, it is
@@ -254,17 +296,21 @@ impl RunShared {
         let lock_wait_before = times.lock_wait;
         let gil_wait_before = times.gil_wait;
         slot.acquire(times);
+        // One kernel state threads through every increment: independent
+        // short chains would overlap in the CPU's pipeline and run faster
+        // than the calibration says.
+        let mut state = 1;
         for _ in 0..add {
             match guard {
                 Guard::Atomic => {
-                    spin(1, self.increment_iters);
+                    state = spin(state, self.increment_iters);
                     c.fetch_add();
                 }
                 Guard::Lock => {
                     let _g = self.take_lock(c.lock(), slot, times);
-                    waited += self.read_modify_write(c, switch_inside, slot);
+                    waited += self.read_modify_write(c, switch_inside, slot, &mut state);
                 }
-                Guard::None => waited += self.read_modify_write(c, switch_inside, slot),
+                Guard::None => waited += self.read_modify_write(c, switch_inside, slot, &mut state),
             }
             waited += slot.check_eval_breaker();
         }
@@ -278,9 +324,10 @@ impl RunShared {
         c: &Counter,
         switch_inside: bool,
         slot: &mut GilSlot<'_>,
+        state: &mut u64,
     ) -> Duration {
         let v = c.load();
-        spin(1, self.increment_iters);
+        *state = spin(*state, self.increment_iters);
         let waited = if switch_inside {
             slot.check_eval_breaker()
         } else {
@@ -288,5 +335,72 @@ impl RunShared {
         };
         c.store(v.wrapping_add(1));
         waited
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Arrival, BackendSpec, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
+
+    fn shared(tx: Sender<Done>) -> RunShared {
+        let set = JobSet {
+            name: "t".into(),
+            description: None,
+            seed: 0,
+            gil: GilSettings::default(),
+            backends: BackendSpec::default_set(),
+            groups: vec![GroupSpec {
+                name: "g".into(),
+                jobs: 1,
+                arrival: Arrival::Batch,
+                steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(10)))],
+            }],
+            source: "t.toml".into(),
+        };
+        RunShared::new(
+            Arc::new(Plan::new(&set)),
+            Calibration {
+                iters_per_us: 100.0,
+            },
+            None,
+            tx,
+        )
+    }
+
+    fn ticket() -> JobTicket {
+        JobTicket {
+            id: JobId { group: 0, index: 0 },
+            due: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_job_that_unwinds_still_reports_and_marks_the_run_failed() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let s = shared(tx);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = JobGuard::new(&s, ticket());
+            panic!("boom");
+        }));
+        assert!(result.is_err());
+        assert!(rx.try_recv().is_ok(), "the driver must hear about the job");
+        assert!(s.failure().is_some_and(|f| f.contains("group `g`")));
+        assert_eq!(
+            s.recorder.finish()[0].jobs,
+            0,
+            "a failed job is not measured"
+        );
+    }
+
+    #[test]
+    fn a_finished_job_is_recorded_once() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let s = shared(tx);
+        s.run_job_sync(ticket());
+        assert!(rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_err());
+        assert!(s.failure().is_none());
+        assert_eq!(s.recorder.finish()[0].jobs, 1);
     }
 }

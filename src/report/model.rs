@@ -278,7 +278,10 @@ impl Ideal {
             parallel = cores;
         }
         let all_cpu = t.all_cpu().as_secs_f64() / parallel;
-        let interpreted = if b.gil {
+        // Interpreted work serializes on the GIL, unless an async backend
+        // ships it to a process pool (cpu_mode = "rayon").
+        let offloaded_out_of_gil = b.kind.is_async() && b.cpu_mode() == CpuMode::Rayon;
+        let interpreted = if b.gil && !offloaded_out_of_gil {
             (t.cpu + t.locked_cpu).as_secs_f64()
         } else {
             0.0

@@ -1,7 +1,7 @@
 //! The verdict under a report: who wins p50, p99 and throughput, and the
 //! dominant loss of every other backend, derived from the numbers alone.
 
-use super::{RunReport, Shares};
+use super::RunReport;
 
 /// A loss must take at least this share of job time to be named.
 const NOTABLE: f64 = 0.10;
@@ -33,11 +33,15 @@ pub fn verdict(runs: &[RunReport]) -> Vec<String> {
         runs[best_p50].backend,
         runs[best_p99].backend
     ));
-    for (i, r) in runs.iter().enumerate() {
-        if i == best_tput && i == best_p99 {
-            continue;
-        }
-        if let Some(l) = loss(r) {
+    let p50 = |r: &RunReport| job_weighted(r, |g| g.latency_us.p50 as f64);
+    let p99 = |r: &RunReport| job_weighted(r, |g| g.latency_us.p99 as f64);
+    for r in runs {
+        // Only backends that lose noticeably get a reason: small differences
+        // on a noisy machine are not worth explaining.
+        let loser = r.throughput_per_s < 0.9 * runs[best_tput].throughput_per_s
+            || p50(r) > 1.25 * p50(&runs[best_p50]) + 50.0
+            || p99(r) > 1.25 * p99(&runs[best_p99]) + 50.0;
+        if let (true, Some(l)) = (loser, loss(r)) {
             out.push(format!("{}: {l}.", r.backend));
         }
     }
@@ -65,53 +69,52 @@ fn job_weighted(r: &RunReport, f: impl Fn(&super::GroupReport) -> f64) -> f64 {
     r.groups.iter().map(|g| f(g) * g.jobs as f64).sum::<f64>() / jobs as f64
 }
 
-/// Shares over the whole run, weighted by each group's job time.
-fn run_shares(r: &RunReport) -> Shares {
-    let mut acc = Shares::default();
-    let weights: Vec<f64> = r
+/// The dominant loss of a run, in words, if one is notable: the loss of
+/// the group that lost the most time, explained by that group's own shares
+/// (a convoy hurts the IO group, not the CPU job beside it).
+fn loss(r: &RunReport) -> Option<String> {
+    let (g, what, share) = r
         .groups
         .iter()
-        .map(|g| g.jobs as f64 * g.latency_us.mean)
-        .collect();
-    let total: f64 = weights.iter().sum();
-    if total <= 0.0 {
-        return acc;
-    }
-    for (g, w) in r.groups.iter().zip(weights) {
-        let k = w / total;
-        let s = &g.shares;
-        acc.cpu += s.cpu * k;
-        acc.native += s.native * k;
-        acc.io += s.io * k;
-        acc.gil_wait += s.gil_wait * k;
-        acc.lock_wait += s.lock_wait * k;
-        acc.queue += s.queue * k;
-        acc.executor_blocked += s.executor_blocked * k;
-    }
-    acc
-}
-
-/// The dominant loss of a run, in words, if one is notable.
-fn loss(r: &RunReport) -> Option<String> {
-    let s = run_shares(r);
-    let losses = [
-        ("gil", s.gil_wait),
-        ("queue", s.queue),
-        ("blocked", s.executor_blocked),
-        ("lock", s.lock_wait),
-    ];
-    let (what, share) = losses.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))?;
+        .filter_map(|g| {
+            let s = &g.shares;
+            let job_time = g.jobs as f64 * g.latency_us.mean;
+            [
+                ("gil", s.gil_wait),
+                ("queue", s.queue),
+                ("blocked", s.executor_blocked),
+                ("lock", s.lock_wait),
+            ]
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(what, share)| (g, what, share, share * job_time))
+        })
+        .max_by(|a, b| a.3.total_cmp(&b.3))
+        .map(|(g, what, share, _)| (g, what, share))?;
     if share < NOTABLE {
         return None;
     }
+    let s = &g.shares;
     let pct = (share * 100.0).round();
+    let whose = if r.groups.len() > 1 {
+        format!("group {}: ", g.name)
+    } else {
+        String::new()
+    };
     let io_led = s.io > s.cpu + s.native;
-    Some(match what {
+    let cpu_led = s.cpu + s.native >= 0.05;
+    let inline = r.cpu_mode.as_deref() == Some("inline");
+    let blocking_pool = r.kind == "rayon" || (r.kind == "threads" && r.workers > 0);
+    Some(whose + &match what {
         "gil" if io_led => format!("{pct}% of job time waiting for the GIL: IO completions queue behind CPU-bound threads (convoy effect)"),
         "gil" => format!("{pct}% of job time waiting for the GIL: CPU-bound work serialized"),
-        "queue" if io_led => format!("queue time {pct}%: IO blocked the {} workers", workers(r)),
-        "queue" => format!("queue time {pct}%: more CPU work than the {} workers can run", workers(r)),
-        "blocked" => format!("{pct}% of job time ready but not running: inline CPU work blocked the event loop"),
+        "queue" if io_led && blocking_pool => format!("queue time {pct}%: IO blocked the {} workers", workers(r)),
+        "queue" if blocking_pool => format!("queue time {pct}%: more CPU work than the {} workers can run", workers(r)),
+        "queue" if r.kind == "threads" => format!("queue time {pct}%: each job's new thread waited to start and be scheduled"),
+        "queue" if cpu_led && inline => format!("queue time {pct}%: inline CPU work blocked the event loop, so tasks waited to start"),
+        "queue" => format!("queue time {pct}%: tasks waited to be first polled"),
+        "blocked" if cpu_led && inline => format!("{pct}% of job time ready but not running: inline CPU work blocked the event loop"),
+        "blocked" => format!("{pct}% of job time ready but not running: woken tasks waited for a busy executor thread"),
         _ => format!("{pct}% of job time waiting for application locks"),
     })
 }

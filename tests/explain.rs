@@ -1,0 +1,207 @@
+//! Issue 4: the trace file, the loss breakdown and the verdict.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn trace_of(config: &str, extra: &[&str]) -> (Value, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.json");
+    let mut args = vec!["--trace", trace.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let report = run_json(&root().join(config), &args);
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    (report, serde_json::from_str(&text).expect("trace is JSON"))
+}
+
+fn events(trace: &Value) -> &Vec<Value> {
+    trace["traceEvents"].as_array().expect("traceEvents array")
+}
+
+#[test]
+fn trace_has_spans_thread_tracks_and_a_gil_track_whose_holds_never_overlap() {
+    let (_, trace) = trace_of("configs/python/convoy_2_5ms.toml", &[]);
+    let ev = events(&trace);
+    for name in ["run", "job", "step", "gil_wait"] {
+        assert!(
+            ev.iter().any(|e| e["ph"] == "B" && e["name"] == name),
+            "no {name} span"
+        );
+    }
+    let begins = ev.iter().filter(|e| e["ph"] == "B").count();
+    let ends = ev.iter().filter(|e| e["ph"] == "E").count();
+    assert_eq!(begins, ends, "every span that begins ends");
+    let thread_names: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["pid"] == 1)
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    assert!(
+        thread_names.iter().any(|n| n.starts_with("python-threads")),
+        "{thread_names:?}"
+    );
+    let gil_track = ev
+        .iter()
+        .find(|e| e["ph"] == "M" && e["pid"] == 2 && e["args"]["name"] == "GIL: python-threads")
+        .expect("a GIL track for the GIL run");
+    let mut holds: Vec<(f64, f64)> = ev
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["pid"] == 2 && e["tid"] == gil_track["tid"])
+        .map(|e| (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap()))
+        .collect();
+    assert!(holds.len() >= 100, "only {} holds", holds.len());
+    holds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for w in holds.windows(2) {
+        assert!(
+            w[0].0 + w[0].1 <= w[1].0 + 0.001,
+            "GIL holds overlap: {w:?}"
+        );
+    }
+    assert_eq!(trace["otherData"]["dropped"], 0);
+}
+
+#[test]
+fn a_capped_trace_says_so() {
+    let (_, trace) = trace_of("configs/python/convoy_2_5ms.toml", &["--trace-limit", "50"]);
+    assert!(trace["otherData"]["dropped"].as_u64().unwrap() > 0);
+    assert!(trace["otherData"]["events"]
+        .as_str()
+        .unwrap()
+        .contains("capped"));
+    let begins = events(&trace).iter().filter(|e| e["ph"] == "B").count();
+    assert!(begins <= 50);
+}
+
+/// Every group's measured shares, plus what no timer covered, are its job
+/// time; what no timer covered stays small.
+#[test]
+fn breakdown_shares_add_up_to_job_time() {
+    for config in [
+        "configs/quickstart.toml",
+        "configs/io_bound.toml",
+        "configs/python/asyncio_offload.toml",
+    ] {
+        let r = run_json(&root().join(config), &[]);
+        for run in r["runs"].as_array().unwrap() {
+            for g in run["groups"].as_array().unwrap() {
+                let s = &g["shares"];
+                let measured: f64 = [
+                    "cpu",
+                    "native",
+                    "io",
+                    "gil_wait",
+                    "lock_wait",
+                    "queue",
+                    "executor_blocked",
+                ]
+                .iter()
+                .map(|k| s[k].as_f64().unwrap())
+                .sum();
+                let unaccounted = s["unaccounted"].as_f64().unwrap();
+                assert!(
+                    (measured + unaccounted - 1.0).abs() < 0.01,
+                    "{config} {}: {s}",
+                    run["backend"]
+                );
+                assert!(
+                    unaccounted.abs() < 0.05,
+                    "{config} {} {}: {:.1}% of job time unaccounted",
+                    run["backend"],
+                    g["name"],
+                    unaccounted * 100.0
+                );
+                // The shares are of the latency the histogram reports.
+                let job_time =
+                    g["latency_us"]["mean"].as_f64().unwrap() * g["jobs"].as_f64().unwrap() / 1e6;
+                let t = &g["time_s"];
+                let summed = [
+                    "cpu",
+                    "native",
+                    "io",
+                    "gil_wait",
+                    "lock_wait",
+                    "queue",
+                    "offload_wait",
+                    "executor_blocked",
+                ]
+                .iter()
+                .map(|k| t[k].as_f64().unwrap())
+                .sum::<f64>();
+                assert!(
+                    (summed - job_time).abs() <= 0.05 * job_time + 0.002,
+                    "{config} {}: parts {summed:.4}s vs job time {job_time:.4}s",
+                    run["backend"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn ideal_bounds_the_wall() {
+    let r = run_json(&root().join("configs/cpu_bound.toml"), &[]);
+    for run in r["runs"].as_array().unwrap() {
+        let ideal = &run["ideal"];
+        let e = ideal["efficiency"].as_f64().unwrap();
+        assert!(e > 0.0 && e <= 1.0, "{ideal}");
+        assert!(
+            ideal["ideal_s"].as_f64().unwrap() <= run["wall_s"].as_f64().unwrap() * 1.05,
+            "{}: {ideal} vs wall {} (kernel {} iters/µs)",
+            run["backend"],
+            run["wall_s"],
+            r["machine"]["cpu_kernel_iters_per_us"]
+        );
+    }
+    // 8 × 100 ms interpreted under a GIL cannot beat 800 ms.
+    assert!(
+        run_of(&r, "threads+gil")["ideal"]["cpu_s"]
+            .as_f64()
+            .unwrap()
+            >= 0.79
+    );
+}
+
+fn verdict(r: &Value) -> String {
+    r["verdict"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn verdict_blames_the_gil_for_cpu_bound_work_and_not_for_io_bound_work() {
+    let cpu = run_json(
+        &root().join("configs/cpu_bound.toml"),
+        &["--backend", "threads", "--backend", "threads+gil"],
+    );
+    let v = verdict(&cpu);
+    assert!(
+        v.contains("threads+gil: ") && v.contains("GIL: CPU-bound work serialized"),
+        "{v}"
+    );
+    let io = run_json(
+        &root().join("configs/io_bound.toml"),
+        &["--backend", "threads", "--backend", "threads+gil"],
+    );
+    let v = verdict(&io);
+    assert!(
+        !v.contains("GIL"),
+        "IO-bound work does not suffer from the GIL: {v}"
+    );
+}
+
+#[test]
+fn verdict_names_the_convoy_and_the_blocked_event_loop() {
+    let convoy = run_json(&root().join("configs/python/convoy.toml"), &[]);
+    assert!(verdict(&convoy).contains("convoy"), "{}", verdict(&convoy));
+    let loop_blocked = run_json(&root().join("configs/python/asyncio_offload.toml"), &[]);
+    let v = verdict(&loop_blocked);
+    assert!(
+        v.contains("asyncio-inline") && v.contains("blocked the event loop"),
+        "{v}"
+    );
+}
