@@ -205,3 +205,26 @@ fn lock_steps_serialize() {
         "lock wait {lock_wait:.3}s: 3 + 2 + 1 sections of waiting expected"
     );
 }
+
+/// `--max-in-flight` bounds how many jobs run at once; held-back jobs
+/// count their wait as queue time (latency still runs from the due time).
+#[test]
+fn max_in_flight_holds_jobs_back_as_queue_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(&dir, "inflight", "[[backend]]\nkind = \"tokio\"\n[[group]]\nname = \"io\"\njobs = 20\nsteps = [{ io = \"20ms\" }]\n");
+    let free = run_json(&path, &[]);
+    let bounded = run_json(&path, &["--max-in-flight", "2"]);
+    let (w_free, w_bounded) = (wall(&free, "tokio"), wall(&bounded, "tokio"));
+    assert!(w_free < 0.1, "20 × 20 ms IO on tokio took {w_free:.3}s");
+    assert!(
+        w_bounded >= 0.18,
+        "2 in flight at a time should take ~10 × 20 ms, took {w_bounded:.3}s"
+    );
+    let queue_max = group(run_of(&bounded, "tokio"), "io")["queue_us"]["max"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        queue_max >= 150_000,
+        "the last job waited ~180 ms in the queue, measured {queue_max} µs"
+    );
+}

@@ -230,6 +230,7 @@ mod tests {
             },
             max_threads: 100,
             record_gil_holds: false,
+            max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
             progress: None,
         };
         let err = crate::backend::run(&other, p, &opts)

@@ -5,7 +5,7 @@
 //! behind, its jobs show queue time instead of silently arriving later.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,11 @@ use crate::plan::{ArrivalPlan, JobId, Plan};
 use crate::work::gil::Gil;
 use crate::work::kernel::Calibration;
 use crate::work::sleep::sleep_until;
+
+/// Default for [`RunOptions::max_in_flight`]: far above what any realistic
+/// job set keeps running at once, low enough that a million queued async
+/// tasks never exist at the same time.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 65_536;
 
 /// How often the driver reports progress, at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -41,6 +46,9 @@ pub struct RunOptions<'a> {
     pub max_threads: u64,
     /// Keep every GIL hold (for the trace's GIL track).
     pub record_gil_holds: bool,
+    /// Most jobs submitted and not yet completed; later due jobs wait in
+    /// the driver (their wait counts as queue time). Bounds memory.
+    pub max_in_flight: u64,
     /// Called now and then while jobs run.
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
 }
@@ -69,7 +77,7 @@ pub fn run(
     tracing::debug!(backend = %spec.name, jobs = plan.total_jobs(), "starting run");
     let executor = backend.launch(shared.clone())?;
     let cpu_before = process_cpu_time();
-    let mut driver = Driver::new(&plan, &rx, opts.progress);
+    let mut driver = Driver::new(&plan, &rx, opts.progress, opts.max_in_flight);
     let outcome = driver.drive(&*executor);
     executor.shutdown();
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
@@ -108,6 +116,9 @@ struct Driver<'a> {
     progress: Option<&'a (dyn Fn(Progress) + Sync)>,
     /// Jobs due later, earliest first.
     pending: BinaryHeap<Reverse<(Instant, JobId)>>,
+    /// Jobs due now or earlier, waiting for an in-flight slot.
+    ready: VecDeque<(Instant, JobId)>,
+    max_in_flight: u64,
     t0: Instant,
     total: u64,
     submitted: u64,
@@ -121,12 +132,15 @@ impl<'a> Driver<'a> {
         plan: &'a Plan,
         done_rx: &'a Receiver<Done>,
         progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+        max_in_flight: u64,
     ) -> Self {
         Self {
             plan,
             done_rx,
             progress,
             pending: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            max_in_flight: max_in_flight.max(1),
             // A short lead lets the engine settle before the first job is due.
             t0: Instant::now() + Duration::from_millis(2),
             total: plan.total_jobs(),
@@ -156,34 +170,61 @@ impl<'a> Driver<'a> {
     }
 
     fn submit_all(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
-        for id in self.initial_jobs() {
-            self.submit(exec, id, self.t0)?;
-        }
+        let t0 = self.t0;
+        self.ready
+            .extend(self.initial_jobs().into_iter().map(|id| (t0, id)));
         self.schedule_first_open_jobs();
         let mut last_report = Instant::now();
         while self.completed < self.total {
             self.report_progress(&mut last_report);
+            self.release_due_jobs();
+            self.admit(exec)?;
+            if self.completed >= self.total {
+                break;
+            }
             let now = Instant::now();
-            match self.pending.peek().copied() {
-                Some(Reverse((due, id))) if due <= now => {
-                    self.pending.pop();
-                    self.submit(exec, id, due)?;
-                    self.schedule_next_open(id);
+            let wake = match self.pending.peek() {
+                // At the in-flight limit, only a completion lets more in.
+                Some(Reverse((due, _))) if self.ready.is_empty() => {
+                    (*due).min(now + PROGRESS_EVERY)
                 }
-                Some(Reverse((due, _))) => {
-                    self.wait_for_completion(Some(due.min(now + PROGRESS_EVERY)))?
-                }
-                None => self.wait_for_completion(Some(now + PROGRESS_EVERY))?,
+                _ => now + PROGRESS_EVERY,
+            };
+            if self.ready.is_empty()
+                && self
+                    .pending
+                    .peek()
+                    .is_some_and(|Reverse((due, _))| *due <= now)
+            {
+                continue;
             }
-            // Submit follow-ups for everything that completed meanwhile.
-            while let Some(Reverse((due, id))) = self.pending.peek().copied() {
-                if due > Instant::now() {
-                    break;
-                }
-                self.pending.pop();
-                self.submit(exec, id, due)?;
-                self.schedule_next_open(id);
+            self.wait_for_completion(Some(wake))?;
+        }
+        Ok(())
+    }
+
+    /// Moves every job whose due time has come from the timer heap to the
+    /// ready queue.
+    fn release_due_jobs(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((due, id))) = self.pending.peek().copied() {
+            if due > now {
+                break;
             }
+            self.pending.pop();
+            self.ready.push_back((due, id));
+            self.schedule_next_open(id);
+        }
+    }
+
+    /// Submits ready jobs while fewer than `max_in_flight` are running.
+    /// Jobs held back keep their due time, so the wait counts as queue time.
+    fn admit(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
+        while self.submitted - self.completed < self.max_in_flight {
+            let Some((due, id)) = self.ready.pop_front() else {
+                break;
+            };
+            self.submit(exec, id, due)?;
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ mod tokio_rt;
 
 use std::sync::Arc;
 
-pub use driver::{run, Progress, RunOptions};
+pub use driver::{run, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 pub use limits::thread_limit;
 
 use crate::config::{BackendKind, BackendSpec, Flavor};

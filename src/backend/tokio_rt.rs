@@ -266,6 +266,7 @@ pub(super) mod testkit {
             calibration: calibration(),
             max_threads: 10_000,
             record_gil_holds: false,
+            max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
             progress: None,
         };
         let m = run(spec, plan.clone(), &opts).unwrap_or_else(|e| panic!("{}: {e}", spec.name));

@@ -82,6 +82,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 16_384)]
     pub max_threads: u64,
 
+    /// Most jobs submitted and not yet completed at once; later due jobs wait
+    /// in gilsim's queue, and that wait counts as their queue time.
+    #[arg(long, value_name = "N", default_value_t = gilsim::backend::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_in_flight: u64,
+
     /// No progress output on stderr.
     #[arg(long, short)]
     pub quiet: bool,

@@ -14,7 +14,10 @@ pub fn bench(quick: bool, json: bool) -> Result<(), Error> {
     } else {
         BenchSize::FULL
     };
-    let figs = run_all(size, c, &|section| eprintln!("bench: {section}…"))?;
+    let exe = std::env::current_exe().ok();
+    let figs = run_all(size, c, exe.as_deref(), &|section| {
+        eprintln!("bench: {section}…")
+    })?;
     if json {
         let out = serde_json::json!({ "cores": gilsim::backend::available_cores(), "cpu_kernel_iters_per_us": c.iters_per_us, "figures": figs });
         println!("{out}");

@@ -42,6 +42,7 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             let opts = RunOptions {
                 calibration,
                 max_threads: args.max_threads,
+                max_in_flight: args.max_in_flight,
                 record_gil_holds: args.trace.is_some(),
                 progress: Some(&on_progress),
             };
