@@ -93,7 +93,44 @@ impl RunError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            RunError::TooManyThreads { .. } | RunError::Calibration(_)
+            RunError::TooManyThreads { .. } | RunError::Refused { .. } | RunError::Calibration(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_bad_input_and_failures_are_run_failures() {
+        let refused = RunError::Refused {
+            backend: "b".into(),
+            why: "w".into(),
+        };
+        let too_many = RunError::TooManyThreads {
+            backend: "b".into(),
+            needed: 2,
+            limit: 1,
+            why: "w".into(),
+        };
+        let panicked = RunError::JobPanicked {
+            backend: "b".into(),
+            what: "w".into(),
+        };
+        let spawn = RunError::Spawn {
+            backend: "b".into(),
+            what: "w".into(),
+            source: std::io::Error::other("x"),
+        };
+        assert_eq!(Error::from(refused).exit_code(), 2);
+        assert_eq!(Error::from(too_many).exit_code(), 2);
+        assert_eq!(
+            Error::from(RunError::Calibration("x".into())).exit_code(),
+            2
+        );
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        assert_eq!(Error::from(panicked).exit_code(), 1);
+        assert_eq!(Error::from(spawn).exit_code(), 1);
     }
 }
