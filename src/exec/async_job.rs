@@ -147,31 +147,3 @@ async fn on_rayon<R: Send + 'static>(
     });
     rx.await.ok()
 }
-
-impl TimeBreakdown {
-    /// Books an await that began at `began`: until the wake-up it is the
-    /// field `waiting` picks; from the wake-up to now the task was ready but
-    /// not running (executor blocked).
-    fn split_wait(
-        &mut self,
-        began: Instant,
-        woken: Option<Instant>,
-        waiting: impl FnOnce(&mut Self) -> &mut Duration,
-    ) {
-        let now = Instant::now();
-        let woken = woken.unwrap_or(now).clamp(began, now);
-        *waiting(self) += woken - began;
-        self.executor_blocked += now - woken;
-    }
-
-    /// Books an offloaded action: its own breakdown, plus the time between
-    /// its completion waking the task and the task running again.
-    fn add_offloaded(&mut self, sub: Option<TimeBreakdown>, woken: Option<Instant>) {
-        if let Some(sub) = sub {
-            self.add(&sub);
-        }
-        if let Some(w) = woken {
-            self.executor_blocked += w.elapsed();
-        }
-    }
-}
