@@ -2,7 +2,10 @@
 //!
 //! A [`ChromeLayer`] records gilsim's spans (run, job, step, gil_wait,
 //! lock_wait) as begin/end events on the track of the OS thread that
-//! entered them, so async tasks show up on the thread that polled them. After
+//! entered them, so async tasks show up on the thread that polled them, and
+//! the `queue` and `gil_hold` events (finished intervals that carry their
+//! duration: a queue starts before its job exists on a thread, and a hold
+//! outlives any one step) as slices on the same tracks. After
 //! the runs, [`TraceRecorder::write`] adds one "GIL" track per GIL run from
 //! the holds the GIL logged: who held it, when.
 //!
@@ -36,9 +39,14 @@ pub const DEFAULT_LIMIT: usize = 2_000_000;
 /// Process id used for the GIL tracks (threads live under pid 1).
 const GIL_PID: u64 = 2;
 
+/// Events carrying `dur_ns` that the layer draws as finished intervals.
+const INTERVAL_EVENTS: [&str; 2] = ["queue", "gil_hold"];
+
 #[derive(Debug, Clone)]
 struct Event {
     begin: bool,
+    /// Set for a finished interval (drawn as one "X" slice ending at ts).
+    dur_ns: Option<u64>,
     name: &'static str,
     tid: u64,
     ts_ns: u64,
@@ -88,7 +96,9 @@ impl TraceRecorder {
         // A begin without its end would corrupt the picture, so once the
         // cap is hit, ends of already-begun spans are still kept (bounded
         // by the open spans) and only new begins are dropped.
-        if e.begin && self.count.fetch_add(1, Ordering::Relaxed) >= self.limit {
+        if (e.begin || e.dur_ns.is_some())
+            && self.count.fetch_add(1, Ordering::Relaxed) >= self.limit
+        {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -175,7 +185,13 @@ impl TraceRecorder {
             )?;
         }
         for e in self.events.lock().iter() {
-            let mut v = json!({"ph": if e.begin { "B" } else { "E" }, "name": e.name, "pid": 1, "tid": e.tid, "ts": e.ts_ns as f64 / 1e3});
+            let mut v = match e.dur_ns {
+                Some(d) => json!({"ph": "X", "name": e.name, "pid": 1, "tid": e.tid,
+                    "ts": e.ts_ns.saturating_sub(d) as f64 / 1e3, "dur": d as f64 / 1e3}),
+                None => {
+                    json!({"ph": if e.begin { "B" } else { "E" }, "name": e.name, "pid": 1, "tid": e.tid, "ts": e.ts_ns as f64 / 1e3})
+                }
+            };
             if let Some(a) = &e.args {
                 v["args"] = json!({ "fields": a.as_ref() });
             }
@@ -222,6 +238,25 @@ where
         }
     }
 
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let name = event.metadata().name();
+        if !INTERVAL_EVENTS.contains(&name) {
+            return;
+        }
+        let mut dur = DurField(None);
+        event.record(&mut dur);
+        if let Some(d) = dur.0 {
+            self.rec.push(Event {
+                begin: false,
+                dur_ns: Some(d),
+                name,
+                tid: thread_token(),
+                ts_ns: self.rec.ns(Instant::now()),
+                args: None,
+            });
+        }
+    }
+
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         self.edge(id, &ctx, true);
     }
@@ -244,12 +279,26 @@ impl ChromeLayer {
         };
         self.rec.push(Event {
             begin,
+            dur_ns: None,
             name: span.metadata().name(),
             tid: thread_token(),
             ts_ns: self.rec.ns(Instant::now()),
             args,
         });
     }
+}
+
+/// Picks the `dur_ns` field out of an interval event.
+struct DurField(Option<u64>);
+
+impl tracing::field::Visit for DurField {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "dur_ns" {
+            self.0 = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, _field: &tracing::field::Field, _value: &dyn std::fmt::Debug) {}
 }
 
 /// Renders span fields as `k=v k=v`.

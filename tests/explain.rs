@@ -32,6 +32,22 @@ fn trace_has_spans_thread_tracks_and_a_gil_track_whose_holds_never_overlap() {
     let begins = ev.iter().filter(|e| e["ph"] == "B").count();
     let ends = ev.iter().filter(|e| e["ph"] == "E").count();
     assert_eq!(begins, ends, "every span that begins ends");
+    for name in ["queue", "gil_hold"] {
+        assert!(
+            ev.iter()
+                .any(|e| e["ph"] == "X" && e["pid"] == 1 && e["name"] == name),
+            "no {name} interval on a thread track"
+        );
+    }
+    let step = ev
+        .iter()
+        .find(|e| e["ph"] == "B" && e["name"] == "step")
+        .unwrap();
+    let fields = step["args"]["fields"].as_str().unwrap();
+    assert!(
+        fields.contains("kind=") && fields.contains("requested_us="),
+        "{fields}"
+    );
     let thread_names: Vec<&str> = ev
         .iter()
         .filter(|e| e["ph"] == "M" && e["name"] == "thread_name" && e["pid"] == 1)

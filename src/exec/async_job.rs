@@ -74,6 +74,7 @@ async fn run_job_inner<P: AsyncPlatform>(
 ) {
     let start = Instant::now();
     let guard = JobGuard::new(&shared, ticket);
+    super::trace_queue(ticket, start);
     let mut times = TimeBreakdown::default();
     let plan = shared.plan.clone();
     let mut slot = GilSlot::new(shared.gil.as_ref());
@@ -83,7 +84,11 @@ async fn run_job_inner<P: AsyncPlatform>(
                 slot.release();
                 let t = Instant::now();
                 let ((), woken) = stamped(platform.sleep(d))
-                    .instrument(tracing::trace_span!("step", kind = "io"))
+                    .instrument(tracing::trace_span!(
+                        "step",
+                        kind = "io",
+                        requested_us = d.as_micros() as u64
+                    ))
                     .await;
                 times.split_wait(t, woken, |tb| &mut tb.io);
                 slot.acquire(&mut times);

@@ -64,6 +64,12 @@ pub struct RunShared {
     failure: Mutex<Option<String>>,
 }
 
+/// Emits the job's queue time (due → start) as a finished interval for the
+/// trace: a span cannot begin before the job exists on its thread.
+pub(crate) fn trace_queue(ticket: JobTicket, start: Instant) {
+    tracing::trace!(name: "queue", dur_ns = start.saturating_duration_since(ticket.due).as_nanos() as u64, job = ticket.id.index);
+}
+
 /// Reports a job that unwound (panicked) instead of finishing, so the driver
 /// is not left waiting for a completion that never comes.
 pub(crate) struct JobGuard<'a> {
@@ -174,6 +180,7 @@ impl RunShared {
     pub fn run_job_sync(&self, ticket: JobTicket) {
         let start = Instant::now();
         let guard = JobGuard::new(self, ticket);
+        trace_queue(ticket, start);
         let span = tracing::trace_span!("job", group = %self.plan.groups[ticket.id.group].name, job = ticket.id.index);
         let _enter = span.enter();
         let mut times = TimeBreakdown::default();
@@ -195,7 +202,11 @@ impl RunShared {
         slot: &mut GilSlot<'_>,
         times: &mut TimeBreakdown,
     ) {
-        let span = tracing::trace_span!("step", kind = action.kind());
+        let span = tracing::trace_span!(
+            "step",
+            kind = action.kind(),
+            requested_us = action.requested_us()
+        );
         let _enter = span.enter();
         match action {
             Action::Cpu(d) => self.interpreted(self.calibration.iters_for(d), slot, times),

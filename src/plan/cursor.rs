@@ -38,6 +38,16 @@ impl Action {
             Action::Counter { .. } => "counter",
         }
     }
+
+    /// The duration asked for, in µs (increments for a counter step).
+    pub fn requested_us(&self) -> u64 {
+        match self {
+            Action::Cpu(d) | Action::Native(d) | Action::Io(d) | Action::Lock { cpu: d, .. } => {
+                d.as_micros() as u64
+            }
+            Action::Counter { add, .. } => *add,
+        }
+    }
 }
 
 struct Frame<'a> {

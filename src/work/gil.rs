@@ -243,6 +243,9 @@ impl Gil {
         let end = Instant::now();
         let us = (end - start).as_micros() as u64;
         self.hold_us.lock().saturating_record(us);
+        // A hold spans several steps (and, on async backends, would have to
+        // cross an await), so it is emitted as a finished interval.
+        tracing::trace!(name: "gil_hold", dur_ns = (end - start).as_nanos() as u64);
         if let Some(log) = &self.holds {
             log.lock().push(Hold { thread, start, end });
         }
