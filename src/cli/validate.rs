@@ -92,6 +92,7 @@ fn arrival(a: &ArrivalPlan) -> String {
 fn backend_line(b: &BackendSpec, cores: usize) -> String {
     let workers = match (b.kind, b.resolved_workers(cores)) {
         (BackendKind::Threads, 0) => "one OS thread per job".to_string(),
+        (_, 1) => "1 worker".to_string(),
         (_, w) => format!("{w} workers"),
     };
     let mut s = format!("{} {workers}", b.kind.as_str());

@@ -26,12 +26,20 @@ pub fn verdict(runs: &[RunReport]) -> Vec<String> {
         |r| job_weighted(r, |g| g.latency_us.p99 as f64),
         false,
     );
+    let top = runs[best_tput].throughput_per_s;
+    let tie = runs.iter().all(|r| r.throughput_per_s >= 0.98 * top);
+    let throughput = if tie {
+        // Open-loop arrivals: everyone who keeps up runs at the arrival rate.
+        format!("Throughput: all backends within 2% ({top:.1} jobs/s)")
+    } else {
+        format!(
+            "Throughput: {} wins ({top:.1} jobs/s)",
+            runs[best_tput].backend
+        )
+    };
     out.push(format!(
-        "Throughput: {} wins ({:.1} jobs/s); p50: {}; p99: {}.",
-        runs[best_tput].backend,
-        runs[best_tput].throughput_per_s,
-        runs[best_p50].backend,
-        runs[best_p99].backend
+        "{throughput}; p50: {}; p99: {}.",
+        runs[best_p50].backend, runs[best_p99].backend
     ));
     let p50 = |r: &RunReport| job_weighted(r, |g| g.latency_us.p50 as f64);
     let p99 = |r: &RunReport| job_weighted(r, |g| g.latency_us.p99 as f64);
@@ -123,5 +131,99 @@ fn workers(r: &RunReport) -> String {
     match r.workers {
         0 => "per-job".to_string(),
         n => n.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{GroupReport, Ideal, Quantiles, Shares, TimeSeconds};
+
+    fn run(name: &str, tput: f64, p99: u64, shares: Shares) -> RunReport {
+        let q = Quantiles {
+            min: 1,
+            mean: p99 as f64 / 2.0,
+            p50: p99 / 2,
+            p90: p99,
+            p99,
+            p999: p99,
+            max: p99,
+        };
+        RunReport {
+            backend: name.into(),
+            kind: "threads".into(),
+            gil_enabled: false,
+            workers: 0,
+            flavor: None,
+            cpu_mode: None,
+            wall_s: 1.0,
+            jobs: 10,
+            throughput_per_s: tput,
+            cpu_utilization: 0.5,
+            ideal: Ideal::default(),
+            groups: vec![GroupReport {
+                name: "g".into(),
+                jobs: 10,
+                latency_us: q,
+                queue_us: q,
+                service_us: q,
+                time_s: TimeSeconds::default(),
+                shares,
+            }],
+            gil_stats: None,
+            counters: vec![],
+        }
+    }
+
+    #[test]
+    fn equal_throughput_is_a_tie_and_only_losers_get_a_reason() {
+        let fine = Shares {
+            io: 0.9,
+            queue: 0.1,
+            ..Default::default()
+        };
+        let gil = Shares {
+            cpu: 0.2,
+            gil_wait: 0.8,
+            ..Default::default()
+        };
+        let v = verdict(&[run("a", 100.0, 1_000, fine), run("b", 99.5, 5_000, gil)]);
+        assert!(
+            v[0].starts_with("Throughput: all backends within 2%"),
+            "{v:?}"
+        );
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert!(
+            v[1].starts_with("b: 80% of job time waiting for the GIL: CPU-bound work serialized"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_clear_winner_is_named_and_small_losses_are_not() {
+        let v = verdict(&[
+            run(
+                "fast",
+                200.0,
+                1_000,
+                Shares {
+                    cpu: 0.95,
+                    queue: 0.05,
+                    ..Default::default()
+                },
+            ),
+            run(
+                "slow",
+                100.0,
+                2_000,
+                Shares {
+                    cpu: 0.97,
+                    queue: 0.03,
+                    ..Default::default()
+                },
+            ),
+        ]);
+        assert!(v[0].starts_with("Throughput: fast wins"), "{v:?}");
+        assert_eq!(v.len(), 1, "no loss above 10% to name: {v:?}");
     }
 }
