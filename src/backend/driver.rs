@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
 use super::{available_cores, backend_for, Executor};
 use crate::config::BackendSpec;
@@ -179,26 +179,13 @@ impl<'a> Driver<'a> {
             self.report_progress(&mut last_report);
             self.release_due_jobs();
             self.admit(exec)?;
-            if self.completed >= self.total {
-                break;
+            // At the in-flight limit only a completion lets more in;
+            // otherwise the next due job may come first.
+            let mut wake = Instant::now() + PROGRESS_EVERY;
+            if let (true, Some(Reverse((due, _)))) = (self.ready.is_empty(), self.pending.peek()) {
+                wake = wake.min(*due);
             }
-            let now = Instant::now();
-            let wake = match self.pending.peek() {
-                // At the in-flight limit, only a completion lets more in.
-                Some(Reverse((due, _))) if self.ready.is_empty() => {
-                    (*due).min(now + PROGRESS_EVERY)
-                }
-                _ => now + PROGRESS_EVERY,
-            };
-            if self.ready.is_empty()
-                && self
-                    .pending
-                    .peek()
-                    .is_some_and(|Reverse((due, _))| *due <= now)
-            {
-                continue;
-            }
-            self.wait_for_completion(Some(wake))?;
+            self.wait_for_completion(wake);
         }
         Ok(())
     }
@@ -295,24 +282,17 @@ impl<'a> Driver<'a> {
     }
 
     /// Waits for one completion until `deadline` (or forever).
-    fn wait_for_completion(&mut self, deadline: Option<Instant>) -> Result<(), RunError> {
-        let got = match deadline {
-            Some(d) => self.done_rx.recv_deadline(d),
-            None => self
-                .done_rx
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match got {
-            Ok(done) => self.on_done(done),
-            Err(RecvTimeoutError::Timeout) => {}
-            // Every sender lives in RunShared, which outlives the driver.
-            Err(RecvTimeoutError::Disconnected) => {}
+    /// Waits for a completion until `deadline` (returns at once if it has
+    /// passed), then takes every other completion already there.
+    fn wait_for_completion(&mut self, deadline: Instant) {
+        // Every sender lives in RunShared, which outlives the driver, so
+        // the only error is the timeout.
+        if let Ok(done) = self.done_rx.recv_deadline(deadline) {
+            self.on_done(done);
         }
         while let Ok(done) = self.done_rx.try_recv() {
             self.on_done(done);
         }
-        Ok(())
     }
 
     fn on_done(&mut self, done: Done) {

@@ -271,11 +271,6 @@ impl Plan {
             .max()
             .unwrap_or_default()
     }
-
-    /// Whether any step anywhere needs a GIL to mean what it says.
-    pub fn uses_counters(&self) -> bool {
-        !self.counters.is_empty()
-    }
 }
 
 /// The RNG stream of one job: a pure function of (seed, group, index).
