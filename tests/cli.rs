@@ -180,7 +180,7 @@ fn several_configs_give_one_json_object_each_and_seed_overrides() {
 }
 
 #[test]
-fn out_dir_gets_json_and_csv() {
+fn out_dir_gets_json_csv_and_svg() {
     let dir = tempfile::tempdir().unwrap();
     gilsim()
         .args([
@@ -207,6 +207,9 @@ fn out_dir_gets_json_and_csv() {
             .count()
             == 2
     );
+    let svg = std::fs::read_to_string(dir.path().join("cpu_bound.svg")).unwrap();
+    assert!(svg.contains("<svg"), "not an SVG: {svg:.80}");
+    assert!(svg.contains("rayon"), "the legend names the backend");
 }
 
 #[test]

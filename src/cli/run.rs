@@ -12,7 +12,7 @@ use gilsim::backend::{self, available_cores, Progress, RunOptions};
 use gilsim::config::JobSet;
 use gilsim::error::{Error, RunError};
 use gilsim::plan::Plan;
-use gilsim::report::{Csv, Exporter, Format, Json, Report};
+use gilsim::report::{Csv, Exporter, Format, Json, Report, Svg};
 use gilsim::trace::TraceRecorder;
 use gilsim::work::kernel::Calibration;
 
@@ -129,9 +129,9 @@ fn progress_bar(quiet: bool, config: &str, backend: &str, total: u64) -> Progres
     bar
 }
 
-/// `--out DIR`: NAME.json and NAME.csv for one config.
+/// `--out DIR`: NAME.json, NAME.csv and the NAME.svg chart for one config.
 fn write_artifacts(dir: &Path, report: &Report) -> Result<(), Error> {
-    let exporters: [&dyn Exporter; 2] = [&Json, &Csv];
+    let exporters: [&dyn Exporter; 3] = [&Json, &Csv, &Svg];
     for exporter in exporters {
         let path = dir.join(format!("{}.{}", report.config, exporter.extension()));
         let mut buf = Vec::new();

@@ -5,6 +5,7 @@
 mod csv_export;
 mod json;
 mod model;
+mod svg;
 mod table;
 mod verdict;
 
@@ -13,6 +14,7 @@ use std::io::Write;
 pub use csv_export::Csv;
 pub use json::Json;
 pub use model::*;
+pub use svg::Svg;
 pub use table::{fmt_secs, fmt_us, shares, Table};
 
 /// An output format (hyperfine-style: one exporter per format).
