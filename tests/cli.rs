@@ -303,3 +303,19 @@ fn async_std_backends_with_different_worker_counts_are_refused_up_front() {
         .stdout(predicate::str::is_empty())
         .stderr(predicate::str::contains("same `workers`"));
 }
+
+#[test]
+fn a_closed_pipe_ends_gilsim_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("gilsim"))
+        .args(["calibrate", "--samples", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before gilsim gets to print (it calibrates first).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
