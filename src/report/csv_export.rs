@@ -118,43 +118,12 @@ impl Exporter for Csv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixtures;
 
     #[test]
     fn header_and_rows_have_the_same_width() {
-        let q = Quantiles {
-            min: 1,
-            mean: 2.0,
-            p50: 2,
-            p90: 3,
-            p99: 4,
-            p999: 5,
-            max: 6,
-        };
-        let g = GroupReport {
-            name: "io".into(),
-            jobs: 3,
-            latency_us: q,
-            queue_us: q,
-            service_us: q,
-            time_s: Default::default(),
-            shares: Default::default(),
-        };
-        let run = RunReport {
-            backend: "threads".into(),
-            kind: "threads".into(),
-            gil_enabled: false,
-            workers: 0,
-            flavor: None,
-            cpu_mode: None,
-            wall_s: 1.0,
-            jobs: 3,
-            throughput_per_s: 3.0,
-            cpu_utilization: 0.1,
-            ideal: Default::default(),
-            groups: vec![g.clone()],
-            gil_stats: None,
-            counters: vec![],
-        };
+        let g = fixtures::group("io", 3, fixtures::quantiles(1), Default::default());
+        let run = fixtures::run("threads", 3.0, vec![g.clone()]);
         assert_eq!(header().len(), row("c", &run, &g).len());
     }
 }

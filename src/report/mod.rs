@@ -3,6 +3,8 @@
 //! format a finished [`Report`].
 
 mod csv_export;
+#[cfg(test)]
+mod fixtures;
 mod json;
 mod model;
 mod svg;

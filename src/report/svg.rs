@@ -489,46 +489,14 @@ fn to_io(e: DrawingAreaErrorKind<io::Error>) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{GroupReport, Ideal, Machine, RunReport, Shares, TimeSeconds};
+    use crate::report::{fixtures, GroupReport, Machine, RunReport, Shares};
 
     fn group(name: &str, jobs: u64, base_us: u64) -> GroupReport {
-        let q = Quantiles {
-            min: base_us,
-            mean: base_us as f64 * 2.0,
-            p50: base_us * 2,
-            p90: base_us * 3,
-            p99: base_us * 10,
-            p999: base_us * 40,
-            max: base_us * 100,
-        };
-        GroupReport {
-            name: name.into(),
-            jobs,
-            latency_us: q,
-            queue_us: q,
-            service_us: q,
-            time_s: TimeSeconds::default(),
-            shares: Shares::default(),
-        }
+        fixtures::group(name, jobs, fixtures::quantiles(base_us), Shares::default())
     }
 
     fn run(backend: &str, groups: Vec<GroupReport>) -> RunReport {
-        RunReport {
-            backend: backend.into(),
-            kind: "threads".into(),
-            gil_enabled: false,
-            workers: 0,
-            flavor: None,
-            cpu_mode: None,
-            wall_s: 1.0,
-            jobs: 10,
-            throughput_per_s: 10.0,
-            cpu_utilization: 0.5,
-            ideal: Ideal::default(),
-            groups,
-            gil_stats: None,
-            counters: vec![],
-        }
+        fixtures::run(backend, 10.0, groups)
     }
 
     fn report() -> Report {

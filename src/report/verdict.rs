@@ -137,42 +137,12 @@ fn workers(r: &RunReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{GroupReport, Ideal, Quantiles, Shares, TimeSeconds};
+    use crate::report::{fixtures, Shares};
 
+    /// A one-group run whose p99 is `p99` µs.
     fn run(name: &str, tput: f64, p99: u64, shares: Shares) -> RunReport {
-        let q = Quantiles {
-            min: 1,
-            mean: p99 as f64 / 2.0,
-            p50: p99 / 2,
-            p90: p99,
-            p99,
-            p999: p99,
-            max: p99,
-        };
-        RunReport {
-            backend: name.into(),
-            kind: "threads".into(),
-            gil_enabled: false,
-            workers: 0,
-            flavor: None,
-            cpu_mode: None,
-            wall_s: 1.0,
-            jobs: 10,
-            throughput_per_s: tput,
-            cpu_utilization: 0.5,
-            ideal: Ideal::default(),
-            groups: vec![GroupReport {
-                name: "g".into(),
-                jobs: 10,
-                latency_us: q,
-                queue_us: q,
-                service_us: q,
-                time_s: TimeSeconds::default(),
-                shares,
-            }],
-            gil_stats: None,
-            counters: vec![],
-        }
+        let g = fixtures::group("g", 10, fixtures::quantiles(p99 / 10), shares);
+        fixtures::run(name, tput, vec![g])
     }
 
     #[test]
