@@ -17,7 +17,7 @@ use crate::metrics::RunMeasurement;
 use crate::plan::Plan;
 use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration};
-use crate::work::sleep::precise_sleep;
+use crate::work::sleep::overshoot_us;
 
 /// One measured figure.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -274,19 +274,6 @@ fn with_goal(mut f: Figure, goal: impl Into<String>, met: bool) -> Figure {
     f
 }
 
-/// Overshoot of `n` plain nanosleeps of `d` (timer slack 1 ns), p50 and p99 in µs.
-fn nanosleep_overshoot(d: Duration, n: u64) -> (f64, f64) {
-    let mut v: Vec<f64> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            precise_sleep(d);
-            t.elapsed().saturating_sub(d).as_secs_f64() * 1e6
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
-}
-
 fn io_precision(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
     for d in [Duration::from_micros(200), Duration::from_millis(1)] {
         let label = if d < Duration::from_millis(1) {
@@ -294,7 +281,7 @@ fn io_precision(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Resu
         } else {
             "1ms"
         };
-        let (base50, base99) = nanosleep_overshoot(d, size.io_samples);
+        let (base50, base99) = overshoot_us(d, size.io_samples);
         figs.push(figure(
             "io",
             format!("{label} plain nanosleep overshoot p50"),

@@ -23,15 +23,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::async_support::{catching, offload_for};
 use super::async_timer::{async_io_sleep, raise_fd_limit};
-use super::smol_rt::catching;
-use super::tokio_rt::offload_for;
 use super::{Backend, Executor, RunOptions};
 use crate::config::CpuMode;
 use crate::error::RunError;
 use crate::exec::{run_job_async, AsyncPlatform, JobTicket, Offload, RunShared};
 use crate::plan::Plan;
-use crate::work::sleep::reduce_timer_slack;
 
 /// The environment variable async-std sizes its executor from.
 const THREAD_COUNT_ENV: &str = "ASYNC_STD_THREAD_COUNT";
@@ -117,23 +115,16 @@ struct Running {
 
 impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
-        let job = run_job_async(
+        // async-std's threads are not ours to configure, but they need no
+        // set-up: the one timed wait a job makes on them, for the GIL,
+        // lowers that thread's timer slack itself (Gil::acquire).
+        // Dropping the handle detaches the task.
+        drop(async_std::task::spawn(run_job_async(
             self.shared.clone(),
             self.platform.clone(),
             self.offload.clone(),
             ticket,
-        );
-        // async-std's threads are not ours to configure: lower the timer
-        // slack (for precise GIL waits) on whichever thread polls the job.
-        // Dropping the handle detaches the task.
-        drop(async_std::task::spawn(async move {
-            let mut job = std::pin::pin!(job);
-            std::future::poll_fn(|cx| {
-                reduce_timer_slack();
-                job.as_mut().poll(cx)
-            })
-            .await
-        }));
+        )));
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! completions, so arrival modes work the same on every backend.
 
 mod async_std_rt;
+mod async_support;
 mod async_timer;
 pub mod driver;
 mod limits;

@@ -4,15 +4,14 @@
 //! ([`super::async_timer`]); `spawn_blocking` is `smol::unblock` (the
 //! `blocking` crate's pool).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use smol::channel::Sender;
 
+use super::async_support::{catching, offload_for};
 use super::async_timer::{async_io_sleep, raise_fd_limit};
-use super::tokio_rt::offload_for;
 use super::{Backend, Executor};
 use crate::config::CpuMode;
 use crate::error::RunError;
@@ -126,18 +125,6 @@ impl AsyncPlatform for SmolPlatform {
         F: FnOnce() -> R + Send + 'static,
     {
         smol::unblock(catching(f))
-    }
-}
-
-/// `f` for a blocking pool we do not own: its threads get reduced timer
-/// slack (for GIL waits), and a panic becomes `None` instead of unwinding
-/// into the awaiting task.
-pub(super) fn catching<R>(
-    f: impl FnOnce() -> R + Send + 'static,
-) -> impl FnOnce() -> Option<R> + Send + 'static {
-    move || {
-        reduce_timer_slack();
-        catch_unwind(AssertUnwindSafe(f)).ok()
     }
 }
 

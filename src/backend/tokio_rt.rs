@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
+use super::async_support::offload_for;
 use super::async_timer::{raise_fd_limit, tokio_sleep};
-use super::rayon_pool::build_pool;
-use super::{available_cores, Backend, Executor};
+use super::{Backend, Executor};
 use crate::config::{CpuMode, Flavor};
 use crate::error::RunError;
 use crate::exec::{run_job_async, AsyncPlatform, JobTicket, Offload, RunShared};
@@ -70,19 +70,6 @@ impl Tokio {
             .on_thread_start(reduce_timer_slack);
         b
     }
-}
-
-/// Builds the offload for `mode`: a rayon pool of one worker per core for
-/// [`CpuMode::Rayon`].
-pub(super) fn offload_for(backend: &str, mode: CpuMode) -> Result<Offload, RunError> {
-    let pool = match mode {
-        CpuMode::Rayon => Some(Arc::new(build_pool(
-            &format!("{backend}-cpu"),
-            available_cores(),
-        )?)),
-        CpuMode::Inline | CpuMode::SpawnBlocking => None,
-    };
-    Ok(Offload::new(mode, pool))
 }
 
 impl Backend for Tokio {

@@ -13,7 +13,6 @@ use tracing::Instrument;
 
 use super::wake::stamped;
 use super::{GilSlot, JobGuard, JobTicket, RunShared};
-use crate::config::CpuMode;
 use crate::metrics::TimeBreakdown;
 use crate::plan::Action;
 
@@ -39,18 +38,6 @@ pub enum Offload {
     Blocking,
     /// On a rayon pool, outside the GIL (a process pool).
     Rayon(Arc<rayon::ThreadPool>),
-}
-
-impl Offload {
-    /// The offload for `mode`; `pool` is used for [`CpuMode::Rayon`].
-    pub fn new(mode: CpuMode, pool: Option<Arc<rayon::ThreadPool>>) -> Self {
-        match (mode, pool) {
-            (CpuMode::Inline, _) => Offload::Inline,
-            (CpuMode::SpawnBlocking, _) => Offload::Blocking,
-            (CpuMode::Rayon, Some(p)) => Offload::Rayon(p),
-            (CpuMode::Rayon, None) => Offload::Blocking,
-        }
-    }
 }
 
 /// Runs job `ticket` as a task on `platform`.

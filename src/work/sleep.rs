@@ -43,6 +43,21 @@ pub fn sleep_until(deadline: Instant) {
     }
 }
 
+/// Overshoot of `samples` waits of `d` through [`precise_sleep`]: (p50, p99)
+/// in microseconds. What `gilsim calibrate` prints and the yardstick the
+/// benchmark compares every backend's waits against.
+pub fn overshoot_us(d: Duration, samples: u64) -> (f64, f64) {
+    let mut v: Vec<f64> = (0..samples.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            precise_sleep(d);
+            t.elapsed().saturating_sub(d).as_secs_f64() * 1e6
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
