@@ -28,8 +28,8 @@ fn cpu_work_is_work_and_contends_for_cores() {
         steps = [{ cpu = "100ms" }]
         "#,
     );
-    let two = wall(&r, "two");
-    let one = wall(&r, "one");
+    let two = wall_at_calibrated_speed(&r, "two");
+    let one = wall_at_calibrated_speed(&r, "one");
     assert!(
         two >= 0.17,
         "4 × 100 ms on 2 workers took {two:.3}s: CPU work is not behaving as work"
@@ -56,8 +56,11 @@ fn a_cpu_step_alone_takes_its_duration() {
         steps = [{ cpu = "100ms" }]
         "#,
     );
-    let w = wall(&r, "threads");
-    assert!((0.085..=0.16).contains(&w), "one 100 ms job took {w:.3}s");
+    let w = wall_at_calibrated_speed(&r, "threads");
+    assert!(
+        (0.085..=0.16).contains(&w),
+        "one 100 ms job took {w:.3}s at calibrated speed"
+    );
 }
 
 /// 16 IO-bound jobs overlap on threads and tokio, but not on a 2-worker pool.

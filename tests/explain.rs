@@ -169,13 +169,30 @@ fn ideal_bounds_the_wall() {
             r["machine"]["cpu_kernel_iters_per_us"]
         );
     }
-    // 8 × 100 ms interpreted under a GIL cannot beat 800 ms.
+    // 8 × 100 ms interpreted under a GIL cannot beat 800 ms of work at the
+    // speed the kernel ran in this run.
+    let gil = run_of(&r, "threads+gil");
+    let speed = gil["kernel_speed"].as_f64().unwrap();
     assert!(
-        run_of(&r, "threads+gil")["ideal"]["cpu_s"]
-            .as_f64()
-            .unwrap()
-            >= 0.79
+        gil["ideal"]["cpu_s"].as_f64().unwrap() * speed >= 0.79,
+        "{gil}"
     );
+}
+
+#[test]
+fn kernel_speed_is_measured_for_cpu_work_and_absent_without_it() {
+    let cpu = run_json(&root().join("configs/cpu_bound.toml"), &[]);
+    for run in cpu["runs"].as_array().unwrap() {
+        // The machine's speed moves by a few percent; a wrong unit or a
+        // wall-clock reading under contention would be off by far more
+        // (8 threads on 2 cores read as 4× slow by wall time).
+        let speed = run["kernel_speed"].as_f64().unwrap();
+        assert!((0.7..1.4).contains(&speed), "{}: {speed}", run["backend"]);
+    }
+    let io = run_json(&root().join("configs/io_bound.toml"), &[]);
+    for run in io["runs"].as_array().unwrap() {
+        assert!(run["kernel_speed"].is_null(), "{run}");
+    }
 }
 
 fn verdict(r: &Value) -> String {

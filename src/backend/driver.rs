@@ -96,12 +96,8 @@ pub fn run(
         wall: last_end.saturating_duration_since(started),
         jobs: groups.iter().map(|g| g.jobs).sum(),
         process_cpu,
-        groups: plan
-            .groups
-            .iter()
-            .map(|g| g.name.clone())
-            .zip(groups)
-            .collect(),
+        kernel_speed: shared.speed.speed(&opts.calibration),
+        groups: plan.name_groups(groups),
         gil: shared.gil.as_ref().map(Gil::stats),
         gil_holds: shared.gil.as_ref().map(Gil::holds).unwrap_or_default(),
         counters: shared.counter_results(),

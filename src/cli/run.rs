@@ -11,10 +11,11 @@ use super::args::RunArgs;
 use gilsim::backend::{self, available_cores, Progress, RunOptions};
 use gilsim::config::JobSet;
 use gilsim::error::{Error, RunError};
+use gilsim::metrics::RunMeasurement;
 use gilsim::plan::Plan;
 use gilsim::report::{Csv, Exporter, Format, Json, Report, Svg};
 use gilsim::trace::TraceRecorder;
-use gilsim::work::kernel::Calibration;
+use gilsim::work::kernel::{Calibration, SPEED_DRIFT_WARN};
 
 pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     let mut sets = super::load_all(&args.configs)?;
@@ -48,7 +49,9 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             };
             let m = backend::run(spec, plan.clone(), &opts);
             bar.finish_and_clear();
-            runs.push(m?);
+            let m = m?;
+            warn_on_speed_drift(&set.name, &m);
+            runs.push(m);
         }
         let report = Report::new(&plan, cores, calibration.iters_per_us, &runs);
         if let Some(dir) = &args.out {
@@ -86,6 +89,26 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             path: "<stdout>".into(),
             source,
         })
+}
+
+/// Says on stderr when the CPU kernel ran at a different speed than it was
+/// calibrated at, because then every `cpu` step was off by as much.
+fn warn_on_speed_drift(config: &str, m: &RunMeasurement) {
+    let Some(speed) = m.kernel_speed else { return };
+    if (speed - 1.0).abs() <= SPEED_DRIFT_WARN {
+        return;
+    }
+    let (pct, dir, len) = if speed > 1.0 {
+        ((speed - 1.0) * 100.0, "faster", "shorter")
+    } else {
+        ((1.0 - speed) * 100.0, "slower", "longer")
+    };
+    eprintln!(
+        "gilsim: warning: {config} on {}: the CPU kernel ran {pct:.0}% {dir} than calibrated, \
+         so cpu steps took about {pct:.0}% {len} than requested (the machine's speed changed, \
+         or busy sibling cores slowed it); `kernel_speed` in the report has the figure",
+        m.backend.name
+    );
 }
 
 /// Keeps only the backends named with `--backend`; a name that matches no

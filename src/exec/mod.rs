@@ -23,7 +23,7 @@ use crate::metrics::{JobRecord, Recorder, TimeBreakdown};
 use crate::plan::{Action, JobId, Plan};
 use crate::work::counter::{Counter, CounterResult, INCREMENT_COST};
 use crate::work::gil::Gil;
-use crate::work::kernel::{spin, Calibration};
+use crate::work::kernel::{spin, Calibration, SpeedMeter};
 use crate::work::sleep::precise_sleep;
 
 /// A job handed to a backend: which one, and when it was due.
@@ -57,6 +57,8 @@ pub struct RunShared {
     pub counters: Vec<Counter>,
     /// Where finished jobs are recorded.
     pub recorder: Recorder,
+    /// The kernel's speed during this run, against its calibration.
+    pub speed: SpeedMeter,
     calibration: Calibration,
     tick_iters: u64,
     increment_iters: u64,
@@ -124,6 +126,7 @@ impl RunShared {
             locks: plan.locks.iter().map(|_| Mutex::new(())).collect(),
             counters: plan.counters.iter().map(|_| Counter::default()).collect(),
             recorder: Recorder::new(plan.groups.len()),
+            speed: SpeedMeter::default(),
             increment_iters: calibration.iters_for(INCREMENT_COST),
             tick_iters,
             calibration,
@@ -213,7 +216,8 @@ impl RunShared {
             Action::Native(d) => {
                 slot.release();
                 let t = Instant::now();
-                spin(1, self.calibration.iters_for(d));
+                let iters = self.calibration.iters_for(d);
+                self.speed.run(&self.calibration, iters, || spin(1, iters));
                 times.native += t.elapsed();
                 slot.acquire(times);
             }
@@ -249,6 +253,7 @@ impl RunShared {
     fn interpreted(&self, iters: u64, slot: &mut GilSlot<'_>, times: &mut TimeBreakdown) {
         slot.acquire(times);
         let t = Instant::now();
+        let mut sample = self.speed.start(&self.calibration, iters);
         let mut waited = Duration::ZERO;
         if slot.is_held() {
             let mut left = iters;
@@ -257,11 +262,14 @@ impl RunShared {
                 let n = left.min(self.tick_iters);
                 state = spin(state, n);
                 left -= n;
-                waited += slot.check_eval_breaker();
+                if slot.drop_requested() {
+                    waited += sample.exclude(|| slot.check_eval_breaker());
+                }
             }
         } else {
             spin(1, iters);
         }
+        self.speed.finish(sample);
         times.gil_wait += waited;
         times.cpu += t.elapsed().saturating_sub(waited);
     }

@@ -26,6 +26,13 @@ impl<'g> GilSlot<'g> {
         self.held
     }
 
+    /// Whether a waiter asked the holder to drop the GIL (false when this
+    /// slot does not hold it).
+    #[inline]
+    pub fn drop_requested(&self) -> bool {
+        matches!((self.gil, self.held), (Some(gil), true) if gil.drop_requested())
+    }
+
     /// Takes the GIL unless held, adding the wait to `times.gil_wait`.
     pub fn acquire(&mut self, times: &mut TimeBreakdown) {
         if let (Some(gil), false) = (self.gil, self.held) {

@@ -211,6 +211,10 @@ pub struct RunMeasurement {
     pub jobs: u64,
     /// Process CPU time (user + system) spent during the run.
     pub process_cpu: Duration,
+    /// The CPU kernel's speed during the run over its calibrated speed
+    /// (see [`crate::work::kernel::SpeedMeter`]); `None` when no CPU work was
+    /// long enough to sample.
+    pub kernel_speed: Option<f64>,
     /// Per group, in plan order, with the group's name.
     pub groups: Vec<(String, GroupMetrics)>,
     /// GIL statistics, when the backend ran under a GIL.

@@ -136,6 +136,12 @@ impl Totals {
         self.cpu + self.native + self.locked_cpu
     }
 
+    /// One job's expected service time if it ran alone, with CPU work
+    /// running at `cpu_speed` times the calibrated speed.
+    pub fn alone(&self, cpu_speed: f64) -> Duration {
+        at_speed(self.all_cpu(), cpu_speed) + self.io
+    }
+
     fn add_scaled(&mut self, other: &Totals, times: u64) {
         let t = times.min(u32::MAX as u64) as u32;
         self.cpu += other.cpu * t;
@@ -237,22 +243,29 @@ impl Plan {
         t
     }
 
-    /// The longest single job's expected service time if it ran alone.
-    pub fn longest_job(&self) -> Duration {
+    /// Pairs per-group values, in plan order, with their group's name.
+    pub fn name_groups<T>(&self, per_group: Vec<T>) -> Vec<(String, T)> {
         self.groups
             .iter()
-            .map(|g| {
-                let t = steps_totals(&g.steps);
-                t.all_cpu() + t.io
-            })
+            .map(|g| g.name.clone())
+            .zip(per_group)
+            .collect()
+    }
+
+    /// The longest single job's expected service time if it ran alone, with
+    /// CPU work at `cpu_speed` times the calibrated speed.
+    pub fn longest_job(&self, cpu_speed: f64) -> Duration {
+        self.groups
+            .iter()
+            .map(|g| steps_totals(&g.steps).alone(cpu_speed))
             .max()
             .unwrap_or_default()
     }
 
     /// The earliest time the last job of any group can be due: the last
     /// open-loop arrival, or a closed client's chain of jobs and think times
-    /// (expected values).
-    pub fn arrival_span(&self) -> Duration {
+    /// (expected values, CPU work at `cpu_speed` times the calibrated speed).
+    pub fn arrival_span(&self, cpu_speed: f64) -> Duration {
         self.groups
             .iter()
             .map(|g| match &g.arrival {
@@ -264,12 +277,22 @@ impl Plan {
                     let per_client = g.jobs.div_ceil((*clients).max(1));
                     let job = steps_totals(&g.steps);
                     let think = think.as_ref().map(dist::mean).unwrap_or_default();
-                    (job.all_cpu() + job.io + think)
-                        * per_client.saturating_sub(1).min(u32::MAX as u64) as u32
+                    (job.alone(cpu_speed) + think)
+                        .saturating_mul(per_client.saturating_sub(1).min(u32::MAX as u64) as u32)
                 }
             })
             .max()
             .unwrap_or_default()
+    }
+}
+
+/// `cpu` of calibrated work as it runs at `speed` times the calibrated
+/// speed; a missing or nonsensical speed leaves it as requested.
+pub fn at_speed(cpu: Duration, speed: f64) -> Duration {
+    if speed.is_finite() && speed > 0.0 {
+        Duration::try_from_secs_f64(cpu.as_secs_f64() / speed).unwrap_or(cpu)
+    } else {
+        cpu
     }
 }
 

@@ -39,6 +39,9 @@ fn header() -> Vec<String> {
     }
     h.extend(TIME_KEYS.iter().map(|k| format!("time_s_{k}")));
     h.extend(["gil_acquisitions", "gil_forced_switches", "gil_wait_s"].map(String::from));
+    // Added after the first release: new columns go last, so scripts that
+    // index columns keep working.
+    h.push("kernel_speed".into());
     h
 }
 
@@ -93,6 +96,7 @@ fn row(config: &str, run: &RunReport, g: &GroupReport) -> Vec<String> {
         ]),
         None => r.extend([String::new(), String::new(), String::new()]),
     }
+    r.push(run.kernel_speed.map(|s| s.to_string()).unwrap_or_default());
     r
 }
 

@@ -41,6 +41,7 @@ pub(crate) fn run(backend: &str, throughput_per_s: f64, groups: Vec<GroupReport>
         jobs: groups.iter().map(|g| g.jobs).sum(),
         throughput_per_s,
         cpu_utilization: 0.5,
+        kernel_speed: Some(1.0),
         ideal: Ideal::default(),
         groups,
         gil_stats: None,

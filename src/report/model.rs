@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config::CpuMode;
 use crate::metrics::{GroupMetrics, RunMeasurement};
-use crate::plan::Plan;
+use crate::plan::{at_speed, Plan};
 use crate::work::counter::CounterResult;
 use crate::work::gil::GilStats;
 
@@ -37,7 +37,7 @@ pub struct Ideal {
     /// max(cpu_s, longest_job_s, arrival_span_s).
     pub ideal_s: f64,
     /// CPU work over the parallelism the backend can use for it (1 for
-    /// interpreted work under a GIL).
+    /// interpreted work under a GIL), at the run's `kernel_speed`.
     pub cpu_s: f64,
     /// The longest job's own service time.
     pub longest_job_s: f64,
@@ -84,6 +84,11 @@ pub struct RunReport {
     pub throughput_per_s: f64,
     /// Process CPU time / (wall × cores).
     pub cpu_utilization: f64,
+    /// The CPU kernel's speed during this run over its calibrated speed
+    /// (addition): 1.07 means CPU steps ran about 7% shorter than requested
+    /// because the machine sped up after calibration. `null` when no CPU
+    /// step was long enough (200 µs) to measure.
+    pub kernel_speed: Option<f64>,
     /// The lower bound on wall for this plan on this backend (addition).
     pub ideal: Ideal,
     /// Per group.
@@ -277,18 +282,23 @@ impl Ideal {
         if b.kind.is_async() && b.cpu_mode() != CpuMode::Inline {
             parallel = cores;
         }
-        let all_cpu = t.all_cpu().as_secs_f64() / parallel;
+        // The bound is for the work as this run executed it: when the
+        // machine ran the kernel faster than calibrated, the CPU steps were
+        // shorter than requested, and so is the bound.
+        let speed = m.kernel_speed.unwrap_or(1.0);
+        let secs = |d| at_speed(d, speed).as_secs_f64();
+        let all_cpu = secs(t.all_cpu()) / parallel;
         // Interpreted work serializes on the GIL, unless an async backend
         // ships it to a process pool (cpu_mode = "rayon").
         let offloaded_out_of_gil = b.kind.is_async() && b.cpu_mode() == CpuMode::Rayon;
         let interpreted = if b.gil && !offloaded_out_of_gil {
-            (t.cpu + t.locked_cpu).as_secs_f64()
+            secs(t.cpu + t.locked_cpu)
         } else {
             0.0
         };
         let cpu_s = all_cpu.max(interpreted);
-        let longest_job_s = plan.longest_job().as_secs_f64();
-        let arrival_span_s = plan.arrival_span().as_secs_f64();
+        let longest_job_s = plan.longest_job(speed).as_secs_f64();
+        let arrival_span_s = plan.arrival_span(speed).as_secs_f64();
         let ideal_s = cpu_s.max(longest_job_s).max(arrival_span_s);
         let wall = m.wall.as_secs_f64();
         Self {
@@ -328,6 +338,7 @@ impl From<&RunMeasurement> for RunReport {
             } else {
                 0.0
             }),
+            kernel_speed: m.kernel_speed.map(round3),
             ideal: Ideal::default(),
             groups: m
                 .groups
@@ -392,4 +403,52 @@ fn round3(x: f64) -> f64 {
 
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Recorder;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    fn measurement(plan: &Plan, kernel_speed: Option<f64>) -> RunMeasurement {
+        let set = crate::config::parse(
+            "name = \"m\"\n[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"g\"\nsteps = [{ cpu = \"1ms\" }]\n",
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        let groups = Recorder::new(plan.groups.len()).finish();
+        RunMeasurement {
+            backend: set.backends[0].clone(),
+            workers: 0,
+            cores: 2,
+            wall: Duration::from_secs(1),
+            jobs: 4,
+            process_cpu: Duration::ZERO,
+            kernel_speed,
+            groups: plan.name_groups(groups),
+            gil: None,
+            counters: vec![],
+            gil_holds: vec![],
+            started: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn ideal_follows_the_speed_the_kernel_ran_at() {
+        let set = crate::config::parse(
+            "name = \"i\"\n[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"g\"\njobs = 4\nsteps = [{ cpu = \"100ms\" }, { io = \"50ms\" }]\n",
+            Path::new("i.toml"),
+        )
+        .unwrap();
+        let plan = Plan::new(&set);
+        let as_calibrated = Ideal::of(&plan, &measurement(&plan, None));
+        assert_eq!(as_calibrated.cpu_s, 0.2, "400 ms of CPU on 2 cores");
+        assert_eq!(as_calibrated.longest_job_s, 0.15);
+        let fast = Ideal::of(&plan, &measurement(&plan, Some(1.25)));
+        assert_eq!(fast.cpu_s, 0.16, "CPU work ran 1.25× as fast");
+        assert_eq!(fast.longest_job_s, 0.13, "IO does not speed up");
+        assert_eq!(fast.ideal_s, 0.16);
+    }
 }

@@ -4,6 +4,7 @@
 //! only then do cores, a GIL and preemption show up as longer wall time.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Iterations of [`spin`] per microsecond on one otherwise idle core.
@@ -58,6 +59,107 @@ impl Calibration {
     }
 }
 
+/// Shortest CPU work [`SpeedMeter`] samples. Two thread-CPU-clock reads
+/// cost about half a microsecond, 0.25% of this: cheap enough to leave on,
+/// and long enough that clock granularity does not matter.
+pub const SPEED_SAMPLE_MIN: Duration = Duration::from_micros(200);
+
+/// How far the kernel's speed during a run may drift from its calibration
+/// (as a fraction) before `gilsim run` warns that CPU steps were off.
+pub const SPEED_DRIFT_WARN: f64 = 0.05;
+
+/// The kernel's speed *during* a run, against its calibration.
+///
+/// A shared or frequency-scaling machine changes speed from second to second
+/// (seen here: 586 to 672 iterations/µs), so the start-up calibration can be
+/// off by several percent by the time a job runs. The meter reads the
+/// thread's CPU clock around long enough CPU work; CPU time, unlike wall
+/// time, does not count the time the thread was preempted, so the ratio is
+/// the kernel's own speed however many threads share the cores.
+#[derive(Debug, Default)]
+pub struct SpeedMeter {
+    iters: AtomicU64,
+    cpu_ns: AtomicU64,
+}
+
+impl SpeedMeter {
+    /// Starts timing CPU work of `iters` kernel iterations; it is sampled
+    /// when it is at least [`SPEED_SAMPLE_MIN`] of work. Hand the sample
+    /// back to [`SpeedMeter::finish`].
+    pub fn start(&self, calibration: &Calibration, iters: u64) -> SpeedSample {
+        let sampled = iters >= calibration.iters_for(SPEED_SAMPLE_MIN).max(1);
+        SpeedSample {
+            iters,
+            started_ns: sampled.then(thread_cpu_ns),
+            excluded_ns: 0,
+        }
+    }
+
+    /// Ends a sample and adds it to the run's figure.
+    pub fn finish(&self, sample: SpeedSample) {
+        if let Some(start) = sample.started_ns {
+            let spent = thread_cpu_ns()
+                .saturating_sub(start)
+                .saturating_sub(sample.excluded_ns);
+            self.iters.fetch_add(sample.iters, Ordering::Relaxed);
+            self.cpu_ns.fetch_add(spent, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs `work`, `iters` kernel iterations with nothing to exclude, as one
+    /// sample.
+    pub fn run<R>(&self, calibration: &Calibration, iters: u64, work: impl FnOnce() -> R) -> R {
+        let sample = self.start(calibration, iters);
+        let out = work();
+        self.finish(sample);
+        out
+    }
+
+    /// Observed speed over calibrated speed (1.07 = CPU work ran 7% faster,
+    /// so CPU steps were about 7% shorter than requested), or `None` when no
+    /// work was long enough to sample.
+    pub fn speed(&self, calibration: &Calibration) -> Option<f64> {
+        let iters = self.iters.load(Ordering::Relaxed);
+        let ns = self.cpu_ns.load(Ordering::Relaxed);
+        if iters == 0 || ns == 0 {
+            return None;
+        }
+        let observed = iters as f64 / (ns as f64 / 1e3);
+        Some(observed / calibration.iters_per_us)
+    }
+}
+
+/// One piece of CPU work being timed by a [`SpeedMeter`].
+#[derive(Debug)]
+pub struct SpeedSample {
+    iters: u64,
+    /// Thread CPU time at the start; `None` when the work is too short to
+    /// sample.
+    started_ns: Option<u64>,
+    excluded_ns: u64,
+}
+
+impl SpeedSample {
+    /// Runs `f` inside the sampled work without counting its CPU time: a GIL
+    /// hand-off in the middle of a CPU step burns CPU on futexes and wake-ups
+    /// that is not the kernel's (it read 5% slow with 8 threads otherwise).
+    pub fn exclude<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let Some(_) = self.started_ns else {
+            return f();
+        };
+        let before = thread_cpu_ns();
+        let out = f();
+        self.excluded_ns += thread_cpu_ns().saturating_sub(before);
+        out
+    }
+}
+
+/// CPU time of the calling thread, ns.
+fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    (t.tv_sec.max(0) as u64) * 1_000_000_000 + t.tv_nsec.max(0) as u64
+}
+
 /// Runs `iters` iterations of the kernel, continuing from `state`, and
 /// returns the new state. A dependent multiply-xorshift chain: the compiler
 /// cannot vectorise or skip it, and it touches no memory, so its speed does
@@ -93,6 +195,32 @@ mod tests {
         let whole = spin(7, 1000);
         let halves = spin(spin(7, 400), 600);
         assert_eq!(whole, halves);
+    }
+
+    #[test]
+    fn meter_skips_short_work_and_measures_long_work() {
+        let c = Calibration::measure();
+        let m = SpeedMeter::default();
+        m.run(&c, 10, || spin(1, 10));
+        assert_eq!(m.speed(&c), None, "10 iterations are below the sample size");
+        let iters = c.iters_for(Duration::from_millis(20));
+        m.run(&c, iters, || spin(1, iters));
+        let speed = m.speed(&c).expect("a 20 ms spin is sampled");
+        // Only interference and frequency changes move it off 1: a wrong
+        // unit (µs vs ns) would be off by 1000×.
+        assert!((0.3..3.0).contains(&speed), "{speed}");
+    }
+
+    #[test]
+    fn meter_reads_cpu_time_not_wall_time() {
+        let c = Calibration::measure();
+        let m = SpeedMeter::default();
+        // Sleeping burns no CPU: a sampled sleep of "many iterations" must
+        // look absurdly fast, never like the calibrated speed.
+        m.run(&c, c.iters_for(Duration::from_millis(20)), || {
+            std::thread::sleep(Duration::from_millis(20))
+        });
+        assert!(m.speed(&c).unwrap_or(f64::INFINITY) > 10.0);
     }
 
     #[test]

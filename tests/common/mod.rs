@@ -71,6 +71,27 @@ pub fn wall(report: &Value, label: &str) -> f64 {
         .expect("wall_s is a number")
 }
 
+/// `wall_s` of the run labelled `label` as it would have been had the CPU
+/// kernel run at its calibrated speed: wall × `kernel_speed`.
+///
+/// A shared VM changes speed by several percent between gilsim's start-up
+/// calibration and a run (586–672 iterations/µs seen on one machine), and
+/// CPU steps follow the machine, so lower bounds on CPU-bound wall time are
+/// checked against this. `kernel_speed` comes from thread CPU time, not wall
+/// time; it is checked to be near 1, so skipped work (which would read as an
+/// absurdly fast kernel) cannot hide behind the correction.
+pub fn wall_at_calibrated_speed(report: &Value, label: &str) -> f64 {
+    let run = run_of(report, label);
+    let speed = run["kernel_speed"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{label}: no kernel_speed in {run}"));
+    assert!(
+        (0.7..1.4).contains(&speed),
+        "{label}: the kernel ran at {speed}× its calibrated speed"
+    );
+    wall(report, label) * speed
+}
+
 /// Counter `name` of a run.
 pub fn counter<'a>(run: &'a Value, name: &str) -> &'a Value {
     run["counters"]
