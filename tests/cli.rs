@@ -319,3 +319,57 @@ fn a_closed_pipe_ends_gilsim_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Runs one 50 ms CPU job with the kernel calibration pinned at `factor`
+/// times this machine's measured rate; returns the report and stderr.
+fn run_with_calibration_off_by(factor: f64) -> (Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        &dir,
+        "drift",
+        "name = \"drift\"\n[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"w\"\nsteps = [{ cpu = \"50ms\" }]\n",
+    );
+    let rate = run_json(&path, &[])["machine"]["cpu_kernel_iters_per_us"]
+        .as_f64()
+        .unwrap();
+    let out = gilsim()
+        .env("GILSIM_ITERS_PER_US", (rate * factor).to_string())
+        .args(["run", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A calibration that is off (here pinned at half or twice the real rate,
+/// as a machine that sped up or slowed down would leave it) shows in
+/// `kernel_speed` and in a warning; a right one gives neither.
+#[test]
+fn a_kernel_off_its_calibration_is_measured_and_warned_about() {
+    let (fast, stderr) = run_with_calibration_off_by(0.5);
+    let speed = fast["runs"][0]["kernel_speed"].as_f64().unwrap();
+    assert!((1.5..2.7).contains(&speed), "{speed}");
+    assert!(
+        stderr.contains("warning: drift on threads: the CPU kernel ran")
+            && stderr.contains("faster than calibrated"),
+        "{stderr}"
+    );
+    let (slow, stderr) = run_with_calibration_off_by(2.0);
+    let speed = slow["runs"][0]["kernel_speed"].as_f64().unwrap();
+    assert!((0.37..0.67).contains(&speed), "{speed}");
+    assert!(stderr.contains("slower than calibrated"), "{stderr}");
+    // At the measured rate the speed is near 1 (the machine may have moved
+    // a little meanwhile): the warning comes exactly when it is over 10% off.
+    let (right, stderr) = run_with_calibration_off_by(1.0);
+    let speed = right["runs"][0]["kernel_speed"].as_f64().unwrap();
+    assert!((0.8..1.25).contains(&speed), "{speed}");
+    assert_eq!(
+        stderr.contains("warning"),
+        (speed - 1.0).abs() > 0.10,
+        "speed {speed}: {stderr}"
+    );
+}

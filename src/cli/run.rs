@@ -106,7 +106,7 @@ fn warn_on_speed_drift(config: &str, m: &RunMeasurement) {
     eprintln!(
         "gilsim: warning: {config} on {}: the CPU kernel ran {pct:.0}% {dir} than calibrated, \
          so cpu steps took about {pct:.0}% {len} than requested (the machine's speed changed, \
-         or busy sibling cores slowed it); `kernel_speed` in the report has the figure",
+         or interrupts and busy sibling cores slowed it); `kernel_speed` in the report has the figure",
         m.backend.name
     );
 }

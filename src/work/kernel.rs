@@ -65,8 +65,11 @@ impl Calibration {
 pub const SPEED_SAMPLE_MIN: Duration = Duration::from_micros(200);
 
 /// How far the kernel's speed during a run may drift from its calibration
-/// (as a fraction) before `gilsim run` warns that CPU steps were off.
-pub const SPEED_DRIFT_WARN: f64 = 0.05;
+/// (as a fraction) before `gilsim run` warns that CPU steps were off. The
+/// calibration alone moves by ±5% between invocations on a shared VM, so a
+/// lower threshold would warn on most runs there; the report always carries
+/// the figure.
+pub const SPEED_DRIFT_WARN: f64 = 0.10;
 
 /// The kernel's speed *during* a run, against its calibration.
 ///
