@@ -10,6 +10,9 @@ pub enum Error {
     /// A config file is unreadable or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Several of the config files given are unreadable or invalid.
+    #[error("{}", render_configs(.0))]
+    Configs(Vec<ConfigError>),
     /// A run was refused up front or failed while running.
     #[error(transparent)]
     Run(#[from] RunError),
@@ -30,11 +33,31 @@ impl Error {
     /// SPEC §3: 2 for bad input (nothing was run), 1 for a run failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Usage(_) => 2,
+            Error::Config(_) | Error::Configs(_) | Error::Usage(_) => 2,
             Error::Run(e) if e.is_refusal() => 2,
             Error::Run(_) | Error::Output { .. } => 1,
         }
     }
+}
+
+impl Error {
+    /// One error for every config that failed to load: `None` when all
+    /// loaded, the error itself when one failed, all of them otherwise.
+    pub fn from_configs(mut errors: Vec<ConfigError>) -> Option<Self> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop().map(Error::Config),
+            _ => Some(Error::Configs(errors)),
+        }
+    }
+}
+
+fn render_configs(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// Why a backend run could not happen or did not finish.

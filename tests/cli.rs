@@ -242,6 +242,40 @@ fn a_bad_config_exits_2_with_line_and_column_and_runs_nothing() {
         .stderr(predicate::str::contains("bad.toml:4:"));
 }
 
+/// Every problem of every bad file, in one go: a user fixing configs should
+/// not have to rerun once per mistake.
+#[test]
+fn every_problem_of_every_bad_config_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = config(
+        &dir,
+        "two",
+        "[[group]]\nname = \"\"\njobs = 0\nsteps = [{ cpu = \"1ms\" }]\n",
+    );
+    let typo = config(&dir, "typo", "[[group]]\nstep = []\n");
+    let good = root().join("configs/quickstart.toml");
+    for cmd in ["run", "validate"] {
+        let out = gilsim()
+            .arg(cmd)
+            .arg(&two)
+            .arg(&good)
+            .arg(&typo)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        assert!(out.stdout.is_empty(), "{cmd}: nothing runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for want in [
+            "two.toml:2:8:",
+            "two.toml:3:8:",
+            "two.toml: 2 problems",
+            "typo.toml:2:1:",
+        ] {
+            assert!(err.contains(want), "{cmd}: no {want:?} in\n{err}");
+        }
+    }
+}
+
 #[test]
 fn a_missing_config_is_bad_input() {
     gilsim()

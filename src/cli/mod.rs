@@ -60,9 +60,15 @@ fn init_logging(trace: Option<&Arc<TraceRecorder>>) {
 
 /// Loads every config before anything runs, so a bad one exits 2 with
 /// nothing run.
+/// Loads every config, or reports the problems of every one that fails, so
+/// a user fixing several files sees them all at once.
 fn load_all(paths: &[std::path::PathBuf]) -> Result<Vec<gilsim::config::JobSet>, Error> {
-    paths
+    let (sets, errors): (Vec<_>, Vec<_>) = paths
         .iter()
-        .map(|p| gilsim::config::load(p).map_err(Error::from))
-        .collect()
+        .map(|p| gilsim::config::load(p))
+        .partition(Result::is_ok);
+    match Error::from_configs(errors.into_iter().filter_map(Result::err).collect()) {
+        Some(e) => Err(e),
+        None => Ok(sets.into_iter().filter_map(Result::ok).collect()),
+    }
 }

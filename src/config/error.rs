@@ -30,19 +30,72 @@ pub enum ConfigError {
     /// The file was read but is not a valid config.
     #[error(fmt = render_invalid)]
     Invalid {
-        /// The file the problem is in.
+        /// The file the problems are in.
         path: PathBuf,
-        /// 1-based line of the offending key or value.
-        line: usize,
-        /// 1-based column (in characters) of the offending key or value.
-        column: usize,
-        /// What is wrong and what was expected, on one line.
-        message: String,
-        /// The whole source line `line` (without its line break).
-        snippet: String,
-        /// How many characters from `column` on to underline (≥ 1).
-        highlight: usize,
+        /// The first problem, in file order (boxed: it is large, and errors
+        /// travel through every `Result` of the loading path).
+        problem: Box<Problem>,
+        /// Further problems, in file order (at most
+        /// [`MAX_PROBLEMS`](super::validate::MAX_PROBLEMS) in all). A TOML
+        /// syntax or type error stops parsing, so it always comes alone.
+        more: Vec<Problem>,
+        /// Problems found beyond those shown.
+        omitted: usize,
     },
+}
+
+/// One problem in a config file, located for a human.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// 1-based line of the offending key or value.
+    pub line: usize,
+    /// 1-based column (in characters) of the offending key or value.
+    pub column: usize,
+    /// What is wrong and what was expected, on one line.
+    pub message: String,
+    /// The whole source line `line` (without its line break).
+    pub snippet: String,
+    /// How many characters from `column` on to underline (≥ 1).
+    pub highlight: usize,
+}
+
+impl Problem {
+    fn of(source: &str, located: Located) -> Self {
+        let pos = Position::of(source, &located.span);
+        Problem {
+            line: pos.line,
+            column: pos.column,
+            message: located.message,
+            snippet: pos.snippet,
+            highlight: pos.highlight,
+        }
+    }
+
+    /// `file:line:col: error: message`, then the source line with a caret.
+    fn render(&self, path: &Path, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Problem {
+            line,
+            column,
+            message,
+            snippet,
+            highlight,
+        } = self;
+        let number = line.to_string();
+        let gutter = " ".repeat(number.len());
+        // Reproduce tabs in the caret line so the caret stays under the
+        // culprit whatever the terminal's tab width.
+        let indent: String = snippet
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        write!(
+            f,
+            "{}:{line}:{column}: error: {message}\n{gutter} |\n{number} | {snippet}\n{gutter} | {indent}{}",
+            path.display(),
+            "^".repeat((*highlight).max(1)),
+        )
+    }
 }
 
 impl ConfigError {
@@ -50,7 +103,7 @@ impl ConfigError {
     pub fn line(&self) -> Option<usize> {
         match self {
             ConfigError::Io { .. } => None,
-            ConfigError::Invalid { line, .. } => Some(*line),
+            ConfigError::Invalid { problem, .. } => Some(problem.line),
         }
     }
 
@@ -59,7 +112,7 @@ impl ConfigError {
     pub fn column(&self) -> Option<usize> {
         match self {
             ConfigError::Io { .. } => None,
-            ConfigError::Invalid { column, .. } => Some(*column),
+            ConfigError::Invalid { problem, .. } => Some(problem.column),
         }
     }
 
@@ -74,20 +127,42 @@ impl ConfigError {
     pub fn message(&self) -> String {
         match self {
             ConfigError::Io { source, .. } => format!("cannot read the config file: {source}"),
-            ConfigError::Invalid { message, .. } => message.clone(),
+            ConfigError::Invalid { problem, .. } => problem.message.clone(),
+        }
+    }
+
+    /// Every problem, first to last (empty for an unreadable file).
+    pub fn problems(&self) -> Vec<&Problem> {
+        match self {
+            ConfigError::Io { .. } => Vec::new(),
+            ConfigError::Invalid { problem, more, .. } => {
+                std::iter::once(&**problem).chain(more).collect()
+            }
         }
     }
 
     /// Builds an [`ConfigError::Invalid`] for a byte span of `source`.
     pub(crate) fn invalid(path: &Path, source: &str, located: Located) -> Self {
-        let pos = Position::of(source, &located.span);
+        Self::invalid_all(path, source, vec![located])
+    }
+
+    /// Builds an [`ConfigError::Invalid`] for problems in file order; the
+    /// caller passes at least one (an empty list reports the file as a
+    /// whole).
+    pub(crate) fn invalid_all(path: &Path, source: &str, located: Vec<Located>) -> Self {
+        let omitted = located.len().saturating_sub(super::validate::MAX_PROBLEMS);
+        let mut all = located
+            .into_iter()
+            .take(super::validate::MAX_PROBLEMS)
+            .map(|l| Problem::of(source, l));
+        let problem = all
+            .next()
+            .unwrap_or_else(|| Problem::of(source, Located::new(0..0, "invalid config")));
         ConfigError::Invalid {
             path: path.to_path_buf(),
-            line: pos.line,
-            column: pos.column,
-            message: located.message,
-            snippet: pos.snippet,
-            highlight: pos.highlight,
+            problem: Box::new(problem),
+            more: all.collect(),
+            omitted,
         }
     }
 
@@ -103,31 +178,30 @@ impl ConfigError {
 }
 
 // `fmt = ...` hands us every field by reference, in declaration order.
-#[allow(clippy::ptr_arg)]
+#[allow(clippy::ptr_arg, clippy::borrowed_box)]
 fn render_invalid(
     path: &PathBuf,
-    line: &usize,
-    column: &usize,
-    message: &String,
-    snippet: &String,
-    highlight: &usize,
+    problem: &Box<Problem>,
+    more: &Vec<Problem>,
+    omitted: &usize,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
-    let number = line.to_string();
-    let gutter = " ".repeat(number.len());
-    // Reproduce tabs in the caret line so the caret stays under the culprit
-    // whatever the terminal's tab width.
-    let indent: String = snippet
-        .chars()
-        .take(column.saturating_sub(1))
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
-    write!(
-        f,
-        "{}:{line}:{column}: error: {message}\n{gutter} |\n{number} | {snippet}\n{gutter} | {indent}{}",
-        path.display(),
-        "^".repeat((*highlight).max(1)),
-    )
+    problem.render(path, f)?;
+    for p in more {
+        f.write_str("\n\n")?;
+        p.render(path, f)?;
+    }
+    let total = 1 + more.len() + omitted;
+    match omitted {
+        0 if total == 1 => Ok(()),
+        0 => write!(f, "\n\n{}: {total} problems", path.display()),
+        n => write!(
+            f,
+            "\n\n{}: {total} problems; the first {} are shown, {n} more are not",
+            path.display(),
+            total - n
+        ),
+    }
 }
 
 /// A problem found in the source: a byte span and a message.

@@ -26,7 +26,7 @@ mod tests;
 use std::path::Path;
 
 pub use duration::parse_duration;
-pub use error::ConfigError;
+pub use error::{ConfigError, Problem};
 
 /// Reads and parses the config at `path`. A file that cannot be read is a
 /// [`ConfigError::Io`].
@@ -43,5 +43,5 @@ pub fn load(path: &Path) -> Result<JobSet, ConfigError> {
 pub fn parse(source: &str, path: &Path) -> Result<JobSet, ConfigError> {
     let raw: raw::RawConfig =
         toml::from_str(source).map_err(|e| ConfigError::from_toml(path, source, &e))?;
-    validate::job_set(raw, source, path).map_err(|e| ConfigError::invalid(path, source, e))
+    validate::job_set(raw, source, path).map_err(|e| ConfigError::invalid_all(path, source, e))
 }

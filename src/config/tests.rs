@@ -556,9 +556,9 @@ fn error_display_is_one_message_with_the_line_and_a_caret() {
 #[test]
 fn every_bad_case_renders_its_own_source_line() {
     for (source, line, _, _) in bad_cases() {
-        if let Err(ConfigError::Invalid { snippet, .. }) = parse(&source, Path::new("b.toml")) {
+        if let Err(ConfigError::Invalid { problem, .. }) = parse(&source, Path::new("b.toml")) {
             let expected = source.split('\n').nth(line - 1).unwrap_or("");
-            assert_eq!(snippet, expected, "{source:?}");
+            assert_eq!(problem.snippet, expected, "{source:?}");
         }
     }
 }
@@ -603,13 +603,22 @@ mod props {
 
     /// Asserts the invariants every outcome of `parse` must satisfy.
     fn check(source: &str) -> Result<(), TestCaseError> {
-        if let Err(ConfigError::Invalid {
+        let Err(err) = parse(source, Path::new("fuzz.toml")) else {
+            return Ok(());
+        };
+        let problems = err.problems();
+        prop_assert!(!problems.is_empty());
+        // In file order: a user fixes them top to bottom.
+        prop_assert!(problems
+            .windows(2)
+            .all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column)));
+        for &Problem {
             line,
             column,
-            snippet,
+            ref snippet,
             highlight,
             ..
-        }) = parse(source, Path::new("fuzz.toml"))
+        } in problems
         {
             let lines: Vec<&str> = source.split('\n').collect();
             prop_assert!(
@@ -1057,4 +1066,77 @@ steps = [{ io = { dist = "lognormal", median = "1ms", p99 = "20ms" } }, { repeat
     fn the_mutation_base_is_valid() {
         parse_ok(VALID);
     }
+}
+
+// ------------------------------------------------------- several problems
+
+#[test]
+fn independent_problems_are_all_reported_in_file_order() {
+    let source = "\
+[gil]
+switch_interval = \"0ms\"
+[[backend]]
+kind = \"tokio\"
+flavor = \"current_thread\"
+workers = 4
+[[group]]
+name = \"a\"
+jobs = 0
+steps = [{ cpu = \"1ms\" }]
+[[group]]
+name = \"b\"
+arrival = { rate = 0 }
+steps = [{ io = \"1ms\" }]
+";
+    let err = parse(source, Path::new("many.toml")).expect_err("four problems");
+    let at: Vec<(usize, usize)> = err.problems().iter().map(|p| (p.line, p.column)).collect();
+    assert_eq!(at, vec![(2, 19), (6, 11), (9, 8), (13, 20)], "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("`switch_interval` must be greater than 0"),
+        "{text}"
+    );
+    assert!(text.contains("exactly one worker"), "{text}");
+    assert!(text.ends_with("many.toml: 4 problems"), "{text}");
+    // The first problem is still the one `line()` and `column()` give.
+    assert_eq!((err.line(), err.column()), (Some(2), Some(19)));
+}
+
+#[test]
+fn a_group_with_several_bad_keys_reports_each() {
+    let source = "[[group]]\nname = \"\"\njobs = 0\nsteps = [{ cpu = \"1ms\" }]\n";
+    let err = parse(source, Path::new("g.toml")).expect_err("two problems");
+    assert_eq!(err.problems().len(), 2, "{err}");
+}
+
+#[test]
+fn a_single_problem_has_no_count_line() {
+    let err = parse(
+        "[[group]]\njobs = 0\nsteps = [{ cpu = \"1ms\" }]\n",
+        Path::new("one.toml"),
+    )
+    .expect_err("one problem");
+    assert_eq!(err.problems().len(), 1);
+    assert!(!err.to_string().contains("problems"), "{err}");
+}
+
+#[test]
+fn problems_beyond_the_cap_are_counted_not_shown() {
+    let mut source = String::new();
+    for i in 0..(validate::MAX_PROBLEMS + 5) {
+        source.push_str(&format!(
+            "[[group]]\nname = \"g{i}\"\njobs = 0\nsteps = [{{ cpu = \"1ms\" }}]\n"
+        ));
+    }
+    let err = parse(&source, Path::new("cap.toml")).expect_err("many problems");
+    assert_eq!(err.problems().len(), validate::MAX_PROBLEMS);
+    let text = err.to_string();
+    assert!(
+        text.ends_with(&format!(
+            "cap.toml: {} problems; the first {} are shown, 5 more are not",
+            validate::MAX_PROBLEMS + 5,
+            validate::MAX_PROBLEMS
+        )),
+        "{text}"
+    );
 }

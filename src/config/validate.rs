@@ -13,7 +13,7 @@ use super::duration::{format_duration, resolve, FixedDuration};
 use super::error::{key_span, Located};
 use super::model::{
     limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Flavor, GilSettings,
-    GroupSpec, JobSet,
+    GroupSpec, JobSet, Step,
 };
 use super::raw::{
     Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup, RawInt,
@@ -25,31 +25,67 @@ use super::step::{executions, steps};
 /// itself a valid duration.
 const MIN_RATE: f64 = 1.0 / limits::MAX_DURATION_SECS as f64;
 
-/// Checks a parsed config and fills in defaults.
-pub(crate) fn job_set(raw: RawConfig, source: &str, path: &Path) -> Result<JobSet, Located> {
-    let name = match &raw.name {
-        Some(name) => non_empty(name, "`name`")?,
-        None => stem(path),
-    };
-    let seed = raw
-        .seed
-        .as_ref()
-        .map_or(Ok(0), |s| u64_in(s, "seed", 0, u64::MAX))?;
-    let gil = raw
-        .gil
-        .as_ref()
-        .map_or(Ok(GilSettings::default()), gil_settings)?;
-    let backends = backends(&raw.backend, source)?;
-    let groups = groups(&raw.group, source)?;
-    Ok(JobSet {
-        name,
-        description: raw.description,
-        seed,
-        gil,
-        backends,
-        groups,
-        source: path.to_path_buf(),
-    })
+/// Most problems one config reports: past this, later ones are usually
+/// echoes of the same mistake.
+pub(crate) const MAX_PROBLEMS: usize = 20;
+
+/// Checks a parsed config and fills in defaults. Independent parts (the
+/// name, the seed, `[gil]`, each backend, each group) are all checked, so
+/// one run reports every problem among them, in file order.
+pub(crate) fn job_set(raw: RawConfig, source: &str, path: &Path) -> Result<JobSet, Vec<Located>> {
+    let mut problems = Problems::default();
+    let name = problems.check(match &raw.name {
+        Some(name) => non_empty(name, "`name`"),
+        None => Ok(stem(path)),
+    });
+    let seed = problems.or_default(raw.seed.as_ref(), 0, |s| u64_in(s, "seed", 0, u64::MAX));
+    let gil = problems.or_default(raw.gil.as_ref(), GilSettings::default(), gil_settings);
+    let backends = backends(&raw.backend, source, &mut problems);
+    let groups = groups(&raw.group, source, &mut problems);
+    match (name, seed, gil, problems.into_sorted()) {
+        (Some(name), Some(seed), Some(gil), None) => Ok(JobSet {
+            name,
+            description: raw.description,
+            seed,
+            gil,
+            backends,
+            groups,
+            source: path.to_path_buf(),
+        }),
+        (.., Some(found)) => Err(found),
+        // A part that failed always left a problem behind.
+        _ => Err(vec![Located::new(0..0, "invalid config")]),
+    }
+}
+
+/// The problems found so far in one config.
+#[derive(Default)]
+struct Problems(Vec<Located>);
+
+impl Problems {
+    /// The value, or `None` with the problem kept.
+    fn check<T>(&mut self, result: Result<T, Located>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+
+    /// The checked value of an optional key, or `default` when it is absent.
+    fn or_default<R, T>(
+        &mut self,
+        raw: Option<&R>,
+        default: T,
+        check: impl FnOnce(&R) -> Result<T, Located>,
+    ) -> Option<T> {
+        match raw {
+            Some(r) => self.check(check(r)),
+            None => Some(default),
+        }
+    }
+
+    /// Every problem in file order, or `None` when there is none.
+    fn into_sorted(mut self) -> Option<Vec<Located>> {
+        self.0.sort_by_key(|p| (p.span.start, p.span.end));
+        (!self.0.is_empty()).then_some(self.0)
+    }
 }
 
 /// The default name: the file's stem ("configs/convoy.toml" → "convoy").
@@ -100,22 +136,26 @@ fn gil_settings(raw: &RawGil) -> Result<GilSettings, Located> {
     })
 }
 
-fn backends(raw: &[Spanned<RawBackend>], source: &str) -> Result<Vec<BackendSpec>, Located> {
+fn backends(
+    raw: &[Spanned<RawBackend>],
+    source: &str,
+    problems: &mut Problems,
+) -> Vec<BackendSpec> {
     if raw.is_empty() {
-        return Ok(BackendSpec::default_set());
+        return BackendSpec::default_set();
     }
     let mut seen = Names::new("backend");
     raw.iter()
-        .map(|b| {
-            let spec = backend(b.get_ref(), source)?;
+        .filter_map(|b| {
+            let spec = problems.check(backend(b.get_ref(), source))?;
             // A defaulted name is blamed on `kind`, where it came from.
             let at = b
                 .get_ref()
                 .name
                 .as_ref()
                 .map_or(b.get_ref().kind.span(), Spanned::span);
-            seen.insert(&spec.name, at, source)?;
-            Ok(spec)
+            problems.check(seen.insert(&spec.name, at, source))?;
+            Some(spec)
         })
         .collect()
 }
@@ -184,41 +224,56 @@ fn option_for<T: Copy>(
     }
 }
 
-fn groups(raw: &[Spanned<RawGroup>], source: &str) -> Result<Vec<GroupSpec>, Located> {
+fn groups(raw: &[Spanned<RawGroup>], source: &str, problems: &mut Problems) -> Vec<GroupSpec> {
     if raw.is_empty() {
-        return Err(Located::new(
+        problems.check::<()>(Err(Located::new(
             0..0,
             "a config needs at least one [[group]] table; it says what the jobs do",
-        ));
+        )));
+        return Vec::new();
     }
     let mut seen = Names::new("group");
     raw.iter()
         .enumerate()
-        .map(|(i, g)| {
-            let spec = group(g, i, source)?;
+        .filter_map(|(i, g)| {
+            let spec = group(g, i, source, problems)?;
             let at = g.get_ref().name.as_ref().map_or(g.span(), Spanned::span);
-            seen.insert(&spec.name, at, source)?;
-            Ok(spec)
+            problems.check(seen.insert(&spec.name, at, source))?;
+            Some(spec)
         })
         .collect()
 }
 
-fn group(raw: &Spanned<RawGroup>, index: usize, source: &str) -> Result<GroupSpec, Located> {
+/// One group, with a problem kept for each of its keys that is wrong.
+fn group(
+    raw: &Spanned<RawGroup>,
+    index: usize,
+    source: &str,
+    problems: &mut Problems,
+) -> Option<GroupSpec> {
     let g = raw.get_ref();
-    let name = match &g.name {
-        Some(name) => non_empty(name, "group `name`")?,
-        None => format!("group{}", index + 1),
-    };
-    let jobs = g
-        .jobs
-        .as_ref()
-        .map_or(Ok(1), |j| u64_in(j, "jobs", 1, limits::MAX_JOBS))?;
-    let arrival = g
-        .arrival
-        .as_ref()
-        .map_or(Ok(Arrival::Batch), |a| arrival(a, source))?;
-    let steps = steps(&g.steps, 0, source)?;
-    let total = executions(&steps);
+    let name = problems.check(match &g.name {
+        Some(name) => non_empty(name, "group `name`"),
+        None => Ok(format!("group{}", index + 1)),
+    });
+    let jobs = problems.or_default(g.jobs.as_ref(), 1, |j| {
+        u64_in(j, "jobs", 1, limits::MAX_JOBS)
+    });
+    let arrival = problems.or_default(g.arrival.as_ref(), Arrival::Batch, |a| arrival(a, source));
+    let steps = problems.check(steps(&g.steps, 0, source));
+    let (name, jobs, arrival, steps) = (name?, jobs?, arrival?, steps?);
+    problems.check(step_limit(g, &name, &steps))?;
+    Some(GroupSpec {
+        name,
+        jobs,
+        arrival,
+        steps,
+    })
+}
+
+/// Refuses a job that would execute too many steps once repeats expand.
+fn step_limit(g: &RawGroup, name: &str, steps: &[Step]) -> Result<(), Located> {
+    let total = executions(steps);
     if total > u128::from(limits::MAX_STEPS_PER_JOB) {
         let total = if total == u128::MAX {
             "more than 10^38".to_string()
@@ -234,12 +289,7 @@ fn group(raw: &Spanned<RawGroup>, index: usize, source: &str) -> Result<GroupSpe
             ),
         ));
     }
-    Ok(GroupSpec {
-        name,
-        jobs,
-        arrival,
-        steps,
-    })
+    Ok(())
 }
 
 fn arrival(raw: &Spanned<RawArrival>, source: &str) -> Result<Arrival, Located> {
