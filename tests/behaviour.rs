@@ -230,6 +230,9 @@ fn max_in_flight_holds_jobs_back_as_queue_time() {
         queue_max >= 150_000,
         "the last job waited ~180 ms in the queue, measured {queue_max} µs"
     );
+    // 20 jobs due at once, 2 let in: the other 18 were held back, once each.
+    assert_eq!(run_of(&bounded, "tokio")["held_back_jobs"], 18);
+    assert_eq!(run_of(&free, "tokio")["held_back_jobs"], 0);
 }
 
 /// Every backend honours every arrival mode, with and without a GIL: all

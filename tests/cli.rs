@@ -300,6 +300,44 @@ fn too_many_threads_are_refused_up_front_naming_the_knob() {
         .stderr(predicate::str::contains("workers"));
 }
 
+/// Open-loop arrivals on a thread per job cannot be counted up front; the
+/// thread limit bounds jobs in flight instead, and the run says so.
+#[test]
+fn open_loop_thread_per_job_stays_under_the_thread_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40 jobs at 400/s, 100 ms each: about 40 alive at once if unbounded.
+    let path = config(
+        &dir,
+        "open",
+        "[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"req\"\njobs = 40\n\
+         arrival = { rate = 400, process = \"uniform\" }\nsteps = [{ io = \"100ms\" }]\n",
+    );
+    let out = gilsim()
+        .args(["run", "--format", "json", "--max-threads", "4"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("waited for a slot because at most 4 run at once")
+            && stderr.contains("--max-threads 4"),
+        "{stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &r["runs"][0];
+    assert_eq!(run["jobs"], 40);
+    let held = run["held_back_jobs"].as_u64().unwrap();
+    assert!((30..=40).contains(&held), "{held} of 40 held back");
+    // 4 at a time, 100 ms each: at least 10 rounds.
+    let wall = run["wall_s"].as_f64().unwrap();
+    assert!(wall >= 0.95, "40 × 100 ms, 4 at a time, took {wall}s");
+
+    // Unbounded, nothing waits in gilsim and nothing is said.
+    let r = run_json(&path, &[]);
+    assert_eq!(r["runs"][0]["held_back_jobs"], 0);
+}
+
 #[test]
 fn help_lists_the_commands() {
     gilsim()

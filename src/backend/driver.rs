@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use super::{available_cores, backend_for, Executor};
+use super::{available_cores, backend_for, Backend, Executor};
 use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::exec::{Done, JobTicket, RunShared};
-use crate::metrics::{process_cpu_time, RunMeasurement};
+use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::plan::{ArrivalPlan, JobId, Plan};
 use crate::work::gil::Gil;
 use crate::work::kernel::Calibration;
@@ -77,7 +77,8 @@ pub fn run(
     tracing::debug!(backend = %spec.name, jobs = plan.total_jobs(), "starting run");
     let executor = backend.launch(shared.clone())?;
     let cpu_before = process_cpu_time();
-    let mut driver = Driver::new(&plan, &rx, opts.progress, opts.max_in_flight);
+    let limiter = in_flight_limiter(&*backend, opts);
+    let mut driver = Driver::new(&plan, &rx, opts.progress, limiter.limit);
     let outcome = driver.drive(&*executor);
     executor.shutdown();
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
@@ -97,12 +98,31 @@ pub fn run(
         jobs: groups.iter().map(|g| g.jobs).sum(),
         process_cpu,
         kernel_speed: shared.speed.speed(&opts.calibration),
+        held_back: (driver.held_back > 0).then_some(HeldBack {
+            jobs: driver.held_back,
+            limiter,
+        }),
         groups: plan.name_groups(groups),
         gil: shared.gil.as_ref().map(Gil::stats),
         gil_holds: shared.gil.as_ref().map(Gil::holds).unwrap_or_default(),
         counters: shared.counter_results(),
         started,
     })
+}
+
+/// The tighter of `--max-in-flight` and the backend's own bound.
+fn in_flight_limiter(backend: &dyn Backend, opts: &RunOptions<'_>) -> Limiter {
+    let user = Limiter {
+        limit: opts.max_in_flight.max(1),
+        why: format!("--max-in-flight {}", opts.max_in_flight),
+    };
+    match backend.in_flight_cap(opts) {
+        Some(own) if own.limit < user.limit => Limiter {
+            limit: own.limit.max(1),
+            ..own
+        },
+        _ => user,
+    }
 }
 
 /// Submission state of one run.
@@ -121,6 +141,10 @@ struct Driver<'a> {
     completed: u64,
     first_due: Option<Instant>,
     last_end: Option<Instant>,
+    /// Jobs that found the run at its in-flight bound, each counted once.
+    held_back: u64,
+    /// How many jobs at the front of `ready` are already in `held_back`.
+    counted_in_ready: usize,
 }
 
 impl<'a> Driver<'a> {
@@ -144,6 +168,8 @@ impl<'a> Driver<'a> {
             completed: 0,
             first_due: None,
             last_end: None,
+            held_back: 0,
+            counted_in_ready: 0,
         }
     }
 
@@ -207,8 +233,12 @@ impl<'a> Driver<'a> {
             let Some((due, id)) = self.ready.pop_front() else {
                 break;
             };
+            self.counted_in_ready = self.counted_in_ready.saturating_sub(1);
             self.submit(exec, id, due)?;
         }
+        // Whatever is still ready waits for a slot.
+        self.held_back += (self.ready.len() - self.counted_in_ready) as u64;
+        self.counted_in_ready = self.ready.len();
         Ok(())
     }
 
@@ -277,7 +307,6 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// Waits for one completion until `deadline` (or forever).
     /// Waits for a completion until `deadline` (returns at once if it has
     /// passed), then takes every other completion already there.
     fn wait_for_completion(&mut self, deadline: Instant) {

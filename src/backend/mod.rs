@@ -17,6 +17,7 @@ mod tokio_rt;
 
 use std::sync::Arc;
 
+pub use crate::metrics::{HeldBack, Limiter};
 pub use driver::{run, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 pub use limits::thread_limit;
 
@@ -31,6 +32,13 @@ pub trait Backend {
     /// hurting the machine.
     fn preflight(&self, _plan: &Plan, _opts: &RunOptions) -> Result<(), RunError> {
         Ok(())
+    }
+
+    /// The most jobs this backend can have in flight at once, and what sets
+    /// that bound, when it has one of its own; the driver holds later jobs
+    /// back (their wait counts as queue time) instead of letting the run fail.
+    fn in_flight_cap(&self, _opts: &RunOptions) -> Option<Limiter> {
+        None
     }
 
     /// Starts the engine for one run.

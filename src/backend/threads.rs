@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use super::{thread_limit, Backend, Executor, RunOptions};
+use super::{thread_limit, Backend, Executor, Limiter, RunOptions};
 use crate::error::RunError;
 use crate::exec::{JobTicket, RunShared};
 use crate::plan::{ArrivalPlan, Plan};
@@ -41,7 +41,8 @@ impl Threads {
 
 /// Threads a thread-per-job run has alive at once, at most: every batch
 /// job, and one per closed-loop client. Open-loop groups depend on how fast
-/// jobs finish, so they are bounded while running instead.
+/// jobs finish, so they are bounded while running instead (see
+/// [`Backend::in_flight_cap`]).
 fn concurrent_threads(plan: &Plan) -> u64 {
     plan.groups
         .iter()
@@ -70,6 +71,19 @@ impl Backend for Threads {
             });
         }
         Ok(())
+    }
+
+    /// A thread per job has as many threads as jobs in flight: bounding
+    /// those bounds the threads, also for open-loop arrivals, which
+    /// [`Backend::preflight`] cannot count up front.
+    fn in_flight_cap(&self, opts: &RunOptions) -> Option<Limiter> {
+        (self.workers == 0).then(|| {
+            let (limit, why) = thread_limit(opts.max_threads);
+            Limiter {
+                limit,
+                why: format!("one OS thread per job, at most {why}"),
+            }
+        })
     }
 
     fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError> {

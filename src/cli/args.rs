@@ -78,7 +78,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
-    /// Most OS threads a thread-per-job backend may start at once.
+    /// Most OS threads a thread-per-job backend may start at once: batch
+    /// and closed-loop plans over it are refused; open-loop jobs past it wait
+    /// in gilsim's queue.
     #[arg(long, value_name = "N", default_value_t = 16_384)]
     pub max_threads: u64,
 

@@ -51,6 +51,7 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             bar.finish_and_clear();
             let m = m?;
             warn_on_speed_drift(&set.name, &m);
+            warn_on_held_back(&set.name, &m);
             runs.push(m);
         }
         let report = Report::new(&plan, cores, calibration.iters_per_us, &runs);
@@ -109,6 +110,19 @@ fn warn_on_speed_drift(config: &str, m: &RunMeasurement) {
          or interrupts and busy sibling cores slowed it); `kernel_speed` in the report has the figure",
         m.backend.name
     );
+}
+
+/// Says on stderr when jobs waited in gilsim rather than in the backend:
+/// their queue time then says as much about gilsim's bound as about the
+/// backend.
+fn warn_on_held_back(config: &str, m: &RunMeasurement) {
+    if let Some(h) = &m.held_back {
+        eprintln!(
+            "gilsim: warning: {config} on {}: {} jobs waited for a slot because at most {} run at once \
+             ({}); their wait counts as queue time",
+            m.backend.name, h.jobs, h.limiter.limit, h.limiter.why
+        );
+    }
 }
 
 /// Keeps only the backends named with `--backend`; a name that matches no

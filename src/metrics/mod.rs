@@ -211,6 +211,8 @@ pub struct RunMeasurement {
     pub jobs: u64,
     /// Process CPU time (user + system) spent during the run.
     pub process_cpu: Duration,
+    /// Jobs held back at the in-flight bound; `None` when none waited.
+    pub held_back: Option<HeldBack>,
     /// The CPU kernel's speed during the run over its calibrated speed
     /// (see [`crate::work::kernel::SpeedMeter`]); `None` when no CPU work was
     /// long enough to sample.
@@ -225,6 +227,25 @@ pub struct RunMeasurement {
     pub gil_holds: Vec<Hold>,
     /// When the run's clock started (its time zero).
     pub started: Instant,
+}
+
+/// A bound on how many jobs run at once, and what sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limiter {
+    /// Most jobs in flight at once.
+    pub limit: u64,
+    /// What sets it, in the words of the knob a user can turn
+    /// ("--max-in-flight 65536", "one OS thread per job: --max-threads 4").
+    pub why: String,
+}
+
+/// Jobs the driver held back because the run was at its in-flight bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldBack {
+    /// Jobs that had to wait for a slot (each counted once).
+    pub jobs: u64,
+    /// The bound they waited on.
+    pub limiter: Limiter,
 }
 
 /// CPU time (user + system) this process has used so far.

@@ -41,7 +41,7 @@ fn header() -> Vec<String> {
     h.extend(["gil_acquisitions", "gil_forced_switches", "gil_wait_s"].map(String::from));
     // Added after the first release: new columns go last, so scripts that
     // index columns keep working.
-    h.push("kernel_speed".into());
+    h.extend(["kernel_speed", "held_back_jobs"].map(String::from));
     h
 }
 
@@ -97,6 +97,7 @@ fn row(config: &str, run: &RunReport, g: &GroupReport) -> Vec<String> {
         None => r.extend([String::new(), String::new(), String::new()]),
     }
     r.push(run.kernel_speed.map(|s| s.to_string()).unwrap_or_default());
+    r.push(run.held_back_jobs.to_string());
     r
 }
 

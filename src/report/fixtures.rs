@@ -42,6 +42,7 @@ pub(crate) fn run(backend: &str, throughput_per_s: f64, groups: Vec<GroupReport>
         throughput_per_s,
         cpu_utilization: 0.5,
         kernel_speed: Some(1.0),
+        held_back_jobs: 0,
         ideal: Ideal::default(),
         groups,
         gil_stats: None,

@@ -89,6 +89,10 @@ pub struct RunReport {
     /// because the machine sped up after calibration. `null` when no CPU
     /// step was long enough (200 µs) to measure.
     pub kernel_speed: Option<f64>,
+    /// Jobs that waited in gilsim's driver, not in the backend, because the
+    /// run was at its in-flight bound (`--max-in-flight`, or the thread
+    /// limit for a thread per job); their wait is in `queue` (addition).
+    pub held_back_jobs: u64,
     /// The lower bound on wall for this plan on this backend (addition).
     pub ideal: Ideal,
     /// Per group.
@@ -339,6 +343,7 @@ impl From<&RunMeasurement> for RunReport {
                 0.0
             }),
             kernel_speed: m.kernel_speed.map(round3),
+            held_back_jobs: m.held_back.as_ref().map_or(0, |h| h.jobs),
             ideal: Ideal::default(),
             groups: m
                 .groups
@@ -427,6 +432,7 @@ mod tests {
             jobs: 4,
             process_cpu: Duration::ZERO,
             kernel_speed,
+            held_back: None,
             groups: plan.name_groups(groups),
             gil: None,
             counters: vec![],
