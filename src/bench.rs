@@ -381,6 +381,15 @@ fn cpu_accuracy(c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> 
             (speed - 1.0) * 100.0,
             "%",
         ));
+        // The step against what 50 ms of work takes at the speed the kernel
+        // actually ran: what is left is gilsim's own error (slicing,
+        // preemption, timing), not the machine's drift.
+        figs.push(figure(
+            "cpu",
+            "50ms cpu step alone: error at the kernel's measured speed",
+            (got * speed / 50_000.0 - 1.0) * 100.0,
+            "%",
+        ));
     }
     // Pairs measured back to back, so drift hits both sides of a pair alike;
     // the median of the pairs' ratios ignores the pairs a neighbour disturbed.
