@@ -60,6 +60,7 @@ fn write_report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
+    fit_width(&mut t);
     writeln!(out, "{t}")?;
     for run in &r.runs {
         write_run_notes(run, out)?;
@@ -68,6 +69,20 @@ fn write_report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// Narrower than this, a terminal's reported width is not believed.
+const MIN_BELIEVABLE_WIDTH: u16 = 40;
+/// The width used instead.
+const FALLBACK_WIDTH: u16 = 120;
+
+/// A pseudo-terminal without a size (`script`, `docker run -t`, some CI
+/// runners) reports 0 columns, and the table would wrap to one character
+/// per line; such a width is ignored. Real narrow terminals still wrap.
+fn fit_width(t: &mut comfy_table::Table) {
+    if t.width().is_some_and(|w| w < MIN_BELIEVABLE_WIDTH) {
+        t.set_width(FALLBACK_WIDTH);
+    }
 }
 
 fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Row {
@@ -172,5 +187,16 @@ mod tests {
         };
         assert_eq!(shares(&s), "gil wait 75%, cpu 25%");
         assert_eq!(shares(&Shares::default()), "-");
+    }
+
+    #[test]
+    fn a_zero_width_terminal_is_not_believed_but_a_narrow_one_is() {
+        let mut t = comfy_table::Table::new();
+        t.set_width(0);
+        fit_width(&mut t);
+        assert_eq!(t.width(), Some(FALLBACK_WIDTH));
+        t.set_width(60);
+        fit_width(&mut t);
+        assert_eq!(t.width(), Some(60));
     }
 }
