@@ -17,7 +17,6 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -127,8 +126,10 @@ impl TraceRecorder {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Writes the trace with a GIL track for every run that had one.
-    pub fn write(&self, path: &Path, runs: &[RunMeasurement]) -> std::io::Result<()> {
+    /// Writes the trace with a GIL track for every run that had one to
+    /// `file` (opened by the caller before the runs, so that a path that
+    /// cannot be written fails before anything runs).
+    pub fn write(&self, file: std::fs::File, runs: &[RunMeasurement]) -> std::io::Result<()> {
         let tracks: Vec<GilTrack> = runs
             .iter()
             .filter(|m| m.gil.is_some())
@@ -141,7 +142,6 @@ impl TraceRecorder {
                     .collect(),
             })
             .collect();
-        let file = std::fs::File::create(path)?;
         let mut out = std::io::BufWriter::new(file);
         self.write_to(&mut out, &tracks)?;
         out.flush()

@@ -338,6 +338,31 @@ fn open_loop_thread_per_job_stays_under_the_thread_limit() {
     assert_eq!(r["runs"][0]["held_back_jobs"], 0);
 }
 
+/// An output path that cannot be written fails before the run, not after
+/// minutes of it.
+#[test]
+fn an_unwritable_trace_path_fails_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = config(
+        &dir,
+        "slow",
+        "[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"w\"\nsteps = [{ io = \"3s\" }]\n",
+    );
+    let started = std::time::Instant::now();
+    gilsim()
+        .args(["run", "--trace"])
+        .arg(dir.path().join("no/such/dir/t.json"))
+        .arg(&slow)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("cannot write").and(predicate::str::contains("t.json")));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the 3 s job ran before the error"
+    );
+}
+
 #[test]
 fn help_lists_the_commands() {
     gilsim()

@@ -27,6 +27,18 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             source,
         })?;
     }
+    // Opened now: a trace path that cannot be written must fail before a
+    // long run, not after it.
+    let trace_file = args
+        .trace
+        .as_ref()
+        .map(|path| {
+            fs::File::create(path).map_err(|source| Error::Output {
+                path: path.clone(),
+                source,
+            })
+        })
+        .transpose()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let cores = available_cores();
     let mut reports = Vec::with_capacity(sets.len());
@@ -63,8 +75,8 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             measured.extend(runs);
         }
     }
-    if let (Some(rec), Some(path)) = (trace, &args.trace) {
-        rec.write(path, &measured).map_err(|source| Error::Output {
+    if let (Some(rec), Some(file), Some(path)) = (trace, trace_file, &args.trace) {
+        rec.write(file, &measured).map_err(|source| Error::Output {
             path: path.clone(),
             source,
         })?;
