@@ -7,10 +7,9 @@ gets it is the one that has waited longest (the one that ran least recently):
   1.0  strict FIFO hand-off (round robin),
   0.33 a random pick among the three waiters.
 
-CPython measures ~0.5: glibc's condition variable does not wake waiters in
-arrival order, and a waiter whose timed wait (the switch interval) expires
-re-queues behind the others. gilsim's GIL wakes in FIFO order, and measures
-~0.8-0.9 from the GIL track of its --trace file. This is why gilsim's worst
+CPython measures ~0.55 and gilsim ~0.9 (from the GIL track of its --trace
+file): gilsim's GIL wakes waiters in arrival order, CPython's hand-off is
+looser, for reasons not pinned down yet (see the README). This is why gilsim's worst
 asyncio tick beside a thread pool (configs/python/asyncio_offload.toml) is
 shorter than CPython's: the loop thread is passed over less often.
 
