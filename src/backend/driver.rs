@@ -97,7 +97,7 @@ pub fn run(
         wall: last_end.saturating_duration_since(started),
         jobs: groups.iter().map(|g| g.jobs).sum(),
         process_cpu,
-        kernel_speed: shared.speed.speed(&opts.calibration),
+        kernel_speed: shared.speed.speed(),
         held_back: (driver.held_back > 0).then_some(HeldBack {
             jobs: driver.held_back,
             limiter,

@@ -29,14 +29,15 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     }
     // Opened now: a trace path that cannot be written must fail before a
     // long run, not after it.
-    let trace_file = args
+    let trace_out = args
         .trace
         .as_ref()
-        .map(|path| {
-            fs::File::create(path).map_err(|source| Error::Output {
+        .map(|path| match fs::File::create(path) {
+            Ok(file) => Ok((path, file)),
+            Err(source) => Err(Error::Output {
                 path: path.clone(),
                 source,
-            })
+            }),
         })
         .transpose()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
@@ -75,7 +76,7 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             measured.extend(runs);
         }
     }
-    if let (Some(rec), Some(file), Some(path)) = (trace, trace_file, &args.trace) {
+    if let (Some(rec), Some((path, file))) = (trace, trace_out) {
         rec.write(file, &measured).map_err(|source| Error::Output {
             path: path.clone(),
             source,

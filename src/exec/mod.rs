@@ -126,7 +126,7 @@ impl RunShared {
             locks: plan.locks.iter().map(|_| Mutex::new(())).collect(),
             counters: plan.counters.iter().map(|_| Counter::default()).collect(),
             recorder: Recorder::new(plan.groups.len()),
-            speed: SpeedMeter::default(),
+            speed: SpeedMeter::new(calibration),
             increment_iters: calibration.iters_for(INCREMENT_COST),
             tick_iters,
             calibration,
@@ -217,7 +217,7 @@ impl RunShared {
                 slot.release();
                 let t = Instant::now();
                 let iters = self.calibration.iters_for(d);
-                self.speed.run(&self.calibration, iters, || spin(1, iters));
+                self.speed.run(iters, || spin(1, iters));
                 times.native += t.elapsed();
                 slot.acquire(times);
             }
@@ -253,7 +253,7 @@ impl RunShared {
     fn interpreted(&self, iters: u64, slot: &mut GilSlot<'_>, times: &mut TimeBreakdown) {
         slot.acquire(times);
         let t = Instant::now();
-        let mut sample = self.speed.start(&self.calibration, iters);
+        let mut sample = self.speed.start(iters);
         let mut waited = Duration::ZERO;
         if slot.is_held() {
             let mut left = iters;

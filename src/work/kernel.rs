@@ -79,18 +79,32 @@ pub const SPEED_DRIFT_WARN: f64 = 0.10;
 /// thread's CPU clock around long enough CPU work; CPU time, unlike wall
 /// time, does not count the time the thread was preempted, so the ratio is
 /// the kernel's own speed however many threads share the cores.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SpeedMeter {
+    calibration: Calibration,
+    /// [`SPEED_SAMPLE_MIN`] in iterations, worked out once: `start` is on
+    /// the path of every CPU step.
+    min_iters: u64,
     iters: AtomicU64,
     cpu_ns: AtomicU64,
 }
 
 impl SpeedMeter {
+    /// A meter for a kernel running with `calibration`.
+    pub fn new(calibration: Calibration) -> Self {
+        Self {
+            calibration,
+            min_iters: calibration.iters_for(SPEED_SAMPLE_MIN).max(1),
+            iters: AtomicU64::new(0),
+            cpu_ns: AtomicU64::new(0),
+        }
+    }
+
     /// Starts timing CPU work of `iters` kernel iterations; it is sampled
     /// when it is at least [`SPEED_SAMPLE_MIN`] of work. Hand the sample
     /// back to [`SpeedMeter::finish`].
-    pub fn start(&self, calibration: &Calibration, iters: u64) -> SpeedSample {
-        let sampled = iters >= calibration.iters_for(SPEED_SAMPLE_MIN).max(1);
+    pub fn start(&self, iters: u64) -> SpeedSample {
+        let sampled = iters >= self.min_iters;
         SpeedSample {
             iters,
             started_ns: sampled.then(thread_cpu_ns),
@@ -111,8 +125,8 @@ impl SpeedMeter {
 
     /// Runs `work`, `iters` kernel iterations with nothing to exclude, as one
     /// sample.
-    pub fn run<R>(&self, calibration: &Calibration, iters: u64, work: impl FnOnce() -> R) -> R {
-        let sample = self.start(calibration, iters);
+    pub fn run<R>(&self, iters: u64, work: impl FnOnce() -> R) -> R {
+        let sample = self.start(iters);
         let out = work();
         self.finish(sample);
         out
@@ -121,14 +135,14 @@ impl SpeedMeter {
     /// Observed speed over calibrated speed (1.07 = CPU work ran 7% faster,
     /// so CPU steps were about 7% shorter than requested), or `None` when no
     /// work was long enough to sample.
-    pub fn speed(&self, calibration: &Calibration) -> Option<f64> {
+    pub fn speed(&self) -> Option<f64> {
         let iters = self.iters.load(Ordering::Relaxed);
         let ns = self.cpu_ns.load(Ordering::Relaxed);
         if iters == 0 || ns == 0 {
             return None;
         }
         let observed = iters as f64 / (ns as f64 / 1e3);
-        Some(observed / calibration.iters_per_us)
+        Some(observed / self.calibration.iters_per_us)
     }
 }
 
@@ -203,12 +217,12 @@ mod tests {
     #[test]
     fn meter_skips_short_work_and_measures_long_work() {
         let c = Calibration::measure();
-        let m = SpeedMeter::default();
-        m.run(&c, 10, || spin(1, 10));
-        assert_eq!(m.speed(&c), None, "10 iterations are below the sample size");
+        let m = SpeedMeter::new(c);
+        m.run(10, || spin(1, 10));
+        assert_eq!(m.speed(), None, "10 iterations are below the sample size");
         let iters = c.iters_for(Duration::from_millis(20));
-        m.run(&c, iters, || spin(1, iters));
-        let speed = m.speed(&c).expect("a 20 ms spin is sampled");
+        m.run(iters, || spin(1, iters));
+        let speed = m.speed().expect("a 20 ms spin is sampled");
         // Only interference and frequency changes move it off 1: a wrong
         // unit (µs vs ns) would be off by 1000×.
         assert!((0.3..3.0).contains(&speed), "{speed}");
@@ -217,13 +231,13 @@ mod tests {
     #[test]
     fn meter_reads_cpu_time_not_wall_time() {
         let c = Calibration::measure();
-        let m = SpeedMeter::default();
+        let m = SpeedMeter::new(c);
         // Sleeping burns no CPU: a sampled sleep of "many iterations" must
         // look absurdly fast, never like the calibrated speed.
-        m.run(&c, c.iters_for(Duration::from_millis(20)), || {
+        m.run(c.iters_for(Duration::from_millis(20)), || {
             std::thread::sleep(Duration::from_millis(20))
         });
-        assert!(m.speed(&c).unwrap_or(f64::INFINITY) > 10.0);
+        assert!(m.speed().unwrap_or(f64::INFINITY) > 10.0);
     }
 
     #[test]
