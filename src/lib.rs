@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod bench;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod metrics;

@@ -40,8 +40,9 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             }),
         })
         .transpose()?;
+    let engine = args.engine.engine()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
-    let cores = available_cores();
+    let cores = engine.cores();
     let mut reports = Vec::with_capacity(sets.len());
     let mut measured = Vec::new();
     for set in &sets {
@@ -60,7 +61,7 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
                 record_gil_holds: args.trace.is_some(),
                 progress: Some(&on_progress),
             };
-            let m = backend::run(spec, plan.clone(), &opts);
+            let m = gilsim::engine::run(&engine, spec, plan.clone(), &opts);
             bar.finish_and_clear();
             let m = m?;
             warn_on_speed_drift(&set.name, &m);

@@ -2,7 +2,7 @@
 //! beyond the spec are additions, documented in the README.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::CpuMode;
 use crate::metrics::{GroupMetrics, RunMeasurement};
@@ -14,7 +14,7 @@ use crate::work::gil::GilStats;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Everything one config's runs produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// gilsim's version.
     pub gilsim: String,
@@ -32,7 +32,7 @@ pub struct Report {
 
 /// A lower bound on a run's wall time: no backend can beat the largest of
 /// these, so `wall_s / ideal_s` is how much the backend lost.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
 pub struct Ideal {
     /// max(cpu_s, longest_job_s, arrival_span_s).
     pub ideal_s: f64,
@@ -48,7 +48,7 @@ pub struct Ideal {
 }
 
 /// Facts about the machine.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     /// Cores available to gilsim.
     pub cores: usize,
@@ -57,7 +57,7 @@ pub struct Machine {
 }
 
 /// One backend's run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// The backend's label.
     pub backend: String,
@@ -105,7 +105,7 @@ pub struct RunReport {
 }
 
 /// One group of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupReport {
     /// The group's name.
     pub name: String,
@@ -126,7 +126,7 @@ pub struct GroupReport {
 /// Where a group's job time (completion − due, summed) went, as fractions.
 /// The measured parts plus `unaccounted` add up to 1; `unaccounted` is what
 /// no timer covered (harness overhead, scheduling between steps).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
 pub struct Shares {
     pub cpu: f64,
     pub native: f64,
@@ -176,7 +176,7 @@ impl Shares {
 }
 
 /// Summary of a microsecond histogram.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Quantiles {
     pub min: u64,
     pub mean: f64,
@@ -214,7 +214,7 @@ impl Quantiles {
 }
 
 /// Where a group's job time went, summed over its jobs, seconds.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
 pub struct TimeSeconds {
     pub cpu: f64,
     pub native: f64,
@@ -230,7 +230,7 @@ pub struct TimeSeconds {
 }
 
 /// GIL statistics of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GilReport {
     pub acquisitions: u64,
     pub forced_switches: u64,
@@ -239,7 +239,7 @@ pub struct GilReport {
 }
 
 /// Hold-time percentiles, µs.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct HoldQuantiles {
     pub p50: u64,
     pub p99: u64,

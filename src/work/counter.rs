@@ -44,7 +44,7 @@ impl Counter {
 }
 
 /// Expected, observed and lost increments of one counter after a run.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CounterResult {
     /// The counter's name.
     pub name: String,

@@ -1,0 +1,67 @@
+//! The engine seam: one call runs one backend of a plan, whichever engine
+//! executes it.
+//!
+//! The real engine ([`crate::backend`]) runs jobs on this machine's cores in
+//! wall-clock time. The model engine (SPEC §6) runs the same plan in virtual
+//! time on any number of virtual cores. Both hand back a
+//! [`RunMeasurement`], so reports, verdicts, traces and exports never know
+//! which engine produced a run, and capacity planning drives runs through
+//! [`run`] without reaching into either engine.
+
+use std::sync::Arc;
+
+use crate::backend::{self, RunOptions};
+use crate::config::BackendSpec;
+use crate::error::RunError;
+use crate::metrics::RunMeasurement;
+use crate::plan::Plan;
+
+/// Most virtual cores the model engine accepts (SPEC §6 `--cores`).
+pub const MAX_MODEL_CORES: usize = 65_536;
+
+/// Which engine runs a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// OS threads and runtimes on this machine, in wall-clock time.
+    Real,
+    /// A discrete-event simulation in virtual time.
+    Model {
+        /// Virtual cores.
+        cores: usize,
+    },
+}
+
+impl Engine {
+    /// `"real"` or `"model"`, as reports and `--engine` spell it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Engine::Real => "real",
+            Engine::Model { .. } => "model",
+        }
+    }
+
+    /// Cores the runs see: this machine's for the real engine, the virtual
+    /// count for the model.
+    pub fn cores(&self) -> usize {
+        match self {
+            Engine::Real => backend::available_cores(),
+            Engine::Model { cores } => *cores,
+        }
+    }
+}
+
+/// Runs `plan` on the backend `spec` with `engine` and measures it.
+pub fn run(
+    engine: &Engine,
+    spec: &BackendSpec,
+    plan: Arc<Plan>,
+    opts: &RunOptions<'_>,
+) -> Result<RunMeasurement, RunError> {
+    match engine {
+        Engine::Real => backend::run(spec, plan, opts),
+        Engine::Model { .. } => Err(RunError::Refused {
+            backend: spec.name.clone(),
+            why: "the model engine is not available in this build yet".into(),
+        }),
+    }
+}
