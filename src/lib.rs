@@ -16,5 +16,6 @@ pub mod exec;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod stats;
 pub mod trace;
 pub mod work;

@@ -16,7 +16,7 @@ use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::exec::{Done, JobTicket, RunShared};
 use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
-use crate::plan::{ArrivalPlan, JobId, Plan};
+use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
 use crate::work::gil::Gil;
 use crate::work::kernel::Calibration;
 use crate::work::sleep::sleep_until;
@@ -130,6 +130,8 @@ struct Driver<'a> {
     plan: &'a Plan,
     done_rx: &'a Receiver<Done>,
     progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// Each open-loop group's remaining due times (`None` for other groups).
+    open: Vec<Option<OpenArrivals<'a>>>,
     /// Jobs due later, earliest first.
     pending: BinaryHeap<Reverse<(Instant, JobId)>>,
     /// Jobs due now or earlier, waiting for an in-flight slot.
@@ -158,6 +160,9 @@ impl<'a> Driver<'a> {
             plan,
             done_rx,
             progress,
+            open: (0..plan.groups.len())
+                .map(|g| plan.open_arrivals(g))
+                .collect(),
             pending: BinaryHeap::new(),
             ready: VecDeque::new(),
             max_in_flight: max_in_flight.max(1),
@@ -222,7 +227,7 @@ impl<'a> Driver<'a> {
             }
             self.pending.pop();
             self.ready.push_back((due, id));
-            self.schedule_next_open(id);
+            self.schedule_next_open(id.group, id.index + 1);
         }
     }
 
@@ -272,31 +277,22 @@ impl<'a> Driver<'a> {
     }
 
     fn schedule_first_open_jobs(&mut self) {
-        for (group, g) in self.plan.groups.iter().enumerate() {
-            if let ArrivalPlan::Open { offsets_ns } = &g.arrival {
-                if let Some(&off) = offsets_ns.first() {
-                    self.pending.push(Reverse((
-                        self.t0 + Duration::from_nanos(off),
-                        JobId { group, index: 0 },
-                    )));
-                }
-            }
+        for group in 0..self.plan.groups.len() {
+            self.schedule_next_open(group, 0);
         }
     }
 
-    /// Open-loop groups keep one job in the heap: the next one due.
-    fn schedule_next_open(&mut self, id: JobId) {
-        if let ArrivalPlan::Open { offsets_ns } = &self.plan.groups[id.group].arrival {
-            let next = id.index + 1;
-            if let Some(&off) = offsets_ns.get(next as usize) {
-                self.pending.push(Reverse((
-                    self.t0 + Duration::from_nanos(off),
-                    JobId {
-                        group: id.group,
-                        index: next,
-                    },
-                )));
-            }
+    /// Open-loop groups keep one job in the heap: the next one due, read
+    /// from the group's arrival stream.
+    fn schedule_next_open(&mut self, group: usize, index: u64) {
+        let Some(stream) = self.open.get_mut(group).and_then(Option::as_mut) else {
+            return;
+        };
+        if let Some(off) = stream.next() {
+            self.pending.push(Reverse((
+                self.t0 + Duration::from_nanos(off),
+                JobId { group, index },
+            )));
         }
     }
 

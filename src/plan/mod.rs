@@ -243,6 +243,19 @@ impl Plan {
         t
     }
 
+    /// The due times (ns after the start) of an open-loop group's jobs, in
+    /// job order; `None` for other arrival modes. This is the one way to
+    /// read open-loop arrivals, so how they are generated (drawn up front or
+    /// lazily from the group's stream) stays the plan's business.
+    pub fn open_arrivals(&self, group: usize) -> Option<OpenArrivals<'_>> {
+        match &self.groups.get(group)?.arrival {
+            ArrivalPlan::Open { offsets_ns } => Some(OpenArrivals {
+                inner: offsets_ns.iter(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Pairs per-group values, in plan order, with their group's name.
     pub fn name_groups<T>(&self, per_group: Vec<T>) -> Vec<(String, T)> {
         self.groups
@@ -283,6 +296,20 @@ impl Plan {
             })
             .max()
             .unwrap_or_default()
+    }
+}
+
+/// An open-loop group's due times in job order (see [`Plan::open_arrivals`]).
+#[derive(Debug, Clone)]
+pub struct OpenArrivals<'a> {
+    inner: std::slice::Iter<'a, u64>,
+}
+
+impl Iterator for OpenArrivals<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        self.inner.next().copied()
     }
 }
 
