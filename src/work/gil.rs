@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use parking_lot::{Condvar, Mutex};
 
 use crate::config::GilSettings;
-use crate::metrics::new_histogram;
+use crate::hist::new_histogram;
 
 /// A per-OS-thread identity, never 0 (0 means "nobody").
 pub fn thread_token() -> u64 {
