@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod metrics;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod stats;
 pub mod trace;
