@@ -134,9 +134,12 @@ fn warn_on_speed_drift(config: &str, m: &RunMeasurement) {
 fn warn_on_held_back(config: &str, m: &RunMeasurement) {
     if let Some(h) = &m.held_back {
         eprintln!(
-            "gilsim: warning: {config} on {}: {} jobs waited for a slot because at most {} run at once \
+            "gilsim: warning: {config} on {}: {} for a slot because at most {} run at once \
              ({}); their wait counts as queue time",
-            m.backend.name, h.jobs, h.limiter.limit, h.limiter.why
+            m.backend.name,
+            gilsim::report::count(h.jobs, "job waited", "jobs waited"),
+            h.limiter.limit,
+            h.limiter.why
         );
     }
 }

@@ -6,7 +6,7 @@ use gilsim::backend::available_cores;
 use gilsim::config::{escape_controls, ArrivalProcess, BackendKind, BackendSpec, JobSet};
 use gilsim::error::Error;
 use gilsim::plan::{ArrivalPlan, Plan};
-use gilsim::report::fmt_secs;
+use gilsim::report::{count, fmt_secs};
 
 pub fn validate(paths: &[PathBuf]) -> Result<(), Error> {
     let sets = super::load_all(paths)?;
@@ -40,9 +40,9 @@ pub fn summary(set: &JobSet, cores: usize) -> String {
     for (gi, g) in plan.groups.iter().enumerate() {
         let t = plan.group_totals(gi);
         s += &format!(
-            "    {:<16} {:>8} jobs  {:<28} cpu {:>9}  native {:>9}  io {:>9}  steps {}\n",
+            "    {:<16} {:>13}  {:<28} cpu {:>9}  native {:>9}  io {:>9}  steps {}\n",
             g.name,
-            g.jobs,
+            count(g.jobs, "job", "jobs"),
             arrival(&g.arrival, g.jobs),
             fmt_secs((t.cpu + t.locked_cpu).as_secs_f64()),
             fmt_secs(t.native.as_secs_f64()),
@@ -52,8 +52,8 @@ pub fn summary(set: &JobSet, cores: usize) -> String {
     }
     let t = plan.totals();
     s += &format!(
-        "  total: {} jobs; CPU {} (interpreted {}, native {}, in locks {}), IO {} (expected values)\n",
-        plan.total_jobs(),
+        "  total: {}; CPU {} (interpreted {}, native {}, in locks {}), IO {} (expected values)\n",
+        count(plan.total_jobs(), "job", "jobs"),
         fmt_secs(t.all_cpu().as_secs_f64()),
         fmt_secs(t.cpu.as_secs_f64()),
         fmt_secs(t.native.as_secs_f64()),
@@ -81,11 +81,11 @@ fn arrival(a: &ArrivalPlan, jobs: u64) -> String {
         ArrivalPlan::Closed {
             clients,
             think: None,
-        } => format!("closed, {clients} clients"),
+        } => format!("closed, {}", count(*clients, "client", "clients")),
         ArrivalPlan::Closed {
             clients,
             think: Some(_),
-        } => format!("closed, {clients} clients + think"),
+        } => format!("closed, {} + think", count(*clients, "client", "clients")),
         ArrivalPlan::Open { rate, process } => {
             // The expected span: the exact one would walk every arrival,
             // and validate stays instant for any job count.
