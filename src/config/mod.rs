@@ -23,6 +23,8 @@ mod text;
 mod validate;
 
 #[cfg(test)]
+mod input_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io::Read;

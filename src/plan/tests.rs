@@ -80,7 +80,9 @@ fn all_draws(plan: &Plan) -> Vec<(Vec<Action>, Duration)> {
 fn same_seed_same_plan() {
     let a = Plan::new(&random_set(42));
     let b = Plan::new(&random_set(42));
-    assert_eq!(a.groups[0].arrival, b.groups[0].arrival);
+    let arrivals = |p: &Plan| p.open_arrivals(0).map(Iterator::collect::<Vec<u64>>);
+    assert_eq!(arrivals(&a), arrivals(&b));
+    assert!(arrivals(&a).is_some());
     assert_eq!(all_draws(&a), all_draws(&b));
 }
 
@@ -88,7 +90,8 @@ fn same_seed_same_plan() {
 fn different_seed_different_plan() {
     let a = Plan::new(&random_set(1));
     let b = Plan::new(&random_set(2));
-    assert_ne!(a.groups[0].arrival, b.groups[0].arrival);
+    let arrivals = |p: &Plan| p.open_arrivals(0).map(Iterator::collect::<Vec<u64>>);
+    assert_ne!(arrivals(&a), arrivals(&b));
     assert_ne!(all_draws(&a), all_draws(&b));
 }
 
