@@ -147,7 +147,7 @@ pub fn run_all(
     log("peak memory");
     peak_memory(size, c, &mut figs)?;
     log("input memory");
-    input::input_memory(exe, size.rss_jobs.saturating_mul(100), &mut figs);
+    input::input_memory(size.rss_jobs.saturating_mul(100), &mut figs);
     log("thread-per-job limit");
     many_threads(size, c, &mut figs);
     log("tracing overhead");

@@ -25,7 +25,11 @@ pub fn check(sets: &[JobSet], cores: usize, max_threads: Option<u64>) -> Result<
     // blamed on the backend (and file) where it is met.
     let mut first = None;
     for set in sets {
-        for spec in set.backends.iter().filter(|b| b.kind == BackendKind::AsyncStd) {
+        for spec in set
+            .backends
+            .iter()
+            .filter(|b| b.kind == BackendKind::AsyncStd)
+        {
             let first = *first.get_or_insert(spec);
             if let Err(e) = check_together([first, spec], cores) {
                 return Err(locate(set, e, true));
@@ -61,5 +65,6 @@ fn locate(set: &JobSet, e: RunError, at_workers: bool) -> Error {
         RunError::Refused { backend, .. } | RunError::TooManyThreads { backend, .. } => backend,
         _ => return e.into(),
     };
-    backend_problem(set, backend, at_workers, &e.to_string()).map_or_else(|| e.into(), Error::Config)
+    backend_problem(set, backend, at_workers, &e.to_string())
+        .map_or_else(|| e.into(), Error::Config)
 }

@@ -140,7 +140,11 @@ fn generate(rng: &mut Pcg64Mcg) -> String {
             0 => format!("{{ cpu = {} }}", dur(rng)),
             1 => format!("{{ native = {} }}", dur(rng)),
             2 => format!("{{ io = {} }}", dur(rng)),
-            3 => format!("{{ lock = \"l{}\", cpu = {} }}", rng.random_range(0..3), dur(rng)),
+            3 => format!(
+                "{{ lock = \"l{}\", cpu = {} }}",
+                rng.random_range(0..3),
+                dur(rng)
+            ),
             4 => format!(
                 "{{ counter = \"c{}\", add = {}, guard = \"{}\" }}",
                 rng.random_range(0..3),
@@ -167,7 +171,10 @@ fn generate(rng: &mut Pcg64Mcg) -> String {
     for _ in 0..rng.random_range(0..4) {
         let kinds = ["threads", "rayon", "tokio", "async-std", "smol"];
         let kind = kinds[rng.random_range(0..kinds.len())];
-        s += &format!("[[backend]]\nkind = \"{kind}\"\ngil = {}\n", rng.random_bool(0.5));
+        s += &format!(
+            "[[backend]]\nkind = \"{kind}\"\ngil = {}\n",
+            rng.random_bool(0.5)
+        );
         if rng.random_bool(0.5) {
             s += &format!("workers = {}\n", rng.random_range(0..6));
         }
@@ -241,7 +248,10 @@ fn mutate(input: &str, seeds: &[String], rng: &mut Pcg64Mcg) -> String {
                 .char_indices()
                 .filter(|(i, c)| {
                     (c.is_ascii_digit() || *c == '"')
-                        && text[..*i].chars().last().is_some_and(|p| p == ' ' || p == '=')
+                        && text[..*i]
+                            .chars()
+                            .last()
+                            .is_some_and(|p| p == ' ' || p == '=')
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -273,11 +283,7 @@ fn mutate(input: &str, seeds: &[String], rng: &mut Pcg64Mcg) -> String {
                 1 => ("[", "]"),
                 _ => ("{ a = ", " }"),
             };
-            let nested = format!(
-                "{}{{ cpu = \"1ms\" }}{}",
-                open.repeat(d),
-                close.repeat(d)
-            );
+            let nested = format!("{}{{ cpu = \"1ms\" }}{}", open.repeat(d), close.repeat(d));
             return format!("{input}\n[[group]]\nsteps = [{nested}]\n");
         }
         // Duplicate a chunk (duplicate keys and tables).
@@ -395,7 +401,10 @@ fn run_and_check(default_n: u64) {
         "{panics} inputs panicked; the first is saved in {first:?}"
     );
     // The mix must reach past the parser: some inputs are valid configs.
-    assert!(valid > n / 50, "only {valid} of {n} inputs were valid configs");
+    assert!(
+        valid > n / 50,
+        "only {valid} of {n} inputs were valid configs"
+    );
 }
 
 #[test]

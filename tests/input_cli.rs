@@ -13,7 +13,9 @@ fn validate_dev_zero_is_refused_at_the_size_cap() {
         .args(["validate", "/dev/zero"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("larger than 1048576 bytes (1 MiB)"));
+        .stderr(predicate::str::contains(
+            "larger than 1048576 bytes (1 MiB)",
+        ));
     assert!(t.elapsed() < std::time::Duration::from_secs(10));
 }
 
@@ -37,7 +39,9 @@ fn validate_refuses_what_run_refuses_with_a_position() {
             .assert()
             .code(2)
             .stdout(predicate::str::is_empty())
-            .stderr(predicate::str::contains("astd.toml:7:1: error: backend `two`"))
+            .stderr(predicate::str::contains(
+                "astd.toml:7:1: error: backend `two`",
+            ))
             .stderr(predicate::str::contains("same `workers`"))
             .stderr(predicate::str::contains("7 | workers = 2"));
         // The rayon backend comes first, but nothing runs: the refusal of
@@ -49,16 +53,25 @@ fn validate_refuses_what_run_refuses_with_a_position() {
             .assert()
             .code(2)
             .stdout(predicate::str::is_empty())
-            .stderr(predicate::str::contains("many.toml:4:1: error: backend `threads` would start 100000 OS threads"))
+            .stderr(predicate::str::contains(
+                "many.toml:4:1: error: backend `threads` would start 100000 OS threads",
+            ))
             .stderr(predicate::str::contains("--max-threads"));
-        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{cmd} ran something");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{cmd} ran something"
+        );
     }
 }
 
 #[test]
 fn async_std_clash_across_files_points_at_the_second_file() {
     let dir = tempfile::tempdir().unwrap();
-    let a = config(&dir, "a", "[[backend]]\nkind = \"async-std\"\nworkers = 1\n[[group]]\nsteps = [{ io = \"1ms\" }]\n");
+    let a = config(
+        &dir,
+        "a",
+        "[[backend]]\nkind = \"async-std\"\nworkers = 1\n[[group]]\nsteps = [{ io = \"1ms\" }]\n",
+    );
     let b = config(&dir, "b", "# b\n[[backend]]\nkind = \"async-std\"\nworkers = 3\n[[group]]\nsteps = [{ io = \"1ms\" }]\n");
     gilsim()
         .arg("validate")
@@ -101,13 +114,23 @@ fn runaway_values_give_short_errors() {
     let path = config(
         &dir,
         "digits",
-        &format!("[[group]]\nsteps = [{{ io = \"{}s\" }}]\n", "9".repeat(10_000)),
+        &format!(
+            "[[group]]\nsteps = [{{ io = \"{}s\" }}]\n",
+            "9".repeat(10_000)
+        ),
     );
     let out = gilsim().arg("validate").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(out.stderr.len() < 1_000, "{} bytes of error", out.stderr.len());
+    assert!(
+        out.stderr.len() < 1_000,
+        "{} bytes of error",
+        out.stderr.len()
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("too large") && stderr.contains("(10001 characters)"), "{stderr}");
+    assert!(
+        stderr.contains("too large") && stderr.contains("(10001 characters)"),
+        "{stderr}"
+    );
 }
 
 #[test]

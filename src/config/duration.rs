@@ -500,7 +500,10 @@ mod tests {
         ] {
             let e = err(&input);
             assert!(e.len() < 300, "{} bytes: {e}", e.len());
-            assert!(e.contains("(10001 characters)") || e.contains("characters)"), "{e}");
+            assert!(
+                e.contains("(10001 characters)") || e.contains("characters)"),
+                "{e}"
+            );
         }
         assert!(err(&format!("{}s", "9".repeat(10_000))).contains("too large"));
     }

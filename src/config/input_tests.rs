@@ -37,7 +37,10 @@ fn control_characters_in_names_are_refused_where_they_are() {
         assert!(p.snippet[p.column - 1..].starts_with('"'), "{p:?}");
         // Rendering never hands a control character to the terminal.
         let shown = e.to_string();
-        assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{shown:?}");
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
     }
 }
 
@@ -45,19 +48,36 @@ fn control_characters_in_names_are_refused_where_they_are() {
 fn long_names_are_refused() {
     let name = "n".repeat(limits::MAX_NAME_CHARS + 1);
     let e = err(&format!("[[group]]\nname = \"{name}\"\n{STEP}\n"));
-    assert!(e.message().contains("129 characters long; at most 128"), "{e}");
+    assert!(
+        e.message().contains("129 characters long; at most 128"),
+        "{e}"
+    );
     // Exactly at the limit is fine.
     let ok = "n".repeat(limits::MAX_NAME_CHARS);
-    assert!(parse(&format!("[[group]]\nname = \"{ok}\"\n{STEP}\n"), Path::new("x.toml")).is_ok());
+    assert!(parse(
+        &format!("[[group]]\nname = \"{ok}\"\n{STEP}\n"),
+        Path::new("x.toml")
+    )
+    .is_ok());
 }
 
 #[test]
 fn snippets_escape_nul_and_escape_sequences() {
     // TOML refuses raw control characters; the snippet shows them escaped.
-    for source in ["a = 1 # \u{1b}[2J\n", "[[group]]\u{0}\nsteps = []\n", "x = \"\u{0}\"\n"] {
+    for source in [
+        "a = 1 # \u{1b}[2J\n",
+        "[[group]]\u{0}\nsteps = []\n",
+        "x = \"\u{0}\"\n",
+    ] {
         let shown = err(source).to_string();
-        assert!(!shown.contains('\u{1b}') && !shown.contains('\0'), "{shown:?}");
-        assert!(shown.contains("\\u{1b}") || shown.contains("\\0"), "{shown}");
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\0'),
+            "{shown:?}"
+        );
+        assert!(
+            shown.contains("\\u{1b}") || shown.contains("\\0"),
+            "{shown}"
+        );
     }
 }
 
@@ -84,7 +104,11 @@ fn the_caret_stays_under_the_culprit_after_wide_characters() {
     let shown = e.to_string();
     let line = shown.lines().nth(2).unwrap();
     let cell = caret_cell(&shown);
-    assert_eq!(&line[line.find('|').unwrap() + 2..][cell..cell + 2], "\\u", "{shown}");
+    assert_eq!(
+        &line[line.find('|').unwrap() + 2..][cell..cell + 2],
+        "\\u",
+        "{shown}"
+    );
 }
 
 #[test]
@@ -93,7 +117,10 @@ fn long_lines_are_shown_as_a_window_around_the_culprit() {
     let e = err(&source);
     let shown = e.to_string();
     assert!(shown.len() < 1_000, "{} bytes", shown.len());
-    let source = format!("[[group]]\nsteps = [{{ cpu = \"{}s\" }}]\n", "9".repeat(10_000));
+    let source = format!(
+        "[[group]]\nsteps = [{{ cpu = \"{}s\" }}]\n",
+        "9".repeat(10_000)
+    );
     let shown = err(&source).to_string();
     assert!(shown.len() < 1_000, "{} bytes:\n{shown}", shown.len());
     assert!(shown.contains("(10001 characters)"), "{shown}");
@@ -135,7 +162,10 @@ fn deep_repeat_nesting_says_what_was_expected_and_where() {
 fn counts_of_groups_backends_and_steps_are_bounded() {
     let groups = format!("[[group]]\n{STEP}\n").repeat(limits::MAX_GROUPS + 1);
     let e = err(&groups);
-    assert!(e.message().contains("1001 [[group]] tables; at most 1000"), "{e}");
+    assert!(
+        e.message().contains("1001 [[group]] tables; at most 1000"),
+        "{e}"
+    );
     assert_eq!(e.line(), Some(2 * limits::MAX_GROUPS as usize + 1));
     let ok = format!("[[group]]\n{STEP}\n").repeat(limits::MAX_GROUPS);
     assert!(parse(&ok, Path::new("x.toml")).is_ok());
@@ -144,7 +174,10 @@ fn counts_of_groups_backends_and_steps_are_bounded() {
         .map(|i| format!("[[backend]]\nkind = \"rayon\"\nname = \"b{i}\"\n"))
         .collect::<String>();
     let e = err(&format!("{backends}[[group]]\n{STEP}\n"));
-    assert!(e.message().contains("65 [[backend]] tables; at most 64"), "{e}");
+    assert!(
+        e.message().contains("65 [[backend]] tables; at most 64"),
+        "{e}"
+    );
 
     let steps = vec!["{ io = \"1ms\" }"; limits::MAX_STEPS_WRITTEN + 1].join(", ");
     let e = err(&format!("[[group]]\nsteps = [{steps}]\n"));
@@ -154,7 +187,10 @@ fn counts_of_groups_backends_and_steps_are_bounded() {
 #[test]
 fn durations_in_exponent_notation_say_so() {
     let e = err("[[group]]\nsteps = [{ cpu = \"1e30s\" }]\n");
-    assert!(e.message().contains("exponent notation is not accepted"), "{e}");
+    assert!(
+        e.message().contains("exponent notation is not accepted"),
+        "{e}"
+    );
     assert!(!e.message().contains("unknown unit"), "{e}");
 }
 
@@ -166,7 +202,10 @@ fn load_reads_at_most_the_cap() {
     text += &"#".repeat(MAX_CONFIG_BYTES as usize);
     std::fs::write(&big, &text).unwrap();
     let e = load(&big).unwrap_err();
-    assert!(e.to_string().contains("larger than 1048576 bytes (1 MiB)"), "{e}");
+    assert!(
+        e.to_string().contains("larger than 1048576 bytes (1 MiB)"),
+        "{e}"
+    );
 
     let exact = dir.path().join("exact.toml");
     text.truncate(MAX_CONFIG_BYTES as usize);

@@ -77,7 +77,11 @@ pub(crate) fn steps(
 pub(crate) fn written(list: &[Spanned<RawStep>]) -> usize {
     list.iter()
         .map(|s| {
-            let inner = s.get_ref().steps.as_ref().map_or(0, |i| written(i.get_ref()));
+            let inner = s
+                .get_ref()
+                .steps
+                .as_ref()
+                .map_or(0, |i| written(i.get_ref()));
             inner.saturating_add(1)
         })
         .fold(0, usize::saturating_add)

@@ -149,13 +149,22 @@ fn open_arrivals_have_the_asked_rate_and_count() {
     assert_eq!(offsets_ns.len(), 100);
     assert_eq!(offsets_ns[1] - offsets_ns[0], 10_000_000);
     assert_eq!(offsets_ns[99], 990_000_000);
-    assert_eq!(plan.open_arrivals(1).and_then(Iterator::last), Some(990_000_000));
+    assert_eq!(
+        plan.open_arrivals(1).and_then(Iterator::last),
+        Some(990_000_000)
+    );
     assert!(plan.open_arrivals(2).is_none());
 }
 
 /// The due times as the plan drew them up front before they became lazy
 /// (the code as it was): the lazy stream must give exactly these.
-fn eager_offsets(rate: f64, process: ArrivalProcess, jobs: u64, seed: u64, group: usize) -> Vec<u64> {
+fn eager_offsets(
+    rate: f64,
+    process: ArrivalProcess,
+    jobs: u64,
+    seed: u64,
+    group: usize,
+) -> Vec<u64> {
     use rand::SeedableRng;
     use rand_distr::{Distribution, Exp};
     let splitmix = |mut z: u64| {
@@ -204,7 +213,10 @@ fn lazy_arrivals_are_the_draws_of_the_eager_plan() {
         let lazy: Vec<u64> = plan.open_arrivals(1).expect("open").collect();
         assert_eq!(lazy, eager_offsets(rate, process, 5_000, seed, 1));
         // A second read gives the same stream again.
-        assert!(plan.open_arrivals(1).expect("open").eq(lazy.iter().copied()));
+        assert!(plan
+            .open_arrivals(1)
+            .expect("open")
+            .eq(lazy.iter().copied()));
     }
 }
 

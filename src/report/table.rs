@@ -227,7 +227,12 @@ mod tests {
             ..Default::default()
         };
         let groups = vec![
-            fixtures::group("crunch-the-numbers", 1_000_000, fixtures::quantiles(123_456), shares),
+            fixtures::group(
+                "crunch-the-numbers",
+                1_000_000,
+                fixtures::quantiles(123_456),
+                shares,
+            ),
             fixtures::group("serve-requests", 1, fixtures::quantiles(7), shares),
         ];
         let mut gil = fixtures::run("threads+gil-with-a-long-label", 12_345.6, groups.clone());
@@ -267,10 +272,17 @@ mod tests {
         for width in [80u16, 120] {
             let text = rendered_at(width);
             for line in text.lines() {
-                assert!(line.width() <= width as usize, "{width}: {line:?} is {} wide", line.width());
+                assert!(
+                    line.width() <= width as usize,
+                    "{width}: {line:?} is {} wide",
+                    line.width()
+                );
             }
             // Every figure appears whole on one line.
-            for number in ["12345.6", "99999.9", "1000000", "246.91ms", "1.23s", "12.35s", "987.65ms", "710.0%", "99999.9"] {
+            for number in [
+                "12345.6", "99999.9", "1000000", "246.91ms", "1.23s", "12.35s", "987.65ms",
+                "710.0%", "99999.9",
+            ] {
                 assert!(
                     text.lines().any(|l| l.contains(number)),
                     "{width}: {number} split or missing in\n{text}"
@@ -282,7 +294,10 @@ mod tests {
     #[test]
     fn gil_line_counts_agree_and_short_holds_say_so() {
         let text = rendered_at(200);
-        assert!(text.contains("GIL taken 1 time, 1 forced switch,"), "{text}");
+        assert!(
+            text.contains("GIL taken 1 time, 1 forced switch,"),
+            "{text}"
+        );
         assert!(text.contains("holds p50 <1µs p99 987.65ms"), "{text}");
     }
 

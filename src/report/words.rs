@@ -46,14 +46,18 @@ mod tests {
 
     #[test]
     fn counts_agree_with_their_number() {
-        assert_eq!(count(1, "forced switch", "forced switches"), "1 forced switch");
+        assert_eq!(
+            count(1, "forced switch", "forced switches"),
+            "1 forced switch"
+        );
         assert_eq!(count(0, "client", "clients"), "0 clients");
         assert_eq!(count(2, "client", "clients"), "2 clients");
     }
 
     #[test]
     fn wrapping_keeps_words_whole_and_lines_short() {
-        let text = "  threads+gil: GIL taken 123456 times, 9876 forced switches, 1.23s waiting in total";
+        let text =
+            "  threads+gil: GIL taken 123456 times, 9876 forced switches, 1.23s waiting in total";
         let w = wrap(text, Some(30), "    ");
         for line in w.lines() {
             assert!(line.width() <= 30, "{line:?}");
