@@ -258,8 +258,8 @@ fn mutate(input: &str, seeds: &[String], rng: &mut Pcg64Mcg) -> String {
             if !starts.is_empty() {
                 let s = starts[rng.random_range(0..starts.len())];
                 let rest = &text[s..];
-                let len = if rest.starts_with('"') {
-                    rest[1..].find('"').map_or(rest.len(), |e| e + 2)
+                let len = if let Some(quoted) = rest.strip_prefix('"') {
+                    quoted.find('"').map_or(rest.len(), |e| e + 2)
                 } else {
                     rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
                         .unwrap_or(rest.len())

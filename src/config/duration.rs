@@ -493,7 +493,7 @@ mod tests {
     fn runaway_values_are_echoed_short() {
         for input in [
             format!("{}s", "9".repeat(10_000)),
-            format!("{}", "9".repeat(10_000)),
+            "9".repeat(10_000),
             format!("1{}", "x".repeat(10_000)),
             format!("0.{}1ns", "0".repeat(10_000)),
             format!("-{}", "1".repeat(10_000)),

@@ -166,7 +166,7 @@ fn counts_of_groups_backends_and_steps_are_bounded() {
         e.message().contains("1001 [[group]] tables; at most 1000"),
         "{e}"
     );
-    assert_eq!(e.line(), Some(2 * limits::MAX_GROUPS as usize + 1));
+    assert_eq!(e.line(), Some(2 * limits::MAX_GROUPS + 1));
     let ok = format!("[[group]]\n{STEP}\n").repeat(limits::MAX_GROUPS);
     assert!(parse(&ok, Path::new("x.toml")).is_ok());
 
