@@ -384,13 +384,21 @@ pub(crate) fn normalize_message(message: &str, source: &str, span: &Range<usize>
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "));
     if let Some((found, expected)) = body.and_then(|b| b.split_once(", expected ")) {
-        return format!(
-            "expected {}, found {}",
-            toml_words(expected),
+        // A TOML date reaches serde as a table; say what was written.
+        let found = if found == "map" && source.get(span.clone()).is_some_and(looks_like_date) {
+            "a date-time".to_string()
+        } else {
             toml_words(found)
-        );
+        };
+        return format!("expected {}, found {found}", toml_words(expected));
     }
     message.to_string()
+}
+
+/// `1979-05-27...`: a TOML date or date-time.
+fn looks_like_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
 }
 
 /// `[group]` where `[[group]]` was meant: the header is a single-bracket

@@ -222,3 +222,9 @@ fn load_reads_at_most_the_cap() {
     assert!(e.to_string().contains("larger than"), "{e}");
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn a_date_where_a_number_goes_is_called_a_date() {
+    let e = err(&format!("seed = 1979-05-27\n[[group]]\n{STEP}\n"));
+    assert_eq!(e.message(), "expected an integer, found a date-time");
+}
