@@ -16,6 +16,7 @@ pub mod exec;
 pub mod hist;
 pub mod metrics;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod stats;
 pub mod trace;

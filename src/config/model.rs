@@ -311,4 +311,13 @@ pub mod limits {
     pub const MAX_STEPS_PER_JOB: u64 = 100_000_000;
     /// Most workers for a pool.
     pub const MAX_WORKERS: usize = 4096;
+    /// Most `[[group]]` tables in one config.
+    pub const MAX_GROUPS: usize = 1000;
+    /// Most `[[backend]]` tables in one config.
+    pub const MAX_BACKENDS: usize = 64;
+    /// Most step tables one group's `steps` holds as written (nested ones
+    /// included; `repeat` counts are bounded by [`MAX_STEPS_PER_JOB`]).
+    pub const MAX_STEPS_WRITTEN: usize = 10_000;
+    /// Longest name (config, backend, group, lock, counter), in characters.
+    pub const MAX_NAME_CHARS: usize = 128;
 }
