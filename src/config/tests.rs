@@ -86,7 +86,8 @@ steps = [{ io = "1ms" }]
         set.gil,
         GilSettings {
             switch_interval: Duration::from_millis(5),
-            tick: Duration::from_micros(5)
+            tick: Duration::from_micros(5),
+            ..GilSettings::default()
         }
     );
     assert_eq!(

@@ -147,6 +147,9 @@ impl Gil {
             let _enter = span.enter();
             let began = Instant::now();
             let mut requested_at = None;
+            // The timed waits end as late as CPython's would: with the
+            // thread's timer slack (Linux's default for CPython threads).
+            crate::work::sleep::set_timer_slack(self.settings.timer_slack);
             while st.locked {
                 let saved = st.switch_number;
                 let timed_out = self
@@ -158,6 +161,7 @@ impl Gil {
                     requested_at.get_or_insert_with(Instant::now);
                 }
             }
+            crate::work::sleep::restore_precise_timer_slack();
             waited = began.elapsed();
             if let Some(at) = requested_at {
                 self.handoff_us
@@ -282,6 +286,7 @@ mod tests {
         Arc::new(Gil::new(GilSettings {
             switch_interval: Duration::from_millis(interval_ms),
             tick: Duration::from_micros(1),
+            ..GilSettings::default()
         }))
     }
 
