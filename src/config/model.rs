@@ -109,11 +109,11 @@ impl InterpreterCosts {
 impl Default for InterpreterCosts {
     fn default() -> Self {
         Self {
-            task: Duration::from_micros(12),
-            resume: Duration::from_micros(8),
-            io_call: Duration::from_micros(6),
-            submit: Duration::from_micros(10),
-            complete: Duration::from_micros(10),
+            task: Duration::from_micros(4),
+            resume: Duration::from_micros(45),
+            io_call: Duration::from_micros(4),
+            submit: Duration::from_micros(8),
+            complete: Duration::from_micros(5),
         }
     }
 }
