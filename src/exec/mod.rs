@@ -126,8 +126,7 @@ impl RunShared {
     ) -> Self {
         let tick_iters = calibration.iters_for(plan.gil.tick).max(1);
         let increment_iters = calibration.iters_for(INCREMENT_COST);
-        let inside_iters =
-            (increment_iters as f64 * plan.gil.counter_inside_share).round() as u64;
+        let inside_iters = (increment_iters as f64 * plan.gil.counter_inside_share).round() as u64;
         let costs = if gil.is_some() {
             CostIters::new(&plan.gil.cost, &calibration)
         } else {
