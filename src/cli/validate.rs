@@ -31,11 +31,21 @@ pub fn summary(set: &JobSet, cores: usize) -> String {
         // Free text from the config: shown, but never as terminal commands.
         s += &format!(" — {}", escape_controls(d));
     }
+    let (g, c) = (&set.gil, &set.gil.cost);
+    let secs = |d: std::time::Duration| fmt_secs(d.as_secs_f64());
     s += &format!(
-        "\n  seed {}; GIL switch interval {}, tick {}\n  groups:\n",
+        "\n  seed {}; GIL switch interval {}, tick {}, counter inside share {}, timer slack {}\n  \
+         interpreter costs under the GIL: task {}, resume {}, io_call {}, submit {}, complete {}\n  groups:\n",
         set.seed,
-        fmt_secs(set.gil.switch_interval.as_secs_f64()),
-        fmt_secs(set.gil.tick.as_secs_f64())
+        secs(g.switch_interval),
+        secs(g.tick),
+        g.counter_inside_share,
+        secs(g.timer_slack),
+        secs(c.task),
+        secs(c.resume),
+        secs(c.io_call),
+        secs(c.submit),
+        secs(c.complete),
     );
     for (gi, g) in plan.groups.iter().enumerate() {
         let t = plan.group_totals(gi);

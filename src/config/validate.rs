@@ -13,7 +13,7 @@ use super::duration::{format_duration, resolve, FixedDuration};
 use super::error::{key_span, Located};
 use super::model::{
     limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Flavor, GilSettings,
-    GroupSpec, JobSet, Step,
+    GroupSpec, InterpreterCosts, JobSet, Step,
 };
 use super::raw::{
     Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup, RawInt,
@@ -131,9 +131,33 @@ fn gil_settings(raw: &RawGil) -> Result<GilSettings, Located> {
             ),
         ));
     }
+    let counter_inside_share = match &raw.counter_inside_share {
+        None => GilSettings::DEFAULT_COUNTER_INSIDE_SHARE,
+        Some(v) if (0.0..=1.0).contains(&v.get_ref().0) => v.get_ref().0,
+        Some(v) => {
+            return Err(Located::new(
+                v.span(),
+                "`counter_inside_share` must be a number from 0 to 1",
+            ))
+        }
+    };
+    let given = |value: &Option<Spanned<FixedDuration>>, default: Duration| {
+        value.as_ref().map_or(default, |v| v.get_ref().0)
+    };
+    let defaults = InterpreterCosts::default();
+    let cost = raw.cost.as_ref().map_or(defaults, |c| InterpreterCosts {
+        task: given(&c.task, defaults.task),
+        resume: given(&c.resume, defaults.resume),
+        io_call: given(&c.io_call, defaults.io_call),
+        submit: given(&c.submit, defaults.submit),
+        complete: given(&c.complete, defaults.complete),
+    });
     Ok(GilSettings {
         switch_interval,
         tick,
+        counter_inside_share,
+        timer_slack: given(&raw.timer_slack, GilSettings::DEFAULT_TIMER_SLACK),
+        cost,
     })
 }
 
