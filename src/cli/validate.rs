@@ -11,13 +11,14 @@ use gilsim::report::fmt_secs;
 pub fn validate(paths: &[PathBuf]) -> Result<(), Error> {
     let sets = super::load_all(paths)?;
     let cores = available_cores();
+    let mut text = String::new();
     for (i, set) in sets.iter().enumerate() {
         if i > 0 {
-            println!();
+            text.push('\n');
         }
-        print!("{}", summary(set, cores));
+        text += &summary(set, cores);
     }
-    Ok(())
+    super::print_stdout(&text)
 }
 
 /// The resolved plan of `set`, as text.

@@ -13,6 +13,10 @@ use crate::work::gil::{GilStats, Hold};
 /// Highest value a histogram tracks: one hour, in microseconds.
 const HIST_MAX_US: u64 = 3_600_000_000;
 
+/// GIL holds a run keeps without `--trace`: its first ones, enough for the
+/// report's GIL timeline, a bounded few kB however long the run.
+pub const GIL_HOLDS_KEPT: usize = 2_000;
+
 /// A microsecond histogram with 3 significant digits, from 1 µs to 1 h.
 pub fn new_histogram() -> Histogram<u64> {
     // Static, valid bounds: construction cannot fail.
@@ -223,7 +227,8 @@ pub struct RunMeasurement {
     pub gil: Option<GilStats>,
     /// Counters, in plan order.
     pub counters: Vec<CounterResult>,
-    /// GIL holds (only when a trace asked for them), relative to `started`.
+    /// GIL holds: all of them when a trace asked for them, otherwise the
+    /// first [`GIL_HOLDS_KEPT`].
     pub gil_holds: Vec<Hold>,
     /// When the run's clock started (its time zero).
     pub started: Instant,

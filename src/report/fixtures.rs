@@ -25,6 +25,7 @@ pub(crate) fn group(name: &str, jobs: u64, q: Quantiles, shares: Shares) -> Grou
         service_us: q,
         time_s: TimeSeconds::default(),
         shares,
+        latency_histogram: None,
     }
 }
 
@@ -47,5 +48,6 @@ pub(crate) fn run(backend: &str, throughput_per_s: f64, groups: Vec<GroupReport>
         groups,
         gil_stats: None,
         counters: vec![],
+        gil_timeline: None,
     }
 }
