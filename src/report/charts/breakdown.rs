@@ -18,11 +18,13 @@ struct Part {
 }
 
 /// The parts in drawing order. Pattern fills are defined in [`DEFS`]; pairs
-/// that share a hue differ by pattern, and solid fills step in lightness.
+/// that share a hue differ by pattern, and the solid fills step in
+/// lightness (greyscale: cpu 17%, GIL wait 41%, queue 65%, io 84%), so a
+/// greyscale print still tells them apart.
 const PARTS: [Part; 9] = [
     Part {
         name: "cpu",
-        fill: "#1d4f91",
+        fill: "#08306b",
     },
     Part {
         name: "native",
@@ -30,11 +32,11 @@ const PARTS: [Part; 9] = [
     },
     Part {
         name: "io",
-        fill: "#9cc9e6",
+        fill: "#c6dbef",
     },
     Part {
         name: "GIL wait",
-        fill: "#c0392b",
+        fill: "#e34a33",
     },
     Part {
         name: "lock wait",
@@ -42,7 +44,7 @@ const PARTS: [Part; 9] = [
     },
     Part {
         name: "queue",
-        fill: "#f2b544",
+        fill: "#f59e0b",
     },
     Part {
         name: "offload wait",
@@ -58,7 +60,7 @@ const PARTS: [Part; 9] = [
     },
 ];
 
-const DEFS: &str = r##"<pattern id="p-native" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#dbe6f3"/><rect width="3" height="6" fill="#1d4f91"/></pattern><pattern id="p-lock" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="#f6d5d1"/><circle cx="3" cy="3" r="1.8" fill="#c0392b"/></pattern><pattern id="p-offload" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(-45)"><rect width="6" height="6" fill="#fbe8c2"/><rect width="2" height="6" fill="#b07a10"/></pattern><pattern id="p-exec" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="#5b2a86"/><path d="M0 0L6 6M6 0L0 6" stroke="#e5d8f0" stroke-width="1.2"/></pattern>"##;
+const DEFS: &str = r##"<pattern id="p-native" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#dbe6f3"/><rect width="3" height="6" fill="#08306b"/></pattern><pattern id="p-lock" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="#f6d5d1"/><circle cx="3" cy="3" r="1.8" fill="#e34a33"/></pattern><pattern id="p-offload" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(-45)"><rect width="6" height="6" fill="#fbe8c2"/><rect width="2" height="6" fill="#b45309"/></pattern><pattern id="p-exec" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="#5b2a86"/><path d="M0 0L6 6M6 0L0 6" stroke="#e5d8f0" stroke-width="1.2"/></pattern>"##;
 
 const MARGIN: f64 = 16.0;
 const BAR: f64 = 20.0;
