@@ -86,7 +86,7 @@ pub fn check_writable_dir(dir: &Path) -> io::Result<()> {
 pub fn check_writable_file(path: &Path) -> io::Result<()> {
     if path.is_dir() {
         return Err(io::Error::new(
-            io::ErrorKind::IsADirectory,
+            io::ErrorKind::InvalidInput,
             "it is a directory; give a file name",
         ));
     }
