@@ -24,6 +24,15 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// An output file or directory that cannot be written, found before
+    /// anything ran.
+    #[error("cannot write {path}: {source}; nothing was run")]
+    Unwritable {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// Bad command-line input that clap cannot express.
     #[error("{0}")]
     Usage(String),
@@ -33,7 +42,7 @@ impl Error {
     /// SPEC §3: 2 for bad input (nothing was run), 1 for a run failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Configs(_) | Error::Usage(_) => 2,
+            Error::Config(_) | Error::Configs(_) | Error::Usage(_) | Error::Unwritable { .. } => 2,
             Error::Run(e) if e.is_refusal() => 2,
             Error::Run(_) | Error::Output { .. } => 1,
         }

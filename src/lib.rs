@@ -13,6 +13,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod fsout;
 pub mod hist;
 pub mod metrics;
 pub mod plan;

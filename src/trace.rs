@@ -127,9 +127,10 @@ impl TraceRecorder {
     }
 
     /// Writes the trace with a GIL track for every run that had one to
-    /// `file` (opened by the caller before the runs, so that a path that
-    /// cannot be written fails before anything runs).
-    pub fn write(&self, file: std::fs::File, runs: &[RunMeasurement]) -> std::io::Result<()> {
+    /// `out` (the caller writes it whole or not at all, with
+    /// [`crate::fsout::write_atomic`], after checking before the runs that
+    /// the path can be written).
+    pub fn write(&self, out: &mut dyn Write, runs: &[RunMeasurement]) -> std::io::Result<()> {
         let tracks: Vec<GilTrack> = runs
             .iter()
             .filter(|m| m.gil.is_some())
@@ -142,8 +143,7 @@ impl TraceRecorder {
                     .collect(),
             })
             .collect();
-        let mut out = std::io::BufWriter::new(file);
-        self.write_to(&mut out, &tracks)?;
+        self.write_to(out, &tracks)?;
         out.flush()
     }
 

@@ -338,8 +338,8 @@ fn open_loop_thread_per_job_stays_under_the_thread_limit() {
     assert_eq!(r["runs"][0]["held_back_jobs"], 0);
 }
 
-/// An output path that cannot be written fails before the run, not after
-/// minutes of it.
+/// An output path that cannot be written is refused as bad input (exit 2)
+/// before the run, not after minutes of it.
 #[test]
 fn an_unwritable_trace_path_fails_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -354,7 +354,7 @@ fn an_unwritable_trace_path_fails_before_anything_runs() {
         .arg(dir.path().join("no/such/dir/t.json"))
         .arg(&slow)
         .assert()
-        .code(1)
+        .code(2)
         .stdout(predicate::str::is_empty())
         .stderr(predicate::str::contains("cannot write").and(predicate::str::contains("t.json")));
     assert!(

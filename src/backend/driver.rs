@@ -68,7 +68,8 @@ pub fn run(
         if opts.record_gil_holds {
             g.with_hold_log()
         } else {
-            g
+            // The report's GIL timeline draws a window from the run's start.
+            g.with_bounded_hold_log(crate::metrics::GIL_HOLDS_KEPT)
         }
     });
     let shared = Arc::new(RunShared::new(plan.clone(), opts.calibration, gil, tx));

@@ -38,6 +38,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Render the --out files (HTML, markdown, charts, .hgrm) from a saved
+    /// JSON report.
+    Report(super::report::ReportArgs),
     /// Print this machine's CPU-kernel rate and IO wait precision.
     Calibrate {
         /// Waits measured per duration.
@@ -61,7 +64,8 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// Also write each config's report as NAME.json and NAME.csv here.
+    /// Also write each config's report here: NAME.json, .csv, .md, .svg,
+    /// .html and NAME/BACKEND/GROUP.hgrm (checked writable before the run).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -81,7 +85,7 @@ pub struct RunArgs {
     /// Most OS threads a thread-per-job backend may start at once: batch
     /// and closed-loop plans over it are refused; open-loop jobs past it wait
     /// in gilsim's queue.
-    #[arg(long, value_name = "N", default_value_t = gilsim::preflight::DEFAULT_MAX_THREADS)]
+    #[arg(long, value_name = "N", default_value_t = gilsim::preflight::DEFAULT_MAX_THREADS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_threads: u64,
 
     /// Most jobs submitted and not yet completed at once; later due jobs wait

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod calibrate;
+mod report;
 mod run;
 mod validate;
 
@@ -26,6 +27,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(&args, trace.as_deref()),
         Command::Validate { configs } => validate::validate(&configs),
+        Command::Report(args) => report::report(&args),
         Command::Calibrate { samples } => calibrate::calibrate(samples),
         Command::Bench { quick, json } => bench::bench(quick, json),
     };
@@ -56,6 +58,19 @@ fn init_logging(trace: Option<&Arc<TraceRecorder>>) {
         .with(fmt)
         .with(chrome)
         .try_init();
+}
+
+/// Writes `text` to stdout; a full or closed stdout is a run failure
+/// (exit 1) with a message, not a panic.
+fn print_stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|source| Error::Output {
+            path: "<stdout>".into(),
+            source,
+        })
 }
 
 /// Loads every config before anything runs, so a bad one exits 2 with

@@ -1,6 +1,5 @@
 //! `gilsim run`: every config on every selected backend, then the report.
 
-use std::fs;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -11,34 +10,29 @@ use super::args::RunArgs;
 use gilsim::backend::{Progress, RunOptions};
 use gilsim::config::JobSet;
 use gilsim::error::{Error, RunError};
+use gilsim::fsout;
 use gilsim::metrics::RunMeasurement;
 use gilsim::plan::Plan;
-use gilsim::report::{Csv, Exporter, Format, Json, Report, Svg};
+use gilsim::report::files;
+use gilsim::report::hgrm::file_part;
+use gilsim::report::{Format, Report};
 use gilsim::trace::TraceRecorder;
 use gilsim::work::kernel::{Calibration, SPEED_DRIFT_WARN};
 
 pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     let mut sets = super::load_all(&args.configs)?;
     select_backends(&mut sets, &args.backends)?;
+    // Output paths are checked now: one that cannot be written must fail
+    // before a long run, not after it.
     if let Some(dir) = &args.out {
-        fs::create_dir_all(dir).map_err(|source| Error::Output {
-            path: dir.clone(),
+        check_out_dir(dir, &sets)?;
+    }
+    if let Some(path) = &args.trace {
+        fsout::check_writable_file(path).map_err(|source| Error::Unwritable {
+            path: path.clone(),
             source,
         })?;
     }
-    // Opened now: a trace path that cannot be written must fail before a
-    // long run, not after it.
-    let trace_out = args
-        .trace
-        .as_ref()
-        .map(|path| match fs::File::create(path) {
-            Ok(file) => Ok((path, file)),
-            Err(source) => Err(Error::Output {
-                path: path.clone(),
-                source,
-            }),
-        })
-        .transpose()?;
     let engine = args.engine.engine()?;
     // Everything a backend would refuse, before the first one runs.
     let per_backend = matches!(engine, gilsim::engine::Engine::Real).then_some(args.max_threads);
@@ -70,20 +64,31 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             warn_on_held_back(&set.name, &m);
             runs.push(m);
         }
-        let report = Report::new(&plan, cores, calibration.iters_per_us, &runs);
-        if let Some(dir) = &args.out {
-            write_artifacts(dir, &report)?;
-        }
+        let report = Report::new(&plan, cores, calibration.iters_per_us, &runs)
+            .with_description(set.description.clone());
         reports.push(report);
         if trace.is_some() {
             measured.extend(runs);
         }
     }
-    if let (Some(rec), Some((path, file))) = (trace, trace_out) {
-        rec.write(file, &measured).map_err(|source| Error::Output {
-            path: path.clone(),
-            source,
-        })?;
+    // A file that fails now does not lose the results: they still go to
+    // stdout below, and the error is reported after them.
+    let mut failed: Option<Error> = None;
+    if let Some(dir) = &args.out {
+        if let Err(e) = write_artifacts(dir, &reports) {
+            eprintln!("gilsim: {e}; the report follows on stdout");
+            failed = Some(e);
+        }
+    }
+    if let (Some(rec), Some(path)) = (trace, &args.trace) {
+        if let Err(source) = fsout::write_atomic(path, |w| rec.write(w, &measured)) {
+            let e = Error::Output {
+                path: path.clone(),
+                source,
+            };
+            eprintln!("gilsim: {e}");
+            failed.get_or_insert(e);
+        }
         if rec.dropped() > 0 {
             eprintln!(
                 "gilsim: trace capped: {} span events beyond --trace-limit {} were dropped (the file says so too)",
@@ -105,7 +110,35 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
         .map_err(|source| Error::Output {
             path: "<stdout>".into(),
             source,
-        })
+        })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `--out DIR` must accept files, and no two configs may share a file
+/// name there (they would overwrite each other).
+fn check_out_dir(dir: &Path, sets: &[JobSet]) -> Result<(), Error> {
+    let mut seen: Vec<(String, &JobSet)> = Vec::new();
+    for set in sets {
+        let stem = file_part(&set.name);
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == stem) {
+            return Err(Error::Usage(format!(
+                "{} and {} are both named `{}`: under --out {} their files would overwrite each other; \
+                 give one a different `name`, or write them to separate --out directories",
+                first.source.display(),
+                set.source.display(),
+                set.name,
+                dir.display()
+            )));
+        }
+        seen.push((stem, set));
+    }
+    fsout::check_writable_dir(dir).map_err(|source| Error::Unwritable {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Says on stderr when the CPU kernel ran at a different speed than it was
@@ -185,19 +218,13 @@ fn progress_bar(quiet: bool, config: &str, backend: &str, total: u64) -> Progres
     bar
 }
 
-/// `--out DIR`: NAME.json, NAME.csv and the NAME.svg chart for one config.
-fn write_artifacts(dir: &Path, report: &Report) -> Result<(), Error> {
-    let exporters: [&dyn Exporter; 3] = [&Json, &Csv, &Svg];
-    for exporter in exporters {
-        let path = dir.join(format!("{}.{}", report.config, exporter.extension()));
-        let mut buf = Vec::new();
-        exporter
-            .export(std::slice::from_ref(report), &mut buf)
-            .and_then(|_| fs::write(&path, buf))
-            .map_err(|source| Error::Output {
-                path: path.clone(),
-                source,
-            })?;
+/// `--out DIR`: every config's files (see [`files::write_files`]).
+pub fn write_artifacts(dir: &Path, reports: &[Report]) -> Result<(), Error> {
+    for report in reports {
+        files::write_files(dir, report).map_err(|e| Error::Output {
+            path: e.path,
+            source: e.source,
+        })?;
     }
     Ok(())
 }

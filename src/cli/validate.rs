@@ -14,13 +14,14 @@ pub fn validate(paths: &[PathBuf]) -> Result<(), Error> {
     // What `run` would refuse before it starts (with its default
     // --max-threads), `validate` refuses too.
     gilsim::preflight::check(&sets, cores, Some(gilsim::preflight::DEFAULT_MAX_THREADS))?;
+    let mut text = String::new();
     for (i, set) in sets.iter().enumerate() {
         if i > 0 {
-            println!();
+            text.push('\n');
         }
-        print!("{}", summary(set, cores));
+        text += &summary(set, cores);
     }
-    Ok(())
+    super::print_stdout(&text)
 }
 
 /// The resolved plan of `set`, as text.

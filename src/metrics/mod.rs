@@ -12,6 +12,10 @@ use crate::config::BackendSpec;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{GilStats, Hold};
 
+/// GIL holds a run keeps without `--trace`: its first ones, enough for the
+/// report's GIL timeline, a bounded few kB however long the run.
+pub const GIL_HOLDS_KEPT: usize = 2_000;
+
 /// Where a job's time went. Fields add up to (about) its service time.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TimeBreakdown {
@@ -216,7 +220,8 @@ pub struct RunMeasurement {
     pub gil: Option<GilStats>,
     /// Counters, in plan order.
     pub counters: Vec<CounterResult>,
-    /// GIL holds (only when a trace asked for them), relative to `started`.
+    /// GIL holds: all of them when a trace asked for them, otherwise the
+    /// first [`GIL_HOLDS_KEPT`].
     pub gil_holds: Vec<Hold>,
     /// When the run's clock started (its time zero).
     pub started: Instant,

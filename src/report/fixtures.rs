@@ -1,6 +1,6 @@
 //! Hand-built report values for the exporters' and the verdict's tests.
 
-use super::{GroupReport, Ideal, Quantiles, RunReport, Shares, TimeSeconds};
+use super::{GroupReport, Ideal, Machine, Quantiles, Report, RunReport, Shares, TimeSeconds};
 
 /// Latency quantiles shaped like a real tail: p50 = 2×, p99 = 10×, max = 100× `base_us`.
 pub(crate) fn quantiles(base_us: u64) -> Quantiles {
@@ -25,6 +25,7 @@ pub(crate) fn group(name: &str, jobs: u64, q: Quantiles, shares: Shares) -> Grou
         service_us: q,
         time_s: TimeSeconds::default(),
         shares,
+        latency_histogram: None,
     }
 }
 
@@ -47,5 +48,22 @@ pub(crate) fn run(backend: &str, throughput_per_s: f64, groups: Vec<GroupReport>
         groups,
         gil_stats: None,
         counters: vec![],
+        gil_timeline: None,
+    }
+}
+
+/// A report of `runs` for config `config` on a 2-core machine, seed 1.
+pub(crate) fn report(config: &str, runs: Vec<RunReport>, verdict: Vec<String>) -> Report {
+    Report {
+        gilsim: "test".into(),
+        config: config.into(),
+        seed: 1,
+        machine: Machine {
+            cores: 2,
+            cpu_kernel_iters_per_us: 600.0,
+        },
+        runs,
+        verdict,
+        plan: None,
     }
 }

@@ -2,10 +2,16 @@
 //! is written in. Building a report never runs anything; exporters only
 //! format a finished [`Report`].
 
+pub mod charts;
 mod csv_export;
+mod detail;
+pub mod files;
 #[cfg(test)]
 mod fixtures;
+pub mod hgrm;
+pub mod html;
 mod json;
+mod markdown;
 mod model;
 mod svg;
 mod table;
@@ -15,7 +21,13 @@ mod words;
 use std::io::Write;
 
 pub use csv_export::Csv;
+pub use detail::{
+    decode_histogram, encode_histogram, GilTimeline, GroupPlanSummary, PlanSummary, TIMELINE_HOLDS,
+    TIMELINE_LANES,
+};
+pub use html::Html;
 pub use json::Json;
+pub use markdown::Markdown;
 pub use model::*;
 pub use svg::Svg;
 pub use table::{fmt_secs, fmt_us, shares, Table};

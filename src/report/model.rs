@@ -10,6 +10,8 @@ use crate::plan::{at_speed, Plan};
 use crate::work::counter::CounterResult;
 use crate::work::gil::GilStats;
 
+use super::detail::{encode_histogram, GilTimeline, PlanSummary};
+
 /// The gilsim version written into reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -28,6 +30,10 @@ pub struct Report {
     pub runs: Vec<RunReport>,
     /// Plain sentences: who wins and why the others lose (addition).
     pub verdict: Vec<String>,
+    /// The config as run: description and groups (addition; absent in
+    /// reports saved by older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSummary>,
 }
 
 /// A lower bound on a run's wall time: no backend can beat the largest of
@@ -102,6 +108,10 @@ pub struct RunReport {
     pub gil_stats: Option<GilReport>,
     /// Counters; empty when no step uses one.
     pub counters: Vec<CounterResult>,
+    /// Who held the GIL when, over a window from the run's start (addition;
+    /// absent without a GIL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil_timeline: Option<GilTimeline>,
 }
 
 /// One group of one run.
@@ -121,6 +131,11 @@ pub struct GroupReport {
     pub time_s: TimeSeconds,
     /// Each part's share of the group's job time (addition).
     pub shares: Shares,
+    /// The latency histogram itself, HdrHistogram's compressed V2 encoding
+    /// in base64, µs (addition; absent when no job completed). The `.hgrm`
+    /// files are rendered from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_histogram: Option<String>,
 }
 
 /// Where a group's job time (completion − due, summed) went, as fractions.
@@ -267,7 +282,16 @@ impl Report {
             },
             verdict: super::verdict::verdict(&runs),
             runs,
+            plan: Some(PlanSummary::of(plan, None)),
         }
+    }
+
+    /// Adds the config's description to the plan summary.
+    pub fn with_description(mut self, description: Option<String>) -> Self {
+        if let Some(p) = &mut self.plan {
+            p.description = description;
+        }
+        self
     }
 }
 
@@ -352,6 +376,10 @@ impl From<&RunMeasurement> for RunReport {
                 .collect(),
             gil_stats: m.gil.as_ref().map(GilReport::from),
             counters: m.counters.clone(),
+            gil_timeline: m
+                .gil
+                .as_ref()
+                .and_then(|g| GilTimeline::of(&m.gil_holds, m.started, g.acquisitions)),
         }
     }
 }
@@ -376,6 +404,7 @@ impl GroupReport {
                 executor_blocked: s(g.times.executor_blocked),
             },
             shares: Shares::of(g),
+            latency_histogram: encode_histogram(&g.latency),
         }
     }
 }

@@ -33,13 +33,18 @@ pub struct Svg;
 
 impl Exporter for Svg {
     fn export(&self, reports: &[Report], out: &mut dyn Write) -> io::Result<()> {
-        let svg = render(&panels(reports)).map_err(to_io)?;
-        out.write_all(svg.as_bytes())
+        out.write_all(latency_chart(reports)?.as_bytes())
     }
 
     fn extension(&self) -> &'static str {
         "svg"
     }
+}
+
+/// The latency-by-percentile chart of `reports` as one SVG document (the
+/// `NAME.svg` file, and the first chart of the HTML page).
+pub(crate) fn latency_chart(reports: &[Report]) -> io::Result<String> {
+    render(&panels(reports)).map_err(to_io)
 }
 
 const WIDTH: u32 = 960;
@@ -285,7 +290,7 @@ impl Ranged for Ticked {
 }
 
 /// The 1–2–5 step nearest above `raw`.
-fn nice_step(raw: f64) -> f64 {
+pub(crate) fn nice_step(raw: f64) -> f64 {
     let magnitude = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0]
         .into_iter()
@@ -312,7 +317,7 @@ fn log_ticks(bottom: f64, top: f64, mantissas: &[f64]) -> Vec<f64> {
 }
 
 /// Milliseconds with three significant digits at most, no trailing zeros.
-fn fmt_ms(ms: f64) -> String {
+pub(crate) fn fmt_ms(ms: f64) -> String {
     let decimals = match ms.abs() {
         m if m >= 100.0 => 0,
         m if m >= 10.0 => 1,
@@ -407,7 +412,7 @@ fn draw_chart(plot: &Area<'_>, y: YScale, drawn: &[(usize, [f64; 6])]) -> DrawRe
     Ok(())
 }
 
-fn color(index: usize) -> RGBColor {
+pub(crate) fn color(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
@@ -415,7 +420,7 @@ fn color(index: usize) -> RGBColor {
 /// also tells backends apart, for lines drawn on top of each other and for
 /// readers who cannot tell the colours apart. All shapes are polygons so
 /// that every marker is one element type, in the chart and in the legend.
-fn marker_outline(index: usize) -> Vec<(i32, i32)> {
+pub(crate) fn marker_outline(index: usize) -> Vec<(i32, i32)> {
     match (index / PALETTE.len() + index) % 4 {
         0 => (0..12)
             .map(|k| {
@@ -489,7 +494,7 @@ fn to_io(e: DrawingAreaErrorKind<io::Error>) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{fixtures, GroupReport, Machine, RunReport, Shares};
+    use crate::report::{fixtures, GroupReport, RunReport, Shares};
 
     fn group(name: &str, jobs: u64, base_us: u64) -> GroupReport {
         fixtures::group(name, jobs, fixtures::quantiles(base_us), Shares::default())
@@ -500,15 +505,9 @@ mod tests {
     }
 
     fn report() -> Report {
-        Report {
-            gilsim: "test".into(),
-            config: "demo".into(),
-            seed: 1,
-            machine: Machine {
-                cores: 2,
-                cpu_kernel_iters_per_us: 1.0,
-            },
-            runs: vec![
+        fixtures::report(
+            "demo".into(),
+            vec![
                 run(
                     "threads+gil",
                     vec![group("crunch", 4, 150_000), group("requests", 10, 2_000)],
@@ -518,8 +517,8 @@ mod tests {
                     vec![group("crunch", 4, 150_000), group("requests", 0, 0)],
                 ),
             ],
-            verdict: vec![],
-        }
+            vec![],
+        )
     }
 
     fn svg_of(reports: &[Report]) -> String {

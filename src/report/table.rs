@@ -219,7 +219,7 @@ mod tests {
     /// the table shows it at `width` columns.
     fn rendered_at(width: u16) -> String {
         use crate::report::fixtures;
-        use crate::report::{GilReport, HoldQuantiles, Machine};
+        use crate::report::{GilReport, HoldQuantiles};
         let shares = Shares {
             cpu: 0.25,
             gil_wait: 0.70,
@@ -246,21 +246,11 @@ mod tests {
                 max: 12_345_678,
             },
         });
-        let report = Report {
-            gilsim: "0".into(),
-            config: "wide".into(),
-            seed: 1,
-            machine: Machine {
-                cores: 2,
-                cpu_kernel_iters_per_us: 600.0,
-            },
-            runs: vec![gil, fixtures::run("rayon", 99_999.9, groups)],
-            verdict: vec![
+        let report = fixtures::report("wide".into(), vec![gil, fixtures::run("rayon", 99_999.9, groups)], vec![
                 "threads+gil-with-a-long-label: 70% of job time waiting for the GIL: CPU-bound work serialized; \
                  rayon wins throughput (99999.9 jobs/s) by 710.0%, beyond the noise of 5 runs"
                     .into(),
-            ],
-        };
+            ]);
         let mut out = Vec::new();
         write_report_at(&report, &mut out, Some(width)).unwrap();
         String::from_utf8(out).unwrap()

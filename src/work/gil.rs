@@ -97,8 +97,10 @@ pub struct Gil {
     /// Only the holder records here, so the lock is never contended.
     hold_us: Mutex<Histogram<u64>>,
     handoff_us: Mutex<Histogram<u64>>,
-    /// Every hold, when a trace asked for them.
+    /// Holds, oldest first, when a trace or a report asked for them.
     holds: Option<Mutex<Vec<Hold>>>,
+    /// Most holds kept in `holds`; later ones are not logged.
+    hold_log_limit: usize,
 }
 
 impl Gil {
@@ -121,12 +123,21 @@ impl Gil {
             hold_us: Mutex::new(new_histogram()),
             handoff_us: Mutex::new(new_histogram()),
             holds: None,
+            hold_log_limit: usize::MAX,
         }
     }
 
     /// Also keeps a log of every hold (for the trace's GIL track).
     pub fn with_hold_log(mut self) -> Self {
         self.holds = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// Keeps a log of the run's first `limit` holds only (for the report's
+    /// GIL timeline, which must not grow with the run).
+    pub fn with_bounded_hold_log(mut self, limit: usize) -> Self {
+        self.holds = Some(Mutex::new(Vec::with_capacity(limit.min(4096))));
+        self.hold_log_limit = limit;
         self
     }
 
@@ -251,7 +262,10 @@ impl Gil {
         // cross an await), so it is emitted as a finished interval.
         tracing::trace!(name: "gil_hold", dur_ns = (end - start).as_nanos() as u64);
         if let Some(log) = &self.holds {
-            log.lock().push(Hold { thread, start, end });
+            let mut log = log.lock();
+            if log.len() < self.hold_log_limit {
+                log.push(Hold { thread, start, end });
+            }
         }
     }
 

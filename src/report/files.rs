@@ -1,0 +1,63 @@
+//! `--out DIR`: every file of one config's report, each written whole or
+//! not at all ([`crate::fsout::write_atomic`]). `gilsim run --out` and
+//! `gilsim report --out` both call [`write_files`], so the two give the same
+//! files.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::hgrm::{self, file_part};
+use super::{Csv, Exporter, Html, Json, Markdown, Report, Svg};
+use crate::fsout::{write_atomic, write_bytes_atomic};
+
+/// A file that could not be written, and why.
+#[derive(Debug)]
+pub struct FileError {
+    /// The file (or directory) that failed.
+    pub path: PathBuf,
+    /// The cause.
+    pub source: io::Error,
+}
+
+/// The stem of a config's files under `--out`: its name, made safe for a
+/// file name ([`file_part`]).
+pub fn stem(report: &Report) -> String {
+    file_part(&report.config)
+}
+
+/// Writes `NAME.json`, `NAME.csv`, `NAME.md`, `NAME.svg`, `NAME.html` and
+/// `NAME/BACKEND/GROUP.hgrm` for `report` into `dir`; returns the paths
+/// written. Stops at the first file that fails; files already written
+/// stay (each is complete).
+pub fn write_files(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, FileError> {
+    let stem = stem(report);
+    let exporters: [&dyn Exporter; 5] = [&Json, &Csv, &Markdown, &Svg, &Html];
+    let mut written = Vec::new();
+    for exporter in exporters {
+        let path = dir.join(format!("{stem}.{}", exporter.extension()));
+        write_atomic(&path, |w| exporter.export(std::slice::from_ref(report), w)).map_err(
+            |source| FileError {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        written.push(path);
+    }
+    let hgrms = hgrm::files(report).map_err(|e| FileError {
+        path: dir.join(&stem),
+        source: io::Error::new(io::ErrorKind::InvalidData, e),
+    })?;
+    for f in hgrms {
+        let path = dir.join(&f.path);
+        let fail = |source| FileError {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+        write_bytes_atomic(&path, f.text.as_bytes()).map_err(fail)?;
+        written.push(path);
+    }
+    Ok(written)
+}

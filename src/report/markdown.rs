@@ -1,0 +1,145 @@
+//! `NAME.md`: the results table and the verdict as GitHub-flavoured
+//! markdown, ready to paste into an issue (hyperfine's `--export-markdown`
+//! is the model: units in the column headers, numbers right-aligned).
+
+use std::io::Write;
+
+use super::{shares, Exporter, GroupReport, Report, RunReport};
+
+/// The markdown exporter (`--out` only).
+pub struct Markdown;
+
+impl Exporter for Markdown {
+    fn export(&self, reports: &[Report], out: &mut dyn Write) -> std::io::Result<()> {
+        for (i, r) in reports.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            write_report(r, out)?;
+        }
+        Ok(())
+    }
+
+    fn extension(&self) -> &'static str {
+        "md"
+    }
+}
+
+const HEADER: &str = "| Backend | Group | Jobs | p50 [ms] | p99 [ms] | p99.9 [ms] | Max [ms] | Jobs/s | Wall [s] | Where job time went |";
+const ALIGN: &str = "|:---|:---|---:|---:|---:|---:|---:|---:|---:|:---|";
+
+fn write_report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "## {}\n", cell(&r.config))?;
+    if let Some(d) = r.plan.as_ref().and_then(|p| p.description.as_deref()) {
+        writeln!(out, "{}\n", cell(d))?;
+    }
+    writeln!(
+        out,
+        "Seed {}, {} cores, CPU kernel {:.1} iterations/µs, gilsim {}.\n",
+        r.seed, r.machine.cores, r.machine.cpu_kernel_iters_per_us, r.gilsim
+    )?;
+    writeln!(out, "{HEADER}\n{ALIGN}")?;
+    for run in &r.runs {
+        for (gi, g) in run.groups.iter().enumerate() {
+            writeln!(out, "{}", row(run, g, gi == 0))?;
+        }
+    }
+    let gil: Vec<&RunReport> = r.runs.iter().filter(|r| r.gil_stats.is_some()).collect();
+    if !gil.is_empty() {
+        writeln!(out)?;
+        for run in gil {
+            if let Some(g) = &run.gil_stats {
+                writeln!(
+                    out,
+                    "- `{}`: GIL taken {} times, {} forced switches, {} s waiting in total; holds p50 {} ms, p99 {} ms",
+                    tick(&run.backend),
+                    g.acquisitions,
+                    g.forced_switches,
+                    num(g.wait_s),
+                    ms(g.hold_us.p50),
+                    ms(g.hold_us.p99)
+                )?;
+            }
+        }
+    }
+    if !r.verdict.is_empty() {
+        writeln!(out, "\n**Verdict**\n")?;
+        for line in &r.verdict {
+            writeln!(out, "- {}", cell(line))?;
+        }
+    }
+    Ok(())
+}
+
+fn row(run: &RunReport, g: &GroupReport, first: bool) -> String {
+    let (backend, tput, wall) = if first {
+        (
+            format!("`{}`", tick(&run.backend)),
+            format!("{:.1}", run.throughput_per_s),
+            num(run.wall_s),
+        )
+    } else {
+        (String::new(), String::new(), String::new())
+    };
+    let q = &g.latency_us;
+    format!(
+        "| {backend} | {} | {} | {} | {} | {} | {} | {tput} | {wall} | {} |",
+        cell(&g.name),
+        g.jobs,
+        ms(q.p50),
+        ms(q.p99),
+        ms(q.p999),
+        ms(q.max),
+        shares(&g.shares)
+    )
+}
+
+/// µs as ms with three decimals (whole µs).
+fn ms(us: u64) -> String {
+    format!("{:.3}", us as f64 / 1000.0)
+}
+
+/// Seconds with three significant decimals.
+fn num(s: f64) -> String {
+    format!("{s:.3}")
+}
+
+/// Text safe inside a table cell or a line: pipes escaped, line breaks
+/// flattened, so a name cannot break the table.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// Text safe inside backticks.
+fn tick(s: &str) -> String {
+    cell(s).replace('`', "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures;
+
+    #[test]
+    fn one_table_row_per_backend_and_group_with_the_verdict() {
+        let g = |n: &str| fixtures::group(n, 3, fixtures::quantiles(1_500), Default::default());
+        let report = fixtures::report(
+            "demo".into(),
+            vec![
+                fixtures::run("threads|gil", 2.0, vec![g("a"), g("b")]),
+                fixtures::run("rayon", 3.0, vec![g("a"), g("b")]),
+            ],
+            vec!["rayon wins.".into()],
+        );
+        let mut out = Vec::new();
+        Markdown.export(&[report], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| ")).collect();
+        assert_eq!(rows.len(), 1 + 4, "{text}");
+        let columns = |l: &str| l.matches(" |").count();
+        assert!(rows.iter().all(|r| columns(r) == columns(HEADER)), "{text}");
+        assert!(text.contains("`threads\\|gil`"), "pipes are escaped");
+        assert!(text.contains("| 3.000 | 15.000 |"), "p50 and p99 in ms");
+        assert!(text.contains("**Verdict**\n\n- rayon wins."));
+    }
+}
