@@ -9,7 +9,7 @@
 //! reported as a config error with that backend's `file:line:col`.
 
 use crate::backend::{backend_for, check_together, RunOptions};
-use crate::config::{backend_problem, BackendKind, JobSet};
+use crate::config::{backend_problem, busiest_group_problem, BackendKind, JobSet};
 use crate::error::{Error, RunError};
 use crate::plan::Plan;
 use crate::work::kernel::Calibration;
@@ -65,6 +65,14 @@ fn locate(set: &JobSet, e: RunError, at_workers: bool) -> Error {
         RunError::Refused { backend, .. } | RunError::TooManyThreads { backend, .. } => backend,
         _ => return e.into(),
     };
-    backend_problem(set, backend, at_workers, &e.to_string())
+    let message = e.to_string();
+    backend_problem(set, backend, at_workers, &message)
+        .or_else(|| {
+            // A backend of the default set is written nowhere; the group
+            // that needs the threads is.
+            matches!(e, RunError::TooManyThreads { .. })
+                .then(|| busiest_group_problem(set, &message))
+                .flatten()
+        })
         .map_or_else(|| e.into(), Error::Config)
 }

@@ -171,3 +171,23 @@ fn validate_of_a_hundred_million_open_loop_jobs_is_instant_and_small() {
         .stdout(predicate::str::contains("open poisson, over ~100.00s"));
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn a_thread_limit_refusal_of_a_default_backend_points_at_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        &dir,
+        "dflt",
+        "[[group]]\nname = \"small\"\njobs = 10\nsteps = [{ io = \"1ms\" }]\n\
+         [[group]]\nname = \"big\"\njobs = 100000\nsteps = [{ io = \"1ms\" }]\n",
+    );
+    gilsim()
+        .arg("validate")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "dflt.toml:7:1: error: backend `threads` would start 100010 OS threads",
+        ))
+        .stderr(predicate::str::contains("7 | jobs = 100000"));
+}

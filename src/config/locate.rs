@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::error::{key_span, ConfigError, Located};
 use super::model::{BackendSpec, JobSet};
-use super::raw::{RawBackend, RawConfig};
+use super::raw::{RawArrival, RawBackend, RawConfig};
 
 /// A config error at backend `backend` of `set` (at its `workers` key when
 /// `at_workers` and the key is written, else at its `kind`), saying
@@ -45,4 +45,35 @@ fn span_of(b: &RawBackend, at_workers: bool, source: &str) -> std::ops::Range<us
         Some(w) if at_workers => key_span(source, &w.span()),
         _ => key_span(source, &b.kind.span()),
     }
+}
+
+/// A config error at the `jobs` of `set`'s biggest batch or closed-loop
+/// group (the one that needs the most threads at once), saying `message`:
+/// where to point a thread-limit refusal of a backend the file does not
+/// write (the default set). `None` when there is no such group or the file
+/// cannot be read again.
+pub fn busiest_group_problem(set: &JobSet, message: &str) -> Option<ConfigError> {
+    let source = super::read_bounded(&set.source).ok()?;
+    let raw: RawConfig = toml::from_str(&source).ok()?;
+    let (_, span) = raw
+        .group
+        .iter()
+        .map(Spanned::get_ref)
+        .filter_map(|g| {
+            let closed = match g.arrival.as_ref().map(Spanned::get_ref) {
+                Some(RawArrival::Table(t)) if t.rate.is_some() => return None,
+                Some(RawArrival::Table(t)) => t.closed.as_ref(),
+                _ => None,
+            };
+            let jobs = g.jobs.as_ref()?;
+            let at = closed.unwrap_or(jobs);
+            let n = closed.map_or(jobs.get_ref().0, |c| c.get_ref().0.min(jobs.get_ref().0));
+            Some((n, key_span(&source, &at.span())))
+        })
+        .max_by_key(|(n, _)| *n)?;
+    Some(ConfigError::invalid(
+        &set.source,
+        &source,
+        Located::new(span, message),
+    ))
 }
