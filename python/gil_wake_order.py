@@ -7,11 +7,16 @@ gets it is the one that has waited longest (the one that ran least recently):
   1.0  strict FIFO hand-off (round robin),
   0.33 a random pick among the three waiters.
 
-CPython measures ~0.55 and gilsim ~0.9 (from the GIL track of its --trace
-file): gilsim's GIL wakes waiters in arrival order, CPython's hand-off is
-looser, for reasons not pinned down yet (see the README). This is why gilsim's worst
-asyncio tick beside a thread pool (configs/python/asyncio_offload.toml) is
-shorter than CPython's: the loop thread is passed over less often.
+CPython measures ~0.55 on a quiet machine; gilsim measured ~0.9 (from the
+GIL track of its --trace file) while its timed waits for the GIL ran with a
+1 ns timer slack. Waiters re-queue on the condition variable after every
+timeout, so the hand-off order is the order of their latest timeouts, and a
+50 us slack (Linux's default, which CPython's threads keep) lets those
+timeouts coalesce and reorder (docs/gil.md, section 5). gilsim now waits
+with `[gil] timer_slack` (default 50 us). --timer-slack-ns runs both sides
+with another slack: the CPython workers set theirs with prctl, gilsim's
+config gets `timer_slack`. 1 ns on both sides should bring both near FIFO if
+the slack is the mechanism.
 
 Usage:
     python3 python/gil_wake_order.py                     # CPython only
@@ -34,15 +39,16 @@ from pathlib import Path
 THREADS = 4
 SECONDS = 2.0
 
-CONFIG = f"""
+CONFIG = """
 name = "gil_wake_order"
+{gil}
 [[backend]]
 kind = "threads"
 gil = true
 [[group]]
 name = "cpu"
-jobs = {THREADS}
-steps = [{{ cpu = "{int(SECONDS * 1000)}ms" }}]
+jobs = {threads}
+steps = [{{ cpu = "{ms}ms" }}]
 """
 
 
@@ -67,11 +73,18 @@ def longest_waiter_fraction(holders: list[int]) -> float | None:
     return hits / total if total else None
 
 
-def cpython_holders() -> list[int]:
+def set_timer_slack(ns: int | None) -> None:
+    if ns is not None:
+        import ctypes
+        ctypes.CDLL(None).prctl(29, max(1, ns), 0, 0, 0)   # PR_SET_TIMERSLACK
+
+
+def cpython_holders(slack_ns: int | None = None) -> list[int]:
     holders: list[int] = []
     stop = time.perf_counter() + SECONDS
 
     def worker(me: int) -> None:
+        set_timer_slack(slack_ns)
         while time.perf_counter() < stop:
             if not holders or holders[-1] != me:
                 holders.append(me)
@@ -86,10 +99,11 @@ def cpython_holders() -> list[int]:
     return holders
 
 
-def gilsim_holders(exe: str) -> list[int]:
+def gilsim_holders(exe: str, slack_ns: int | None = None) -> list[int]:
+    gil = "" if slack_ns is None else f'[gil]\ntimer_slack = "{max(1, slack_ns)}ns"'
     with tempfile.TemporaryDirectory() as d:
         config = Path(d, "gil_wake_order.toml")
-        config.write_text(CONFIG)
+        config.write_text(CONFIG.format(gil=gil, threads=THREADS, ms=int(SECONDS * 1000)))
         trace = Path(d, "trace.json")
         subprocess.run(
             [exe, "run", str(config), "--trace", str(trace), "--quiet", "--format", "json"],
@@ -110,10 +124,13 @@ def gilsim_holders(exe: str) -> list[int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gilsim", help="path to the gilsim binary to measure as well")
+    ap.add_argument("--timer-slack-ns", type=int, default=None,
+                    help="timer slack for both sides' GIL waits (default: each side's default)")
     args = ap.parse_args()
+    slack = args.timer_slack_ns
     out = {
-        "cpython": longest_waiter_fraction(cpython_holders()),
-        "gilsim": longest_waiter_fraction(gilsim_holders(args.gilsim)) if args.gilsim else None,
+        "cpython": longest_waiter_fraction(cpython_holders(slack)),
+        "gilsim": longest_waiter_fraction(gilsim_holders(args.gilsim, slack)) if args.gilsim else None,
     }
     print(json.dumps(out))
 

@@ -189,7 +189,7 @@ class Rows(unittest.TestCase):
 # --------------------------------------------------------------------------
 
 TOP_KEYS = {"name", "description", "seed", "gil", "backend", "group"}
-GIL_KEYS = {"switch_interval", "tick"}
+GIL_KEYS = {"switch_interval", "tick", "counter_inside_share", "timer_slack", "cost"}  # gilsim adds the last three (docs/gil.md)
 BACKEND_KEYS = {"kind", "gil", "name", "workers", "flavor", "cpu_mode"}
 GROUP_KEYS = {"name", "jobs", "arrival", "steps"}
 PLAIN_STEPS = [{"cpu"}, {"native"}, {"io"}, {"lock", "cpu"}, {"repeat", "steps"}]

@@ -26,7 +26,9 @@ pub struct Plan {
     pub name: String,
     /// The seed every draw derives from.
     pub seed: u64,
-    /// `[gil]` settings.
+    /// `[gil]` settings: the GIL's protocol parameters, the counter
+    /// iteration's split (`counter_inside_share`) and the interpreter's
+    /// per-operation costs (`cost`), for every engine (docs/gil.md).
     pub gil: GilSettings,
     /// The groups, all running at once.
     pub groups: Vec<GroupPlan>,
