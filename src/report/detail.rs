@@ -73,6 +73,23 @@ impl PlanSummary {
     }
 }
 
+/// How many of the first `holds` the timeline shows.
+fn window_len(holds: &[Hold]) -> usize {
+    let mut switches = 0;
+    for (i, pair) in holds.windows(2).enumerate() {
+        if i + 1 >= TIMELINE_HOLDS {
+            return TIMELINE_HOLDS;
+        }
+        if pair[0].thread != pair[1].thread {
+            if switches == TIMELINE_SWITCHES {
+                return i + 1;
+            }
+            switches += 1;
+        }
+    }
+    holds.len().min(TIMELINE_HOLDS)
+}
+
 fn arrival_text(a: &ArrivalPlan) -> String {
     match a {
         ArrivalPlan::Batch => "batch".into(),
@@ -99,6 +116,10 @@ fn plural(n: u64) -> &'static str {
 /// Holds drawn in a report's GIL timeline at most: enough to show dozens of
 /// switches, few enough to draw and to keep the JSON small.
 pub const TIMELINE_HOLDS: usize = 400;
+/// Hand-overs shown in a timeline at most: past a few dozen, a run's
+/// switches get too thin to see (a 3 s window of 5 ms holds is 1.6 px
+/// each), so the window ends at the 60th.
+pub const TIMELINE_SWITCHES: usize = 60;
 /// Threads given a lane of their own; the rest share one "other threads"
 /// lane.
 pub const TIMELINE_LANES: usize = 12;
@@ -126,11 +147,11 @@ pub struct GilTimeline {
 }
 
 impl GilTimeline {
-    /// The window of the first [`TIMELINE_HOLDS`] holds in `holds` (logged
-    /// from the run's start, oldest first). `None` when nothing held the
-    /// GIL.
+    /// The window of the first holds in `holds` (logged from the run's
+    /// start, oldest first): at most [`TIMELINE_HOLDS`] holds and
+    /// [`TIMELINE_SWITCHES`] hand-overs. `None` when nothing held the GIL.
     pub fn of(holds: &[Hold], started: Instant, run_holds: u64) -> Option<Self> {
-        let window = &holds[..holds.len().min(TIMELINE_HOLDS)];
+        let window = &holds[..window_len(holds)];
         let first = window.first()?;
         let ns = |t: Instant| t.saturating_duration_since(started).as_nanos() as u64;
         let mut threads: Vec<u64> = Vec::new();
@@ -236,6 +257,28 @@ mod tests {
         assert_eq!((t.from_ns, t.to_ns), (1_000_000, 12_000_000));
         assert_eq!(t.holds[1], [1, 5_000_000, 6_000_000]);
         assert!(GilTimeline::of(&[], t0, 0).is_none());
+    }
+
+    #[test]
+    fn the_window_stops_at_enough_hand_overs_or_holds() {
+        let t0 = Instant::now();
+        let alternating: Vec<Hold> = (0..1000u64)
+            .map(|i| Hold {
+                thread: i % 2,
+                start: t0 + Duration::from_millis(5 * i),
+                end: t0 + Duration::from_millis(5 * i + 5),
+            })
+            .collect();
+        let t = GilTimeline::of(&alternating, t0, 1000).unwrap();
+        assert_eq!(t.switches, TIMELINE_SWITCHES as u64);
+        assert_eq!(t.holds.len(), TIMELINE_SWITCHES + 1);
+        let same: Vec<Hold> = alternating
+            .iter()
+            .map(|h| Hold { thread: 1, ..*h })
+            .collect();
+        let t = GilTimeline::of(&same, t0, 1000).unwrap();
+        assert_eq!(t.holds.len(), TIMELINE_HOLDS);
+        assert_eq!(t.switches, 0);
     }
 
     #[test]
