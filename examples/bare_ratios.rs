@@ -1,8 +1,8 @@
 //! Only the "harness against bare programs" section of `gilsim bench`:
 //! each backend beside the same runtime without gilsim, interleaved pairs.
-//! `cargo run --release --example bare_ratios [pairs]`.
+//! `cargo run --release --example bare_ratios [pairs] [backend name part]`.
 
-use gilsim::bench::{against_bare, BenchSize};
+use gilsim::bench::{against_bare_only, BenchSize};
 use gilsim::work::kernel::Calibration;
 
 fn main() {
@@ -18,7 +18,8 @@ fn main() {
         size.pairs = p;
     }
     let mut figs = Vec::new();
-    if let Err(e) = against_bare(size, c, &mut figs) {
+    let only = std::env::args().nth(2).unwrap_or_default();
+    if let Err(e) = against_bare_only(size, c, &only, &mut figs) {
         eprintln!("{e}");
         std::process::exit(1);
     }

@@ -6,6 +6,7 @@
 //! time breakdown of each.
 
 mod async_job;
+mod bell;
 mod slot;
 mod wake;
 
@@ -16,6 +17,7 @@ use crossbeam_channel::Sender;
 use parking_lot::{Mutex, MutexGuard};
 
 pub use async_job::{run_job_async, AsyncPlatform, Offload};
+pub use bell::Bell;
 pub use slot::GilSlot;
 
 use crate::config::Guard;
@@ -63,6 +65,8 @@ pub struct RunShared {
     tick_iters: u64,
     increment_iters: u64,
     done: Sender<Done>,
+    /// Rung after every completion sent on `done`; wakes the driver.
+    pub bell: Bell,
     failure: Mutex<Option<String>>,
 }
 
@@ -108,6 +112,7 @@ impl Drop for JobGuard<'_> {
                 id: self.ticket.id,
                 end: Instant::now(),
             });
+            self.shared.bell.ring();
         }
     }
 }
@@ -132,6 +137,7 @@ impl RunShared {
             calibration,
             plan,
             done,
+            bell: Bell::default(),
             failure: Mutex::new(None),
         }
     }
@@ -171,6 +177,7 @@ impl RunShared {
         // The driver outlives every job; a send can only fail while it is
         // tearing down after an error, when nobody needs the message.
         let _ = self.done.send(Done { id: ticket.id, end });
+        self.bell.ring();
     }
 
     /// Runs a whole job on the calling thread, as a Python thread would: it
