@@ -287,7 +287,9 @@ fn with_goal(mut f: Figure, goal: impl Into<String>, met: bool) -> Figure {
     f
 }
 
-fn io_precision(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
+/// IO wait precision of every backend against a plain `nanosleep`, measured
+/// in the same run.
+pub fn io_precision(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
     for d in [Duration::from_micros(200), Duration::from_millis(1)] {
         let label = if d < Duration::from_millis(1) {
             "200µs"

@@ -195,10 +195,13 @@ impl RunShared {
         let _enter = span.enter();
         let mut times = TimeBreakdown::default();
         let mut slot = GilSlot::new(self.gil.as_ref());
+        // Clock reads are a good part of a short job's cost: a CPU step
+        // starts from the previous reading and its end is the job's end.
+        let mut at = Some(start);
         for action in self.plan.cursor(ticket.id) {
-            self.run_action_sync(action, &mut slot, &mut times);
+            at = self.run_action_timed(action, &mut slot, &mut times, at);
         }
-        let end = Instant::now();
+        let end = at.unwrap_or_else(Instant::now);
         slot.release();
         drop(_enter);
         guard.finish(start, end, times);
@@ -212,6 +215,19 @@ impl RunShared {
         slot: &mut GilSlot<'_>,
         times: &mut TimeBreakdown,
     ) {
+        self.run_action_timed(action, slot, times, None);
+    }
+
+    /// [`RunShared::run_action_sync`], given a clock reading taken just
+    /// before (`began`), returning one taken as it ended, when the action
+    /// reads the clock anyway (CPU steps); `None` otherwise.
+    fn run_action_timed(
+        &self,
+        action: Action,
+        slot: &mut GilSlot<'_>,
+        times: &mut TimeBreakdown,
+        began: Option<Instant>,
+    ) -> Option<Instant> {
         let span = tracing::trace_span!(
             "step",
             kind = action.kind(),
@@ -219,7 +235,9 @@ impl RunShared {
         );
         let _enter = span.enter();
         match action {
-            Action::Cpu(d) => self.interpreted(self.calibration.iters_for(d), slot, times),
+            Action::Cpu(d) => {
+                return Some(self.interpreted(self.calibration.iters_for(d), slot, times, began))
+            }
             Action::Native(d) => {
                 slot.release();
                 let t = Instant::now();
@@ -237,7 +255,7 @@ impl RunShared {
             }
             Action::Lock { lock, cpu } => {
                 let _guard = self.take_lock(&self.locks[lock], slot, times);
-                self.interpreted(self.calibration.iters_for(cpu), slot, times);
+                self.interpreted(self.calibration.iters_for(cpu), slot, times, None);
             }
             Action::Counter {
                 counter,
@@ -253,13 +271,26 @@ impl RunShared {
                 times,
             ),
         }
+        None
     }
 
     /// Interpreted CPU work: ticks of the kernel with an eval-breaker check
-    /// after each, so a waiting thread can get the GIL.
-    fn interpreted(&self, iters: u64, slot: &mut GilSlot<'_>, times: &mut TimeBreakdown) {
+    /// after each, so a waiting thread can get the GIL. `began` is a clock
+    /// reading taken just before, used as the start unless taking the GIL
+    /// took time; returns the reading taken at the end.
+    fn interpreted(
+        &self,
+        iters: u64,
+        slot: &mut GilSlot<'_>,
+        times: &mut TimeBreakdown,
+        began: Option<Instant>,
+    ) -> Instant {
+        let held_before = slot.is_held();
         slot.acquire(times);
-        let t = Instant::now();
+        let t = match began {
+            Some(b) if slot.is_held() == held_before => b,
+            _ => Instant::now(),
+        };
         let mut sample = self.speed.start(iters);
         let mut waited = Duration::ZERO;
         if slot.is_held() {
@@ -278,7 +309,9 @@ impl RunShared {
         }
         self.speed.finish(sample);
         times.gil_wait += waited;
-        times.cpu += t.elapsed().saturating_sub(waited);
+        let end = Instant::now();
+        times.cpu += end.saturating_duration_since(t).saturating_sub(waited);
+        end
     }
 
     /// Takes an application lock like `threading.Lock.acquire`: a blocked
