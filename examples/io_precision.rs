@@ -6,7 +6,9 @@ use gilsim::bench::{io_precision, BenchSize};
 use gilsim::work::kernel::Calibration;
 
 fn main() {
-    let c = Calibration::from_env_or_measure().unwrap_or(Calibration { iters_per_us: 650.0 });
+    let c = Calibration::from_env_or_measure().unwrap_or(Calibration {
+        iters_per_us: 650.0,
+    });
     let mut size = BenchSize::FULL;
     if let Some(n) = std::env::args().nth(1).and_then(|a| a.parse().ok()) {
         size.io_samples = n;

@@ -17,7 +17,9 @@ fn thread_cpu() -> Duration {
 }
 
 fn main() {
-    let c = Calibration::from_env_or_measure().unwrap_or(Calibration { iters_per_us: 650.0 });
+    let c = Calibration::from_env_or_measure().unwrap_or(Calibration {
+        iters_per_us: 650.0,
+    });
     let n = 200_000u64;
     let set = JobSet {
         name: "cost".into(),
@@ -56,6 +58,9 @@ fn main() {
         }
         std::hint::black_box(x);
         let bare = (thread_cpu() - t).as_secs_f64() * 1e9 / n as f64;
-        println!("per job: run_job_sync {ours:.0} ns, bare kernel {bare:.0} ns, overhead {:.0} ns", ours - bare);
+        println!(
+            "per job: run_job_sync {ours:.0} ns, bare kernel {bare:.0} ns, overhead {:.0} ns",
+            ours - bare
+        );
     }
 }

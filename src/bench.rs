@@ -289,7 +289,11 @@ fn with_goal(mut f: Figure, goal: impl Into<String>, met: bool) -> Figure {
 
 /// IO wait precision of every backend against a plain `nanosleep`, measured
 /// in the same run.
-pub fn io_precision(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
+pub fn io_precision(
+    size: BenchSize,
+    c: Calibration,
+    figs: &mut Vec<Figure>,
+) -> Result<(), RunError> {
     for d in [Duration::from_micros(200), Duration::from_millis(1)] {
         let label = if d < Duration::from_millis(1) {
             "200µs"
@@ -523,7 +527,11 @@ fn throughput(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result
 /// Each backend beside the same runtime without gilsim ([`bare`]), as
 /// interleaved pairs (gilsim, bare, gilsim, bare, …) so drift hits both
 /// sides alike; figures are the medians of the pairs' ratios.
-pub fn against_bare(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
+pub fn against_bare(
+    size: BenchSize,
+    c: Calibration,
+    figs: &mut Vec<Figure>,
+) -> Result<(), RunError> {
     against_bare_only(size, c, "", figs)
 }
 
@@ -542,7 +550,10 @@ pub fn against_bare_only(
         Arrival::Batch,
         Step::Cpu(DurationSpec::Fixed(Duration::from_micros(1))),
     )]);
-    for (spec, kind) in bare_pairs().into_iter().filter(|(s, _)| s.name.contains(only)) {
+    for (spec, kind) in bare_pairs()
+        .into_iter()
+        .filter(|(s, _)| s.name.contains(only))
+    {
         let mut ratios = Vec::new();
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         let (mut cpu_ours, mut cpu_theirs) = (Vec::new(), Vec::new());
@@ -580,9 +591,7 @@ pub fn against_bare_only(
         let (co, ct) = (median(&mut cpu_ours), median(&mut cpu_theirs));
         figs.push(figure(
             "harness",
-            format!(
-                "  … CPU per job (all threads): gilsim {co:.2} µs vs bare {ct:.2} µs"
-            ),
+            format!("  … CPU per job (all threads): gilsim {co:.2} µs vs bare {ct:.2} µs"),
             co / ct.max(1e-9),
             "× bare",
         ));
@@ -596,7 +605,10 @@ pub fn against_bare_only(
         },
         Step::Io(DurationSpec::Fixed(d)),
     )]);
-    for (spec, kind) in bare_pairs().into_iter().filter(|(s, _)| s.name.contains(only)) {
+    for (spec, kind) in bare_pairs()
+        .into_iter()
+        .filter(|(s, _)| s.name.contains(only))
+    {
         let mut ratios = Vec::new();
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..size.pairs {

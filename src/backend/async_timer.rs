@@ -36,8 +36,8 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -327,7 +327,9 @@ thread_local! {
 /// thread it runs on, so that thread, already awake, polls the executor
 /// next and takes the task itself.
 pub fn run_here_on_wake<F: Future>(fut: F) -> impl Future<Output = F::Output> {
-    RememberBlockOn { inner: Box::pin(fut) }
+    RememberBlockOn {
+        inner: Box::pin(fut),
+    }
 }
 
 struct RememberBlockOn<F: Future> {

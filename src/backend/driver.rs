@@ -407,3 +407,71 @@ impl<'a> Driver<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Arrival, BackendKind, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
+
+    #[test]
+    fn only_queueing_backends_under_a_large_bound_top_up_in_batches() {
+        let per_job = BackendSpec::new(BackendKind::Threads, false);
+        assert_eq!(refill_every(&per_job, 16_384), 1);
+        let mut pool = BackendSpec::new(BackendKind::Threads, false);
+        pool.workers = 2;
+        assert_eq!(refill_every(&pool, 65_536), 4096);
+        assert_eq!(refill_every(&pool, 512), 1);
+        assert_eq!(
+            refill_every(&BackendSpec::new(BackendKind::Tokio, false), 2048),
+            128
+        );
+    }
+
+    fn set(jobs: u64, arrival: Arrival) -> Arc<Plan> {
+        Arc::new(Plan::new(&JobSet {
+            name: "driver".into(),
+            description: None,
+            seed: 1,
+            gil: GilSettings::default(),
+            backends: vec![],
+            groups: vec![GroupSpec {
+                name: "g".into(),
+                jobs,
+                arrival,
+                steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
+            }],
+            source: "driver.toml".into(),
+        }))
+    }
+
+    fn opts(max_in_flight: u64) -> RunOptions<'static> {
+        RunOptions {
+            calibration: Calibration {
+                iters_per_us: 100.0,
+            },
+            max_threads: 1000,
+            record_gil_holds: false,
+            max_in_flight,
+            progress: None,
+        }
+    }
+
+    /// Held-back jobs topped up in batches, and closed-loop clients woken
+    /// on every completion, all complete and are all measured.
+    #[test]
+    fn every_job_completes_whatever_the_driver_sleeps_through() {
+        let mut pool = BackendSpec::new(BackendKind::Threads, false);
+        pool.workers = 2;
+        for spec in [pool, BackendSpec::new(BackendKind::Rayon, false)] {
+            let m = run(&spec, set(20_000, Arrival::Batch), &opts(2048)).unwrap();
+            assert_eq!(m.jobs, 20_000, "{}", spec.name);
+            assert!(m.held_back.is_some_and(|h| h.jobs == 20_000 - 2048));
+            let closed = Arrival::Closed {
+                clients: 3,
+                think: None,
+            };
+            let m = run(&spec, set(3_000, closed), &opts(65_536)).unwrap();
+            assert_eq!(m.jobs, 3_000, "{}", spec.name);
+        }
+    }
+}

@@ -262,7 +262,12 @@ impl SmolPool {
 
 /// `n` copies of `job` on `kind`, all submitted at once; returns when all
 /// have run.
-fn run_timed(kind: Bare, workers: usize, n: u64, job: impl Fn() + Send + Sync + Copy + 'static) -> BareRun {
+fn run_timed(
+    kind: Bare,
+    workers: usize,
+    n: u64,
+    job: impl Fn() + Send + Sync + Copy + 'static,
+) -> BareRun {
     match kind {
         Bare::ThreadPool => {
             let (tx, rx) = crossbeam_channel::unbounded::<()>();
