@@ -33,10 +33,13 @@
 //! sleeping task holds one descriptor.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
+use std::sync::{Arc, Once};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use async_io::Async;
@@ -291,7 +294,7 @@ async fn wait_async_io(fd: &Async<OwnedFd>, deadline: Instant) -> io::Result<()>
         loop {
             // async-io registers interest anew for each wait (one-shot), so
             // only an event after this point completes it.
-            fd.readable().await?;
+            WakeHere::new(fd.readable()).await?;
             match drain(fd.get_ref()) {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -300,6 +303,130 @@ async fn wait_async_io(fd: &Async<OwnedFd>, deadline: Instant) -> io::Result<()>
         }
     }
     Ok(())
+}
+
+// ---- waking the task on the thread that saw the timer fire ---------------
+
+thread_local! {
+    /// The waker of this thread's `block_on`, on executor threads gilsim
+    /// owns (see [`run_here_on_wake`]).
+    static KICK: RefCell<Option<Waker>> = const { RefCell::new(None) };
+}
+
+/// Wraps the future an executor thread `block_on`s (smol's `ex.run(..)`)
+/// so that a timer wake-up seen by this thread is run by this thread.
+///
+/// Why: async-io's reactor is one epoll set, waited on by whichever thread
+/// holds it. When a timerfd fires, that thread wakes the sleeping task,
+/// which async-executor pushes to its global queue while waking *some other*
+/// sleeping executor thread (the last to go to sleep): one more futex
+/// wake-up and context switch, about 15-25 µs on a 2-core VM, before the
+/// task runs. The reactor thread itself goes back to epoll without looking
+/// at the queue, since nothing woke its own `block_on`. With this wrapper
+/// the timer's wake-up ([`WakeHere`]) also wakes the `block_on` of the
+/// thread it runs on, so that thread, already awake, polls the executor
+/// next and takes the task itself.
+pub fn run_here_on_wake<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    RememberBlockOn {
+        inner: Box::pin(fut),
+    }
+}
+
+struct RememberBlockOn<F: Future> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for RememberBlockOn<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        KICK.with(|k| {
+            let mut k = k.borrow_mut();
+            if !k.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *k = Some(cx.waker().clone());
+            }
+        });
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// Whether [`WakeHere`] wakes the thread it runs on (on by default; the
+/// benchmark turns it off to measure the difference side by side).
+static WAKE_HERE: AtomicBool = AtomicBool::new(true);
+
+/// Turns the same-thread wake-up of [`run_here_on_wake`] on or off (for
+/// side-by-side measurements only).
+pub fn set_wake_here(on: bool) {
+    WAKE_HERE.store(on, Ordering::Relaxed);
+}
+
+/// Wakes the current thread's `block_on`, when it is an executor thread
+/// wrapped by [`run_here_on_wake`].
+fn kick_this_thread() {
+    if !WAKE_HERE.load(Ordering::Relaxed) {
+        return;
+    }
+    let _ = KICK.try_with(|k| {
+        if let Ok(k) = k.try_borrow() {
+            if let Some(w) = k.as_ref() {
+                w.wake_by_ref();
+            }
+        }
+    });
+}
+
+/// Polls `inner` with a waker that, besides waking the task, wakes the
+/// `block_on` of the thread the wake-up runs on ([`run_here_on_wake`]).
+struct WakeHere<F> {
+    inner: F,
+    relay: Option<Arc<Relay>>,
+}
+
+struct Relay {
+    task: parking_lot::Mutex<Waker>,
+}
+
+impl Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.task.lock().wake_by_ref();
+        kick_this_thread();
+    }
+}
+
+impl<F> WakeHere<F> {
+    fn new(inner: F) -> Self {
+        Self { inner, relay: None }
+    }
+}
+
+impl<F: Future + Unpin> Future for WakeHere<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let relay = match &self.relay {
+            Some(r) => {
+                let mut task = r.task.lock();
+                if !task.will_wake(cx.waker()) {
+                    *task = cx.waker().clone();
+                }
+                drop(task);
+                r.clone()
+            }
+            None => {
+                let r = Arc::new(Relay {
+                    task: parking_lot::Mutex::new(cx.waker().clone()),
+                });
+                self.relay = Some(r.clone());
+                r
+            }
+        };
+        let waker = Waker::from(relay);
+        Pin::new(&mut self.inner).poll(&mut Context::from_waker(&waker))
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crossbeam_channel::Receiver;
 use super::{available_cores, backend_for, Backend, Executor};
 use crate::config::BackendSpec;
 use crate::error::RunError;
-use crate::exec::{Done, JobTicket, RunShared};
+use crate::exec::{Bell, Done, JobTicket, RunShared};
 use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
 use crate::work::gil::Gil;
@@ -80,6 +80,8 @@ pub fn run(
     let cpu_before = process_cpu_time();
     let limiter = in_flight_limiter(&*backend, opts);
     let mut driver = Driver::new(&plan, &rx, opts.progress, limiter.limit);
+    driver.bell = Some(&shared.bell);
+    driver.refill_every = refill_every(spec, limiter.limit);
     let outcome = driver.drive(&*executor);
     executor.shutdown();
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
@@ -148,6 +150,32 @@ struct Driver<'a> {
     held_back: u64,
     /// How many jobs at the front of `ready` are already in `held_back`.
     counted_in_ready: usize,
+    /// Rung by every completion: lets the driver sleep through the ones it
+    /// does not need to act on at once (`None`: woken by each).
+    bell: Option<&'a Bell>,
+    /// Whether some group is closed-loop: each completion there submits the
+    /// client's next job, so every one must wake the driver.
+    closed: bool,
+    /// At the in-flight bound, how many completions the driver lets
+    /// accumulate before topping the backend up (see [`refill_every`]).
+    refill_every: u64,
+}
+
+/// Completions the driver lets accumulate, at the in-flight bound, before it
+/// tops the backend up again. Waking the driver costs the finishing worker a
+/// system call; when the bound is large and the backend keeps its own queue
+/// in front of a fixed set of workers, jobs held back at the bound only need
+/// that queue never to run dry, so the driver tops it up every 1/16 of the
+/// bound. A thread per job runs every job it is given at once, and a small
+/// bound is a concurrency limit, so there every completion lets the next job
+/// in.
+fn refill_every(spec: &BackendSpec, limit: u64) -> u64 {
+    let own_thread_per_job = spec.kind == crate::config::BackendKind::Threads && spec.workers == 0;
+    if own_thread_per_job || limit < 1024 {
+        1
+    } else {
+        limit / 16
+    }
 }
 
 impl<'a> Driver<'a> {
@@ -176,6 +204,12 @@ impl<'a> Driver<'a> {
             last_end: None,
             held_back: 0,
             counted_in_ready: 0,
+            bell: None,
+            closed: plan
+                .groups
+                .iter()
+                .any(|g| matches!(g.arrival, ArrivalPlan::Closed { .. })),
+            refill_every: 1,
         }
     }
 
@@ -187,6 +221,11 @@ impl<'a> Driver<'a> {
         // Whatever happened, jobs already submitted still report in; wait
         // for them so the engine can shut down cleanly.
         while self.completed < self.submitted {
+            if let Some(bell) = self.bell {
+                bell.wait(self.submitted, None);
+                self.drain();
+                continue;
+            }
             match self.done_rx.recv() {
                 Ok(d) => self.on_done(d),
                 Err(_) => break,
@@ -307,13 +346,38 @@ impl<'a> Driver<'a> {
     /// Waits for a completion until `deadline` (returns at once if it has
     /// passed), then takes every other completion already there.
     fn wait_for_completion(&mut self, deadline: Instant) {
-        // Every sender lives in RunShared, which outlives the driver, so
-        // the only error is the timeout.
-        if let Ok(done) = self.done_rx.recv_deadline(deadline) {
+        if let Some(bell) = self.bell {
+            bell.wait(self.wanted(), Some(deadline));
+        } else if let Ok(done) = self.done_rx.recv_deadline(deadline) {
+            // Every sender lives in RunShared, which outlives the driver, so
+            // the only error is the timeout.
             self.on_done(done);
         }
+        self.drain();
+    }
+
+    /// Takes every completion already sent.
+    fn drain(&mut self) {
         while let Ok(done) = self.done_rx.try_recv() {
             self.on_done(done);
+        }
+    }
+
+    /// How many completions must have been sent before the driver has
+    /// something to do: the next one when it submits a closed-loop client's
+    /// next job on it, or lets a held-back job in (every
+    /// [`Driver::refill_every`]-th); else the last job in flight (the driver
+    /// wakes anyway for the next due job and for progress).
+    fn wanted(&self) -> u64 {
+        let in_flight = self.submitted - self.completed;
+        if in_flight == 0 {
+            u64::MAX
+        } else if self.closed {
+            self.completed + 1
+        } else if !self.ready.is_empty() {
+            self.completed + self.refill_every.clamp(1, in_flight)
+        } else {
+            self.submitted
         }
     }
 
@@ -341,6 +405,74 @@ impl<'a> Driver<'a> {
                     total: self.total,
                 });
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Arrival, BackendKind, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
+
+    #[test]
+    fn only_queueing_backends_under_a_large_bound_top_up_in_batches() {
+        let per_job = BackendSpec::new(BackendKind::Threads, false);
+        assert_eq!(refill_every(&per_job, 16_384), 1);
+        let mut pool = BackendSpec::new(BackendKind::Threads, false);
+        pool.workers = 2;
+        assert_eq!(refill_every(&pool, 65_536), 4096);
+        assert_eq!(refill_every(&pool, 512), 1);
+        assert_eq!(
+            refill_every(&BackendSpec::new(BackendKind::Tokio, false), 2048),
+            128
+        );
+    }
+
+    fn set(jobs: u64, arrival: Arrival) -> Arc<Plan> {
+        Arc::new(Plan::new(&JobSet {
+            name: "driver".into(),
+            description: None,
+            seed: 1,
+            gil: GilSettings::default(),
+            backends: vec![],
+            groups: vec![GroupSpec {
+                name: "g".into(),
+                jobs,
+                arrival,
+                steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
+            }],
+            source: "driver.toml".into(),
+        }))
+    }
+
+    fn opts(max_in_flight: u64) -> RunOptions<'static> {
+        RunOptions {
+            calibration: Calibration {
+                iters_per_us: 100.0,
+            },
+            max_threads: 1000,
+            record_gil_holds: false,
+            max_in_flight,
+            progress: None,
+        }
+    }
+
+    /// Held-back jobs topped up in batches, and closed-loop clients woken
+    /// on every completion, all complete and are all measured.
+    #[test]
+    fn every_job_completes_whatever_the_driver_sleeps_through() {
+        let mut pool = BackendSpec::new(BackendKind::Threads, false);
+        pool.workers = 2;
+        for spec in [pool, BackendSpec::new(BackendKind::Rayon, false)] {
+            let m = run(&spec, set(20_000, Arrival::Batch), &opts(2048)).unwrap();
+            assert_eq!(m.jobs, 20_000, "{}", spec.name);
+            assert!(m.held_back.is_some_and(|h| h.jobs == 20_000 - 2048));
+            let closed = Arrival::Closed {
+                clients: 3,
+                think: None,
+            };
+            let m = run(&spec, set(3_000, closed), &opts(65_536)).unwrap();
+            assert_eq!(m.jobs, 3_000, "{}", spec.name);
         }
     }
 }

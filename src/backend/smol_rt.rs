@@ -11,7 +11,7 @@ use std::time::Duration;
 use smol::channel::Sender;
 
 use super::async_support::{catching, offload_for};
-use super::async_timer::{async_io_sleep, raise_fd_limit};
+use super::async_timer::{async_io_sleep, raise_fd_limit, run_here_on_wake};
 use super::{Backend, Executor};
 use crate::config::CpuMode;
 use crate::error::RunError;
@@ -57,9 +57,9 @@ impl Backend for Smol {
                 .name(format!("{}-{i}", self.name))
                 .spawn(move || {
                     reduce_timer_slack();
-                    smol::block_on(ex.run(async {
+                    smol::block_on(run_here_on_wake(ex.run(async {
                         let _ = stopped.recv().await;
-                    }));
+                    })));
                 })
                 .map_err(|source| RunError::Spawn {
                     backend: self.name.clone(),

@@ -6,6 +6,7 @@
 //! time breakdown of each.
 
 mod async_job;
+mod bell;
 mod slot;
 mod wake;
 
@@ -16,6 +17,7 @@ use crossbeam_channel::Sender;
 use parking_lot::{Mutex, MutexGuard};
 
 pub use async_job::{run_job_async, AsyncPlatform, Offload};
+pub use bell::Bell;
 pub use slot::GilSlot;
 
 use crate::config::Guard;
@@ -67,6 +69,8 @@ pub struct RunShared {
     /// Interpreter costs in kernel iterations; all zero without a GIL.
     costs: CostIters,
     done: Sender<Done>,
+    /// Rung after every completion sent on `done`; wakes the driver.
+    pub bell: Bell,
     failure: Mutex<Option<String>>,
 }
 
@@ -112,6 +116,7 @@ impl Drop for JobGuard<'_> {
                 id: self.ticket.id,
                 end: Instant::now(),
             });
+            self.shared.bell.ring();
         }
     }
 }
@@ -145,6 +150,7 @@ impl RunShared {
             calibration,
             plan,
             done,
+            bell: Bell::default(),
             failure: Mutex::new(None),
         }
     }
@@ -184,6 +190,7 @@ impl RunShared {
         // The driver outlives every job; a send can only fail while it is
         // tearing down after an error, when nobody needs the message.
         let _ = self.done.send(Done { id: ticket.id, end });
+        self.bell.ring();
     }
 
     /// Runs a whole job on the calling thread, as a Python thread would: it
@@ -213,16 +220,19 @@ impl RunShared {
         let _enter = span.enter();
         let mut times = TimeBreakdown::default();
         let mut slot = GilSlot::new(self.gil.as_ref());
+        // Clock reads are a good part of a short job's cost: a CPU step
+        // starts from the previous reading and its end is the job's end.
+        let mut at = Some(start);
         if pooled {
-            self.charge(|c| c.submit, &mut slot, &mut times);
+            at = self.charge(|c| c.submit, &mut slot, &mut times).or(at);
         }
         for action in self.plan.cursor(ticket.id) {
-            self.run_action_sync(action, &mut slot, &mut times);
+            at = self.run_action_timed(action, &mut slot, &mut times, at);
         }
         if pooled {
-            self.charge(|c| c.complete, &mut slot, &mut times);
+            at = self.charge(|c| c.complete, &mut slot, &mut times).or(at);
         }
-        let end = Instant::now();
+        let end = at.unwrap_or_else(Instant::now);
         slot.release();
         drop(_enter);
         guard.finish(start, end, times);
@@ -236,6 +246,19 @@ impl RunShared {
         slot: &mut GilSlot<'_>,
         times: &mut TimeBreakdown,
     ) {
+        self.run_action_timed(action, slot, times, None);
+    }
+
+    /// [`RunShared::run_action_sync`], given a clock reading taken just
+    /// before (`began`), returning one taken as it ended, when the action
+    /// reads the clock anyway (CPU steps); `None` otherwise.
+    fn run_action_timed(
+        &self,
+        action: Action,
+        slot: &mut GilSlot<'_>,
+        times: &mut TimeBreakdown,
+        began: Option<Instant>,
+    ) -> Option<Instant> {
         let span = tracing::trace_span!(
             "step",
             kind = action.kind(),
@@ -243,7 +266,9 @@ impl RunShared {
         );
         let _enter = span.enter();
         match action {
-            Action::Cpu(d) => self.interpreted(self.calibration.iters_for(d), slot, times),
+            Action::Cpu(d) => {
+                return Some(self.interpreted(self.calibration.iters_for(d), slot, times, began))
+            }
             Action::Native(d) => {
                 slot.release();
                 let t = Instant::now();
@@ -264,7 +289,7 @@ impl RunShared {
             }
             Action::Lock { lock, cpu } => {
                 let _guard = self.take_lock(&self.locks[lock], slot, times);
-                self.interpreted(self.calibration.iters_for(cpu), slot, times);
+                self.interpreted(self.calibration.iters_for(cpu), slot, times, None);
             }
             Action::Counter {
                 counter,
@@ -280,13 +305,26 @@ impl RunShared {
                 times,
             ),
         }
+        None
     }
 
     /// Interpreted CPU work: ticks of the kernel with an eval-breaker check
-    /// after each, so a waiting thread can get the GIL.
-    fn interpreted(&self, iters: u64, slot: &mut GilSlot<'_>, times: &mut TimeBreakdown) {
+    /// after each, so a waiting thread can get the GIL. `began` is a clock
+    /// reading taken just before, used as the start unless taking the GIL
+    /// took time; returns the reading taken at the end.
+    fn interpreted(
+        &self,
+        iters: u64,
+        slot: &mut GilSlot<'_>,
+        times: &mut TimeBreakdown,
+        began: Option<Instant>,
+    ) -> Instant {
+        let held_before = slot.is_held();
         slot.acquire(times);
-        let t = Instant::now();
+        let t = match began {
+            Some(b) if slot.is_held() == held_before => b,
+            _ => Instant::now(),
+        };
         let mut sample = self.speed.start(iters);
         let mut waited = Duration::ZERO;
         if slot.is_held() {
@@ -305,7 +343,9 @@ impl RunShared {
         }
         self.speed.finish(sample);
         times.gil_wait += waited;
-        times.cpu += t.elapsed().saturating_sub(waited);
+        let end = Instant::now();
+        times.cpu += end.saturating_duration_since(t).saturating_sub(waited);
+        end
     }
 
     /// Takes an application lock like `threading.Lock.acquire`: a blocked
@@ -408,13 +448,14 @@ impl RunShared {
         cost: fn(&CostIters) -> u64,
         slot: &mut GilSlot<'_>,
         times: &mut TimeBreakdown,
-    ) {
+    ) -> Option<Instant> {
         let iters = cost(&self.costs);
-        if iters > 0 {
-            let span = tracing::trace_span!("interp_cost");
-            let _enter = span.enter();
-            self.interpreted(iters, slot, times);
+        if iters == 0 {
+            return None;
         }
+        let span = tracing::trace_span!("interp_cost");
+        let _enter = span.enter();
+        Some(self.interpreted(iters, slot, times, None))
     }
 }
 

@@ -60,18 +60,25 @@ struct Frame<'a> {
 /// lets async executors drive it across `.await`s, and keeps memory per job
 /// at O(nesting) however large the `repeat` counts are.
 pub struct JobCursor<'a> {
-    stack: Vec<Frame<'a>>,
+    /// The job's own steps; kept out of `nested` so that a job without
+    /// `repeat` allocates nothing (the cursor is on every job's path).
+    root: Frame<'a>,
+    root_done: bool,
+    /// `repeat` blocks being walked, innermost last.
+    nested: Vec<Frame<'a>>,
     rng: Pcg64Mcg,
 }
 
 impl<'a> JobCursor<'a> {
     pub(super) fn new(steps: &'a [PlanStep], rng: Pcg64Mcg) -> Self {
         Self {
-            stack: vec![Frame {
+            root: Frame {
                 steps,
                 next: 0,
                 reps_left: 1,
-            }],
+            },
+            root_done: false,
+            nested: Vec::new(),
             rng,
         }
     }
@@ -82,13 +89,17 @@ impl Iterator for JobCursor<'_> {
 
     fn next(&mut self) -> Option<Action> {
         loop {
-            let frame = self.stack.last_mut()?;
+            let frame = match self.nested.last_mut() {
+                Some(f) => f,
+                None if !self.root_done => &mut self.root,
+                None => return None,
+            };
             if frame.next == frame.steps.len() {
                 if frame.reps_left > 1 {
                     frame.reps_left -= 1;
                     frame.next = 0;
-                } else {
-                    self.stack.pop();
+                } else if self.nested.pop().is_none() {
+                    self.root_done = true;
                 }
                 continue;
             }
@@ -99,7 +110,7 @@ impl Iterator for JobCursor<'_> {
             return Some(match step {
                 PlanStep::Repeat { times, steps } => {
                     if *times > 0 && !steps.is_empty() {
-                        self.stack.push(Frame {
+                        self.nested.push(Frame {
                             steps,
                             next: 0,
                             reps_left: *times,

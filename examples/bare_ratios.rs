@@ -1,0 +1,34 @@
+//! Only the "harness against bare programs" section of `gilsim bench`:
+//! each backend beside the same runtime without gilsim, interleaved pairs.
+//! `cargo run --release --example bare_ratios [pairs] [backend name part]`.
+
+use gilsim::bench::{against_bare_only, BenchSize};
+use gilsim::work::kernel::Calibration;
+
+fn main() {
+    let c = match Calibration::from_env_or_measure() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let mut size = BenchSize::FULL;
+    if let Some(p) = std::env::args().nth(1).and_then(|a| a.parse().ok()) {
+        size.pairs = p;
+    }
+    let mut figs = Vec::new();
+    let only = std::env::args().nth(2).unwrap_or_default();
+    if let Err(e) = against_bare_only(size, c, &only, &mut figs) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    for f in figs {
+        let met = match f.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "",
+        };
+        println!("{:>7.3} {:<8} {:<4} {}", f.value, f.unit, met, f.name);
+    }
+}

@@ -1,0 +1,356 @@
+//! The bare programs `gilsim bench` measures gilsim against: each backend's
+//! runtime running the same jobs with no harness around them (no driver, no
+//! plan, no recording), with the same runtime settings gilsim uses (worker
+//! count, timer slack). Whatever gilsim adds on top of these is its own cost,
+//! measurement error from a user's point of view.
+//!
+//! Two kinds of program per runtime:
+//! - [`cpu_jobs`]: `n` jobs of the calibrated kernel ([`spin`]) submitted at
+//!   once, the runtime's usual way (a rayon `scope`, a channel to a thread
+//!   pool, `spawn` on tokio, async-std and smol), timed from the first
+//!   submission to the last completion.
+//! - [`io_jobs`]: `n` IO waits handed one at a time to the runtime and
+//!   waited for (a closed loop of one client), for the process CPU time each
+//!   costs. The waits use the runtime's own timer (or `nanosleep` on a
+//!   thread), which is what a program written for that runtime does.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::metrics::process_cpu_time;
+use crate::work::kernel::spin;
+use crate::work::sleep::{precise_sleep, reduce_timer_slack};
+
+/// The runtimes a bare program exists for, matching gilsim's backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bare {
+    /// A fixed pool of threads pulling from a crossbeam channel.
+    ThreadPool,
+    /// A rayon pool.
+    Rayon,
+    /// tokio, multi_thread flavor.
+    TokioMulti,
+    /// tokio, current_thread flavor (the runtime runs on its own thread).
+    TokioCurrent,
+    /// async-std's global executor.
+    AsyncStd,
+    /// A smol executor run by `workers` threads.
+    Smol,
+}
+
+/// What a bare run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct BareRun {
+    /// Jobs run.
+    pub jobs: u64,
+    /// First submission to last completion.
+    pub wall: Duration,
+    /// Process CPU time (all threads) over the same span.
+    pub cpu: Duration,
+}
+
+/// Runs `n` jobs of `iters` kernel iterations on `workers` threads of
+/// `kind`.
+pub fn cpu_jobs(kind: Bare, workers: usize, n: u64, iters: u64) -> BareRun {
+    let job = move || {
+        std::hint::black_box(spin(1, iters));
+    };
+    run_timed(kind, workers, n, job)
+}
+
+/// Hands `n` waits of `d` to `kind`, one at a time, each waited for before
+/// the next is handed over.
+pub fn io_jobs(kind: Bare, workers: usize, n: u64, d: Duration) -> BareRun {
+    match kind {
+        Bare::ThreadPool => {
+            let (tx, rx) = crossbeam_channel::unbounded::<crossbeam_channel::Sender<()>>();
+            let pool: Vec<_> = (0..workers)
+                .map(|_| {
+                    let rx = rx.clone();
+                    std::thread::spawn(move || {
+                        reduce_timer_slack();
+                        for reply in rx {
+                            precise_sleep(d);
+                            let _ = reply.send(());
+                        }
+                    })
+                })
+                .collect();
+            let r = measure(n, || {
+                for _ in 0..n {
+                    let (rtx, rrx) = crossbeam_channel::bounded(1);
+                    let _ = tx.send(rtx);
+                    let _ = rrx.recv();
+                }
+            });
+            drop(tx);
+            pool.into_iter().for_each(|t| drop(t.join()));
+            r
+        }
+        Bare::Rayon => {
+            let pool = rayon_pool(workers);
+            measure(n, || {
+                for _ in 0..n {
+                    let (rtx, rrx) = crossbeam_channel::bounded(1);
+                    pool.spawn_fifo(move || {
+                        precise_sleep(d);
+                        let _ = rtx.send(());
+                    });
+                    let _ = rrx.recv();
+                }
+            })
+        }
+        Bare::TokioMulti | Bare::TokioCurrent => {
+            let (rt, _thread) = tokio_runtime(kind, workers);
+            let r = measure(n, || {
+                for _ in 0..n {
+                    let h = rt.handle.spawn(async move { tokio::time::sleep(d).await });
+                    let _ = futures_lite_block_on(h);
+                }
+            });
+            rt.stop();
+            r
+        }
+        Bare::AsyncStd => measure(n, || {
+            for _ in 0..n {
+                let h = async_std::task::spawn(async_std::task::sleep(d));
+                futures_lite_block_on(h);
+            }
+        }),
+        Bare::Smol => {
+            let ex = SmolPool::start(workers);
+            let r = measure(n, || {
+                for _ in 0..n {
+                    let h = ex.ex.spawn(async move {
+                        async_io::Timer::after(d).await;
+                    });
+                    futures_lite_block_on(h);
+                }
+            });
+            ex.stop();
+            r
+        }
+    }
+}
+
+/// Blocks the calling (non-runtime) thread on `f`, parking it like a
+/// program's main thread waiting for a result.
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    async_io::block_on(f)
+}
+
+/// Times `body`, which runs `n` jobs.
+fn measure(n: u64, body: impl FnOnce()) -> BareRun {
+    let cpu = process_cpu_time();
+    let t = Instant::now();
+    body();
+    BareRun {
+        jobs: n,
+        wall: t.elapsed(),
+        cpu: process_cpu_time().saturating_sub(cpu),
+    }
+}
+
+fn rayon_pool(workers: usize) -> rayon::ThreadPool {
+    // Same settings as the rayon backend's pool; building one cannot fail
+    // short of the OS refusing threads, when the global pool still works.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers.max(1))
+        .start_handler(|_| reduce_timer_slack())
+        .build()
+        .unwrap_or_else(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .build()
+                .expect("a default rayon pool")
+        })
+}
+
+/// A tokio runtime as gilsim's tokio backend builds it; for current_thread,
+/// a thread that `block_on`s it until stopped (tasks are spawned through the
+/// handle from outside, as gilsim's driver does).
+struct TokioRt {
+    handle: tokio::runtime::Handle,
+    rt: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TokioRt {
+    fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+fn tokio_runtime(kind: Bare, workers: usize) -> (TokioRt, Option<std::thread::JoinHandle<()>>) {
+    let mut b = if kind == Bare::TokioMulti {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers.max(1));
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let rt = b
+        .enable_io()
+        .enable_time()
+        .on_thread_start(reduce_timer_slack)
+        .build()
+        .expect("a tokio runtime");
+    let handle = rt.handle().clone();
+    if kind == Bare::TokioMulti {
+        return (
+            TokioRt {
+                handle,
+                rt: Some(rt),
+                stop: None,
+            },
+            None,
+        );
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        reduce_timer_slack();
+        rt.block_on(async {
+            let _ = stopped.await;
+        });
+    });
+    (
+        TokioRt {
+            handle,
+            rt: None,
+            stop: Some(stop),
+        },
+        Some(thread),
+    )
+}
+
+/// A smol executor run by `workers` threads, as gilsim's smol backend runs it.
+struct SmolPool {
+    ex: Arc<smol::Executor<'static>>,
+    stop: smol::channel::Sender<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl SmolPool {
+    fn start(workers: usize) -> Self {
+        let ex = Arc::new(smol::Executor::new());
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let threads = (0..workers.max(1))
+            .map(|_| {
+                let (ex, stopped) = (ex.clone(), stopped.clone());
+                std::thread::spawn(move || {
+                    reduce_timer_slack();
+                    smol::block_on(ex.run(async {
+                        let _ = stopped.recv().await;
+                    }));
+                })
+            })
+            .collect();
+        Self { ex, stop, threads }
+    }
+
+    fn stop(self) {
+        drop(self.stop);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `n` copies of `job` on `kind`, all submitted at once; returns when all
+/// have run.
+fn run_timed(
+    kind: Bare,
+    workers: usize,
+    n: u64,
+    job: impl Fn() + Send + Sync + Copy + 'static,
+) -> BareRun {
+    match kind {
+        Bare::ThreadPool => {
+            let (tx, rx) = crossbeam_channel::unbounded::<()>();
+            let pool: Vec<_> = (0..workers.max(1))
+                .map(|_| {
+                    let rx = rx.clone();
+                    std::thread::spawn(move || {
+                        reduce_timer_slack();
+                        for () in rx {
+                            job();
+                        }
+                    })
+                })
+                .collect();
+            drop(rx);
+            measure(n, || {
+                for _ in 0..n {
+                    let _ = tx.send(());
+                }
+                drop(tx);
+                pool.into_iter().for_each(|t| drop(t.join()));
+            })
+        }
+        Bare::Rayon => {
+            let pool = rayon_pool(workers);
+            measure(n, || {
+                pool.scope_fifo(|s| {
+                    for _ in 0..n {
+                        s.spawn_fifo(move |_| job());
+                    }
+                })
+            })
+        }
+        Bare::TokioMulti | Bare::TokioCurrent => {
+            let (rt, _thread) = tokio_runtime(kind, workers);
+            let handle = rt.handle.clone();
+            let r = measure(n, || {
+                let hs: Vec<_> = (0..n).map(|_| handle.spawn(async move { job() })).collect();
+                async_io::block_on(async {
+                    for h in hs {
+                        let _ = h.await;
+                    }
+                });
+            });
+            rt.stop();
+            r
+        }
+        Bare::AsyncStd => measure(n, || {
+            let hs: Vec<_> = (0..n)
+                .map(|_| async_std::task::spawn(async move { job() }))
+                .collect();
+            async_io::block_on(async {
+                for h in hs {
+                    h.await;
+                }
+            });
+        }),
+        Bare::Smol => {
+            let ex = SmolPool::start(workers);
+            let r = measure(n, || {
+                let hs: Vec<_> = (0..n).map(|_| ex.ex.spawn(async move { job() })).collect();
+                async_io::block_on(async {
+                    for h in hs {
+                        h.await;
+                    }
+                });
+            });
+            ex.stop();
+            r
+        }
+    }
+}
+
+impl Bare {
+    /// The program, in a few words, for the bench's figure names.
+    pub fn program(self) -> &'static str {
+        match self {
+            Bare::ThreadPool => "2-thread pool on a channel",
+            Bare::Rayon => "rayon scope/spawn",
+            Bare::TokioMulti => "tokio multi_thread spawn",
+            Bare::TokioCurrent => "tokio current_thread spawn",
+            Bare::AsyncStd => "async-std spawn",
+            Bare::Smol => "smol spawn",
+        }
+    }
+}
