@@ -5,3 +5,4 @@
 //! loaded, validated config, re-checked as the config itself would be.
 
 pub mod keys;
+pub mod usl;
