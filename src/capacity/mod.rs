@@ -2,7 +2,16 @@
 //!
 //! Everything here drives runs only through [`crate::engine::run`]; nothing
 //! reaches into a backend. [`keys`] turns `KEY=V1,V2` into changes of a
-//! loaded, validated config, re-checked as the config itself would be.
+//! loaded, validated config, re-checked as the config itself would be;
+//! [`sweep`] runs the cartesian product of key values; [`usl`] fits the
+//! Universal Scalability Law to a sweep's throughput; [`compare`] sets two
+//! run reports side by side; [`merge`] joins a sharded sweep. [`output`]
+//! and [`chart`] only format finished results.
 
+pub mod chart;
+pub mod compare;
 pub mod keys;
+pub mod merge;
+pub mod output;
+pub mod sweep;
 pub mod usl;

@@ -120,7 +120,9 @@ pub fn fit(points: &[(f64, f64)]) -> Result<Usl, NoFit> {
         .collect();
     let x1 = ones.iter().sum::<f64>() / ones.len() as f64;
     if x1 <= 0.0 {
-        return Err(NoFit("the throughput at N = 1 is 0; nothing to scale".into()));
+        return Err(NoFit(
+            "the throughput at N = 1 is 0; nothing to scale".into(),
+        ));
     }
     let (sigma0, kappa0) = linearised(points, x1);
     let problem = Problem {
@@ -148,7 +150,7 @@ pub fn fit(points: &[(f64, f64)]) -> Result<Usl, NoFit> {
         lambda: e[2] * x1,
     });
     let limitless = kappa <= NEGLIGIBLE || se.is_some_and(|e| kappa < KAPPA_Z * e.kappa);
-    let contended = sigma > NEGLIGIBLE && se.is_none_or(|e| sigma >= KAPPA_Z * e.sigma);
+    let contended = sigma > NEGLIGIBLE && se.map_or(true, |e| sigma >= KAPPA_Z * e.sigma);
     let (n_star, x_max) = if limitless {
         (None, contended.then(|| lambda / sigma))
     } else if sigma >= 1.0 {
@@ -178,7 +180,11 @@ fn linearised(points: &[(f64, f64)], x1: f64) -> (f64, f64) {
         .filter(|(n, x)| *n > 1.0 && *x > 0.0)
         .map(|(n, x)| (n - 1.0, n * (n - 1.0), n / (x / x1) - 1.0))
         .collect();
-    let a = DMatrix::from_fn(rows.len(), 2, |i, j| if j == 0 { rows[i].0 } else { rows[i].1 });
+    let a = DMatrix::from_fn(
+        rows.len(),
+        2,
+        |i, j| if j == 0 { rows[i].0 } else { rows[i].1 },
+    );
     let b = DVector::from_iterator(rows.len(), rows.iter().map(|r| r.2));
     let guess = (a.transpose() * &a)
         .try_inverse()
@@ -267,7 +273,10 @@ mod tests {
         (1..=noise.len())
             .map(|n| {
                 let n = n as f64;
-                (n, model(sigma, kappa, lambda, n) * (1.0 + noise[n as usize - 1]))
+                (
+                    n,
+                    model(sigma, kappa, lambda, n) * (1.0 + noise[n as usize - 1]),
+                )
             })
             .collect()
     }

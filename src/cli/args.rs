@@ -38,6 +38,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a config over every combination of key values (--set), with an
+    /// optional USL fit of throughput; shards fan it out over machines.
+    Sweep(super::sweep::SweepArgs),
+    /// Compare two run reports: p50, p99 and throughput per backend × group;
+    /// exit 1 when NEW is worse beyond --threshold.
+    Compare(super::compare::CompareArgs),
+    /// Join the JSON of a sharded sweep's shards into one sweep.
+    Merge(super::merge::MergeArgs),
     /// Print this machine's CPU-kernel rate and IO wait precision.
     Calibrate {
         /// Waits measured per duration.

@@ -4,7 +4,10 @@
 mod args;
 mod bench;
 mod calibrate;
+mod compare;
+mod merge;
 mod run;
+mod sweep;
 mod validate;
 
 use std::sync::Arc;
@@ -28,6 +31,14 @@ pub fn main() -> i32 {
         Command::Validate { configs } => validate::validate(&configs),
         Command::Calibrate { samples } => calibrate::calibrate(samples),
         Command::Bench { quick, json } => bench::bench(quick, json),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Merge(args) => merge::merge(&args),
+        Command::Compare(args) => match compare::compare(&args) {
+            // Worse beyond the threshold: exit 1 (SPEC §5), no error message.
+            Ok(true) => return 1,
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => 0,
