@@ -64,6 +64,21 @@ pub struct RunShared {
     increment_iters: u64,
     done: Sender<Done>,
     failure: Mutex<Option<String>>,
+    /// Jobs of each group with an index below this run but are left out of
+    /// the measurements (the warm-up).
+    warmup_jobs: u64,
+    /// Called on the job's own thread when it ends, before the driver hears
+    /// of it (a deployment of several processes dispatches its next job here).
+    after_job: Option<AfterJob>,
+}
+
+/// A hook run when a job of this [`RunShared`] ends.
+pub struct AfterJob(pub Box<dyn Fn(Done) + Send + Sync>);
+
+impl std::fmt::Debug for AfterJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterJob")
+    }
 }
 
 /// Emits the job's queue time (due → start) as a finished interval for the
@@ -104,7 +119,7 @@ impl Drop for JobGuard<'_> {
                 .failure
                 .lock()
                 .get_or_insert_with(|| format!("job {} of group `{group}`", self.ticket.id.index));
-            let _ = self.shared.done.send(Done {
+            self.shared.complete(Done {
                 id: self.ticket.id,
                 end: Instant::now(),
             });
@@ -133,7 +148,34 @@ impl RunShared {
             plan,
             done,
             failure: Mutex::new(None),
+            warmup_jobs: 0,
+            after_job: None,
         }
+    }
+
+    /// Leaves the first `jobs` jobs of every group (in job order, which is
+    /// due order) out of the measurements: they still run, but are not
+    /// recorded.
+    pub fn with_warmup(mut self, jobs: u64) -> Self {
+        self.warmup_jobs = jobs;
+        self
+    }
+
+    /// Runs `hook` on the job's thread each time a job ends, before the
+    /// driver is told.
+    pub fn with_after_job(mut self, hook: AfterJob) -> Self {
+        self.after_job = Some(hook);
+        self
+    }
+
+    /// Tells whoever waits for `done`.
+    fn complete(&self, done: Done) {
+        if let Some(hook) = &self.after_job {
+            (hook.0)(done);
+        }
+        // The driver outlives every job; a send can only fail while it is
+        // tearing down after an error, when nobody needs the message.
+        let _ = self.done.send(done);
     }
 
     /// Final counter values against what the plan expected.
@@ -161,16 +203,16 @@ impl RunShared {
 
     /// Records a finished job and tells the driver.
     fn finish_job(&self, ticket: JobTicket, start: Instant, end: Instant, times: TimeBreakdown) {
-        self.recorder.record(&JobRecord {
-            group: ticket.id.group,
-            due: ticket.due,
-            start,
-            end,
-            times,
-        });
-        // The driver outlives every job; a send can only fail while it is
-        // tearing down after an error, when nobody needs the message.
-        let _ = self.done.send(Done { id: ticket.id, end });
+        if ticket.id.index >= self.warmup_jobs {
+            self.recorder.record(&JobRecord {
+                group: ticket.id.group,
+                due: ticket.due,
+                start,
+                end,
+                times,
+            });
+        }
+        self.complete(Done { id: ticket.id, end });
     }
 
     /// Runs a whole job on the calling thread, as a Python thread would: it
@@ -410,6 +452,36 @@ mod tests {
             0,
             "a failed job is not measured"
         );
+    }
+
+    #[test]
+    fn warm_up_jobs_run_and_report_but_are_not_measured() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let s = shared(tx).with_warmup(1);
+        s.run_job_sync(ticket());
+        assert!(rx.try_recv().is_ok(), "the driver still hears of it");
+        assert_eq!(s.recorder.finish()[0].jobs, 0, "job 0 is warm-up");
+        s.run_job_sync(JobTicket {
+            id: JobId { group: 0, index: 1 },
+            due: Instant::now(),
+        });
+        assert_eq!(s.recorder.finish()[0].jobs, 1, "job 1 is measured");
+    }
+
+    #[test]
+    fn the_after_job_hook_runs_before_the_driver_hears() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = {
+            let seen = seen.clone();
+            let rx = rx.clone();
+            shared(tx).with_after_job(AfterJob(Box::new(move |d| {
+                seen.lock().push((d.id.index, rx.is_empty()));
+            })))
+        };
+        s.run_job_sync(ticket());
+        assert_eq!(*seen.lock(), vec![(0, true)]);
+        assert!(rx.try_recv().is_ok());
     }
 
     #[test]
