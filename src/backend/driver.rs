@@ -15,7 +15,7 @@ use super::processes::Deployment;
 use super::{available_cores, backend_for, Backend, Executor};
 use crate::config::BackendSpec;
 use crate::error::RunError;
-use crate::exec::{Done, JobTicket};
+use crate::exec::{warmup_of, Done, JobTicket};
 use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
 use crate::work::kernel::Calibration;
@@ -51,9 +51,11 @@ pub struct RunOptions<'a> {
     pub max_in_flight: u64,
     /// Called now and then while jobs run.
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
-    /// The first this many jobs of every group (in job order, which is due
-    /// order) run but are left out of the measurements: a warm-up, so that
-    /// a probe measures the steady state (0: measure every job).
+    /// The first this many jobs of every open- or closed-loop group (in job
+    /// order, which is due order) run but are left out of the measurements:
+    /// a warm-up, so that a probe measures the steady state (0: measure
+    /// every job). Batch groups are measured whole. With a warm-up, `wall`
+    /// counts from the first measured job's due time.
     pub warmup_jobs: u64,
 }
 
@@ -307,7 +309,7 @@ impl<'a> Driver<'a> {
         exec.submit(JobTicket { id, due })?;
         self.submitted += 1;
         self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
-        if id.index >= self.warmup_jobs {
+        if id.index >= warmup_of(self.plan, id.group, self.warmup_jobs) {
             self.first_measured_due = Some(self.first_measured_due.map_or(due, |f| f.min(due)));
         }
         Ok(())

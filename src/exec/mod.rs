@@ -20,7 +20,7 @@ pub use slot::GilSlot;
 
 use crate::config::Guard;
 use crate::metrics::{JobRecord, Recorder, TimeBreakdown};
-use crate::plan::{Action, JobId, Plan};
+use crate::plan::{Action, ArrivalPlan, JobId, Plan};
 use crate::work::counter::{Counter, CounterResult, INCREMENT_COST};
 use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration, SpeedMeter};
@@ -64,12 +64,23 @@ pub struct RunShared {
     increment_iters: u64,
     done: Sender<Done>,
     failure: Mutex<Option<String>>,
-    /// Jobs of each group with an index below this run but are left out of
+    /// Per group: jobs with an index below this run but are left out of
     /// the measurements (the warm-up).
-    warmup_jobs: u64,
+    warmup: Vec<u64>,
     /// Called on the job's own thread when it ends, before the driver hears
     /// of it (a deployment of several processes dispatches its next job here).
     after_job: Option<AfterJob>,
+}
+
+/// How many of group `group`'s first jobs are warm-up when a run asks for
+/// `jobs`: that many for open- and closed-loop groups, none for a batch
+/// (every job of a batch is due at once: there is no steady state to wait
+/// for, so it is measured whole).
+pub fn warmup_of(plan: &Plan, group: usize, jobs: u64) -> u64 {
+    match plan.groups.get(group).map(|g| &g.arrival) {
+        Some(ArrivalPlan::Batch) | None => 0,
+        Some(_) => jobs,
+    }
 }
 
 /// A hook run when a job of this [`RunShared`] ends.
@@ -148,16 +159,18 @@ impl RunShared {
             plan,
             done,
             failure: Mutex::new(None),
-            warmup_jobs: 0,
+            warmup: Vec::new(),
             after_job: None,
         }
     }
 
-    /// Leaves the first `jobs` jobs of every group (in job order, which is
-    /// due order) out of the measurements: they still run, but are not
-    /// recorded.
+    /// Leaves the first `jobs` jobs of every open- or closed-loop group (in
+    /// job order, which is due order) out of the measurements: they still
+    /// run, but are not recorded. See [`warmup_of`].
     pub fn with_warmup(mut self, jobs: u64) -> Self {
-        self.warmup_jobs = jobs;
+        self.warmup = (0..self.plan.groups.len())
+            .map(|g| warmup_of(&self.plan, g, jobs))
+            .collect();
         self
     }
 
@@ -203,7 +216,8 @@ impl RunShared {
 
     /// Records a finished job and tells the driver.
     fn finish_job(&self, ticket: JobTicket, start: Instant, end: Instant, times: TimeBreakdown) {
-        if ticket.id.index >= self.warmup_jobs {
+        let warmup = self.warmup.get(ticket.id.group).copied().unwrap_or(0);
+        if ticket.id.index >= warmup {
             self.recorder.record(&JobRecord {
                 group: ticket.id.group,
                 due: ticket.due,
@@ -405,6 +419,10 @@ mod tests {
     use crate::config::{Arrival, BackendSpec, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
 
     fn shared(tx: Sender<Done>) -> RunShared {
+        shared_with(tx, Arrival::Batch)
+    }
+
+    fn shared_with(tx: Sender<Done>, arrival: Arrival) -> RunShared {
         let set = JobSet {
             name: "t".into(),
             description: None,
@@ -413,8 +431,8 @@ mod tests {
             backends: BackendSpec::default_set(),
             groups: vec![GroupSpec {
                 name: "g".into(),
-                jobs: 1,
-                arrival: Arrival::Batch,
+                jobs: 2,
+                arrival,
                 steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(10)))],
             }],
             source: "t.toml".into(),
@@ -457,7 +475,15 @@ mod tests {
     #[test]
     fn warm_up_jobs_run_and_report_but_are_not_measured() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let s = shared(tx).with_warmup(1);
+        let closed = Arrival::Closed {
+            clients: 1,
+            think: None,
+        };
+        let batch = shared(tx.clone()).with_warmup(1);
+        batch.run_job_sync(ticket());
+        assert_eq!(batch.recorder.finish()[0].jobs, 1, "a batch is measured whole");
+        let _ = rx.try_recv();
+        let s = shared_with(tx, closed).with_warmup(1);
         s.run_job_sync(ticket());
         assert!(rx.try_recv().is_ok(), "the driver still hears of it");
         assert_eq!(s.recorder.finish()[0].jobs, 0, "job 0 is warm-up");
