@@ -5,3 +5,5 @@
 //! loaded, validated config, re-checked as the config itself would be.
 
 pub mod keys;
+pub mod search;
+pub mod slo;
