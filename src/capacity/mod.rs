@@ -5,5 +5,6 @@
 //! loaded, validated config, re-checked as the config itself would be.
 
 pub mod keys;
+pub mod plan_output;
 pub mod search;
 pub mod slo;

@@ -38,6 +38,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Find, per backend, the highest value of a key at which every SLO
+    /// holds (exponential search, then bisection).
+    Plan(super::plan::PlanArgs),
     /// Print this machine's CPU-kernel rate and IO wait precision.
     Calibrate {
         /// Waits measured per duration.

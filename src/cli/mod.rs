@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod calibrate;
+mod plan;
 mod run;
 mod validate;
 
@@ -26,6 +27,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(&args, trace.as_deref()),
         Command::Validate { configs } => validate::validate(&configs),
+        Command::Plan(args) => plan::plan(&args),
         Command::Calibrate { samples } => calibrate::calibrate(samples),
         Command::Bench { quick, json } => bench::bench(quick, json),
     };
