@@ -204,63 +204,144 @@ fn bad_plan_input_is_refused_before_anything_runs() {
     let ok_slo = "requests.p99<=20ms";
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec!["--vary".into(), "group.requests.arrival.speed=1..10".into(), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                "group.requests.arrival.speed=1..10".into(),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "unknown key `group.requests.arrival.speed`",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=ten..100"), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=ten..100"),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "expected a number",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=-5..100"), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=-5..100"),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "rate",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=100..100"), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=100..100"),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "is empty",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=..100"), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=..100"),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "needs both ends",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=500..100"), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=500..100"),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "LO (500) is above HI (100)",
         ),
         (
-            vec!["--vary".into(), format!("{rate}:10-100"), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}:10-100"),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "expected KEY=LO..HI",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=10..100"), "--slo".into(), "checkout.p99<=20ms".into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=10..100"),
+                "--slo".into(),
+                "checkout.p99<=20ms".into(),
+            ],
             "has no group `checkout`; its groups: requests",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=10..100"), "--slo".into(), "requests.p98<=20ms".into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=10..100"),
+                "--slo".into(),
+                "requests.p98<=20ms".into(),
+            ],
             "unknown statistic `p98`",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=10..100"), "--slo".into(), "requests.p99 < 20ms".into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=10..100"),
+                "--slo".into(),
+                "requests.p99 < 20ms".into(),
+            ],
             "expected GROUP.STAT<=DURATION",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=10..100"), "--slo".into(), ok_slo.into(), "--precision".into(), "0".into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=10..100"),
+                "--slo".into(),
+                ok_slo.into(),
+                "--precision".into(),
+                "0".into(),
+            ],
             "--precision 0",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=10..100"), "--slo".into(), ok_slo.into(), "--backend".into(), "rayon".into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=10..100"),
+                "--slo".into(),
+                ok_slo.into(),
+                "--backend".into(),
+                "rayon".into(),
+            ],
             "no backend with that label (labels: threads, async-std)",
         ),
         (
-            vec!["--vary".into(), "backend.*.workers=1..8".into(), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                "backend.*.workers=1..8".into(),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "async-std's executor is global",
         ),
         (
-            vec!["--vary".into(), "seed=1..8".into(), "--slo".into(), ok_slo.into()],
+            vec![
+                "--vary".into(),
+                "seed=1..8".into(),
+                "--slo".into(),
+                ok_slo.into(),
+            ],
             "not a quantity",
         ),
         (
-            vec!["--vary".into(), format!("{rate}=10..100"), "--slo".into(), ok_slo.into(), "--cores".into(), "4".into()],
+            vec![
+                "--vary".into(),
+                format!("{rate}=10..100"),
+                "--slo".into(),
+                ok_slo.into(),
+                "--cores".into(),
+                "4".into(),
+            ],
             "--cores sets virtual cores",
         ),
     ];
@@ -274,10 +355,20 @@ fn bad_plan_input_is_refused_before_anything_runs() {
             .expect("run gilsim plan");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(phrase), "{args:?}: want {phrase:?} in {stderr}");
+        assert!(
+            stderr.contains(phrase),
+            "{args:?}: want {phrase:?} in {stderr}"
+        );
         assert!(out.stdout.is_empty(), "{args:?}: printed a result");
-        assert!(!stderr.contains("probe 1:"), "{args:?}: a probe ran: {stderr}");
-        assert!(t.elapsed().as_secs_f64() < 5.0, "{args:?}: took {:?}", t.elapsed());
+        assert!(
+            !stderr.contains("probe 1:"),
+            "{args:?}: a probe ran: {stderr}"
+        );
+        assert!(
+            t.elapsed().as_secs_f64() < 5.0,
+            "{args:?}: took {:?}",
+            t.elapsed()
+        );
     }
     let missing = gilsim()
         .arg("plan")
@@ -332,7 +423,10 @@ fn plan_names_the_gil_as_the_limit_and_keeps_the_spec_shape() {
     // One GIL, 1 ms of interpreted CPU per request: at most ~1000/s.
     assert!((100.0..1100.0).contains(&max), "max {max}");
     let limit = r["limit"].as_str().unwrap();
-    assert!(limit.starts_with("GIL wait") || limit.starts_with("queue"), "{limit}");
+    assert!(
+        limit.starts_with("GIL wait") || limit.starts_with("queue"),
+        "{limit}"
+    );
     let probe = &r["probes"][0];
     assert!(probe["figures"]["requests.p90_us"].is_number(), "{probe}");
     assert!(probe["achieved_ratio"].is_number(), "{probe}");

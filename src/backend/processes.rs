@@ -123,7 +123,10 @@ impl Deployment {
     /// Stops every process and merges what they measured.
     pub fn finish(self) -> Finished {
         self.executor.shutdown();
-        let dispatch_failure = self.dispatcher.as_ref().and_then(|d| d.failure.lock().clone());
+        let dispatch_failure = self
+            .dispatcher
+            .as_ref()
+            .and_then(|d| d.failure.lock().clone());
         let per: Vec<Vec<GroupMetrics>> = self.shared.iter().map(|s| s.recorder.finish()).collect();
         let mut groups = per[0].clone();
         for other in &per[1..] {
@@ -150,7 +153,11 @@ impl Deployment {
             kernel_speed: (!speeds.is_empty())
                 .then(|| speeds.iter().sum::<f64>() / speeds.len() as f64),
             gil: merge_gil(stats),
-            gil_holds: self.shared[0].gil.as_ref().map(Gil::holds).unwrap_or_default(),
+            gil_holds: self.shared[0]
+                .gil
+                .as_ref()
+                .map(Gil::holds)
+                .unwrap_or_default(),
             counters: merge_counters(&self.shared),
             failure: self
                 .shared
@@ -316,9 +323,9 @@ impl Dispatcher {
             }),
         };
         if let Err(e) = result {
-            self.failure
-                .lock()
-                .get_or_insert_with(|| format!("dispatching job {} to process {p}: {e}", ticket.id.index));
+            self.failure.lock().get_or_insert_with(|| {
+                format!("dispatching job {} to process {p}: {e}", ticket.id.index)
+            });
             self.state.lock().in_flight[p] -= 1;
             let _ = self.done.send(Done {
                 id: ticket.id,

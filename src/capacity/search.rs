@@ -388,17 +388,10 @@ impl PlanRequest<'_> {
             .filter_map(|g| run.groups.iter().find(|x| x.name == g))
             .map(|g| g.name.as_str())
             .collect();
-        let slo_failed = self
-            .slos
-            .iter()
-            .flat_map(|s| s.judge(run))
-            .any(|f| !f.met);
+        let slo_failed = self.slos.iter().flat_map(|s| s.judge(run)).any(|f| !f.met);
         if let (false, Some(r)) = (slo_failed, probe.achieved_ratio) {
             if r < MIN_ACHIEVED_RATIO {
-                return format!(
-                    "throughput: achieved {:.1}% of the offered rate",
-                    100.0 * r
-                );
+                return format!("throughput: achieved {:.1}% of the offered rate", 100.0 * r);
             }
         }
         let groups = run
@@ -655,20 +648,30 @@ mod tests {
         let s = run(10.0, 5000.0, 0.05, 740.0, false);
         assert_eq!(s.status, Status::Found);
         let max = s.max.unwrap();
-        assert!(max <= 740.0 && max >= 740.0 / 1.05, "{max}");
+        assert!((740.0 / 1.05..=740.0).contains(&max), "{max}");
         // 10, 20, ..., 640 hold, 1280 fails: 8 steps, then bisection.
-        assert_eq!(&s.probes[..8].iter().map(|p| p.0).collect::<Vec<_>>(), &[10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0]);
+        assert_eq!(
+            &s.probes[..8].iter().map(|p| p.0).collect::<Vec<_>>(),
+            &[10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0]
+        );
         assert!(s.probes.len() <= 8 + 5, "{:?}", s.probes);
     }
 
     #[test]
     fn doom_and_not_reached() {
         let doom = run(10.0, 100.0, 0.05, 5.0, false);
-        assert_eq!((doom.status, doom.max, doom.probes.len()), (Status::Doom, None, 1));
+        assert_eq!(
+            (doom.status, doom.max, doom.probes.len()),
+            (Status::Doom, None, 1)
+        );
         let high = run(10.0, 100.0, 0.05, 1e9, false);
         assert_eq!(high.status, Status::NotReached);
         assert_eq!(high.max, Some(100.0));
-        assert_eq!(high.probes.last(), Some(&(100.0, true)), "HI itself is probed");
+        assert_eq!(
+            high.probes.last(),
+            Some(&(100.0, true)),
+            "HI itself is probed"
+        );
     }
 
     #[test]

@@ -162,10 +162,7 @@ impl Slo {
 
     /// Refuses an SLO naming a group the config does not have.
     pub fn check(&self, set: &JobSet) -> Result<(), KeyError> {
-        if let Objective::Latency {
-            group: Some(g), ..
-        } = &self.objective
-        {
+        if let Objective::Latency { group: Some(g), .. } = &self.objective {
             if !set.groups.iter().any(|x| &x.name == g) {
                 let names: Vec<&str> = set.groups.iter().map(|x| x.name.as_str()).collect();
                 return Err(KeyError(format!(
@@ -270,7 +267,9 @@ mod tests {
             &Objective::Throughput { min: 500.0 }
         );
         let dotted = Slo::parse("api.v2.mean<=3ms").unwrap();
-        assert!(matches!(dotted.objective(), Objective::Latency { group: Some(g), stat: Stat::Mean, .. } if g == "api.v2"));
+        assert!(
+            matches!(dotted.objective(), Objective::Latency { group: Some(g), stat: Stat::Mean, .. } if g == "api.v2")
+        );
     }
 
     #[test]

@@ -144,7 +144,11 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         engine: engine.as_str().to_string(),
         vary: key.to_string(),
         range: [lo, hi],
-        slo: request.slos.iter().map(|s| s.as_str().to_string()).collect(),
+        slo: request
+            .slos
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
         precision,
         probe_length: length,
         verdict: verdict(key.as_str(), lo, &results),
@@ -229,9 +233,9 @@ fn probe_line(key: &str, e: &ProbeEvent<'_>) -> String {
             None => format!("{name} {v:.1}"),
         })
         .collect();
-    let achieved = p
-        .achieved_ratio
-        .map_or(String::new(), |r| format!("; achieved {:.1}% of offered", 100.0 * r));
+    let achieved = p.achieved_ratio.map_or(String::new(), |r| {
+        format!("; achieved {:.1}% of offered", 100.0 * r)
+    });
     format!(
         "  {} probe {}: {key}={} {} ({}{achieved}) {} jobs measured after {} warm-up, {:.1}s",
         e.backend,

@@ -109,7 +109,11 @@ fn backend_line(b: &BackendSpec, cores: usize) -> String {
         s += &format!(
             "; {} processes ({} each), dispatch {}",
             b.processes,
-            if b.gil { "own GIL and workers" } else { "own workers" },
+            if b.gil {
+                "own GIL and workers"
+            } else {
+                "own workers"
+            },
             b.dispatch.as_str()
         );
     }

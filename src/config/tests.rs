@@ -1157,9 +1157,17 @@ fn processes_and_dispatch_parse_with_defaults() {
          [[backend]]\nkind = \"tokio\"\nflavor = \"current_thread\"\nprocesses = 2\n\
          [[backend]]\nkind = \"rayon\"\n[[group]]\nsteps = [{ io = \"1ms\" }]\n",
     );
-    let got: Vec<(usize, Dispatch)> = set.backends.iter().map(|b| (b.processes, b.dispatch)).collect();
+    let got: Vec<(usize, Dispatch)> = set
+        .backends
+        .iter()
+        .map(|b| (b.processes, b.dispatch))
+        .collect();
     assert_eq!(
         got,
-        vec![(4, Dispatch::Random), (2, Dispatch::SharedQueue), (1, Dispatch::SharedQueue)]
+        vec![
+            (4, Dispatch::Random),
+            (2, Dispatch::SharedQueue),
+            (1, Dispatch::SharedQueue)
+        ]
     );
 }

@@ -12,8 +12,8 @@ use toml::Spanned;
 use super::duration::{format_duration, resolve, FixedDuration};
 use super::error::{key_span, Located};
 use super::model::{
-    limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Dispatch, Flavor, GilSettings,
-    GroupSpec, JobSet, Step,
+    limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Dispatch, Flavor,
+    GilSettings, GroupSpec, JobSet, Step,
 };
 use super::raw::{
     Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup, RawInt,

@@ -481,7 +481,11 @@ mod tests {
         };
         let batch = shared(tx.clone()).with_warmup(1);
         batch.run_job_sync(ticket());
-        assert_eq!(batch.recorder.finish()[0].jobs, 1, "a batch is measured whole");
+        assert_eq!(
+            batch.recorder.finish()[0].jobs,
+            1,
+            "a batch is measured whole"
+        );
         let _ = rx.try_recv();
         let s = shared_with(tx, closed).with_warmup(1);
         s.run_job_sync(ticket());
