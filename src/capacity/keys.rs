@@ -958,6 +958,18 @@ steps = [{ cpu = "1ms" }]
     }
 
     #[test]
+    fn processes_is_applied_and_checked_by_the_config() {
+        let b = base();
+        let (set, _) = apply(&b, &[("backend.rayon.processes", "3")]).expect("valid");
+        assert_eq!(set.backends[2].processes, 3);
+        assert_eq!(set.backends[0].processes, 1);
+        let e = apply(&b, &[("backend.rayon.processes", "0")])
+            .expect_err("refused")
+            .0;
+        assert!(e.contains("`processes` must be at least 1"), "{e}");
+    }
+
+    #[test]
     fn cores_needs_the_model_engine() {
         let b = base();
         let e = apply(&b, &[("cores", "4")]).expect_err("real engine").0;

@@ -494,6 +494,8 @@ fn run_point(
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         record_gil_holds: false,
         progress: None,
+        // Every job is measured, as in `run`.
+        warmup_jobs: 0,
     };
     let runs = config
         .backends

@@ -46,6 +46,9 @@ pub enum Command {
     Compare(super::compare::CompareArgs),
     /// Join the JSON of a sharded sweep's shards into one sweep.
     Merge(super::merge::MergeArgs),
+    /// Find, per backend, the highest value of a key at which every SLO
+    /// holds (exponential search, then bisection).
+    Plan(super::plan::PlanArgs),
     /// Print this machine's CPU-kernel rate and IO wait precision.
     Calibrate {
         /// Waits measured per duration.

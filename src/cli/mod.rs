@@ -6,6 +6,7 @@ mod bench;
 mod calibrate;
 mod compare;
 mod merge;
+mod plan;
 mod run;
 mod sweep;
 mod validate;
@@ -29,6 +30,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(&args, trace.as_deref()),
         Command::Validate { configs } => validate::validate(&configs),
+        Command::Plan(args) => plan::plan(&args),
         Command::Calibrate { samples } => calibrate::calibrate(samples),
         Command::Bench { quick, json } => bench::bench(quick, json),
         Command::Sweep(args) => sweep::sweep(&args),

@@ -136,6 +136,31 @@ fn write_run_notes(run: &RunReport, out: &mut dyn Write) -> std::io::Result<()> 
             fmt_us(g.hold_us.max)
         )?;
     }
+    if let Some(d) = &run.deployment {
+        writeln!(
+            out,
+            "  {}: {} processes, dispatch {}, busiest at {:.2}× the mean load",
+            run.backend, d.processes, d.dispatch, d.load_spread
+        )?;
+        for p in &d.per_process {
+            let gil = p.gil.as_ref().map_or(String::new(), |g| {
+                format!(
+                    "; GIL {} forced switches, {} waiting",
+                    g.forced_switches,
+                    fmt_secs(g.wait_s)
+                )
+            });
+            writeln!(
+                out,
+                "    process {}: {} jobs ({:.0}%), p50 {} p99 {}{gil}",
+                p.process,
+                p.jobs,
+                100.0 * p.share,
+                fmt_us(p.latency_us.p50),
+                fmt_us(p.latency_us.p99)
+            )?;
+        }
+    }
     for c in &run.counters {
         let pct = if c.expected > 0 {
             100.0 * c.lost as f64 / c.expected as f64
