@@ -637,8 +637,7 @@ impl Base {
                 self.backend_table(doc, i)?.insert("workers".into(), v);
             }
             Target::Processes(l) => {
-                // Hook: the config's validator owns `processes` (SPEC §2);
-                // a build whose config does not know it refuses the value.
+                // The config's validator owns `processes`' rules (SPEC §2).
                 let i = self.backend_index(l)?;
                 self.backend_table(doc, i)?.insert("processes".into(), v);
             }
@@ -738,12 +737,7 @@ fn refusal(e: &ConfigError) -> String {
         ConfigError::Invalid { problem, more, .. } => {
             let mut messages: Vec<&str> = vec![problem.message.as_str()];
             messages.extend(more.iter().map(|p| p.message.as_str()));
-            let text = messages.join("; ");
-            if text.contains("processes") && text.contains("unknown field") {
-                format!("{text} (this build's config has no `processes` yet)")
-            } else {
-                text
-            }
+            messages.join("; ")
         }
         other => other.to_string(),
     }
