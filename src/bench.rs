@@ -129,6 +129,7 @@ fn run(
         record_gil_holds: false,
         max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
         progress: None,
+        warmup_jobs: 0,
     };
     backend::run(spec, Arc::new(Plan::new(set)), &opts)
 }

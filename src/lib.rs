@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod capacity;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -45,6 +45,7 @@ pub fn check(sets: &[JobSet], cores: usize, max_threads: Option<u64>) -> Result<
         max_threads,
         record_gil_holds: false,
         max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
+        warmup_jobs: 0,
         progress: None,
     };
     for set in sets {

@@ -223,6 +223,7 @@ mod tests {
             record_gil_holds: false,
             max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
             progress: None,
+            warmup_jobs: 0,
         };
         let err = crate::backend::run(&other, p, &opts)
             .expect_err("a different worker count must be refused");

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use super::processes::Deployment;
 use super::{available_cores, backend_for, Backend, Executor};
 use crate::config::BackendSpec;
 use crate::error::RunError;
-use crate::exec::{Bell, Done, JobTicket, RunShared};
+use crate::exec::{warmup_of, Bell, Done, JobTicket};
 use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
-use crate::work::gil::Gil;
 use crate::work::kernel::Calibration;
 use crate::work::sleep::sleep_until;
 
@@ -51,6 +51,12 @@ pub struct RunOptions<'a> {
     pub max_in_flight: u64,
     /// Called now and then while jobs run.
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// The first this many jobs of every open- or closed-loop group (in job
+    /// order, which is due order) run but are left out of the measurements:
+    /// a warm-up, so that a probe measures the steady state (0: measure
+    /// every job). Batch groups are measured whole. With a warm-up, `wall`
+    /// counts from the first measured job's due time.
+    pub warmup_jobs: u64,
 }
 
 /// Runs `plan` on the backend `spec` and measures it.
@@ -63,52 +69,44 @@ pub fn run(
     let backend = backend_for(spec, cores);
     backend.preflight(&plan, opts)?;
     let (tx, rx) = crossbeam_channel::unbounded();
-    let gil = spec.gil.then(|| {
-        let g = Gil::new(plan.gil);
-        if opts.record_gil_holds {
-            g.with_hold_log()
-        } else {
-            // The report's GIL timeline draws a window from the run's start.
-            g.with_bounded_hold_log(crate::metrics::GIL_HOLDS_KEPT)
-        }
-    });
-    let shared = Arc::new(RunShared::new(plan.clone(), opts.calibration, gil, tx));
     let run_span = tracing::info_span!("run", backend = %spec.name);
     let _enter = run_span.enter();
-    tracing::debug!(backend = %spec.name, jobs = plan.total_jobs(), "starting run");
-    let executor = backend.launch(shared.clone())?;
+    tracing::debug!(backend = %spec.name, jobs = plan.total_jobs(), processes = spec.processes, "starting run");
+    let deployment = Deployment::launch(spec, &*backend, &plan, opts, tx, cores)?;
+    let bell = deployment.bell.clone();
     let cpu_before = process_cpu_time();
     let limiter = in_flight_limiter(&*backend, opts);
     let mut driver = Driver::new(&plan, &rx, opts.progress, limiter.limit);
-    driver.bell = Some(&shared.bell);
+    driver.warmup_jobs = opts.warmup_jobs;
+    driver.bell = Some(&bell);
     driver.refill_every = refill_every(spec, limiter.limit);
-    let outcome = driver.drive(&*executor);
-    executor.shutdown();
+    let outcome = driver.drive(&*deployment.executor);
+    let done = deployment.finish();
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
     let (started, last_end) = outcome?;
-    if let Some(what) = shared.failure() {
+    if let Some(what) = done.failure {
         return Err(RunError::JobPanicked {
             backend: spec.name.clone(),
             what,
         });
     }
-    let groups = shared.recorder.finish();
     Ok(RunMeasurement {
         backend: spec.clone(),
         workers: spec.resolved_workers(cores),
         cores,
         wall: last_end.saturating_duration_since(started),
-        jobs: groups.iter().map(|g| g.jobs).sum(),
+        jobs: done.groups.iter().map(|g| g.jobs).sum(),
         process_cpu,
-        kernel_speed: shared.speed.speed(),
+        kernel_speed: done.kernel_speed,
         held_back: (driver.held_back > 0).then_some(HeldBack {
             jobs: driver.held_back,
             limiter,
         }),
-        groups: plan.name_groups(groups),
-        gil: shared.gil.as_ref().map(Gil::stats),
-        gil_holds: shared.gil.as_ref().map(Gil::holds).unwrap_or_default(),
-        counters: shared.counter_results(),
+        groups: plan.name_groups(done.groups),
+        gil: done.gil,
+        gil_holds: done.gil_holds,
+        counters: done.counters,
+        processes: done.processes,
         started,
     })
 }
@@ -145,6 +143,11 @@ struct Driver<'a> {
     submitted: u64,
     completed: u64,
     first_due: Option<Instant>,
+    /// Jobs of each group with a lower index are warm-up (see
+    /// [`RunOptions::warmup_jobs`]).
+    warmup_jobs: u64,
+    /// The first due time of a measured (not warm-up) job.
+    first_measured_due: Option<Instant>,
     last_end: Option<Instant>,
     /// Jobs that found the run at its in-flight bound, each counted once.
     held_back: u64,
@@ -201,6 +204,8 @@ impl<'a> Driver<'a> {
             submitted: 0,
             completed: 0,
             first_due: None,
+            warmup_jobs: 0,
+            first_measured_due: None,
             last_end: None,
             held_back: 0,
             counted_in_ready: 0,
@@ -214,7 +219,8 @@ impl<'a> Driver<'a> {
     }
 
     /// Submits every job and waits for all completions. Returns the first
-    /// due time and the last completion.
+    /// due time (of a measured job, when there is a warm-up) and the last
+    /// completion.
     fn drive(&mut self, exec: &dyn Executor) -> Result<(Instant, Instant), RunError> {
         sleep_until(self.t0);
         let result = self.submit_all(exec);
@@ -232,7 +238,10 @@ impl<'a> Driver<'a> {
             }
         }
         result?;
-        let first = self.first_due.unwrap_or(self.t0);
+        let first = self
+            .first_measured_due
+            .or(self.first_due)
+            .unwrap_or(self.t0);
         Ok((first, self.last_end.unwrap_or(first)))
     }
 
@@ -340,6 +349,9 @@ impl<'a> Driver<'a> {
         exec.submit(JobTicket { id, due })?;
         self.submitted += 1;
         self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
+        if id.index >= warmup_of(self.plan, id.group, self.warmup_jobs) {
+            self.first_measured_due = Some(self.first_measured_due.map_or(due, |f| f.min(due)));
+        }
         Ok(())
     }
 
@@ -453,6 +465,7 @@ mod tests {
             max_threads: 1000,
             record_gil_holds: false,
             max_in_flight,
+            warmup_jobs: 0,
             progress: None,
         }
     }

@@ -10,6 +10,7 @@ mod async_support;
 mod async_timer;
 pub mod driver;
 mod limits;
+mod processes;
 mod rayon_pool;
 mod smol_rt;
 mod threads;
@@ -46,8 +47,9 @@ pub trait Backend {
     fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError>;
 }
 
-/// A started engine accepting jobs.
-pub trait Executor {
+/// A started engine accepting jobs. `Send + Sync` so that a deployment of
+/// several processes can hand a job to one from a worker thread of another.
+pub trait Executor: Send + Sync {
     /// Queues a due job and returns at once; the job reports its own
     /// completion through [`RunShared`].
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError>;

@@ -41,6 +41,17 @@ pub enum Command {
     /// Render the --out files (HTML, markdown, charts, .hgrm) from a saved
     /// JSON report.
     Report(super::report::ReportArgs),
+    /// Run a config over every combination of key values (--set), with an
+    /// optional USL fit of throughput; shards fan it out over machines.
+    Sweep(super::sweep::SweepArgs),
+    /// Compare two run reports: p50, p99 and throughput per backend × group;
+    /// exit 1 when NEW is worse beyond --threshold.
+    Compare(super::compare::CompareArgs),
+    /// Join the JSON of a sharded sweep's shards into one sweep.
+    Merge(super::merge::MergeArgs),
+    /// Find, per backend, the highest value of a key at which every SLO
+    /// holds (exponential search, then bisection).
+    Plan(super::plan::PlanArgs),
     /// Print this machine's CPU-kernel rate and IO wait precision.
     Calibrate {
         /// Waits measured per duration.

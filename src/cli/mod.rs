@@ -4,8 +4,12 @@
 mod args;
 mod bench;
 mod calibrate;
+mod compare;
+mod merge;
+mod plan;
 mod report;
 mod run;
+mod sweep;
 mod validate;
 
 use std::sync::Arc;
@@ -28,8 +32,17 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(&args, trace.as_deref()),
         Command::Validate { configs } => validate::validate(&configs),
         Command::Report(args) => report::report(&args),
+        Command::Plan(args) => plan::plan(&args),
         Command::Calibrate { samples } => calibrate::calibrate(samples),
         Command::Bench { quick, json } => bench::bench(quick, json),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Merge(args) => merge::merge(&args),
+        Command::Compare(args) => match compare::compare(&args) {
+            // Worse beyond the threshold: exit 1 (SPEC §5), no error message.
+            Ok(true) => return 1,
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => 0,

@@ -56,6 +56,7 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
                 max_in_flight: args.max_in_flight,
                 record_gil_holds: args.trace.is_some(),
                 progress: Some(&on_progress),
+                warmup_jobs: 0,
             };
             let m = gilsim::engine::run(&engine, spec, plan.clone(), &opts);
             bar.finish_and_clear();

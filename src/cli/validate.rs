@@ -126,5 +126,17 @@ fn backend_line(b: &BackendSpec, cores: usize) -> String {
     if b.gil {
         s += ", under the GIL";
     }
+    if b.processes > 1 {
+        s += &format!(
+            "; {} processes ({} each), dispatch {}",
+            b.processes,
+            if b.gil {
+                "own GIL and workers"
+            } else {
+                "own workers"
+            },
+            b.dispatch.as_str()
+        );
+    }
     s
 }

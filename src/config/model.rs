@@ -196,6 +196,29 @@ impl CpuMode {
     }
 }
 
+/// With `processes > 1`: how arriving jobs are spread over the processes
+/// (SPEC §2 `dispatch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Dispatch {
+    /// One accept queue: the first process with a free worker takes the job,
+    /// as processes blocking in `accept()` on one socket do.
+    #[default]
+    SharedQueue,
+    /// One queue per process, the process drawn at random (seeded) per job,
+    /// as `SO_REUSEPORT` hashing does.
+    Random,
+}
+
+impl Dispatch {
+    /// The name users write in `dispatch = "..."`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dispatch::SharedQueue => "shared_queue",
+            Dispatch::Random => "random",
+        }
+    }
+}
+
 /// One `[[backend]]` table, validated, with defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendSpec {
@@ -211,6 +234,12 @@ pub struct BackendSpec {
     pub flavor: Option<Flavor>,
     /// Async backends only; `None` for threads and rayon.
     pub cpu_mode: Option<CpuMode>,
+    /// Independent copies of the backend (`gunicorn -w P`), each with its
+    /// own GIL and its own workers, sharing the machine's cores. ≥ 1.
+    pub processes: usize,
+    /// How jobs are spread over the processes (only matters when
+    /// `processes > 1`).
+    pub dispatch: Dispatch,
 }
 
 impl BackendSpec {
@@ -232,6 +261,8 @@ impl BackendSpec {
             workers: 0,
             flavor: (kind == BackendKind::Tokio).then_some(Flavor::MultiThread),
             cpu_mode: kind.is_async().then_some(CpuMode::Inline),
+            processes: 1,
+            dispatch: Dispatch::SharedQueue,
         }
     }
 
@@ -386,4 +417,6 @@ pub mod limits {
     pub const MAX_STEPS_WRITTEN: usize = 10_000;
     /// Longest name (config, backend, group, lock, counter), in characters.
     pub const MAX_NAME_CHARS: usize = 128;
+    /// Most processes of one backend (each starts its own pool or runtime).
+    pub const MAX_PROCESSES: usize = 256;
 }

@@ -14,7 +14,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 use super::duration::{FixedDuration, RawDuration};
-use super::model::{ArrivalProcess, BackendKind, CpuMode, Flavor, Guard};
+use super::model::{ArrivalProcess, BackendKind, CpuMode, Dispatch, Flavor, Guard};
 
 /// The whole file.
 #[derive(Debug, serde::Deserialize)]
@@ -62,6 +62,8 @@ pub(crate) struct RawBackend {
     pub workers: Option<Spanned<RawInt>>,
     pub flavor: Option<Spanned<Kw<Flavor>>>,
     pub cpu_mode: Option<Spanned<Kw<CpuMode>>>,
+    pub processes: Option<Spanned<RawInt>>,
+    pub dispatch: Option<Spanned<Kw<Dispatch>>>,
 }
 
 /// One `[[group]]`.
@@ -316,6 +318,14 @@ impl Keyword for Flavor {
 impl Keyword for CpuMode {
     const WHAT: &'static str = "cpu_mode";
     const ALL: &'static [Self] = &[CpuMode::Inline, CpuMode::SpawnBlocking, CpuMode::Rayon];
+    fn keyword(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Keyword for Dispatch {
+    const WHAT: &'static str = "dispatch";
+    const ALL: &'static [Self] = &[Dispatch::SharedQueue, Dispatch::Random];
     fn keyword(self) -> &'static str {
         self.as_str()
     }

@@ -123,6 +123,8 @@ steps = [{ io = "1ms" }]
             workers: 0,
             flavor: None,
             cpu_mode: None,
+            processes: 1,
+            dispatch: Dispatch::SharedQueue,
         }]
     );
     assert_eq!(set.groups.len(), 2);
@@ -337,6 +339,8 @@ steps = [{ io = "1ms" }]
                 workers: 1,
                 flavor: Some(Flavor::CurrentThread),
                 cpu_mode: Some(CpuMode::SpawnBlocking),
+                processes: 1,
+                dispatch: Dispatch::SharedQueue,
             },
             async_std,
             smol,
@@ -510,6 +514,11 @@ fn bad_cases() -> Vec<(String, usize, usize, &'static str)> {
         (backend("kind = \"tokio\"\nflavor = \"current_thread\"\nworkers = 2"), 4, 11, "`workers` must be 0 or 1, found 2"),
         (backend("kind = \"rayon\"\nworkers = 4097"), 3, 11, "`workers` must be at most 4096"),
         (backend("kind = \"rayon\"\nworkers = -1"), 3, 11, "`workers` cannot be negative, found -1"),
+        (backend("kind = \"threads\"\nprocesses = 0"), 3, 13, "`processes` must be at least 1, found 0"),
+        (backend("kind = \"threads\"\nprocesses = 257"), 3, 13, "`processes` must be at most 256"),
+        (backend("kind = \"threads\"\nprocesses = \"4\""), 3, 13, "expected an integer"),
+        (backend("kind = \"threads\"\ndispatch = \"round_robin\""), 3, 12, "unknown dispatch \"round_robin\", expected one of \"shared_queue\", \"random\""),
+        (backend("kind = \"threads\"\ndispatch = \"shared-queue\""), 3, 12, "(did you mean \"shared_queue\"?)"),
         (backend("kind = \"rayon\"\ngil = \"true\""), 3, 7, "expected a boolean, found string \"true\""),
         (backend("kind = \"rayon\"\nname = \"\""), 3, 8, "backend `name` cannot be empty"),
         (format!("[[backend]]\nkind = \"rayon\"\n[[backend]]\nkind = \"rayon\"\n{G}"), 4, 8, "backend name `rayon` is already used (line 2)"),
@@ -1166,5 +1175,27 @@ fn problems_beyond_the_cap_are_counted_not_shown() {
             validate::MAX_PROBLEMS
         )),
         "{text}"
+    );
+}
+
+#[test]
+fn processes_and_dispatch_parse_with_defaults() {
+    let set = parse_ok(
+        "[[backend]]\nkind = \"threads\"\ngil = true\nworkers = 8\nprocesses = 4\ndispatch = \"random\"\n\
+         [[backend]]\nkind = \"tokio\"\nflavor = \"current_thread\"\nprocesses = 2\n\
+         [[backend]]\nkind = \"rayon\"\n[[group]]\nsteps = [{ io = \"1ms\" }]\n",
+    );
+    let got: Vec<(usize, Dispatch)> = set
+        .backends
+        .iter()
+        .map(|b| (b.processes, b.dispatch))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (4, Dispatch::Random),
+            (2, Dispatch::SharedQueue),
+            (1, Dispatch::SharedQueue)
+        ]
     );
 }

@@ -12,8 +12,8 @@ use toml::Spanned;
 use super::duration::{format_duration, resolve, FixedDuration};
 use super::error::{key_span, Located};
 use super::model::{
-    limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Flavor, GilSettings,
-    GroupSpec, InterpreterCosts, JobSet, Step,
+    limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Dispatch, Flavor,
+    GilSettings, GroupSpec, InterpreterCosts, JobSet, Step,
 };
 use super::raw::{
     Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup, RawInt,
@@ -229,6 +229,14 @@ fn backend(raw: &RawBackend, source: &str) -> Result<BackendSpec, Located> {
         }
         Some(w) => usize_in(w, "workers", 0, limits::MAX_WORKERS)?,
     };
+    let processes = match &raw.processes {
+        None => 1,
+        Some(p) => usize_in(p, "processes", 1, limits::MAX_PROCESSES)?,
+    };
+    let dispatch = raw
+        .dispatch
+        .as_ref()
+        .map_or(Dispatch::default(), |d| d.get_ref().0);
     let name = match &raw.name {
         Some(name) => checked_name(name, "backend `name`")?,
         None => BackendSpec::default_name(kind, gil),
@@ -240,6 +248,8 @@ fn backend(raw: &RawBackend, source: &str) -> Result<BackendSpec, Located> {
         workers,
         flavor,
         cpu_mode,
+        processes,
+        dispatch,
     })
 }
 

@@ -22,7 +22,7 @@ pub use slot::GilSlot;
 
 use crate::config::Guard;
 use crate::metrics::{JobRecord, Recorder, TimeBreakdown};
-use crate::plan::{Action, JobId, Plan};
+use crate::plan::{Action, ArrivalPlan, JobId, Plan};
 use crate::work::counter::{Counter, CounterResult, INCREMENT_COST};
 use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration, SpeedMeter};
@@ -69,9 +69,36 @@ pub struct RunShared {
     /// Interpreter costs in kernel iterations; all zero without a GIL.
     costs: CostIters,
     done: Sender<Done>,
-    /// Rung after every completion sent on `done`; wakes the driver.
-    pub bell: Bell,
+    /// Rung after every completion sent on `done`; wakes the driver. One
+    /// bell serves every process of a deployment.
+    pub bell: Arc<Bell>,
     failure: Mutex<Option<String>>,
+    /// Per group: jobs with an index below this run but are left out of
+    /// the measurements (the warm-up).
+    warmup: Vec<u64>,
+    /// Called on the job's own thread when it ends, before the driver hears
+    /// of it (a deployment of several processes dispatches its next job here).
+    after_job: Option<AfterJob>,
+}
+
+/// How many of group `group`'s first jobs are warm-up when a run asks for
+/// `jobs`: that many for open- and closed-loop groups, none for a batch
+/// (every job of a batch is due at once: there is no steady state to wait
+/// for, so it is measured whole).
+pub fn warmup_of(plan: &Plan, group: usize, jobs: u64) -> u64 {
+    match plan.groups.get(group).map(|g| &g.arrival) {
+        Some(ArrivalPlan::Batch) | None => 0,
+        Some(_) => jobs,
+    }
+}
+
+/// A hook run when a job of this [`RunShared`] ends.
+pub struct AfterJob(pub Box<dyn Fn(Done) + Send + Sync>);
+
+impl std::fmt::Debug for AfterJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterJob")
+    }
 }
 
 /// Emits the job's queue time (due → start) as a finished interval for the
@@ -112,11 +139,10 @@ impl Drop for JobGuard<'_> {
                 .failure
                 .lock()
                 .get_or_insert_with(|| format!("job {} of group `{group}`", self.ticket.id.index));
-            let _ = self.shared.done.send(Done {
+            self.shared.complete(Done {
                 id: self.ticket.id,
                 end: Instant::now(),
             });
-            self.shared.bell.ring();
         }
     }
 }
@@ -150,9 +176,46 @@ impl RunShared {
             calibration,
             plan,
             done,
-            bell: Bell::default(),
+            bell: Arc::new(Bell::default()),
             failure: Mutex::new(None),
+            warmup: Vec::new(),
+            after_job: None,
         }
+    }
+
+    /// Leaves the first `jobs` jobs of every open- or closed-loop group (in
+    /// job order, which is due order) out of the measurements: they still
+    /// run, but are not recorded. See [`warmup_of`].
+    pub fn with_warmup(mut self, jobs: u64) -> Self {
+        self.warmup = (0..self.plan.groups.len())
+            .map(|g| warmup_of(&self.plan, g, jobs))
+            .collect();
+        self
+    }
+
+    /// Rings `bell` after each completion instead of a bell of its own, so
+    /// the processes of one deployment wake one driver.
+    pub fn with_bell(mut self, bell: Arc<Bell>) -> Self {
+        self.bell = bell;
+        self
+    }
+
+    /// Runs `hook` on the job's thread each time a job ends, before the
+    /// driver is told.
+    pub fn with_after_job(mut self, hook: AfterJob) -> Self {
+        self.after_job = Some(hook);
+        self
+    }
+
+    /// Tells whoever waits for `done`.
+    fn complete(&self, done: Done) {
+        if let Some(hook) = &self.after_job {
+            (hook.0)(done);
+        }
+        // The driver outlives every job; a send can only fail while it is
+        // tearing down after an error, when nobody needs the message.
+        let _ = self.done.send(done);
+        self.bell.ring();
     }
 
     /// Final counter values against what the plan expected.
@@ -180,17 +243,17 @@ impl RunShared {
 
     /// Records a finished job and tells the driver.
     fn finish_job(&self, ticket: JobTicket, start: Instant, end: Instant, times: TimeBreakdown) {
-        self.recorder.record(&JobRecord {
-            group: ticket.id.group,
-            due: ticket.due,
-            start,
-            end,
-            times,
-        });
-        // The driver outlives every job; a send can only fail while it is
-        // tearing down after an error, when nobody needs the message.
-        let _ = self.done.send(Done { id: ticket.id, end });
-        self.bell.ring();
+        let warmup = self.warmup.get(ticket.id.group).copied().unwrap_or(0);
+        if ticket.id.index >= warmup {
+            self.recorder.record(&JobRecord {
+                group: ticket.id.group,
+                due: ticket.due,
+                start,
+                end,
+                times,
+            });
+        }
+        self.complete(Done { id: ticket.id, end });
     }
 
     /// Runs a whole job on the calling thread, as a Python thread would: it
@@ -487,6 +550,10 @@ mod tests {
     use crate::config::{Arrival, BackendSpec, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
 
     fn shared(tx: Sender<Done>) -> RunShared {
+        shared_with(tx, Arrival::Batch)
+    }
+
+    fn shared_with(tx: Sender<Done>, arrival: Arrival) -> RunShared {
         let set = JobSet {
             name: "t".into(),
             description: None,
@@ -495,8 +562,8 @@ mod tests {
             backends: BackendSpec::default_set(),
             groups: vec![GroupSpec {
                 name: "g".into(),
-                jobs: 1,
-                arrival: Arrival::Batch,
+                jobs: 2,
+                arrival,
                 steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(10)))],
             }],
             source: "t.toml".into(),
@@ -534,6 +601,48 @@ mod tests {
             0,
             "a failed job is not measured"
         );
+    }
+
+    #[test]
+    fn warm_up_jobs_run_and_report_but_are_not_measured() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let closed = Arrival::Closed {
+            clients: 1,
+            think: None,
+        };
+        let batch = shared(tx.clone()).with_warmup(1);
+        batch.run_job_sync(ticket());
+        assert_eq!(
+            batch.recorder.finish()[0].jobs,
+            1,
+            "a batch is measured whole"
+        );
+        let _ = rx.try_recv();
+        let s = shared_with(tx, closed).with_warmup(1);
+        s.run_job_sync(ticket());
+        assert!(rx.try_recv().is_ok(), "the driver still hears of it");
+        assert_eq!(s.recorder.finish()[0].jobs, 0, "job 0 is warm-up");
+        s.run_job_sync(JobTicket {
+            id: JobId { group: 0, index: 1 },
+            due: Instant::now(),
+        });
+        assert_eq!(s.recorder.finish()[0].jobs, 1, "job 1 is measured");
+    }
+
+    #[test]
+    fn the_after_job_hook_runs_before_the_driver_hears() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = {
+            let seen = seen.clone();
+            let rx = rx.clone();
+            shared(tx).with_after_job(AfterJob(Box::new(move |d| {
+                seen.lock().push((d.id.index, rx.is_empty()));
+            })))
+        };
+        s.run_job_sync(ticket());
+        assert_eq!(*seen.lock(), vec![(0, true)]);
+        assert!(rx.try_recv().is_ok());
     }
 
     #[test]

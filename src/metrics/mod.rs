@@ -137,7 +137,8 @@ impl GroupMetrics {
         self.service_total += service;
     }
 
-    fn merge(&mut self, other: &GroupMetrics) {
+    /// Adds `other`'s jobs to these.
+    pub(crate) fn merge(&mut self, other: &GroupMetrics) {
         self.jobs += other.jobs;
         // Same bounds everywhere, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
@@ -223,8 +224,22 @@ pub struct RunMeasurement {
     /// GIL holds: all of them when a trace asked for them, otherwise the
     /// first [`GIL_HOLDS_KEPT`].
     pub gil_holds: Vec<Hold>,
+    /// Per process, when the backend ran as several (`processes > 1`);
+    /// empty for one process.
+    pub processes: Vec<ProcessMeasurement>,
     /// When the run's clock started (its time zero).
     pub started: Instant,
+}
+
+/// What one process of a deployment of several measured.
+#[derive(Debug, Clone)]
+pub struct ProcessMeasurement {
+    /// Jobs it completed (measured ones, past any warm-up).
+    pub jobs: u64,
+    /// completion − due of its jobs, every group, µs.
+    pub latency: Histogram<u64>,
+    /// Its own GIL's figures, when the backend runs under a GIL.
+    pub gil: Option<GilStats>,
 }
 
 /// A bound on how many jobs run at once, and what sets it.

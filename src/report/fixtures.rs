@@ -49,6 +49,7 @@ pub(crate) fn run(backend: &str, throughput_per_s: f64, groups: Vec<GroupReport>
         gil_stats: None,
         counters: vec![],
         gil_timeline: None,
+        deployment: None,
     }
 }
 

@@ -112,6 +112,74 @@ pub struct RunReport {
     /// absent without a GIL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gil_timeline: Option<GilTimeline>,
+    /// With `processes > 1` (addition): how jobs were dispatched, and each
+    /// process's jobs and GIL figures. Absent for one process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentReport>,
+}
+
+/// A backend run as several processes (SPEC §2 `processes`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeploymentReport {
+    /// How many processes.
+    pub processes: usize,
+    /// `shared_queue` or `random`.
+    pub dispatch: String,
+    /// The busiest process's jobs over the mean per process: 1 is a
+    /// perfectly even spread, `processes` is every job on one process.
+    pub load_spread: f64,
+    /// One entry per process, in order.
+    pub per_process: Vec<ProcessReport>,
+}
+
+/// One process of a deployment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessReport {
+    /// Index, from 0.
+    pub process: usize,
+    /// Jobs it completed.
+    pub jobs: u64,
+    /// Its share of the run's jobs.
+    pub share: f64,
+    /// completion − due over its jobs, µs.
+    pub latency_us: Quantiles,
+    /// Its own GIL's figures; `null` without a GIL.
+    pub gil: Option<GilReport>,
+}
+
+impl DeploymentReport {
+    fn of(m: &RunMeasurement) -> Option<Self> {
+        if m.processes.is_empty() {
+            return None;
+        }
+        let total: u64 = m.processes.iter().map(|p| p.jobs).sum();
+        let most = m.processes.iter().map(|p| p.jobs).max().unwrap_or(0);
+        Some(Self {
+            processes: m.processes.len(),
+            dispatch: m.backend.dispatch.as_str().to_string(),
+            load_spread: if total > 0 {
+                round3(most as f64 * m.processes.len() as f64 / total as f64)
+            } else {
+                1.0
+            },
+            per_process: m
+                .processes
+                .iter()
+                .enumerate()
+                .map(|(i, p)| ProcessReport {
+                    process: i,
+                    jobs: p.jobs,
+                    share: round3(if total > 0 {
+                        p.jobs as f64 / total as f64
+                    } else {
+                        0.0
+                    }),
+                    latency_us: Quantiles::of(&p.latency),
+                    gil: p.gil.as_ref().map(GilReport::from),
+                })
+                .collect(),
+        })
+    }
 }
 
 /// One group of one run.
@@ -380,6 +448,7 @@ impl From<&RunMeasurement> for RunReport {
                 .gil
                 .as_ref()
                 .and_then(|g| GilTimeline::of(&m.gil_holds, m.started, g.acquisitions)),
+            deployment: DeploymentReport::of(m),
         }
     }
 }
@@ -466,6 +535,7 @@ mod tests {
             gil: None,
             counters: vec![],
             gil_holds: vec![],
+            processes: vec![],
             started: Instant::now(),
         }
     }

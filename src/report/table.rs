@@ -153,6 +153,32 @@ fn run_notes(run: &RunReport) -> Vec<String> {
             fmt_hold(g.hold_us.max)
         ));
     }
+    if let Some(d) = &run.deployment {
+        lines.push(format!(
+            "  {}: {}, dispatch {}, busiest at {:.2}× the mean load",
+            run.backend,
+            count(d.processes as u64, "process", "processes"),
+            d.dispatch,
+            d.load_spread
+        ));
+        for p in &d.per_process {
+            let gil = p.gil.as_ref().map_or(String::new(), |g| {
+                format!(
+                    "; GIL {}, {} waiting",
+                    count(g.forced_switches, "forced switch", "forced switches"),
+                    fmt_secs(g.wait_s)
+                )
+            });
+            lines.push(format!(
+                "    process {}: {} ({:.0}%), p50 {} p99 {}{gil}",
+                p.process,
+                count(p.jobs, "job", "jobs"),
+                100.0 * p.share,
+                fmt_us(p.latency_us.p50),
+                fmt_us(p.latency_us.p99)
+            ));
+        }
+    }
     for c in &run.counters {
         let pct = if c.expected > 0 {
             100.0 * c.lost as f64 / c.expected as f64

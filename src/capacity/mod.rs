@@ -1,0 +1,21 @@
+//! Capacity planning (SPEC §5): a layer above a single run.
+//!
+//! Everything here drives runs only through [`crate::engine::run`]; nothing
+//! reaches into a backend. [`keys`] turns `KEY=V1,V2` into changes of a
+//! loaded, validated config, re-checked as the config itself would be;
+//! [`sweep`] runs the cartesian product of key values; [`usl`] fits the
+//! Universal Scalability Law to a sweep's throughput; [`compare`] sets two
+//! run reports side by side; [`merge`] joins a sharded sweep; [`slo`] and
+//! [`search`] are `gilsim plan`'s SLOs and search. [`output`], [`chart`]
+//! and [`plan_output`] only format finished results.
+
+pub mod chart;
+pub mod compare;
+pub mod keys;
+pub mod merge;
+pub mod output;
+pub mod plan_output;
+pub mod search;
+pub mod slo;
+pub mod sweep;
+pub mod usl;

@@ -1,0 +1,151 @@
+//! `gilsim plan` output: the SPEC §5 JSON object, a table per backend with
+//! the verdict, and CSV. Formats only; runs nothing.
+
+use std::io::Write;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, ContentArrangement};
+use serde::{Deserialize, Serialize};
+
+use crate::report::{fmt_us, RunReport, VERSION};
+
+use super::search::{fmt_value, BackendResult, PlanResult};
+use super::slo::{Objective, Slo};
+
+/// The JSON document: `{"gilsim": VERSION, "plan": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanDocument {
+    /// gilsim's version.
+    pub gilsim: String,
+    /// The plan.
+    pub plan: PlanResult,
+}
+
+impl PlanDocument {
+    /// Wraps `plan` with the version.
+    pub fn new(plan: PlanResult) -> Self {
+        Self {
+            gilsim: VERSION.to_string(),
+            plan,
+        }
+    }
+}
+
+/// One compact JSON line.
+pub fn write_json(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, &PlanDocument::new(plan.clone()))?;
+    writeln!(out)
+}
+
+/// The p99 at `max` of the groups the SLOs look at: the largest, µs.
+pub fn p99_at_max(plan: &PlanResult, r: &BackendResult) -> Option<u64> {
+    let report = r.report.as_ref()?;
+    let named: Vec<String> = plan
+        .slo
+        .iter()
+        .filter_map(|s| Slo::parse(s).ok())
+        .filter_map(|s| match s.objective() {
+            Objective::Latency { group: Some(g), .. } => Some(g.clone()),
+            _ => None,
+        })
+        .collect();
+    slo_groups(report, &named).map(|g| g.latency_us.p99).max()
+}
+
+fn slo_groups<'a>(
+    report: &'a RunReport,
+    named: &'a [String],
+) -> impl Iterator<Item = &'a crate::report::GroupReport> + 'a {
+    report
+        .groups
+        .iter()
+        .filter(move |g| named.is_empty() || named.contains(&g.name))
+}
+
+/// The table: a heading with the search and the probe rule, one row per
+/// backend, and the verdict.
+pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}: highest {} in {}..{} where {} (precision {}%, {} engine)",
+        plan.config,
+        plan.vary,
+        fmt_value(plan.range[0]),
+        fmt_value(plan.range[1]),
+        plan.slo.join(" and "),
+        fmt_value((plan.precision * 1000.0).round() / 10.0),
+        plan.engine
+    )?;
+    let l = &plan.probe_length;
+    writeln!(
+        out,
+        "each probe: at least {} measured jobs per open- or closed-loop group, after {} warm-up jobs left out \
+         (p{} needs 100/(1-q) jobs)",
+        l.measured_jobs,
+        l.warmup_jobs,
+        fmt_value((l.quantile * 1000.0).round() / 10.0)
+    )?;
+    let mut t = comfy_table::Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(["backend", "status", "max", "p99 at max", "probes", "limit"]);
+    for r in &plan.results {
+        let max = match (r.status, r.max) {
+            (super::search::Status::NotReached, Some(m)) => format!("≥ {}", fmt_value(m)),
+            (_, Some(m)) => fmt_value(m),
+            (_, None) => "-".into(),
+        };
+        t.add_row(vec![
+            r.backend.clone(),
+            r.status.as_str().to_string(),
+            max,
+            p99_at_max(plan, r).map_or("-".into(), fmt_us),
+            r.probes.len().to_string(),
+            r.limit.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    for col in 2..5 {
+        if let Some(c) = t.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    if t.width().is_some_and(|w| w < 40) {
+        t.set_width(120);
+    }
+    writeln!(out, "{t}")?;
+    for line in &plan.verdict {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// CSV: one row per backend.
+pub fn write_csv(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let header = [
+        "config",
+        "vary",
+        "backend",
+        "status",
+        "max",
+        "p99_us_at_max",
+        "probes",
+        "limit",
+    ];
+    w.write_record(header)?;
+    for r in &plan.results {
+        w.write_record([
+            plan.config.clone(),
+            plan.vary.clone(),
+            r.backend.clone(),
+            r.status.as_str().to_string(),
+            r.max.map(|m| m.to_string()).unwrap_or_default(),
+            p99_at_max(plan, r)
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            r.probes.len().to_string(),
+            r.limit.clone().unwrap_or_default(),
+        ])?;
+    }
+    w.flush()
+}

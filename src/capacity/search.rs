@@ -1,0 +1,720 @@
+//! `gilsim plan` (SPEC §5): per backend, the highest value of one key at
+//! which every SLO holds. (Named `search` so as not to clash with
+//! [`crate::plan`], the job plan.)
+//!
+//! The search is an exponential climb from LO (doubling, capped at HI)
+//! until a probe fails, then bisection between the last value that held
+//! and the first that failed until they are within `precision` of each
+//! other (relative) or adjacent values of the key. It assumes what holds
+//! at a value also holds below it (more load, more latency).
+//!
+//! Each probe is a full run through [`crate::engine::run`] of a config
+//! with the key set, made long enough for its statistic to mean something:
+//! every open- or closed-loop group gets at least W + N jobs, where N =
+//! 100 / (1 − q) for the strictest quantile q among the SLOs (p99: 10,000)
+//! and the first W = max(200, N / 10) jobs of each such group are a
+//! warm-up left out of the histograms. An open-loop probe must also
+//! achieve ≥ 99% of its offered rate.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
+use crate::config::{Arrival, JobSet};
+use crate::engine::{self, Engine};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::report::{Report, RunReport, Shares};
+use crate::work::kernel::Calibration;
+
+use super::keys::{Base, Key, KeyError, Target, Value, ValueKind};
+use super::slo::{jobs_for_quantile, warmup_for, Slo};
+
+/// An open-loop probe must complete at least this share of its offered
+/// rate (SPEC §5).
+pub const MIN_ACHIEVED_RATIO: f64 = 0.99;
+
+/// How a backend's search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A highest value within LO..HI was found.
+    Found,
+    /// LO already fails.
+    Doom,
+    /// HI still holds: the answer is above the range.
+    NotReached,
+}
+
+impl Status {
+    /// As JSON and tables spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Found => "found",
+            Status::Doom => "doom",
+            Status::NotReached => "not_reached",
+        }
+    }
+}
+
+/// The values a search visited, and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Searched {
+    /// How it ended.
+    pub status: Status,
+    /// The highest value that held (`None` for doom).
+    pub max: Option<f64>,
+    /// Each probe's value and whether it held, in order.
+    pub probes: Vec<(f64, bool)>,
+}
+
+/// Runs the search over `lo..=hi`. `snap` maps a number to the nearest
+/// value the key can take (whole numbers for counts); `probe` says whether
+/// every SLO holds at a value.
+pub fn search<E>(
+    lo: f64,
+    hi: f64,
+    precision: f64,
+    snap: impl Fn(f64) -> f64,
+    mut probe: impl FnMut(f64) -> Result<bool, E>,
+) -> Result<Searched, E> {
+    let mut probes = Vec::new();
+    let mut run = |x: f64, probes: &mut Vec<(f64, bool)>| -> Result<bool, E> {
+        let met = probe(x)?;
+        probes.push((x, met));
+        Ok(met)
+    };
+    let (lo, hi) = (snap(lo), snap(hi));
+    if !run(lo, &mut probes)? {
+        return Ok(Searched {
+            status: Status::Doom,
+            max: None,
+            probes,
+        });
+    }
+    let mut good = lo;
+    let bad = loop {
+        if good >= hi {
+            return Ok(Searched {
+                status: Status::NotReached,
+                max: Some(good),
+                probes,
+            });
+        }
+        let doubled = if good > 0.0 { good * 2.0 } else { 1.0 };
+        let mut next = snap(doubled.min(hi));
+        if next <= good {
+            next = hi;
+        }
+        if run(next, &mut probes)? {
+            good = next;
+        } else {
+            break next;
+        }
+    };
+    let mut bad = bad;
+    while bad - good > precision * good.abs() {
+        let mid = snap((good + bad) / 2.0);
+        if mid <= good || mid >= bad {
+            break;
+        }
+        if run(mid, &mut probes)? {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    Ok(Searched {
+        status: Status::Found,
+        max: Some(good),
+        probes,
+    })
+}
+
+/// How long each probe runs (the rule in the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProbeLength {
+    /// The strictest quantile among the SLOs.
+    pub quantile: f64,
+    /// Measured jobs per open- or closed-loop group, at least.
+    pub measured_jobs: u64,
+    /// Warm-up jobs before them, left out of the histograms.
+    pub warmup_jobs: u64,
+}
+
+impl ProbeLength {
+    /// The length the strictest of `slos` needs.
+    pub fn for_slos(slos: &[Slo]) -> Self {
+        let quantile = slos.iter().map(Slo::quantile).fold(0.5, f64::max);
+        let measured_jobs = jobs_for_quantile(quantile);
+        Self {
+            quantile,
+            measured_jobs,
+            warmup_jobs: warmup_for(measured_jobs),
+        }
+    }
+
+    /// Gives every open- or closed-loop group of `set` at least W + N jobs
+    /// (a group that already has more keeps its count). Batch groups have
+    /// no steady state: they run as written and are measured whole.
+    pub fn lengthen(&self, set: &mut JobSet) {
+        let want = self.warmup_jobs + self.measured_jobs;
+        for g in &mut set.groups {
+            if !matches!(g.arrival, Arrival::Batch) {
+                g.jobs = g.jobs.max(want);
+            }
+        }
+    }
+}
+
+/// One probe of one backend.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Probe {
+    /// The key's value.
+    pub value: f64,
+    /// Whether every SLO held (and the achieved rate was high enough).
+    pub met: bool,
+    /// What the SLOs looked at (`requests.p99_us`, `throughput_per_s`).
+    pub figures: BTreeMap<String, f64>,
+    /// Open loop: completed over offered rate over the measured jobs;
+    /// `null` without an open-loop group.
+    pub achieved_ratio: Option<f64>,
+    /// Measured jobs (addition).
+    pub jobs: u64,
+    /// Warm-up jobs per open or closed group, not measured (addition).
+    pub warmup_jobs: u64,
+    /// How long the probe took, seconds (addition).
+    pub elapsed_s: f64,
+}
+
+/// One backend's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackendResult {
+    /// The backend's label.
+    pub backend: String,
+    /// found, doom or not_reached.
+    pub status: Status,
+    /// The highest value that held; `null` for doom.
+    pub max: Option<f64>,
+    /// The dominant loss at the first failing probe; `null` when none
+    /// failed.
+    pub limit: Option<String>,
+    /// Every probe, in order.
+    pub probes: Vec<Probe>,
+    /// The run report at `max`; `null` for doom.
+    pub report: Option<RunReport>,
+}
+
+/// A whole plan: the SPEC §5 `plan` object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanResult {
+    /// The config's name.
+    pub config: String,
+    /// real or model.
+    pub engine: String,
+    /// The key searched.
+    pub vary: String,
+    /// LO and HI.
+    pub range: [f64; 2],
+    /// The SLOs as written.
+    pub slo: Vec<String>,
+    /// Relative precision of the bisection (addition).
+    pub precision: f64,
+    /// How long each probe ran (addition).
+    pub probe_length: ProbeLength,
+    /// One per backend, in config order.
+    pub results: Vec<BackendResult>,
+    /// Which backend carries the most load within the SLO (addition).
+    pub verdict: Vec<String>,
+}
+
+/// Everything a plan needs besides the backend.
+pub struct PlanRequest<'a> {
+    /// The loaded config.
+    pub base: &'a Base,
+    /// The key searched.
+    pub key: Key,
+    /// LO and HI, as numbers of the key ([`Value::as_f64`]).
+    pub range: (f64, f64),
+    /// Every SLO.
+    pub slos: Vec<Slo>,
+    /// Relative precision (0.05 = 5%).
+    pub precision: f64,
+    /// The engine probes run on.
+    pub engine: Engine,
+    /// The CPU kernel's calibration.
+    pub calibration: Calibration,
+}
+
+/// What a probe reports as it finishes (for progress lines).
+#[derive(Debug, Clone)]
+pub struct ProbeEvent<'a> {
+    /// The backend.
+    pub backend: &'a str,
+    /// 1-based probe number for this backend.
+    pub number: usize,
+    /// The probe.
+    pub probe: &'a Probe,
+}
+
+impl PlanRequest<'_> {
+    /// How long each probe runs.
+    pub fn probe_length(&self) -> ProbeLength {
+        ProbeLength::for_slos(&self.slos)
+    }
+
+    /// Searches one backend (by label).
+    pub fn backend(
+        &self,
+        label: &str,
+        on_probe: &mut dyn FnMut(ProbeEvent<'_>),
+        on_progress: Option<&(dyn Fn(Progress) + Sync)>,
+    ) -> Result<BackendResult, Error> {
+        let length = self.probe_length();
+        let mut probes: Vec<Probe> = Vec::new();
+        let mut reports: Vec<RunReport> = Vec::new();
+        let mut first_fail: Option<(usize, RunReport)> = None;
+        let key = &self.key;
+        let searched = search(
+            self.range.0,
+            self.range.1,
+            self.precision,
+            |x| snap(key, x),
+            |x| -> Result<bool, Error> {
+                let (probe, report) = self.probe(label, x, &length, on_progress)?;
+                let met = probe.met;
+                if !met && first_fail.is_none() {
+                    first_fail = Some((probes.len(), report.clone()));
+                }
+                probes.push(probe);
+                reports.push(report);
+                on_probe(ProbeEvent {
+                    backend: label,
+                    number: probes.len(),
+                    probe: probes.last().expect("just pushed"),
+                });
+                Ok(met)
+            },
+        )?;
+        let report = searched.max.and_then(|m| {
+            probes
+                .iter()
+                .zip(&reports)
+                .rev()
+                .find(|(p, _)| p.met && p.value == m)
+                .map(|(_, r)| r.clone())
+        });
+        let limit = first_fail.map(|(i, r)| self.limit_of(&probes[i], &r));
+        Ok(BackendResult {
+            backend: label.to_string(),
+            status: searched.status,
+            max: searched.max,
+            limit,
+            probes,
+            report,
+        })
+    }
+
+    /// Runs one probe: the config with the key at `x`, lengthened, on the
+    /// backend `label`.
+    fn probe(
+        &self,
+        label: &str,
+        x: f64,
+        length: &ProbeLength,
+        on_progress: Option<&(dyn Fn(Progress) + Sync)>,
+    ) -> Result<(Probe, RunReport), Error> {
+        let value = self.key.value_from_f64(x);
+        let (mut set, engine) = self.base.apply(&[(self.key.clone(), value)], self.engine)?;
+        length.lengthen(&mut set);
+        let spec = set
+            .backends
+            .iter()
+            .find(|b| b.name == label)
+            .cloned()
+            .ok_or_else(|| KeyError(format!("no backend labelled `{label}`")))?;
+        let plan = Arc::new(Plan::new(&set));
+        let opts = RunOptions {
+            calibration: self.calibration,
+            max_threads: 16_384,
+            record_gil_holds: false,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            progress: on_progress,
+            warmup_jobs: length.warmup_jobs,
+        };
+        let t = Instant::now();
+        let m = engine::run(&engine, &spec, plan.clone(), &opts)?;
+        let elapsed = t.elapsed();
+        let mut report = Report::new(&plan, engine.cores(), self.calibration.iters_per_us, &[m]);
+        let run = report.runs.remove(0);
+        let mut figures = BTreeMap::new();
+        let mut met = true;
+        for slo in &self.slos {
+            for f in slo.judge(&run) {
+                met &= f.met;
+                figures.insert(f.name, f.value);
+            }
+        }
+        let achieved_ratio = achieved_ratio(&plan, &run, length.warmup_jobs);
+        if let Some(r) = achieved_ratio {
+            met &= r >= MIN_ACHIEVED_RATIO;
+        }
+        Ok((
+            Probe {
+                value: x,
+                met,
+                figures,
+                achieved_ratio,
+                jobs: run.jobs,
+                warmup_jobs: length.warmup_jobs,
+                elapsed_s: round3(elapsed.as_secs_f64()),
+            },
+            run,
+        ))
+    }
+
+    /// The dominant loss of the failing probe (SPEC §5 `limit`).
+    fn limit_of(&self, probe: &Probe, run: &RunReport) -> String {
+        // The groups whose figures failed, else every group the SLOs name.
+        let failing: Vec<&str> = self
+            .slos
+            .iter()
+            .flat_map(|s| s.judge(run))
+            .filter(|f| !f.met)
+            .filter_map(|f| f.group)
+            .filter_map(|g| run.groups.iter().find(|x| x.name == g))
+            .map(|g| g.name.as_str())
+            .collect();
+        let slo_failed = self.slos.iter().flat_map(|s| s.judge(run)).any(|f| !f.met);
+        if let (false, Some(r)) = (slo_failed, probe.achieved_ratio) {
+            if r < MIN_ACHIEVED_RATIO {
+                return format!("throughput: achieved {:.1}% of the offered rate", 100.0 * r);
+            }
+        }
+        let groups = run
+            .groups
+            .iter()
+            .filter(|g| failing.is_empty() || failing.contains(&g.name.as_str()));
+        let worst = groups
+            .map(|g| dominant_loss(&g.shares))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match worst {
+            Some((name, share)) if share >= 0.05 => describe_loss(name, share, run),
+            _ => {
+                let work = run
+                    .groups
+                    .iter()
+                    .find(|g| failing.is_empty() || failing.contains(&g.name.as_str()))
+                    .map(|g| crate::report::shares(&g.shares))
+                    .unwrap_or_default();
+                format!("the work itself (no queue or GIL loss): {work} of job time")
+            }
+        }
+    }
+}
+
+/// The largest loss (time a job spent not doing its own work) in `s`.
+fn dominant_loss(s: &Shares) -> (&'static str, f64) {
+    [
+        ("gil_wait", s.gil_wait),
+        ("queue", s.queue),
+        ("lock_wait", s.lock_wait),
+        ("executor_blocked", s.executor_blocked),
+    ]
+    .into_iter()
+    .max_by(|a, b| a.1.total_cmp(&b.1))
+    .unwrap_or(("queue", 0.0))
+}
+
+fn describe_loss(name: &str, share: f64, run: &RunReport) -> String {
+    let pct = (100.0 * share).round();
+    match name {
+        "gil_wait" => format!("GIL wait {pct}% of job time"),
+        "lock_wait" => format!("lock wait {pct}% of job time"),
+        "executor_blocked" => {
+            format!("executor blocked {pct}% of job time: CPU work holds up the event loop")
+        }
+        _ => {
+            let processes = run.deployment.as_ref().map_or(1, |d| d.processes);
+            let busy = match (run.workers, processes) {
+                (0, _) => "every job has its thread; jobs waited to start".to_string(),
+                (w, 1) => format!("{w} workers busy"),
+                (w, p) => format!("{p}×{w} workers busy"),
+            };
+            format!("queue {pct}% of job time: {busy}")
+        }
+    }
+}
+
+/// Completed over offered rate, over the measured jobs of the open-loop
+/// groups: the span of their due times against the span from the first
+/// measured due time to the last completion, less the mean latency (the
+/// last job's own latency is not a shortfall). `None` without an open-loop
+/// group.
+fn achieved_ratio(plan: &Plan, run: &RunReport, warmup: u64) -> Option<f64> {
+    let mut first: Option<u64> = None;
+    let mut last: Option<u64> = None;
+    let mut latency_sum = 0.0;
+    let mut jobs = 0u64;
+    for (g, group) in plan.groups.iter().enumerate() {
+        let Some(arrivals) = plan.open_arrivals(g) else {
+            continue;
+        };
+        let mut offsets = arrivals.skip(warmup as usize);
+        let Some(f) = offsets.next() else { continue };
+        let l = offsets.last().unwrap_or(f);
+        first = Some(first.map_or(f, |x| x.min(f)));
+        last = Some(last.map_or(l, |x| x.max(l)));
+        if let Some(r) = run.groups.iter().find(|x| x.name == group.name) {
+            latency_sum += r.latency_us.mean * r.jobs as f64;
+            jobs += r.jobs;
+        }
+    }
+    let offered_s = Duration::from_nanos(last? - first?).as_secs_f64();
+    let mean_latency_s = if jobs > 0 {
+        latency_sum / jobs as f64 / 1e6
+    } else {
+        0.0
+    };
+    let achieved_s = run.wall_s - mean_latency_s;
+    Some(if offered_s <= 0.0 || achieved_s <= offered_s {
+        1.0
+    } else {
+        round3(offered_s / achieved_s)
+    })
+}
+
+/// The nearest value key `key` can take to `x`, as a number.
+fn snap(key: &Key, x: f64) -> f64 {
+    match key.kind() {
+        ValueKind::Integer => x.round(),
+        ValueKind::Duration => (x * 1e9).round() / 1e9,
+        ValueKind::Number => x,
+    }
+}
+
+/// Refuses keys a search over numbers makes no sense for.
+pub fn check_searchable(key: &Key) -> Result<(), KeyError> {
+    match key.target() {
+        Target::Seed => Err(KeyError(format!(
+            "--vary {key}: a seed is not a quantity that can be too high; vary it with `gilsim sweep --set seed=1,2,3`"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `KEY=LO..HI`, parsed and checked against the config: both ends must be
+/// values the config accepts, and LO below HI.
+pub fn parse_vary(base: &Base, arg: &str, engine: Engine) -> Result<(Key, f64, f64), KeyError> {
+    let usage = || {
+        KeyError(format!(
+            "--vary {arg}: expected KEY=LO..HI, e.g. group.requests.arrival.rate=50..5000"
+        ))
+    };
+    let (key, range) = arg.split_once('=').ok_or_else(usage)?;
+    let (lo, hi) = range.split_once("..").ok_or_else(usage)?;
+    let key = base.key(key)?;
+    check_searchable(&key)?;
+    if lo.trim().is_empty() || hi.trim().is_empty() {
+        return Err(KeyError(format!(
+            "--vary {arg}: the range needs both ends, LO..HI (e.g. {key}=10..1000)"
+        )));
+    }
+    let (lo_v, hi_v) = (key.value(lo)?, key.value(hi)?);
+    let number = |v: &Value| {
+        v.as_f64()
+            .ok_or_else(|| KeyError(format!("--vary {arg}: `{v}` is not a number")))
+    };
+    let (l, h) = (number(&lo_v)?, number(&hi_v)?);
+    if l > h {
+        return Err(KeyError(format!(
+            "--vary {arg}: LO ({lo_v}) is above HI ({hi_v}); write the smaller value first"
+        )));
+    }
+    if l == h {
+        return Err(KeyError(format!(
+            "--vary {arg}: the range {lo_v}..{hi_v} is empty; LO must be below HI"
+        )));
+    }
+    for v in [lo_v, hi_v] {
+        base.apply(&[(key.clone(), v)], engine)?;
+    }
+    Ok((key, l, h))
+}
+
+/// Parses `--precision`: `5%` or `0.05`, between 0.1% and 50%.
+pub fn parse_precision(text: &str) -> Result<f64, KeyError> {
+    let t = text.trim();
+    let x = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match x {
+        Ok(p) if (0.001..=0.5).contains(&p) => Ok(p),
+        _ => Err(KeyError(format!(
+            "--precision {t}: expected a relative precision between 0.1% and 50%, e.g. 5% or 0.05"
+        ))),
+    }
+}
+
+/// The verdict lines: which backend carries the most load within the SLO,
+/// and by what factor over the next.
+pub fn verdict(key: &str, lo: f64, results: &[BackendResult]) -> Vec<String> {
+    let mut ok: Vec<&BackendResult> = results.iter().filter(|r| r.max.is_some()).collect();
+    ok.sort_by(|a, b| b.max.unwrap_or(0.0).total_cmp(&a.max.unwrap_or(0.0)));
+    let doomed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.status == Status::Doom)
+        .map(|r| r.backend.as_str())
+        .collect();
+    let mut lines = Vec::new();
+    let shown = |r: &BackendResult| {
+        let at_least = if r.status == Status::NotReached {
+            "≥ "
+        } else {
+            ""
+        };
+        format!("{at_least}{}", fmt_value(r.max.unwrap_or(0.0)))
+    };
+    match ok.as_slice() {
+        [] => lines.push(format!(
+            "No backend meets the SLO even at {key} = {}.",
+            fmt_value(lo)
+        )),
+        [best] => lines.push(format!(
+            "{} carries the most load within the SLO: {key} up to {}.",
+            best.backend,
+            shown(best)
+        )),
+        [best, next, ..] => {
+            let (b, n) = (best.max.unwrap_or(0.0), next.max.unwrap_or(0.0));
+            let factor = if n > 0.0 {
+                format!("{:.2}×", b / n)
+            } else {
+                "more than".into()
+            };
+            let lower = if best.status == Status::NotReached {
+                "at least "
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "{} carries the most load within the SLO: {key} up to {}, {lower}{factor} the next best ({}: {}).",
+                best.backend,
+                shown(best),
+                next.backend,
+                shown(next)
+            ));
+        }
+    }
+    if !doomed.is_empty() && !ok.is_empty() {
+        lines.push(format!(
+            "{} fail{} the SLO already at {key} = {}.",
+            doomed.join(", "),
+            if doomed.len() == 1 { "s" } else { "" },
+            fmt_value(lo)
+        ));
+    }
+    lines
+}
+
+/// A key's value for people: whole numbers without a fraction.
+pub fn fmt_value(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(lo: f64, hi: f64, precision: f64, truth: f64, integer: bool) -> Searched {
+        let snap = |x: f64| if integer { x.round() } else { x };
+        search(lo, hi, precision, snap, |x| Ok::<bool, ()>(x <= truth)).unwrap()
+    }
+
+    #[test]
+    fn finds_the_threshold_within_the_precision() {
+        let s = run(10.0, 5000.0, 0.05, 740.0, false);
+        assert_eq!(s.status, Status::Found);
+        let max = s.max.unwrap();
+        assert!((740.0 / 1.05..=740.0).contains(&max), "{max}");
+        // 10, 20, ..., 640 hold, 1280 fails: 8 steps, then bisection.
+        assert_eq!(
+            &s.probes[..8].iter().map(|p| p.0).collect::<Vec<_>>(),
+            &[10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0]
+        );
+        assert!(s.probes.len() <= 8 + 5, "{:?}", s.probes);
+    }
+
+    #[test]
+    fn doom_and_not_reached() {
+        let doom = run(10.0, 100.0, 0.05, 5.0, false);
+        assert_eq!(
+            (doom.status, doom.max, doom.probes.len()),
+            (Status::Doom, None, 1)
+        );
+        let high = run(10.0, 100.0, 0.05, 1e9, false);
+        assert_eq!(high.status, Status::NotReached);
+        assert_eq!(high.max, Some(100.0));
+        assert_eq!(
+            high.probes.last(),
+            Some(&(100.0, true)),
+            "HI itself is probed"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_stop_at_adjacent_values() {
+        let s = run(1.0, 64.0, 0.001, 13.0, true);
+        assert_eq!(s.status, Status::Found);
+        assert_eq!(s.max, Some(13.0));
+        assert!(s.probes.iter().all(|p| p.0.fract() == 0.0));
+        assert!(s.probes.iter().any(|p| p.0 == 14.0 && !p.1));
+    }
+
+    #[test]
+    fn precision_parses() {
+        assert_eq!(parse_precision("5%").unwrap(), 0.05);
+        assert_eq!(parse_precision("0.02").unwrap(), 0.02);
+        assert!(parse_precision("0%").is_err());
+        assert!(parse_precision("80%").is_err());
+        assert!(parse_precision("fast").is_err());
+    }
+
+    #[test]
+    fn verdict_names_the_best_and_the_factor() {
+        let r = |name: &str, status, max| BackendResult {
+            backend: name.into(),
+            status,
+            max,
+            limit: None,
+            probes: vec![],
+            report: None,
+        };
+        let lines = verdict(
+            "rate",
+            10.0,
+            &[
+                r("threads+gil", Status::Found, Some(740.0)),
+                r("rayon", Status::Found, Some(1480.0)),
+                r("asyncio", Status::Doom, None),
+            ],
+        );
+        assert_eq!(
+            lines[0],
+            "rayon carries the most load within the SLO: rate up to 1480, 2.00× the next best (threads+gil: 740)."
+        );
+        assert_eq!(lines[1], "asyncio fails the SLO already at rate = 10.");
+    }
+}

@@ -1,0 +1,278 @@
+//! `gilsim plan` (SPEC §5): per backend, the highest value of a key at
+//! which every SLO holds. Checks every input before the first probe runs.
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::args::EngineArgs;
+use gilsim::backend::{self, Progress};
+use gilsim::capacity::keys::{Base, KeyError, Target};
+use gilsim::capacity::plan_output::{write_csv, write_json, write_table};
+use gilsim::capacity::search::{
+    fmt_value, parse_precision, parse_vary, verdict, PlanRequest, PlanResult, ProbeEvent,
+};
+use gilsim::capacity::slo::Slo;
+use gilsim::config::BackendKind;
+use gilsim::error::{Error, RunError};
+use gilsim::report::{fmt_us, Format};
+use gilsim::work::kernel::Calibration;
+
+/// `gilsim plan`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Probe length: every probe runs each open- or closed-loop group for at least W + N jobs, \
+N = 100/(1-q) for the strictest quantile q among the SLOs (p50 and mean: 200, p90: 1,000, \
+p99 and max: 10,000, p999: 100,000), W = max(200, N/10). The first W jobs of each such \
+group are a warm-up: they run but are left out of the histograms. Batch groups run as \
+written and are measured whole. An open-loop probe must also complete at least 99% of its \
+offered rate.
+
+Statuses: found (the highest value within LO..HI, to --precision), doom (LO already fails), \
+not_reached (HI still holds). `limit` names the dominant loss at the first failing probe.")]
+pub struct PlanArgs {
+    /// The config file (TOML).
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+
+    /// The key to search and its range, KEY=LO..HI (e.g.
+    /// group.requests.arrival.rate=50..5000).
+    #[arg(long, value_name = "KEY=LO..HI", required = true)]
+    pub vary: String,
+
+    /// An objective every probe must meet (repeatable): GROUP.STAT<=DURATION
+    /// with STAT one of p50 p90 p99 p999 max mean (`*` for every group), or
+    /// throughput>=JOBS_PER_SECOND.
+    #[arg(long = "slo", value_name = "EXPR", required = true)]
+    pub slos: Vec<String>,
+
+    /// Stop bisecting when the highest value that holds and the lowest that
+    /// fails are this close (relative).
+    #[arg(long, value_name = "PCT", default_value = "5%")]
+    pub precision: String,
+
+    /// Search only the backends with this label (repeatable).
+    #[arg(long = "backend", value_name = "NAME")]
+    pub backends: Vec<String>,
+
+    /// Which engine runs the probes, and on how many cores.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Also write NAME.plan.json and NAME.plan.csv here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn plan(args: &PlanArgs) -> Result<(), Error> {
+    let engine = args.engine.engine()?;
+    let base = Base::load(&args.config)?;
+    let set = base.config();
+    let labels = selected(set, &args.backends)?;
+    let (key, lo, hi) = parse_vary(&base, &args.vary, engine)?;
+    let slos = args
+        .slos
+        .iter()
+        .map(|s| Slo::parse(s).and_then(|slo| slo.check(set).map(|_| slo)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let precision = parse_precision(&args.precision)?;
+    refuse_async_std_workers(set, &labels, key.target())?;
+    for v in [lo, hi] {
+        let (at, _) = base.apply(&[(key.clone(), key.value_from_f64(v))], engine)?;
+        backend::check_together(
+            at.backends.iter().filter(|b| labels.contains(&b.name)),
+            engine.cores(),
+        )?;
+    }
+    if let Some(dir) = &args.out {
+        fs::create_dir_all(dir).map_err(|source| Error::Output {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let request = PlanRequest {
+        base: &base,
+        key: key.clone(),
+        range: (lo, hi),
+        slos,
+        precision,
+        engine,
+        calibration,
+    };
+    let length = request.probe_length();
+    if !args.quiet {
+        eprintln!(
+            "gilsim plan: {} in {}..{}; each probe: at least {} measured jobs per open- or closed-loop group after {} warm-up jobs",
+            key,
+            fmt_value(lo),
+            fmt_value(hi),
+            length.measured_jobs,
+            length.warmup_jobs
+        );
+    }
+    let mut results = Vec::with_capacity(labels.len());
+    for label in &labels {
+        let bar = job_bar(args.quiet);
+        let on_progress = |p: Progress| {
+            bar.set_length(p.total);
+            bar.set_position(p.done);
+        };
+        let mut on_probe = |e: ProbeEvent<'_>| {
+            bar.set_position(0);
+            if !args.quiet {
+                bar.suspend(|| eprintln!("{}", probe_line(&key.to_string(), &e)));
+            }
+        };
+        let r = request.backend(label, &mut on_probe, Some(&on_progress));
+        bar.finish_and_clear();
+        results.push(r?);
+    }
+    let plan = PlanResult {
+        config: set.name.clone(),
+        engine: engine.as_str().to_string(),
+        vary: key.to_string(),
+        range: [lo, hi],
+        slo: request
+            .slos
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+        precision,
+        probe_length: length,
+        verdict: verdict(key.as_str(), lo, &results),
+        results,
+    };
+    if let Some(dir) = &args.out {
+        write_files(dir, &plan)?;
+    }
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let mut out = std::io::stdout().lock();
+    let written = match format {
+        Format::Table => write_table(&plan, &mut out),
+        Format::Json => write_json(&plan, &mut out),
+        Format::Csv => write_csv(&plan, &mut out),
+    };
+    written
+        .and_then(|_| out.flush())
+        .map_err(|source| Error::Output {
+            path: "<stdout>".into(),
+            source,
+        })
+}
+
+/// The labels to search: `--backend` ones (each must exist), else all.
+fn selected(set: &gilsim::config::JobSet, names: &[String]) -> Result<Vec<String>, Error> {
+    let all: Vec<String> = set.backends.iter().map(|b| b.name.clone()).collect();
+    for n in names {
+        if !all.contains(n) {
+            return Err(Error::Usage(format!(
+                "--backend {n}: config `{}` has no backend with that label (labels: {})",
+                set.name,
+                all.join(", ")
+            )));
+        }
+    }
+    Ok(if names.is_empty() {
+        all
+    } else {
+        all.into_iter().filter(|l| names.contains(l)).collect()
+    })
+}
+
+/// async-std's executor is sized once per process, so a search over its
+/// workers could not run its second probe.
+fn refuse_async_std_workers(
+    set: &gilsim::config::JobSet,
+    labels: &[String],
+    target: &Target,
+) -> Result<(), KeyError> {
+    use gilsim::capacity::keys::Backends;
+    let hit = set.backends.iter().find(|b| {
+        b.kind == BackendKind::AsyncStd
+            && labels.contains(&b.name)
+            && match target {
+                Target::Workers(Backends::All) => true,
+                Target::Workers(Backends::Label(l)) => l == &b.name,
+                _ => false,
+            }
+    });
+    match hit {
+        Some(b) => Err(KeyError(format!(
+            "--vary: async-std's executor is global and sized once per gilsim process, so `{}`'s workers cannot change \
+             between probes; plan its workers with one `gilsim run` per value, or leave it out with --backend",
+            b.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `threads+gil probe 3: rate=640 met (requests.p99_us 15.30ms; achieved 100%) 10000 jobs after 1000 warm-up, 3.9s`
+fn probe_line(key: &str, e: &ProbeEvent<'_>) -> String {
+    let p = e.probe;
+    let figures: Vec<String> = p
+        .figures
+        .iter()
+        .map(|(name, v)| match name.strip_suffix("_us") {
+            Some(n) => format!("{n} {}", fmt_us(v.round() as u64)),
+            None => format!("{name} {v:.1}"),
+        })
+        .collect();
+    let achieved = p.achieved_ratio.map_or(String::new(), |r| {
+        format!("; achieved {:.1}% of offered", 100.0 * r)
+    });
+    format!(
+        "  {} probe {}: {key}={} {} ({}{achieved}) {} jobs measured after {} warm-up, {:.1}s",
+        e.backend,
+        e.number,
+        fmt_value(p.value),
+        if p.met { "met" } else { "FAILED" },
+        figures.join(", "),
+        p.jobs,
+        p.warmup_jobs,
+        p.elapsed_s
+    )
+}
+
+fn job_bar(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template("  [{bar:30}] {pos}/{len} jobs {elapsed}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `--out DIR`: NAME.plan.json and NAME.plan.csv.
+fn write_files(dir: &std::path::Path, plan: &PlanResult) -> Result<(), Error> {
+    type Writer = fn(&PlanResult, &mut dyn Write) -> std::io::Result<()>;
+    let files: [(&str, Writer); 2] = [("plan.json", write_json), ("plan.csv", write_csv)];
+    for (ext, write) in files {
+        let path = dir.join(format!("{}.{ext}", plan.config));
+        let mut buf = Vec::new();
+        write(plan, &mut buf)
+            .and_then(|_| fs::write(&path, buf))
+            .map_err(|source| Error::Output {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! `gilsim sweep` (SPEC §5): parse the flags, check every point, run them
+//! with a progress bar, and write the results.
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::args::EngineArgs;
+use gilsim::capacity::keys::Base;
+use gilsim::capacity::sweep::{self, Axis, Prepared, Request, Shard, SweepFile};
+use gilsim::capacity::{chart, output};
+use gilsim::error::{Error, RunError};
+use gilsim::report::Format;
+use gilsim::work::kernel::Calibration;
+
+/// `gilsim sweep`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "KEY is a dotted path into the config: seed, gil.switch_interval, gil.tick, \
+group.NAME.jobs, group.NAME.arrival.rate|closed|think, group.NAME.steps.I.cpu|io|native, \
+backend.LABEL.workers, backend.*.workers, backend.LABEL.processes, cores (--engine model). \
+Values are written as in the config (5ms, 1200). An unknown key lists the keys the config has."
+)]
+pub struct SweepArgs {
+    /// The config file (TOML).
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+
+    /// KEY=V1,V2,...: the values a key takes (repeatable: every
+    /// combination of the values is a point).
+    #[arg(long = "set", value_name = "KEY=V1,V2,...", required = true)]
+    pub sets: Vec<String>,
+
+    /// Run each point N times with the same plan, and report the mean and
+    /// a 95% confidence interval of each figure (as `run --runs`).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=sweep::MAX_RUNS as u64))]
+    pub runs: u64,
+
+    /// Fit a model to throughput against the one varied concurrency key
+    /// (usl: the Universal Scalability Law; needs >= 6 values including 1).
+    #[arg(long, value_enum, value_name = "MODEL")]
+    pub fit: Option<FitModel>,
+
+    /// Run only the points whose index mod N is K (K from 0), so one sweep
+    /// fans out over machines; `gilsim merge` joins the shards' JSON.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
+    /// Run only the backends with this label (repeatable).
+    #[arg(long = "backend", value_name = "NAME")]
+    pub backends: Vec<String>,
+
+    /// Which engine runs the jobs, and on how many cores.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Also write NAME.sweep.json, NAME.sweep.csv and one SVG chart per
+    /// figure (NAME.sweep.p99.svg, ...p50.svg, ...throughput.svg) here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// No progress bar on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Models `--fit` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FitModel {
+    /// X(N) = λN / (1 + σ(N−1) + κN(N−1)).
+    Usl,
+}
+
+pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
+    let prepared = prepare(args)?;
+    if let Some(dir) = &args.out {
+        fs::create_dir_all(dir).map_err(|source| Error::Output {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let bar = progress_bar(args.quiet, prepared.total_runs());
+    let file = prepared.run(calibration, &mut |p| {
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("{} (run {})", p.set.describe(), p.run + 1));
+    });
+    bar.finish_and_clear();
+    let file = file?;
+    if let Some(dir) = &args.out {
+        write_artifacts(dir, &file)?;
+    }
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Table => output::table(&file.sweep, &mut out),
+        Format::Json => output::json(&file, &mut out),
+        Format::Csv => output::csv(&file.sweep, &mut out),
+    }
+    .and_then(|_| out.flush())
+    .map_err(|source| Error::Output {
+        path: "<stdout>".into(),
+        source,
+    })
+}
+
+/// Every check, before anything runs (exit 2 on bad input).
+fn prepare(args: &SweepArgs) -> Result<Prepared, Error> {
+    let engine = args.engine.engine()?;
+    let shard = args
+        .shard
+        .as_deref()
+        .map(str::parse::<Shard>)
+        .transpose()
+        .map_err(Error::Usage)?;
+    let base = Base::load(&args.config)?;
+    let axes = args
+        .sets
+        .iter()
+        .map(|s| {
+            let (key, values) = base.set_arg(s)?;
+            Ok(Axis { key, values })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    sweep::prepare(Request {
+        base: &base,
+        axes,
+        engine,
+        runs: usize::try_from(args.runs).unwrap_or(sweep::MAX_RUNS),
+        shard,
+        backends: args.backends.clone(),
+        fit_usl: args.fit == Some(FitModel::Usl),
+    })
+}
+
+fn progress_bar(quiet: bool, total: usize) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "sweep [{bar:30}] {pos}/{len} point runs, {elapsed} elapsed, ETA {eta}  {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `--out DIR`: the sweep's JSON, CSV and charts, named after the config.
+fn write_artifacts(dir: &Path, file: &SweepFile) -> Result<(), Error> {
+    let stem = match file.sweep.shard {
+        Some(s) => format!("{}.sweep.shard{}of{}", file.sweep.config, s.index, s.count),
+        None => format!("{}.sweep", file.sweep.config),
+    };
+    let write = |name: String, bytes: &[u8]| {
+        let path = dir.join(name);
+        fs::write(&path, bytes).map_err(|source| Error::Output { path, source })
+    };
+    let mut json = Vec::new();
+    let mut csv = Vec::new();
+    let io = |source| Error::Output {
+        path: dir.to_path_buf(),
+        source,
+    };
+    output::json(file, &mut json).map_err(io)?;
+    output::csv(&file.sweep, &mut csv).map_err(io)?;
+    write(format!("{stem}.json"), &json)?;
+    write(format!("{stem}.csv"), &csv)?;
+    for c in chart::charts(&file.sweep).map_err(io)? {
+        write(format!("{stem}.{}.svg", c.name), c.svg.as_bytes())?;
+    }
+    Ok(())
+}
