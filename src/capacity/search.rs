@@ -441,6 +441,7 @@ fn describe_loss(name: &str, share: f64, run: &RunReport) -> String {
             let processes = run.deployment.as_ref().map_or(1, |d| d.processes);
             let busy = match (run.workers, processes) {
                 (0, _) => "every job has its thread; jobs waited to start".to_string(),
+                (1, 1) => "its 1 worker busy".to_string(),
                 (w, 1) => format!("{w} workers busy"),
                 (w, p) => format!("{p}×{w} workers busy"),
             };
