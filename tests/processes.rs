@@ -59,7 +59,11 @@ fn two_processes_with_a_gil_use_two_cores() {
         one / two
     );
     let two_run = run_of(&r, "two");
-    assert_eq!(per_process_jobs(two_run), vec![8, 8]);
+    // The first free worker takes the next job, so a process that got
+    // more CPU takes more; both must have done a real share.
+    let jobs = per_process_jobs(two_run);
+    assert_eq!(jobs.iter().sum::<u64>(), 16);
+    assert!(jobs.iter().all(|&j| j >= 4), "{jobs:?}");
     for p in deployment(two_run)["per_process"].as_array().unwrap() {
         assert!(
             p["gil"]["acquisitions"].as_u64().unwrap() >= 8,
