@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod stats;
+pub mod stop;
 pub mod trace;
 pub mod work;

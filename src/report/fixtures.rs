@@ -47,5 +47,8 @@ pub(crate) fn run(backend: &str, throughput_per_s: f64, groups: Vec<GroupReport>
         groups,
         gil_stats: None,
         counters: vec![],
+        complete: true,
+        stopped: None,
+        stats: None,
     }
 }

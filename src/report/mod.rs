@@ -7,6 +7,7 @@ mod csv_export;
 mod fixtures;
 mod json;
 mod model;
+mod repeat;
 mod svg;
 mod table;
 mod verdict;
@@ -16,6 +17,7 @@ use std::io::Write;
 pub use csv_export::Csv;
 pub use json::Json;
 pub use model::*;
+pub use repeat::repeat;
 pub use svg::Svg;
 pub use table::{fmt_secs, fmt_us, shares, Table};
 

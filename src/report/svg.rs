@@ -504,6 +504,10 @@ mod tests {
             gilsim: "test".into(),
             config: "demo".into(),
             seed: 1,
+            plan_sha256: String::new(),
+            complete: true,
+            stopped: None,
+            not_run: vec![],
             machine: Machine {
                 cores: 2,
                 cpu_kernel_iters_per_us: 1.0,
