@@ -17,6 +17,7 @@ use crate::error::RunError;
 use crate::exec::{Done, JobTicket, RunShared};
 use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
+use crate::stop;
 use crate::work::gil::Gil;
 use crate::work::kernel::Calibration;
 use crate::work::sleep::sleep_until;
@@ -80,7 +81,21 @@ pub fn run(
     let limiter = in_flight_limiter(&*backend, opts);
     let mut driver = Driver::new(&plan, &rx, opts.progress, limiter.limit);
     let outcome = driver.drive(&*executor);
-    executor.shutdown();
+    if driver.abandoned > 0 {
+        // A job cannot be cancelled midway through a step, and joining it
+        // could take as long as its longest step: leave the engine running
+        // unjoined. Its results are not counted; the process exits once
+        // the reports are written (SPEC §8).
+        tracing::warn!(
+            backend = %spec.name,
+            "{} jobs still running {}s after the stop were abandoned",
+            driver.abandoned,
+            stop::GRACE.as_secs()
+        );
+        std::mem::forget(executor);
+    } else {
+        executor.shutdown();
+    }
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
     let (started, last_end) = outcome?;
     if let Some(what) = shared.failure() {
@@ -147,6 +162,9 @@ struct Driver<'a> {
     held_back: u64,
     /// How many jobs at the front of `ready` are already in `held_back`.
     counted_in_ready: usize,
+    /// Jobs submitted but still running when the grace period after a stop
+    /// request ran out.
+    abandoned: u64,
 }
 
 impl<'a> Driver<'a> {
@@ -175,22 +193,31 @@ impl<'a> Driver<'a> {
             last_end: None,
             held_back: 0,
             counted_in_ready: 0,
+            abandoned: 0,
         }
     }
 
-    /// Submits every job and waits for all completions. Returns the first
-    /// due time and the last completion.
+    /// Submits every job and waits for all completions, or, after a stop
+    /// request ([`stop::requested`]), submits no more and waits at most
+    /// [`stop::GRACE`] for the jobs in flight. Returns the first due time
+    /// and the last completion.
     fn drive(&mut self, exec: &dyn Executor) -> Result<(Instant, Instant), RunError> {
         sleep_until(self.t0);
         let result = self.submit_all(exec);
         // Whatever happened, jobs already submitted still report in; wait
         // for them so the engine can shut down cleanly.
+        let grace_end = stop::requested().then(|| Instant::now() + stop::GRACE);
         while self.completed < self.submitted {
-            match self.done_rx.recv() {
-                Ok(d) => self.on_done(d),
-                Err(_) => break,
+            let done = match grace_end {
+                Some(end) => self.done_rx.recv_deadline(end).ok(),
+                None => self.done_rx.recv().ok(),
+            };
+            match done {
+                Some(d) => self.on_done(d),
+                None => break,
             }
         }
+        self.abandoned = self.submitted - self.completed;
         result?;
         let first = self.first_due.unwrap_or(self.t0);
         Ok((first, self.last_end.unwrap_or(first)))
@@ -202,7 +229,7 @@ impl<'a> Driver<'a> {
             .extend(self.initial_jobs().into_iter().map(|id| (t0, id)));
         self.schedule_first_open_jobs();
         let mut last_report = Instant::now();
-        while self.completed < self.total {
+        while self.completed < self.total && !stop::requested() {
             self.report_progress(&mut last_report);
             self.release_due_jobs();
             self.admit(exec)?;
@@ -234,7 +261,7 @@ impl<'a> Driver<'a> {
     /// Submits ready jobs while fewer than `max_in_flight` are running.
     /// Jobs held back keep their due time, so the wait counts as queue time.
     fn admit(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
-        while self.submitted - self.completed < self.max_in_flight {
+        while self.submitted - self.completed < self.max_in_flight && !stop::requested() {
             let Some((due, id)) = self.ready.pop_front() else {
                 break;
             };

@@ -2,9 +2,12 @@
 //! error into one message and an exit status.
 
 mod args;
+mod atomic;
 mod bench;
 mod calibrate;
+mod interrupt;
 mod run;
+mod run_control;
 mod validate;
 
 use std::sync::Arc;

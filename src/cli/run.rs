@@ -1,4 +1,6 @@
-//! `gilsim run`: every config on every selected backend, then the report.
+//! `gilsim run`: every config on every selected backend, each `--runs`
+//! times (interleaved), then the report; stopped early by Ctrl-C, SIGTERM
+//! or `--timeout` (SPEC §8) it still writes what it has.
 
 use std::fs;
 use std::io::{IsTerminal, Write};
@@ -8,12 +10,16 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::RunArgs;
+use super::atomic::{self, PendingFile};
+use super::interrupt;
 use gilsim::backend::{self, available_cores, Progress, RunOptions};
-use gilsim::config::JobSet;
+use gilsim::config::{BackendSpec, JobSet};
+use gilsim::engine::Engine;
 use gilsim::error::{Error, RunError};
 use gilsim::metrics::RunMeasurement;
 use gilsim::plan::Plan;
-use gilsim::report::{Csv, Exporter, Format, Json, Report, Svg};
+use gilsim::report::{self, Csv, Exporter, Format, Json, Report, RunReport, Svg};
+use gilsim::stop;
 use gilsim::trace::TraceRecorder;
 use gilsim::work::kernel::{Calibration, SPEED_DRIFT_WARN};
 
@@ -27,61 +33,81 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             source,
         })?;
     }
-    // Opened now: a trace path that cannot be written must fail before a
-    // long run, not after it.
+    // Its temporary file is created now: a trace path that cannot be
+    // written must fail before a long run, not after it. The trace itself
+    // appears only whole, when the runs are over.
     let trace_out = args
         .trace
         .as_ref()
-        .map(|path| match fs::File::create(path) {
-            Ok(file) => Ok((path, file)),
-            Err(source) => Err(Error::Output {
+        .map(|path| {
+            PendingFile::create(path).map_err(|source| Error::Output {
                 path: path.clone(),
                 source,
-            }),
+            })
         })
         .transpose()?;
     let engine = args.engine.engine()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let cores = engine.cores();
+    interrupt::install()?;
+    if let Some(after) = args.control.timeout {
+        interrupt::arm_timeout(after);
+    }
     let mut reports = Vec::with_capacity(sets.len());
     let mut measured = Vec::new();
     for set in &sets {
+        if stop::requested() {
+            // Configs not started after a stop get no report at all.
+            break;
+        }
         let plan = Arc::new(match args.seed {
             Some(seed) => Plan::with_seed(set, seed),
             None => Plan::new(set),
         });
-        let mut runs = Vec::with_capacity(set.backends.len());
-        for spec in &set.backends {
-            let bar = progress_bar(args.quiet, &set.name, &spec.name, plan.total_jobs());
-            let on_progress = |p: Progress| bar.set_position(p.done);
-            let opts = RunOptions {
-                calibration,
-                max_threads: args.max_threads,
-                max_in_flight: args.max_in_flight,
-                record_gil_holds: args.trace.is_some(),
-                progress: Some(&on_progress),
-            };
-            let m = gilsim::engine::run(&engine, spec, plan.clone(), &opts);
-            bar.finish_and_clear();
-            let m = m?;
-            warn_on_speed_drift(&set.name, &m);
-            warn_on_held_back(&set.name, &m);
-            runs.push(m);
+        let mut reps: Vec<Vec<RunReport>> = vec![Vec::new(); set.backends.len()];
+        let ctx = RunContext {
+            args,
+            engine: &engine,
+            calibration,
+            plan: &plan,
+        };
+        // Interleaved: every backend's first repetition, then every
+        // backend's second, so slow drift of the machine hits all alike.
+        let rounds = args.control.warmup + args.control.runs;
+        'rounds: for round in 0..rounds {
+            for (bi, spec) in set.backends.iter().enumerate() {
+                if stop::requested() {
+                    break 'rounds;
+                }
+                let m = ctx.run_once(spec, round)?;
+                if round >= args.control.warmup {
+                    reps[bi].push(RunReport::of(&plan, &m));
+                }
+                if trace.is_some() {
+                    measured.push(m);
+                }
+            }
         }
-        let report = Report::new(&plan, cores, calibration.iters_per_us, &runs);
+        let report = fold(
+            &plan,
+            set,
+            cores,
+            calibration.iters_per_us,
+            reps,
+            args.control.runs,
+        );
         if let Some(dir) = &args.out {
             write_artifacts(dir, &report)?;
         }
         reports.push(report);
-        if trace.is_some() {
-            measured.extend(runs);
-        }
     }
-    if let (Some(rec), Some((path, file))) = (trace, trace_out) {
-        rec.write(file, &measured).map_err(|source| Error::Output {
-            path: path.clone(),
-            source,
-        })?;
+    if let (Some(rec), Some(pending)) = (trace, trace_out) {
+        let path = pending.dest().to_path_buf();
+        pending
+            .file()
+            .and_then(|file| rec.write(file, &measured))
+            .and_then(|_| pending.commit())
+            .map_err(|source| Error::Output { path, source })?;
         if rec.dropped() > 0 {
             eprintln!(
                 "gilsim: trace capped: {} span events beyond --trace-limit {} were dropped (the file says so too)",
@@ -103,7 +129,92 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
         .map_err(|source| Error::Output {
             path: "<stdout>".into(),
             source,
-        })
+        })?;
+    match stop::reason() {
+        Some(why) => Err(Error::Stopped(why)),
+        None => Ok(()),
+    }
+}
+
+/// What every run of one config shares.
+struct RunContext<'a> {
+    args: &'a RunArgs,
+    engine: &'a Engine,
+    calibration: Calibration,
+    plan: &'a Arc<Plan>,
+}
+
+impl RunContext<'_> {
+    /// One run of `spec` (repetition `round`, counting warm-ups), with a
+    /// progress bar that is cleared however the run ends.
+    fn run_once(&self, spec: &BackendSpec, round: u32) -> Result<RunMeasurement, Error> {
+        let c = &self.args.control;
+        let which = if round < c.warmup {
+            format!(" (warm-up {}/{})", round + 1, c.warmup)
+        } else if c.runs > 1 {
+            format!(" (run {}/{})", round - c.warmup + 1, c.runs)
+        } else {
+            String::new()
+        };
+        let bar = progress_bar(
+            self.args.quiet,
+            &format!("{} on {}{which}", self.plan.name, spec.name),
+            self.plan.total_jobs(),
+        );
+        let on_progress = |p: Progress| bar.set_position(p.done);
+        let opts = RunOptions {
+            calibration: self.calibration,
+            max_threads: self.args.max_threads,
+            max_in_flight: self.args.max_in_flight,
+            record_gil_holds: self.args.trace.is_some(),
+            progress: Some(&on_progress),
+        };
+        let m = gilsim::engine::run(self.engine, spec, self.plan.clone(), &opts);
+        bar.finish_and_clear();
+        let m = m?;
+        warn_on_speed_drift(&self.plan.name, &m);
+        warn_on_held_back(&self.plan.name, &m);
+        Ok(m)
+    }
+}
+
+/// One config's report from each backend's repetitions: each backend's
+/// complete repetitions folded by [`report::repeat`]; a backend cut short
+/// before completing any repetition is reported with its partial one.
+/// After a stop, runs with fewer complete repetitions than `runs` are
+/// marked incomplete, and backends with none are listed as not run.
+fn fold(
+    plan: &Plan,
+    set: &JobSet,
+    cores: usize,
+    iters_per_us: f64,
+    reps: Vec<Vec<RunReport>>,
+    runs: u32,
+) -> Report {
+    let why = stop::reason();
+    let mut folded = Vec::new();
+    let mut not_run = Vec::new();
+    for (spec, reps) in set.backends.iter().zip(reps) {
+        let (complete, partial): (Vec<RunReport>, Vec<RunReport>) =
+            reps.into_iter().partition(|r| r.complete);
+        let n_complete = complete.len();
+        let Some(mut r) = report::repeat(&complete).or_else(|| report::repeat(&partial)) else {
+            not_run.push(spec.name.clone());
+            continue;
+        };
+        if let Some(why) = why {
+            if n_complete < runs as usize {
+                r.complete = false;
+                r.stopped = Some(why);
+            }
+        }
+        folded.push(r);
+    }
+    let mut report = Report::from_runs(plan, cores, iters_per_us, folded);
+    if let Some(why) = why {
+        report.mark_stopped(why, not_run);
+    }
+    report
 }
 
 /// Says on stderr when the CPU kernel ran at a different speed than it was
@@ -166,7 +277,7 @@ fn select_backends(sets: &mut [JobSet], names: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-fn progress_bar(quiet: bool, config: &str, backend: &str, total: u64) -> ProgressBar {
+fn progress_bar(quiet: bool, prefix: &str, total: u64) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -176,11 +287,12 @@ fn progress_bar(quiet: bool, config: &str, backend: &str, total: u64) -> Progres
     {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar.set_prefix(format!("{config} on {backend}"));
+    bar.set_prefix(prefix.to_string());
     bar
 }
 
-/// `--out DIR`: NAME.json, NAME.csv and the NAME.svg chart for one config.
+/// `--out DIR`: NAME.json, NAME.csv and the NAME.svg chart for one config,
+/// each written whole or not at all.
 fn write_artifacts(dir: &Path, report: &Report) -> Result<(), Error> {
     let exporters: [&dyn Exporter; 3] = [&Json, &Csv, &Svg];
     for exporter in exporters {
@@ -188,7 +300,7 @@ fn write_artifacts(dir: &Path, report: &Report) -> Result<(), Error> {
         let mut buf = Vec::new();
         exporter
             .export(std::slice::from_ref(report), &mut buf)
-            .and_then(|_| fs::write(&path, buf))
+            .and_then(|_| atomic::write(&path, &buf))
             .map_err(|source| Error::Output {
                 path: path.clone(),
                 source,
