@@ -26,15 +26,20 @@ const NOTABLE: f64 = 0.10;
 const LARGE: f64 = 0.25;
 
 /// One run: the best throughput wins only when more than this fraction
-/// ahead of every other. On the 2-core VM gilsim is developed on, five
-/// repetitions of the shipped configs moved throughput by up to ±5% (see
-/// docs/trust.md), so a gap of twice that is unlikely to be noise.
-pub const THROUGHPUT_MARGIN: f64 = 0.10;
+/// ahead of every other. On a shared 2-core VM, five repetitions of the
+/// shipped configs gave a coefficient of variation of throughput of 9-25%
+/// for most backends (closed and batch plans; under 3% open-loop), so two
+/// single runs differ by about 13-35% (one standard deviation) from noise
+/// alone: a 25% gap is the least that is more often real than not. The
+/// figures are in docs/trust.md.
+pub const THROUGHPUT_MARGIN: f64 = 0.25;
 /// One run: the best latency percentile wins only when every other is more
-/// than this fraction higher (plus [`LATENCY_FLOOR_US`]). Percentiles of a
-/// few hundred jobs on a shared machine moved by up to ±25% between
-/// repetitions, and more for thread-per-job CPU work; see docs/trust.md.
-pub const LATENCY_MARGIN: f64 = 0.50;
+/// than this fraction higher (plus [`LATENCY_FLOOR_US`]). Percentiles moved
+/// more than throughput between repetitions (coefficient of variation
+/// 6-60%, highest for p50 of short IO requests and thread-per-job CPU
+/// work), so the margin is wider; gross effects (a GIL serializing CPU
+/// work, a convoy) are 2x and more and still clear it.
+pub const LATENCY_MARGIN: f64 = 0.75;
 /// One run: latency differences up to this many µs are within scheduling
 /// and timer noise whatever their ratio.
 pub const LATENCY_FLOOR_US: f64 = 50.0;
@@ -452,7 +457,7 @@ mod tests {
 
     #[test]
     fn one_run_names_a_winner_only_past_the_margin() {
-        // 408.24 vs 408.31 ms of wall (issue 11): far inside 10%.
+        // 408.24 vs 408.31 ms of wall (issue 11): far inside the margin.
         let v = verdict(&[
             run("rayon", 19.600, &[("g", 1_000, fine())]),
             run("tokio", 19.597, &[("g", 1_010, fine())]),
@@ -467,7 +472,7 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("run with --runs 5"), "{t}");
-        assert!(t.contains("more than 10% ahead on throughput"), "{t}");
+        assert!(t.contains("more than 25% ahead on throughput"), "{t}");
 
         let v = verdict(&[
             run("fast", 200.0, &[("g", 1_000, fine())]),
@@ -485,16 +490,16 @@ mod tests {
     #[test]
     fn just_inside_and_just_past_the_single_run_margin() {
         let inside = verdict(&[
-            run("a", 109.0, &[("g", 1_000, fine())]),
+            run("a", 124.0, &[("g", 1_000, fine())]),
             run("b", 100.0, &[("g", 1_000, fine())]),
         ]);
         assert!(inside[0].starts_with("Throughput: tie"), "{inside:?}");
         let past = verdict(&[
-            run("a", 111.0, &[("g", 1_000, fine())]),
+            run("a", 126.0, &[("g", 1_000, fine())]),
             run("b", 100.0, &[("g", 1_000, fine())]),
         ]);
         assert!(past[0].starts_with("Throughput: a wins"), "{past:?}");
-        // Latency: 50% + 50 µs. 1000 µs vs 1540 µs is inside, 1560 past.
+        // Latency: 75% + 50 µs. 1000 µs vs 1790 µs is inside, 1810 past.
         let lat = |other: u64| {
             verdict(&[
                 run("a", 100.0, &[("g", 1_000, fine())]),
@@ -502,14 +507,14 @@ mod tests {
             ])[1]
                 .clone()
         };
-        assert!(lat(1_540).starts_with("p50: tie"), "{}", lat(1_540));
-        assert!(lat(1_560).starts_with("p50: a wins"), "{}", lat(1_560));
+        assert!(lat(1_790).starts_with("p50: tie"), "{}", lat(1_790));
+        assert!(lat(1_810).starts_with("p50: a wins"), "{}", lat(1_810));
     }
 
     #[test]
     fn repetitions_use_welchs_test() {
         // 5% apart with 1% jitter: clearly separated over 5 runs, although
-        // inside the single-run margin.
+        // far inside the single-run margin.
         let v = verdict(&[
             repeated("a", 105.0, 1_000, 0.01, 5),
             repeated("b", 100.0, 1_000, 0.01, 5),
