@@ -47,9 +47,11 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
         })
         .transpose()?;
     let engine = args.engine.engine()?;
+    // From here on a Ctrl-C, even during calibration, ends with whatever
+    // reports exist rather than killing the process mid-write.
+    interrupt::install()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let cores = engine.cores();
-    interrupt::install()?;
     if let Some(after) = args.control.timeout {
         interrupt::arm_timeout(after);
     }
