@@ -11,6 +11,7 @@ mod repeat;
 mod svg;
 mod table;
 mod verdict;
+mod words;
 
 use std::io::Write;
 
@@ -20,6 +21,7 @@ pub use model::*;
 pub use repeat::repeat;
 pub use svg::Svg;
 pub use table::{fmt_secs, fmt_us, shares, Table};
+pub use words::{count, wrap};
 
 /// An output format (hyperfine-style: one exporter per format).
 pub trait Exporter {
