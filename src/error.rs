@@ -36,6 +36,20 @@ pub enum Error {
     /// Bad command-line input that clap cannot express.
     #[error("{0}")]
     Usage(String),
+    /// The runs were stopped early (SPEC §8); the reports of what finished
+    /// were written, marked incomplete.
+    #[error("{}", stopped_message(*.0))]
+    Stopped(crate::stop::Stopped),
+}
+
+fn stopped_message(why: crate::stop::Stopped) -> String {
+    let what = match why {
+        crate::stop::Stopped::Interrupted => "interrupted",
+        crate::stop::Stopped::Timeout => "--timeout reached",
+    };
+    format!(
+        "{what}: stopped submitting jobs; the reports cover what finished and say \"complete\": false"
+    )
 }
 
 impl Error {
@@ -45,6 +59,7 @@ impl Error {
             Error::Config(_) | Error::Configs(_) | Error::Usage(_) | Error::Unwritable { .. } => 2,
             Error::Run(e) if e.is_refusal() => 2,
             Error::Run(_) | Error::Output { .. } => 1,
+            Error::Stopped(why) => why.exit_code(),
         }
     }
 }

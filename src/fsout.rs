@@ -12,6 +12,23 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use parking_lot::Mutex;
+
+/// Temporary files being written now, so that a process ending at once (a
+/// second Ctrl-C) can remove them first: no `.tmp` file is left behind.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes every temporary file still being written. For an exit that
+/// cannot wait for the writers to finish.
+pub fn remove_pending() {
+    // try_lock: the thread writing may hold it; exiting must not wait.
+    if let Some(pending) = PENDING.try_lock() {
+        for tmp in pending.iter() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Writes `path` whole or not at all: `fill` writes the content into a
 /// temporary file beside `path`, which is then renamed over it. On any
 /// error the temporary file is removed and `path` is left as it was.
@@ -20,6 +37,7 @@ pub fn write_atomic(
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     let tmp = temp_path(path)?;
+    PENDING.lock().push(tmp.clone());
     let result = (|| {
         let file = fs::OpenOptions::new()
             .write(true)
@@ -34,6 +52,7 @@ pub fn write_atomic(
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    PENDING.lock().retain(|p| p != &tmp);
     result
 }
 

@@ -21,5 +21,6 @@ pub mod plan;
 pub mod preflight;
 pub mod report;
 pub mod stats;
+pub mod stop;
 pub mod trace;
 pub mod work;

@@ -18,6 +18,7 @@ use crate::error::RunError;
 use crate::exec::{warmup_of, Bell, Done, JobTicket};
 use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
+use crate::stop;
 use crate::work::kernel::Calibration;
 use crate::work::sleep::sleep_until;
 
@@ -81,7 +82,20 @@ pub fn run(
     driver.bell = Some(&bell);
     driver.refill_every = refill_every(spec, limiter.limit);
     let outcome = driver.drive(&*deployment.executor);
-    let done = deployment.finish();
+    let abandon = driver.abandoned > 0;
+    if abandon {
+        // A job cannot be cancelled midway through a step, and joining it
+        // could take as long as its longest step: leave the engine running
+        // unjoined. Its results are not counted; the process exits once
+        // the reports are written (SPEC §8).
+        tracing::warn!(
+            backend = %spec.name,
+            "{} jobs still running {}s after the stop were abandoned",
+            driver.abandoned,
+            stop::GRACE.as_secs()
+        );
+    }
+    let done = deployment.finish(abandon);
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
     let (started, last_end) = outcome?;
     if let Some(what) = done.failure {
@@ -108,6 +122,7 @@ pub fn run(
         counters: done.counters,
         processes: done.processes,
         started,
+        complete: driver.completed >= driver.total,
     })
 }
 
@@ -162,6 +177,9 @@ struct Driver<'a> {
     /// At the in-flight bound, how many completions the driver lets
     /// accumulate before topping the backend up (see [`refill_every`]).
     refill_every: u64,
+    /// Jobs submitted but still running when the grace period after a stop
+    /// request ran out.
+    abandoned: u64,
 }
 
 /// Completions the driver lets accumulate, at the in-flight bound, before it
@@ -215,28 +233,40 @@ impl<'a> Driver<'a> {
                 .iter()
                 .any(|g| matches!(g.arrival, ArrivalPlan::Closed { .. })),
             refill_every: 1,
+            abandoned: 0,
         }
     }
 
-    /// Submits every job and waits for all completions. Returns the first
-    /// due time (of a measured job, when there is a warm-up) and the last
+    /// Submits every job and waits for all completions, or, after a stop
+    /// request ([`stop::requested`]), submits no more and waits at most
+    /// [`stop::GRACE`] for the jobs in flight. Returns the first due time
+    /// (of a measured job, when there is a warm-up) and the last
     /// completion.
     fn drive(&mut self, exec: &dyn Executor) -> Result<(Instant, Instant), RunError> {
         sleep_until(self.t0);
         let result = self.submit_all(exec);
         // Whatever happened, jobs already submitted still report in; wait
         // for them so the engine can shut down cleanly.
+        let grace_end = stop::requested().then(|| Instant::now() + stop::GRACE);
         while self.completed < self.submitted {
             if let Some(bell) = self.bell {
-                bell.wait(self.submitted, None);
+                bell.wait(self.submitted, grace_end);
                 self.drain();
+                if grace_end.is_some_and(|end| Instant::now() >= end) {
+                    break;
+                }
                 continue;
             }
-            match self.done_rx.recv() {
-                Ok(d) => self.on_done(d),
-                Err(_) => break,
+            let done = match grace_end {
+                Some(end) => self.done_rx.recv_deadline(end).ok(),
+                None => self.done_rx.recv().ok(),
+            };
+            match done {
+                Some(d) => self.on_done(d),
+                None => break,
             }
         }
+        self.abandoned = self.submitted - self.completed;
         result?;
         let first = self
             .first_measured_due
@@ -251,7 +281,7 @@ impl<'a> Driver<'a> {
             .extend(self.initial_jobs().into_iter().map(|id| (t0, id)));
         self.schedule_first_open_jobs();
         let mut last_report = Instant::now();
-        while self.completed < self.total {
+        while self.completed < self.total && !stop::requested() {
             self.report_progress(&mut last_report);
             self.release_due_jobs();
             self.admit(exec)?;
@@ -283,7 +313,7 @@ impl<'a> Driver<'a> {
     /// Submits ready jobs while fewer than `max_in_flight` are running.
     /// Jobs held back keep their due time, so the wait counts as queue time.
     fn admit(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
-        while self.submitted - self.completed < self.max_in_flight {
+        while self.submitted - self.completed < self.max_in_flight && !stop::requested() {
             let Some((due, id)) = self.ready.pop_front() else {
                 break;
             };

@@ -134,9 +134,16 @@ impl Deployment {
         })
     }
 
-    /// Stops every process and merges what they measured.
-    pub fn finish(self) -> Finished {
-        self.executor.shutdown();
+    /// Stops every process and merges what they measured. With `abandon`
+    /// (jobs still running after a stop's grace period) the engines are left
+    /// running unjoined instead: joining could take as long as the longest
+    /// step, and the process exits once the reports are written.
+    pub fn finish(self, abandon: bool) -> Finished {
+        if abandon {
+            std::mem::forget(self.executor);
+        } else {
+            self.executor.shutdown();
+        }
         let dispatch_failure = self
             .dispatcher
             .as_ref()

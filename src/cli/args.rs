@@ -108,6 +108,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
 
+    /// Repetitions and stopping.
+    #[command(flatten)]
+    pub control: super::run_control::RunControl,
+
     /// No progress output on stderr.
     #[arg(long, short)]
     pub quiet: bool,

@@ -5,10 +5,12 @@ mod args;
 mod bench;
 mod calibrate;
 mod compare;
+mod interrupt;
 mod merge;
 mod plan;
 mod report;
 mod run;
+mod run_control;
 mod sweep;
 mod validate;
 

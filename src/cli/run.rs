@@ -1,4 +1,6 @@
-//! `gilsim run`: every config on every selected backend, then the report.
+//! `gilsim run`: every config on every selected backend, each `--runs`
+//! times (interleaved), then the report; stopped early by Ctrl-C, SIGTERM
+//! or `--timeout` (SPEC §8) it still writes what it has.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -7,15 +9,18 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::RunArgs;
+use super::interrupt;
 use gilsim::backend::{Progress, RunOptions};
-use gilsim::config::JobSet;
+use gilsim::config::{BackendSpec, JobSet};
+use gilsim::engine::Engine;
 use gilsim::error::{Error, RunError};
 use gilsim::fsout;
 use gilsim::metrics::RunMeasurement;
 use gilsim::plan::Plan;
 use gilsim::report::files;
 use gilsim::report::hgrm::file_part;
-use gilsim::report::{Format, Report};
+use gilsim::report::{self, Format, Report, RunReport};
+use gilsim::stop;
 use gilsim::trace::TraceRecorder;
 use gilsim::work::kernel::{Calibration, SPEED_DRIFT_WARN};
 
@@ -37,40 +42,58 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     // Everything a backend would refuse, before the first one runs.
     let per_backend = matches!(engine, gilsim::engine::Engine::Real).then_some(args.max_threads);
     gilsim::preflight::check(&sets, engine.cores(), per_backend)?;
+    // From here on a Ctrl-C, even during calibration, ends with whatever
+    // reports exist rather than killing the process mid-write.
+    interrupt::install()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let cores = engine.cores();
+    if let Some(after) = args.control.timeout {
+        interrupt::arm_timeout(after);
+    }
     let mut reports = Vec::with_capacity(sets.len());
     let mut measured = Vec::new();
     for set in &sets {
+        if stop::requested() {
+            // Configs not started after a stop get no report at all.
+            break;
+        }
         let plan = Arc::new(match args.seed {
             Some(seed) => Plan::with_seed(set, seed),
             None => Plan::new(set),
         });
-        let mut runs = Vec::with_capacity(set.backends.len());
-        for spec in &set.backends {
-            let bar = progress_bar(args.quiet, &set.name, &spec.name, plan.total_jobs());
-            let on_progress = |p: Progress| bar.set_position(p.done);
-            let opts = RunOptions {
-                calibration,
-                max_threads: args.max_threads,
-                max_in_flight: args.max_in_flight,
-                record_gil_holds: args.trace.is_some(),
-                progress: Some(&on_progress),
-                warmup_jobs: 0,
-            };
-            let m = gilsim::engine::run(&engine, spec, plan.clone(), &opts);
-            bar.finish_and_clear();
-            let m = m?;
-            warn_on_speed_drift(&set.name, &m);
-            warn_on_held_back(&set.name, &m);
-            runs.push(m);
+        let mut reps: Vec<Vec<RunReport>> = vec![Vec::new(); set.backends.len()];
+        let ctx = RunContext {
+            args,
+            engine: &engine,
+            calibration,
+            plan: &plan,
+        };
+        // Interleaved: every backend's first repetition, then every
+        // backend's second, so slow drift of the machine hits all alike.
+        let rounds = args.control.warmup + args.control.runs;
+        'rounds: for round in 0..rounds {
+            for (bi, spec) in set.backends.iter().enumerate() {
+                if stop::requested() {
+                    break 'rounds;
+                }
+                let m = ctx.run_once(spec, round)?;
+                if round >= args.control.warmup {
+                    reps[bi].push(RunReport::of(&plan, &m));
+                }
+                if trace.is_some() {
+                    measured.push(m);
+                }
+            }
         }
-        let report = Report::new(&plan, cores, calibration.iters_per_us, &runs)
-            .with_description(set.description.clone());
+        let report = fold(
+            &plan,
+            set,
+            cores,
+            calibration.iters_per_us,
+            reps,
+            args.control.runs,
+        );
         reports.push(report);
-        if trace.is_some() {
-            measured.extend(runs);
-        }
     }
     // A file that fails now does not lose the results: they still go to
     // stdout below, and the error is reported after them.
@@ -112,10 +135,93 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             path: "<stdout>".into(),
             source,
         })?;
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(()),
+    match (failed, stop::reason()) {
+        (Some(e), _) => Err(e),
+        (None, Some(why)) => Err(Error::Stopped(why)),
+        (None, None) => Ok(()),
     }
+}
+
+/// What every run of one config shares.
+struct RunContext<'a> {
+    args: &'a RunArgs,
+    engine: &'a Engine,
+    calibration: Calibration,
+    plan: &'a Arc<Plan>,
+}
+
+impl RunContext<'_> {
+    /// One run of `spec` (repetition `round`, counting warm-ups), with a
+    /// progress bar that is cleared however the run ends.
+    fn run_once(&self, spec: &BackendSpec, round: u32) -> Result<RunMeasurement, Error> {
+        let c = &self.args.control;
+        let which = if round < c.warmup {
+            format!(" (warm-up {}/{})", round + 1, c.warmup)
+        } else if c.runs > 1 {
+            format!(" (run {}/{})", round - c.warmup + 1, c.runs)
+        } else {
+            String::new()
+        };
+        let bar = progress_bar(
+            self.args.quiet,
+            &format!("{} on {}{which}", self.plan.name, spec.name),
+            self.plan.total_jobs(),
+        );
+        let on_progress = |p: Progress| bar.set_position(p.done);
+        let opts = RunOptions {
+            calibration: self.calibration,
+            max_threads: self.args.max_threads,
+            max_in_flight: self.args.max_in_flight,
+            record_gil_holds: self.args.trace.is_some(),
+            warmup_jobs: 0,
+            progress: Some(&on_progress),
+        };
+        let m = gilsim::engine::run(self.engine, spec, self.plan.clone(), &opts);
+        bar.finish_and_clear();
+        let m = m?;
+        warn_on_speed_drift(&self.plan.name, &m);
+        warn_on_held_back(&self.plan.name, &m);
+        Ok(m)
+    }
+}
+
+/// One config's report from each backend's repetitions: each backend's
+/// complete repetitions folded by [`report::repeat`]; a backend cut short
+/// before completing any repetition is reported with its partial one.
+/// After a stop, runs with fewer complete repetitions than `runs` are
+/// marked incomplete, and backends with none are listed as not run.
+fn fold(
+    plan: &Plan,
+    set: &JobSet,
+    cores: usize,
+    iters_per_us: f64,
+    reps: Vec<Vec<RunReport>>,
+    runs: u32,
+) -> Report {
+    let why = stop::reason();
+    let mut folded = Vec::new();
+    let mut not_run = Vec::new();
+    for (spec, reps) in set.backends.iter().zip(reps) {
+        let (complete, partial): (Vec<RunReport>, Vec<RunReport>) =
+            reps.into_iter().partition(|r| r.complete);
+        let n_complete = complete.len();
+        let Some(mut r) = report::repeat(&complete).or_else(|| report::repeat(&partial)) else {
+            not_run.push(spec.name.clone());
+            continue;
+        };
+        if let Some(why) = why {
+            if n_complete < runs as usize {
+                r.complete = false;
+                r.stopped = Some(why);
+            }
+        }
+        folded.push(r);
+    }
+    let mut report = Report::from_runs(plan, cores, iters_per_us, folded);
+    if let Some(why) = why {
+        report.mark_stopped(why, not_run);
+    }
+    report
 }
 
 /// `--out DIR` must accept files, and no two configs may share a file
@@ -205,7 +311,7 @@ fn select_backends(sets: &mut [JobSet], names: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-fn progress_bar(quiet: bool, config: &str, backend: &str, total: u64) -> ProgressBar {
+fn progress_bar(quiet: bool, prefix: &str, total: u64) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -215,7 +321,7 @@ fn progress_bar(quiet: bool, config: &str, backend: &str, total: u64) -> Progres
     {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar.set_prefix(format!("{config} on {backend}"));
+    bar.set_prefix(prefix.to_string());
     bar
 }
 

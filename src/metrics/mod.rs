@@ -229,6 +229,10 @@ pub struct RunMeasurement {
     pub processes: Vec<ProcessMeasurement>,
     /// When the run's clock started (its time zero).
     pub started: Instant,
+    /// Whether every job of the plan ran: false when a stop (Ctrl-C,
+    /// `--timeout`) cut the run short. Warm-up jobs ran too, although the
+    /// histograms leave them out.
+    pub complete: bool,
 }
 
 /// What one process of a deployment of several measured.

@@ -6,6 +6,7 @@
 //! (SPEC §1.5) no matter which backend runs the jobs or in which order.
 
 mod cursor;
+pub mod digest;
 pub mod dist;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,8 @@ pub struct Plan {
     pub locks: Vec<String>,
     /// Shared counters; a counter's index is its id.
     pub counters: Vec<CounterPlan>,
+    /// SHA-256 (hex) of what determines every draw: see [`digest`].
+    pub sha256: String,
 }
 
 /// One group, planned.
@@ -205,6 +208,7 @@ impl Plan {
             groups,
             locks: names.locks,
             counters,
+            sha256: digest::plan_sha256(seed, &set.gil, &set.groups),
         }
     }
 

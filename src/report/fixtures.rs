@@ -50,6 +50,9 @@ pub(crate) fn run(backend: &str, throughput_per_s: f64, groups: Vec<GroupReport>
         counters: vec![],
         gil_timeline: None,
         deployment: None,
+        complete: true,
+        stopped: None,
+        stats: None,
     }
 }
 
@@ -66,5 +69,9 @@ pub(crate) fn report(config: &str, runs: Vec<RunReport>, verdict: Vec<String>) -
         runs,
         verdict,
         plan: None,
+        plan_sha256: String::new(),
+        complete: true,
+        stopped: None,
+        not_run: vec![],
     }
 }

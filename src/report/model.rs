@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::CpuMode;
 use crate::metrics::{GroupMetrics, RunMeasurement};
 use crate::plan::{at_speed, Plan};
+use crate::stats::Summary;
+use crate::stop::Stopped;
 use crate::work::counter::CounterResult;
 use crate::work::gil::GilStats;
 
@@ -24,6 +26,22 @@ pub struct Report {
     pub config: String,
     /// The seed the plan was drawn with.
     pub seed: u64,
+    /// SHA-256 of the resolved plan (SPEC §8; see
+    /// [`crate::plan::digest`]): equal for two reports of the same
+    /// experiment.
+    #[serde(default)]
+    pub plan_sha256: String,
+    /// Whether every selected backend ran every requested repetition to its
+    /// last job; false when any run stopped early or never started (SPEC §8).
+    #[serde(default = "yes")]
+    pub complete: bool,
+    /// Why the runs stopped early; `null` when complete.
+    #[serde(default)]
+    pub stopped: Option<Stopped>,
+    /// Backends selected but never started because the runs stopped first
+    /// (addition; absent when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<String>,
     /// The machine the runs happened on.
     pub machine: Machine,
     /// One entry per backend, in config order.
@@ -116,6 +134,19 @@ pub struct RunReport {
     /// process's jobs and GIL figures. Absent for one process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<DeploymentReport>,
+    /// Whether the run reached its last job, in every requested repetition
+    /// (addition, SPEC §8).
+    #[serde(default = "yes")]
+    pub complete: bool,
+    /// Why it stopped early; `null` when complete.
+    #[serde(default)]
+    pub stopped: Option<Stopped>,
+    /// Mean, spread and 95% interval of the main figures over repetitions
+    /// (`--runs N`); absent unless at least two repetitions were measured.
+    /// The plain figures above then hold the means (see
+    /// [`super::repeat`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<RunStats>,
 }
 
 /// A backend run as several processes (SPEC §2 `processes`).
@@ -180,6 +211,43 @@ impl DeploymentReport {
                 .collect(),
         })
     }
+}
+
+/// Figures of one backend over repeated runs of the same plan.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunStats {
+    /// Repetitions measured (warm-up runs excluded).
+    pub n: usize,
+    pub wall_s: Summary,
+    pub throughput_per_s: Summary,
+    pub cpu_utilization: Summary,
+    /// Per group, in plan order.
+    pub groups: Vec<GroupStats>,
+}
+
+/// One group's latency over repeated runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupStats {
+    /// The group's name.
+    pub name: String,
+    /// Each latency figure (µs) over the repetitions.
+    pub latency_us: QuantileStats,
+}
+
+/// Every key of [`Quantiles`], summarised over repetitions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct QuantileStats {
+    pub min: Summary,
+    pub mean: Summary,
+    pub p50: Summary,
+    pub p90: Summary,
+    pub p99: Summary,
+    pub p999: Summary,
+    pub max: Summary,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One group of one run.
@@ -332,18 +400,22 @@ pub struct HoldQuantiles {
 impl Report {
     /// Builds the report of one config from its plan and runs.
     pub fn new(plan: &Plan, cores: usize, iters_per_us: f64, runs: &[RunMeasurement]) -> Self {
-        let runs: Vec<RunReport> = runs
-            .iter()
-            .map(|m| {
-                let mut r = RunReport::from(m);
-                r.ideal = Ideal::of(plan, m);
-                r
-            })
-            .collect();
+        let runs = runs.iter().map(|m| RunReport::of(plan, m)).collect();
+        Self::from_runs(plan, cores, iters_per_us, runs)
+    }
+
+    /// Builds the report of one config from run reports already made (for
+    /// example each the [`super::repeat`] of several repetitions). It is
+    /// complete when every run is.
+    pub fn from_runs(plan: &Plan, cores: usize, iters_per_us: f64, runs: Vec<RunReport>) -> Self {
         Self {
             gilsim: VERSION.to_string(),
             config: plan.name.clone(),
             seed: plan.seed,
+            plan_sha256: plan.sha256.clone(),
+            complete: runs.iter().all(|r| r.complete),
+            stopped: runs.iter().find_map(|r| r.stopped),
+            not_run: Vec::new(),
             machine: Machine {
                 cores,
                 cpu_kernel_iters_per_us: round3(iters_per_us),
@@ -360,6 +432,34 @@ impl Report {
             p.description = description;
         }
         self
+    }
+
+    /// Marks the report as stopped early by `why`, with the backends that
+    /// never started. The verdict says so first, since figures of runs cut
+    /// short are not comparable with complete ones.
+    pub fn mark_stopped(&mut self, why: Stopped, not_run: Vec<String>) {
+        if self.complete && not_run.is_empty() {
+            return;
+        }
+        self.complete = false;
+        self.stopped = Some(why);
+        self.not_run = not_run;
+        let cut: Vec<&str> = self
+            .runs
+            .iter()
+            .filter(|r| !r.complete)
+            .map(|r| r.backend.as_str())
+            .collect();
+        let mut note = format!("Incomplete ({}):", why.as_str());
+        if !cut.is_empty() {
+            note += &format!(" cut short: {};", cut.join(", "));
+        }
+        if !self.not_run.is_empty() {
+            note += &format!(" not run: {};", self.not_run.join(", "));
+        }
+        note.pop();
+        note += ". Figures of runs cut short cover only the jobs that finished.";
+        self.verdict.insert(0, note);
     }
 }
 
@@ -411,6 +511,18 @@ impl Ideal {
     }
 }
 
+impl RunReport {
+    /// The report of one measured run of `plan`, with its ideal bound. It
+    /// is complete when every planned job finished; `stopped` is for the
+    /// caller, who knows why a run was cut short.
+    pub fn of(plan: &Plan, m: &RunMeasurement) -> Self {
+        let mut r = RunReport::from(m);
+        r.ideal = Ideal::of(plan, m);
+        r.complete = m.complete;
+        r
+    }
+}
+
 impl From<&RunMeasurement> for RunReport {
     fn from(m: &RunMeasurement) -> Self {
         let wall = m.wall.as_secs_f64();
@@ -449,6 +561,9 @@ impl From<&RunMeasurement> for RunReport {
                 .as_ref()
                 .and_then(|g| GilTimeline::of(&m.gil_holds, m.started, g.acquisitions)),
             deployment: DeploymentReport::of(m),
+            complete: true,
+            stopped: None,
+            stats: None,
         }
     }
 }
@@ -500,11 +615,11 @@ impl From<&GilStats> for GilReport {
     }
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }
 
-fn round6(x: f64) -> f64 {
+pub(crate) fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
@@ -537,6 +652,7 @@ mod tests {
             gil_holds: vec![],
             processes: vec![],
             started: Instant::now(),
+            complete: true,
         }
     }
 

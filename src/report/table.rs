@@ -8,6 +8,7 @@ use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Row};
 
 use super::words::{count, wrap};
 use super::{Exporter, GroupReport, Report, RunReport, Shares};
+use crate::stats::Summary;
 
 /// The table exporter.
 pub struct Table;
@@ -52,6 +53,17 @@ fn write_report_at(r: &Report, out: &mut dyn Write, width: Option<u16>) -> std::
         "{} (seed {}, {} cores, kernel {:.1} iters/µs)",
         r.config, r.seed, r.machine.cores, r.machine.cpu_kernel_iters_per_us
     )?;
+    if let Some(n) = r
+        .runs
+        .iter()
+        .filter_map(|x| x.stats.as_ref().map(|s| s.n))
+        .max()
+    {
+        writeln!(
+            out,
+            "means of up to {n} runs per backend; ±: half the 95% confidence interval, as % of the mean"
+        )?;
+    }
     let mut t = comfy_table::Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
@@ -102,27 +114,43 @@ fn fit_width(t: &mut comfy_table::Table) {
 }
 
 fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Row {
+    let stats = run.stats.as_ref();
     let (backend, tput, wall) = if first {
         (
             run.backend.clone(),
-            format!("{:.1}", run.throughput_per_s),
-            fmt_secs(run.wall_s),
+            format!("{:.1}", run.throughput_per_s) + &ci(stats.map(|s| &s.throughput_per_s)),
+            fmt_secs(run.wall_s) + &ci(stats.map(|s| &s.wall_s)),
         )
     } else {
         (String::new(), String::new(), String::new())
     };
+    let lat = stats
+        .and_then(|s| s.groups.iter().find(|x| x.name == g.name))
+        .map(|x| &x.latency_us);
     Row::from(vec![
         backend,
         g.name.clone(),
         g.jobs.to_string(),
-        fmt_us(g.latency_us.p50),
-        fmt_us(g.latency_us.p99),
+        fmt_us(g.latency_us.p50) + &ci(lat.map(|l| &l.p50)),
+        fmt_us(g.latency_us.p99) + &ci(lat.map(|l| &l.p99)),
         fmt_us(g.latency_us.p999),
         fmt_us(g.latency_us.max),
         tput,
         wall,
         shares(&g.shares),
     ])
+}
+
+/// ` ±4%`: a figure's 95% interval half-width relative to its mean; empty
+/// without repetitions.
+fn ci(s: Option<&Summary>) -> String {
+    match s {
+        Some(s) if s.n > 1 && s.mean.abs() > 0.0 => {
+            format!(" ±{:.0}%", 100.0 * s.half_width() / s.mean.abs())
+        }
+        Some(s) if s.n > 1 => " ±0%".into(),
+        _ => String::new(),
+    }
 }
 
 /// The non-negligible shares of a group's job time, largest first.
@@ -227,6 +255,16 @@ mod tests {
         assert_eq!(fmt_us(1_234), "1.23ms");
         assert_eq!(fmt_us(2_010_000), "2.01s");
         assert_eq!(fmt_secs(0.5), "500.00ms");
+    }
+
+    #[test]
+    fn repeated_figures_carry_their_interval() {
+        assert_eq!(ci(None), "");
+        let one = Summary::of(&[5.0]).unwrap();
+        assert_eq!(ci(Some(&one)), "", "no spread from one run");
+        let s = Summary::of(&[90.0, 100.0, 110.0]).unwrap();
+        // 4.303 × 10 / √3 = 24.8 around 100.
+        assert_eq!(ci(Some(&s)), " ±25%");
     }
 
     #[test]
