@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod metrics;
+pub mod model;
 pub mod plan;
 pub mod report;
 pub mod stats;

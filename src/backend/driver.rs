@@ -107,6 +107,7 @@ pub fn run(
         gil_holds: shared.gil.as_ref().map(Gil::holds).unwrap_or_default(),
         counters: shared.counter_results(),
         started,
+        sim: None,
     })
 }
 

@@ -26,8 +26,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(&args, trace.as_deref()),
         Command::Validate { configs } => validate::validate(&configs),
-        Command::Calibrate { samples } => calibrate::calibrate(samples),
-        Command::Bench { quick, json } => bench::bench(quick, json),
+        Command::Calibrate { samples, save } => calibrate::calibrate(samples, save),
+        Command::Bench { quick, json, model } => bench::bench(quick, json, model),
     };
     match result {
         Ok(()) => 0,

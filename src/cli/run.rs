@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::args::RunArgs;
 use gilsim::backend::{self, available_cores, Progress, RunOptions};
 use gilsim::config::JobSet;
+use gilsim::engine::Engine;
 use gilsim::error::{Error, RunError};
 use gilsim::metrics::RunMeasurement;
 use gilsim::plan::Plan;
@@ -42,7 +43,6 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
         .transpose()?;
     let engine = args.engine.engine()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
-    let cores = engine.cores();
     let mut reports = Vec::with_capacity(sets.len());
     let mut measured = Vec::new();
     for set in &sets {
@@ -50,6 +50,8 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             Some(seed) => Plan::with_seed(set, seed),
             None => Plan::new(set),
         });
+        let engine = engine_for(engine, args.engine.cores.is_some(), set);
+        let cores = engine.cores();
         let mut runs = Vec::with_capacity(set.backends.len());
         for spec in &set.backends {
             let bar = progress_bar(args.quiet, &set.name, &spec.name, plan.total_jobs());
@@ -104,6 +106,15 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             path: "<stdout>".into(),
             source,
         })
+}
+
+/// The engine for one config: the model takes the config's `[model] cores`
+/// unless `--cores` was given.
+fn engine_for(engine: Engine, cores_flag: bool, set: &JobSet) -> Engine {
+    match (engine, cores_flag, set.model_cores) {
+        (Engine::Model { .. }, false, Some(cores)) => Engine::Model { cores },
+        (e, ..) => e,
+    }
 }
 
 /// Says on stderr when the CPU kernel ran at a different speed than it was

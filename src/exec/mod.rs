@@ -368,6 +368,7 @@ mod tests {
             description: None,
             seed: 0,
             gil: GilSettings::default(),
+            model_cores: None,
             backends: BackendSpec::default_set(),
             groups: vec![GroupSpec {
                 name: "g".into(),

@@ -115,7 +115,8 @@ pub struct GroupMetrics {
 }
 
 impl GroupMetrics {
-    fn new() -> Self {
+    /// Empty metrics.
+    pub fn new() -> Self {
         Self {
             jobs: 0,
             latency: new_histogram(),
@@ -127,7 +128,8 @@ impl GroupMetrics {
         }
     }
 
-    fn record(&mut self, r: &JobRecord) {
+    /// Adds one finished job.
+    pub fn record(&mut self, r: &JobRecord) {
         let queue = r.start.saturating_duration_since(r.due);
         let service = r.end.saturating_duration_since(r.start);
         let latency = r.end.saturating_duration_since(r.due);
@@ -227,6 +229,8 @@ pub struct RunMeasurement {
     pub gil_holds: Vec<Hold>,
     /// When the run's clock started (its time zero).
     pub started: Instant,
+    /// What the model engine adds (`None` for real runs).
+    pub sim: Option<crate::model::SimStats>,
 }
 
 /// A bound on how many jobs run at once, and what sets it.

@@ -28,6 +28,49 @@ pub struct Report {
     pub runs: Vec<RunReport>,
     /// Plain sentences: who wins and why the others lose (addition).
     pub verdict: Vec<String>,
+    /// `real` or `model`: which engine ran the runs (SPEC §6). Always
+    /// written; a report saved before the field existed reads as `real`.
+    #[serde(default = "real_engine")]
+    pub engine: String,
+    /// The model engine's own figures; absent for real runs (SPEC §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimReport>,
+}
+
+fn real_engine() -> String {
+    "real".into()
+}
+
+/// What a model run adds to a report (SPEC §6 `"sim"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SimReport {
+    /// Events processed over all runs of the config.
+    pub events: u64,
+    /// Real seconds the simulations took (the only figure that differs
+    /// between two model runs of the same config and seed).
+    pub wall_s: f64,
+    /// The calibrated costs the model used, µs (addition).
+    pub costs_us: std::collections::BTreeMap<String, f64>,
+    /// Where they came from: `defaults` or the costs file (addition).
+    pub costs_source: String,
+}
+
+impl SimReport {
+    fn of(runs: &[RunMeasurement]) -> Option<Self> {
+        let sims: Vec<_> = runs.iter().filter_map(|m| m.sim.as_ref()).collect();
+        let first = sims.first()?;
+        let costs = first.costs.clone().unwrap_or_else(crate::model::Costs::defaults);
+        Some(Self {
+            events: sims.iter().map(|s| s.events).sum(),
+            wall_s: round6(sims.iter().map(|s| s.wall.as_secs_f64()).sum()),
+            costs_us: costs
+                .named()
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            costs_source: costs.source,
+        })
+    }
 }
 
 /// A lower bound on a run's wall time: no backend can beat the largest of
@@ -249,6 +292,7 @@ pub struct HoldQuantiles {
 impl Report {
     /// Builds the report of one config from its plan and runs.
     pub fn new(plan: &Plan, cores: usize, iters_per_us: f64, runs: &[RunMeasurement]) -> Self {
+        let sim = SimReport::of(runs);
         let runs: Vec<RunReport> = runs
             .iter()
             .map(|m| {
@@ -267,6 +311,8 @@ impl Report {
             },
             verdict: super::verdict::verdict(&runs),
             runs,
+            engine: if sim.is_some() { "model" } else { "real" }.to_string(),
+            sim,
         }
     }
 }
@@ -438,6 +484,7 @@ mod tests {
             counters: vec![],
             gil_holds: vec![],
             started: Instant::now(),
+            sim: None,
         }
     }
 
