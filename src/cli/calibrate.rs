@@ -27,11 +27,9 @@ pub fn calibrate(samples: u32, save: Option<PathBuf>) -> Result<(), Error> {
             fmt_us(p99.round() as u64)
         );
     }
-    let costs = gilsim::model::calibrate::measure(c, samples).map_err(|why| {
-        RunError::Refused {
-            backend: "calibrate".into(),
-            why,
-        }
+    let costs = gilsim::model::calibrate::measure(c, samples).map_err(|why| RunError::Refused {
+        backend: "calibrate".into(),
+        why,
     })?;
     println!("model engine costs (medians):");
     for (name, v) in costs.named() {
@@ -40,7 +38,9 @@ pub fn calibrate(samples: u32, save: Option<PathBuf>) -> Result<(), Error> {
     if let Some(path) = save {
         let path = if path.as_os_str().is_empty() {
             default_path().ok_or_else(|| {
-                Error::Usage("--save: no HOME or XDG_CONFIG_HOME to save under; give --save FILE".into())
+                Error::Usage(
+                    "--save: no HOME or XDG_CONFIG_HOME to save under; give --save FILE".into(),
+                )
             })?
         } else {
             path

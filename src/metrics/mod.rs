@@ -114,6 +114,12 @@ pub struct GroupMetrics {
     pub service_total: Duration,
 }
 
+impl Default for GroupMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl GroupMetrics {
     /// Empty metrics.
     pub fn new() -> Self {

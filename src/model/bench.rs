@@ -112,7 +112,11 @@ fn fig(name: String, value: f64, unit: &'static str) -> Figure {
 }
 
 /// Every model figure; `quick` keeps the sizes small.
-pub fn figures(quick: bool, simpy_script: Option<&Path>, log: &dyn Fn(&str)) -> Result<Vec<Figure>, RunError> {
+pub fn figures(
+    quick: bool,
+    simpy_script: Option<&Path>,
+    log: &dyn Fn(&str),
+) -> Result<Vec<Figure>, RunError> {
     let mut figs = Vec::new();
     log("model: reference model");
     let reference = reference_point(if quick { 20_000 } else { REFERENCE_JOBS }, 64)?;
@@ -121,13 +125,25 @@ pub fn figures(quick: bool, simpy_script: Option<&Path>, log: &dyn Fn(&str)) -> 
         reference.jobs_per_s,
         "jobs/s",
     ));
-    figs.push(fig("reference model events/s".into(), reference.events_per_s, "events/s"));
-    figs.push(fig("reference model events per job".into(), reference.events_per_job, "events"));
+    figs.push(fig(
+        "reference model events/s".into(),
+        reference.events_per_s,
+        "events/s",
+    ));
+    figs.push(fig(
+        "reference model events per job".into(),
+        reference.events_per_job,
+        "events",
+    ));
     if let Some(script) = simpy_script {
         log("model: SimPy reference");
         let simpy_jobs = if quick { 20_000 } else { REFERENCE_JOBS };
         if let Some(simpy) = simpy_jobs_per_s(script, simpy_jobs) {
-            figs.push(fig(format!("SimPy reference model ({simpy_jobs} jobs) jobs/s"), simpy, "jobs/s"));
+            figs.push(fig(
+                format!("SimPy reference model ({simpy_jobs} jobs) jobs/s"),
+                simpy,
+                "jobs/s",
+            ));
             let ratio = reference.jobs_per_s / simpy.max(1e-9);
             figs.push(Figure {
                 goal: "≥ 100× SimPy".into(),
@@ -138,13 +154,21 @@ pub fn figures(quick: bool, simpy_script: Option<&Path>, log: &dyn Fn(&str)) -> 
             log("model: python3 with simpy not found; SimPy figures skipped");
         }
     }
-    let job_sizes: &[u64] = if quick { &[10_000, 100_000] } else { &[10_000, 100_000, 1_000_000, 10_000_000] };
+    let job_sizes: &[u64] = if quick {
+        &[10_000, 100_000]
+    } else {
+        &[10_000, 100_000, 1_000_000, 10_000_000]
+    };
     for &jobs in job_sizes {
         log(&format!("model: {jobs} jobs on 64 cores"));
         let p = reference_point(jobs, 64)?;
         push_point(&mut figs, &p);
     }
-    let core_counts: &[usize] = if quick { &[1, 64, 1024] } else { &[1, 16, 64, 256, 1024] };
+    let core_counts: &[usize] = if quick {
+        &[1, 64, 1024]
+    } else {
+        &[1, 16, 64, 256, 1024]
+    };
     for &cores in core_counts {
         log(&format!("model: {} jobs on {cores} cores", reference.jobs));
         let p = reference_point(reference.jobs, cores)?;

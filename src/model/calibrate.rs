@@ -42,7 +42,9 @@ fn thread_start_us(n: usize) -> Result<f64, String> {
             .stack_size(256 * 1024)
             .spawn(move || t.elapsed())
             .map_err(|e| format!("cannot start a thread: {e}"))?;
-        let d = h.join().map_err(|_| "a calibration thread panicked".to_string())?;
+        let d = h
+            .join()
+            .map_err(|_| "a calibration thread panicked".to_string())?;
         v.push(d.as_secs_f64() * 1e6);
     }
     Ok(median(v))
@@ -89,7 +91,9 @@ fn gil_handoff_us(n: usize) -> f64 {
             g.acquire();
             let got = Instant::now();
             g.release();
-            rx.recv().map(|released| got.saturating_duration_since(released)).ok()
+            rx.recv()
+                .map(|released| got.saturating_duration_since(released))
+                .ok()
         });
         // Let the waiter block on the GIL first.
         precise_sleep(Duration::from_micros(500));

@@ -14,6 +14,7 @@
 //!   completion however often `k` changes;
 //! - it does not invent a slice length that the real kernel does not have
 //!   (CFS's slices depend on load and wake-up preemption).
+//!
 //! What it gives up: the slice-level jitter of a real scheduler (a thread
 //! that wakes when every core is busy waits for a tick there; here it starts
 //! at once at a reduced rate). docs/model.md discusses the effect.

@@ -82,7 +82,11 @@ impl Exec {
             BackendKind::Tokio | BackendKind::AsyncStd | BackendKind::Smol => {
                 let mode = spec.cpu_mode();
                 let idle = spawn(sim, Role::Worker, gil, workers.max(1), "");
-                let cpu_threads = if mode == CpuMode::Rayon { cores.max(1) } else { 0 };
+                let cpu_threads = if mode == CpuMode::Rayon {
+                    cores.max(1)
+                } else {
+                    0
+                };
                 let cpu_idle = spawn(sim, Role::Offload, false, cpu_threads, "-cpu");
                 Exec::Async {
                     ready: VecDeque::new(),
@@ -122,7 +126,8 @@ impl Exec {
     pub fn offloads(&self, action: Action) -> bool {
         match self {
             Exec::Async { mode, .. } => {
-                *mode != CpuMode::Inline && !matches!(action, Action::Io(_) | Action::Counter { .. })
+                *mode != CpuMode::Inline
+                    && !matches!(action, Action::Io(_) | Action::Counter { .. })
             }
             _ => false,
         }
@@ -135,8 +140,9 @@ impl Sim<'_> {
         match &mut self.exec {
             Exec::Unset => {}
             Exec::PerJob => {
-                let name = self.spec.name.clone();
-                let tid = self.new_thread(Role::Job, self.spec.gil, |s| format!("{name}-job-{s}"));
+                let spec = self.spec;
+                let tid =
+                    self.new_thread(Role::Job, spec.gil, |s| format!("{}-job-{s}", spec.name));
                 let th = &mut self.threads[tid as usize];
                 th.task = Some(task);
                 th.ops.push_back(Op::JobStart);
@@ -199,9 +205,12 @@ impl Sim<'_> {
             },
             (Exec::Async { ready, idle, .. }, Role::Worker) => match ready.pop_front() {
                 Some(task) => {
-                    let t = self.tasks[task as usize].as_mut().expect("ready task lives");
+                    let t = self.tasks[task as usize]
+                        .as_mut()
+                        .expect("ready task lives");
                     if t.start.is_some() {
-                        t.times.executor_blocked += std::time::Duration::from_nanos(now - t.ready_at);
+                        t.times.executor_blocked +=
+                            std::time::Duration::from_nanos(now - t.ready_at);
                     }
                     let ops = std::mem::take(&mut t.saved);
                     let th = &mut self.threads[tid as usize];
@@ -216,12 +225,18 @@ impl Sim<'_> {
                 }
             },
             (Exec::Async { blocking, cpu, .. }, Role::Blocking | Role::Offload) => {
-                let pool = if role == Role::Blocking { blocking } else { cpu };
+                let pool = if role == Role::Blocking {
+                    blocking
+                } else {
+                    cpu
+                };
                 match pool.queue.pop_front() {
                     Some((task, action, queued)) => {
                         let gil = pool.gil;
                         let lock_base = self.plan.locks.len() as u32;
-                        let t = self.tasks[task as usize].as_mut().expect("offloaded task lives");
+                        let t = self.tasks[task as usize]
+                            .as_mut()
+                            .expect("offloaded task lives");
                         t.times.offload_wait += std::time::Duration::from_nanos(now - queued);
                         let th = &mut self.threads[tid as usize];
                         th.task = Some(task);
@@ -251,7 +266,8 @@ impl Sim<'_> {
         let t = self.task(task);
         t.saved = rest;
         t.ready_at = now;
-        self.q.push(now + ns + self.costs.overshoot, Ev::IoDone(task));
+        self.q
+            .push(now + ns + self.costs.overshoot, Ev::IoDone(task));
     }
 
     /// An awaited IO wait is over: the task is ready.
@@ -269,8 +285,20 @@ impl Sim<'_> {
         let rest = std::mem::take(&mut th.ops);
         self.task(task).saved = rest;
         let now = self.now;
-        let Exec::Async { mode, blocking, cpu, .. } = &mut self.exec else { return };
-        let pool = if *mode == CpuMode::Rayon { cpu } else { blocking };
+        let Exec::Async {
+            mode,
+            blocking,
+            cpu,
+            ..
+        } = &mut self.exec
+        else {
+            return;
+        };
+        let pool = if *mode == CpuMode::Rayon {
+            cpu
+        } else {
+            blocking
+        };
         pool.queue.push_back((task, action, now));
         let (role, gil) = (pool.role, pool.gil);
         if let Some(w) = pool.idle.pop() {

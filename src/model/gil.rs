@@ -81,7 +81,9 @@ impl Sim<'_> {
     /// `take_gil` by `tid`.
     pub(super) fn gil_acquire(&mut self, tid: Tid) -> Flow {
         let th = &self.threads[tid as usize];
-        let Some(g) = &self.gil else { return Flow::Continue };
+        let Some(g) = &self.gil else {
+            return Flow::Continue;
+        };
         if !th.gil_ctx || th.holds_gil {
             return Flow::Continue;
         }
@@ -181,7 +183,9 @@ impl Sim<'_> {
         let handoff = self.costs.handoff;
         let th = &self.threads[tid as usize];
         let serial = th.serial;
-        let Some(g) = &mut self.gil else { return Flow::Continue };
+        let Some(g) = &mut self.gil else {
+            return Flow::Continue;
+        };
         if !th.gil_ctx || !th.holds_gil {
             return Flow::Continue;
         }
@@ -216,7 +220,7 @@ impl Sim<'_> {
     }
 
     /// A thread that released on a drop request saw another take the GIL.
-    pub(super) fn forced_wait_over(&mut self, tid: Tid) -> bool {
+    pub(super) fn forced_wait_over(&mut self, tid: Tid) {
         let began = self.threads[tid as usize].wait_began;
         let waited = self.now - began;
         if let Some(g) = &mut self.gil {
@@ -224,7 +228,6 @@ impl Sim<'_> {
         }
         self.charge(tid, |t| &mut t.gil_wait, waited);
         self.span(tid, "gil_wait", began, Some("forced=true"));
-        true
     }
 
     /// Closes a hold still open at the end (none should be).

@@ -21,10 +21,10 @@
 //! exports and traces work unchanged.
 
 mod arrivals;
-mod clock;
-mod cores;
 pub mod bench;
 pub mod calibrate;
+mod clock;
+mod cores;
 pub mod costs;
 mod exec;
 mod gil;
@@ -129,7 +129,14 @@ pub fn run_with_costs(
     backend.preflight(plan, opts)?;
     let limiter = in_flight_limiter(backend.in_flight_cap(opts), opts);
     let clock = Instant::now();
-    let sim = sim::Sim::new(plan, spec, cores, costs, limiter.limit, opts.record_gil_holds);
+    let sim = sim::Sim::new(
+        plan,
+        spec,
+        cores,
+        costs,
+        limiter.limit,
+        opts.record_gil_holds,
+    );
     let base = sim.base;
     let (out, trace, gil, values) = sim.run().map_err(|why| RunError::Refused {
         backend: spec.name.clone(),

@@ -240,6 +240,9 @@ pub(super) struct Sim<'p> {
     pub trace: Option<TraceLog>,
 }
 
+/// The outcome, the trace, the GIL and the counters' final values.
+pub(super) type Finished = (Outcome, Option<TraceLog>, Option<GilState>, Vec<u64>);
+
 /// What a finished simulation hands back.
 pub(super) struct Outcome {
     pub groups: Vec<GroupMetrics>,
@@ -280,7 +283,11 @@ impl<'p> Sim<'p> {
             locks: (0..plan.locks.len() + plan.counters.len())
                 .map(|_| LockState::default())
                 .collect(),
-            counters: plan.counters.iter().map(|_| CounterState::default()).collect(),
+            counters: plan
+                .counters
+                .iter()
+                .map(|_| CounterState::default())
+                .collect(),
             arrivals: Arrivals::new(plan, in_flight_limit),
             open_next: vec![0; plan.groups.len()],
             groups: plan.groups.iter().map(|_| GroupMetrics::new()).collect(),
@@ -294,7 +301,7 @@ impl<'p> Sim<'p> {
     }
 
     /// Runs every job to completion.
-    pub fn run(mut self) -> Result<(Outcome, Option<TraceLog>, Option<GilState>, Vec<u64>), String> {
+    pub fn run(mut self) -> Result<Finished, String> {
         self.arrivals.initial();
         for g in 0..self.plan.groups.len() {
             if let Some(at) = self.arrivals.next_open(g) {
@@ -306,16 +313,22 @@ impl<'p> Sim<'p> {
         let debug = std::env::var_os("GILSIM_MODEL_DEBUG").is_some();
         loop {
             if debug {
-                eprintln!("t={} done={} q={} gil={:?}", self.now, self.arrivals.completed, self.q.peek_time().unwrap_or(0), self.gil.as_ref().map(|g| (g.holder, g.drop_request)));
+                eprintln!(
+                    "t={} done={} q={} gil={:?}",
+                    self.now,
+                    self.arrivals.completed,
+                    self.q.peek_time().unwrap_or(0),
+                    self.gil.as_ref().map(|g| (g.holder, g.drop_request))
+                );
             }
             let threads = &self.threads;
-            let cpu_at = self
-                .cores
-                .next_finish(|t, g| threads[t as usize].cpu_gen == g && threads[t as usize].block == Block::Cpu);
+            let cpu_at = self.cores.next_finish(|t, g| {
+                threads[t as usize].cpu_gen == g && threads[t as usize].block == Block::Cpu
+            });
             let ev_at = self.q.peek_time();
             match (cpu_at, ev_at) {
                 (None, None) => break,
-                (Some(c), e) if e.is_none_or(|e| c < e) => {
+                (Some(c), e) if e.map_or(true, |e| c < e) => {
                     self.set_now(c);
                     if let Some((tid, _)) = self.cores.pop_finished() {
                         if debug {
@@ -450,13 +463,16 @@ impl<'p> Sim<'p> {
 
     pub fn task(&mut self, id: TaskId) -> &mut Task<'p> {
         // A task id is only handed out while its task lives.
-        self.tasks[id as usize]
-            .as_mut()
-            .expect("live task id")
+        self.tasks[id as usize].as_mut().expect("live task id")
     }
 
     /// A new thread (idle until given work).
-    pub fn new_thread(&mut self, role: Role, gil_ctx: bool, name: impl FnOnce(u64) -> String) -> Tid {
+    pub fn new_thread(
+        &mut self,
+        role: Role,
+        gil_ctx: bool,
+        name: impl FnOnce(u64) -> String,
+    ) -> Tid {
         let serial = self.next_serial;
         self.next_serial += 1;
         if let Some(tr) = &mut self.trace {
@@ -489,9 +505,17 @@ impl<'p> Sim<'p> {
             Some(i) => {
                 // Keep the slot's tokens moving: an event still queued for
                 // the slot's previous thread must not match the new one.
-                let old = &self.threads[i as usize];
+                let old = &mut self.threads[i as usize];
                 let (gen, cpu_gen) = (old.gen.wrapping_add(1), old.cpu_gen.wrapping_add(1));
-                self.threads[i as usize] = Thread { gen, cpu_gen, ..t };
+                // Reuse the op queue's allocation too.
+                let mut ops = std::mem::take(&mut old.ops);
+                ops.clear();
+                *old = Thread {
+                    gen,
+                    cpu_gen,
+                    ops,
+                    ..t
+                };
                 i
             }
             None => {
@@ -527,18 +551,19 @@ impl<'p> Sim<'p> {
                 self.charge(tid, |t| &mut t.lock_wait, self.now - began);
                 self.span(tid, "lock_wait", began, None);
             }
-            Block::Forced => {
-                if !self.forced_wait_over(tid) {
-                    return;
-                }
-            }
+            Block::Forced => self.forced_wait_over(tid),
             _ => {}
         }
         self.resume(tid);
     }
 
     /// Adds `ns` to a field of the breakdown of the task `tid` runs.
-    pub fn charge(&mut self, tid: Tid, field: impl FnOnce(&mut TimeBreakdown) -> &mut Duration, ns: Ns) {
+    pub fn charge(
+        &mut self,
+        tid: Tid,
+        field: impl FnOnce(&mut TimeBreakdown) -> &mut Duration,
+        ns: Ns,
+    ) {
         if let Some(task) = self.threads[tid as usize].task {
             *field(&mut self.task(task).times) += Duration::from_nanos(ns);
         }
@@ -651,7 +676,9 @@ impl<'p> Sim<'p> {
     }
 
     fn job_start(&mut self, tid: Tid) {
-        let Some(task) = self.threads[tid as usize].task else { return };
+        let Some(task) = self.threads[tid as usize].task else {
+            return;
+        };
         let now = self.now;
         let serial = self.threads[tid as usize].serial;
         let t = self.task(task);
@@ -670,8 +697,12 @@ impl<'p> Sim<'p> {
     }
 
     fn end_job(&mut self, tid: Tid) {
-        let Some(task) = self.threads[tid as usize].task.take() else { return };
-        let Some(t) = self.tasks[task as usize].take() else { return };
+        let Some(task) = self.threads[tid as usize].task.take() else {
+            return;
+        };
+        let Some(t) = self.tasks[task as usize].take() else {
+            return;
+        };
         self.free_tasks.push(task);
         let now = self.now;
         let start = t.start.unwrap_or(now);
@@ -713,7 +744,12 @@ impl<'p> Sim<'p> {
             return Flow::Continue;
         }
         let s = self.cores.service();
-        if let CpuKind::Counter { counter, guard: Guard::None, .. } = kind {
+        if let CpuKind::Counter {
+            counter,
+            guard: Guard::None,
+            ..
+        } = kind
+        {
             if !self.threads[tid as usize].holds_gil {
                 let c = &mut self.counters[counter as usize];
                 c.active += 1;
@@ -733,7 +769,8 @@ impl<'p> Sim<'p> {
         let gen = th.cpu_gen;
         self.cores.run(tid, gen, s + ns as f64);
         // A drop request already pending is seen at the first check.
-        if self.gil.as_ref().is_some_and(|g| g.drop_request) && self.threads[tid as usize].holds_gil {
+        if self.gil.as_ref().is_some_and(|g| g.drop_request) && self.threads[tid as usize].holds_gil
+        {
             self.interrupt_holder(tid);
         }
         Flow::Blocked
@@ -755,7 +792,9 @@ impl<'p> Sim<'p> {
         if th.block != Block::Cpu || th.seg.stop.is_some() {
             return;
         }
-        let Some(tick) = self.check_every(th.seg.kind) else { return };
+        let Some(tick) = self.check_every(th.seg.kind) else {
+            return;
+        };
         let done = (self.cores.service() - th.seg.start_s).max(0.0);
         let ticks = ((done / tick as f64).ceil() as u64).max(1);
         let stop = ticks.saturating_mul(tick);
@@ -787,7 +826,12 @@ impl<'p> Sim<'p> {
             CpuKind::Interp => "kind=cpu",
         };
         self.span(tid, "step", seg.start_t, Some(label));
-        if let CpuKind::Counter { counter, guard, switch_inside } = seg.kind {
+        if let CpuKind::Counter {
+            counter,
+            guard,
+            switch_inside,
+        } = seg.kind
+        {
             self.counter_progress(tid, counter, guard, switch_inside, done, seg.stop.is_some());
         }
         if seg.stop.is_some() {
@@ -798,7 +842,10 @@ impl<'p> Sim<'p> {
             }
             let rest = seg.ns - done;
             let ops = &mut self.threads[tid as usize].ops;
-            ops.push_front(Op::Cpu { ns: rest, kind: seg.kind });
+            ops.push_front(Op::Cpu {
+                ns: rest,
+                kind: seg.kind,
+            });
             ops.push_front(Op::GilAcquire);
             ops.push_front(Op::GilRelease);
         }
@@ -836,22 +883,43 @@ pub(super) fn sync_ops(action: Action, gil: bool, lock_base: u32, ops: &mut VecD
     use Op::*;
     let ns = |d: Duration| d.as_nanos() as u64;
     match action {
-        Action::Cpu(d) => ops.extend([GilAcquire, Cpu { ns: ns(d), kind: CpuKind::Interp }]),
+        Action::Cpu(d) => ops.extend([
+            GilAcquire,
+            Cpu {
+                ns: ns(d),
+                kind: CpuKind::Interp,
+            },
+        ]),
         Action::Native(d) => ops.extend([
             GilRelease,
-            Cpu { ns: ns(d), kind: CpuKind::Native },
+            Cpu {
+                ns: ns(d),
+                kind: CpuKind::Native,
+            },
             GilAcquire,
         ]),
         Action::Io(d) => ops.extend([GilRelease, Sleep(ns(d)), GilAcquire]),
         Action::Lock { lock, cpu } => ops.extend([
             LockTake(lock as u32),
             GilAcquire,
-            Cpu { ns: ns(cpu), kind: CpuKind::Interp },
+            Cpu {
+                ns: ns(cpu),
+                kind: CpuKind::Interp,
+            },
             LockRelease(lock as u32),
         ]),
-        Action::Counter { counter, add, guard, switch_inside } => {
+        Action::Counter {
+            counter,
+            add,
+            guard,
+            switch_inside,
+        } => {
             let work = add.saturating_mul(INCREMENT_COST.as_nanos() as u64);
-            let kind = CpuKind::Counter { counter: counter as u32, guard, switch_inside };
+            let kind = CpuKind::Counter {
+                counter: counter as u32,
+                guard,
+                switch_inside,
+            };
             // Under a GIL a `lock` guard never loses updates and is not
             // contended unless a switch falls inside an increment: the step
             // runs as one segment. Without a GIL the increments serialize on

@@ -59,7 +59,10 @@ impl SimReport {
     fn of(runs: &[RunMeasurement]) -> Option<Self> {
         let sims: Vec<_> = runs.iter().filter_map(|m| m.sim.as_ref()).collect();
         let first = sims.first()?;
-        let costs = first.costs.clone().unwrap_or_else(crate::model::Costs::defaults);
+        let costs = first
+            .costs
+            .clone()
+            .unwrap_or_else(crate::model::Costs::defaults);
         Some(Self {
             events: sims.iter().map(|s| s.events).sum(),
             wall_s: round6(sims.iter().map(|s| s.wall.as_secs_f64()).sum()),

@@ -519,6 +519,8 @@ mod tests {
                 ),
             ],
             verdict: vec![],
+            engine: "real".into(),
+            sim: None,
         }
     }
 
