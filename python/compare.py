@@ -123,6 +123,17 @@ def counter_lost_fraction(backend: str, counter: str) -> Extractor:
     return lambda report: _ratio(lost(report), expected(report), f"counter {counter}: lost / expected")
 
 
+def cpu_busy(backend: str, group: str) -> Extractor:
+    """A group's CPU time over the run's wall time (about the GIL's busy
+    share when every job runs under one GIL)."""
+    def extract(report: Json) -> float:
+        run = run_of(report, backend)
+        cpu = _number((group_of(run, group).get("time_s") or {}).get("cpu"),
+                      f"{backend}/{group}.time_s.cpu")
+        return _ratio(cpu, _number(run.get("wall_s"), f"{backend}.wall_s"), f"{backend} cpu / wall")
+    return extract
+
+
 # CPython-side figure builders: each returns an extractor over the program's JSON.
 
 def py_value(key: str) -> Extractor:
@@ -190,6 +201,11 @@ def _tick(variant: str, stat: str) -> Figure:
                   latency_ms(f"asyncio-{variant}", "ticker", stat))
 
 
+def _service(backend: str, stat: str) -> Figure:
+    key = f"{backend}_{stat}_ms"
+    return Figure(key, "ms", py_value(key), "service_knee", latency_ms(backend, "requests", stat))
+
+
 def _convoy(suffix: str, config: str) -> Figure:
     key = f"penalty_ms_{suffix}"
     return Figure(key, "ms", py_value(key), config, latency_mean_excess_ms(THREADS, NOGIL, "io"))
@@ -209,11 +225,21 @@ PHENOMENA: tuple[Phenomenon, ...] = (
         _loss("plus_call"),
         _loss("locked"),
     )),
+    # A share, not a loss figure: both sides lose, and how much is compared.
+    Phenomenon("counter_pair", (
+        Figure("lost", "share", py_value("lost"), "counter_pair",
+               counter_lost_fraction(THREADS, "plus_call")),
+    )),
     Phenomenon("native_threads", (_speedup("speedup", "native_threads", THREADS),)),
     Phenomenon("asyncio_offload", tuple(
         _tick(variant, stat)
         for variant in ("inline", "threadpool", "processpool")
         for stat in ("max", "p50")
+    )),
+    Phenomenon("service_knee", (
+        *(_service(b, stat) for b in ("asyncio", "pool") for stat in ("p50", "p99")),
+        *(Figure(f"{b}_busy", "share", py_value(f"{b}_busy"), "service_knee", cpu_busy(b, "requests"))
+          for b in ("asyncio", "pool")),
     )),
 )
 
@@ -343,7 +369,7 @@ def _progress(msg: str) -> None:
 def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "FAILED"
-    if unit == "fraction":
+    if unit in ("fraction", "share"):
         return f"{value * 100:.2f}%"
     if unit == "count":
         return f"{value:,.0f}"

@@ -4,6 +4,8 @@
 //! harness, the same step without a GIL) so the ratios mean something on a
 //! noisy machine where absolute numbers drift.
 
+mod input;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,6 +147,8 @@ pub fn run_all(
     throughput(size, c, &mut figs)?;
     log("peak memory");
     peak_memory(size, c, &mut figs)?;
+    log("input memory");
+    input::input_memory(size.rss_jobs.saturating_mul(100), &mut figs);
     log("thread-per-job limit");
     many_threads(size, c, &mut figs);
     log("tracing overhead");

@@ -99,9 +99,11 @@ pub fn check_together<'a>(
                 return Err(RunError::Refused {
                     backend: spec.name.clone(),
                     why: format!(
-                        "async-std's executor is global and sized once per process: `{}` asks for {fw} workers and `{}` for {w}; \
+                        "async-std's executor is global and sized once per process: `{}` asks for {} and `{}` for {w}; \
                          give every async-std backend the same `workers`, or run them in separate invocations",
-                        f.name, spec.name
+                        f.name,
+                        crate::report::count(fw as u64, "worker", "workers"),
+                        spec.name
                     ),
                 })
             }

@@ -59,7 +59,7 @@ impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
         let shared = self.shared.clone();
         // spawn_fifo: jobs start in the order they became due.
-        self.pool.spawn_fifo(move || shared.run_job_sync(ticket));
+        self.pool.spawn_fifo(move || shared.run_job_pooled(ticket));
         Ok(())
     }
 

@@ -104,7 +104,7 @@ impl Backend for Threads {
                     .spawn(move || {
                         reduce_timer_slack();
                         for ticket in rx {
-                            shared.run_job_sync(ticket);
+                            shared.run_job_pooled(ticket);
                         }
                     })
                     .map_err(|e| self.spawn_error("a pool thread", e))

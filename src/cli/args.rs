@@ -90,7 +90,7 @@ pub struct RunArgs {
     /// Most OS threads a thread-per-job backend may start at once: batch
     /// and closed-loop plans over it are refused; open-loop jobs past it wait
     /// in gilsim's queue.
-    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    #[arg(long, value_name = "N", default_value_t = gilsim::preflight::DEFAULT_MAX_THREADS)]
     pub max_threads: u64,
 
     /// Most jobs submitted and not yet completed at once; later due jobs wait

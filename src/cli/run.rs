@@ -8,7 +8,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::RunArgs;
-use gilsim::backend::{self, available_cores, Progress, RunOptions};
+use gilsim::backend::{Progress, RunOptions};
 use gilsim::config::JobSet;
 use gilsim::engine::Engine;
 use gilsim::error::{Error, RunError};
@@ -21,7 +21,6 @@ use gilsim::work::kernel::{Calibration, SPEED_DRIFT_WARN};
 pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     let mut sets = super::load_all(&args.configs)?;
     select_backends(&mut sets, &args.backends)?;
-    backend::check_together(sets.iter().flat_map(|s| &s.backends), available_cores())?;
     if let Some(dir) = &args.out {
         fs::create_dir_all(dir).map_err(|source| Error::Output {
             path: dir.clone(),
@@ -42,6 +41,9 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
         })
         .transpose()?;
     let engine = args.engine.engine()?;
+    // Everything a backend would refuse, before the first one runs.
+    let per_backend = matches!(engine, gilsim::engine::Engine::Real).then_some(args.max_threads);
+    gilsim::preflight::check(&sets, engine.cores(), per_backend)?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let mut reports = Vec::with_capacity(sets.len());
     let mut measured = Vec::new();
@@ -143,9 +145,12 @@ fn warn_on_speed_drift(config: &str, m: &RunMeasurement) {
 fn warn_on_held_back(config: &str, m: &RunMeasurement) {
     if let Some(h) = &m.held_back {
         eprintln!(
-            "gilsim: warning: {config} on {}: {} jobs waited for a slot because at most {} run at once \
+            "gilsim: warning: {config} on {}: {} for a slot because at most {} run at once \
              ({}); their wait counts as queue time",
-            m.backend.name, h.jobs, h.limiter.limit, h.limiter.why
+            m.backend.name,
+            gilsim::report::count(h.jobs, "job waited", "jobs waited"),
+            h.limiter.limit,
+            h.limiter.why
         );
     }
 }

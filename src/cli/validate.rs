@@ -3,14 +3,17 @@
 use std::path::PathBuf;
 
 use gilsim::backend::available_cores;
-use gilsim::config::{BackendKind, BackendSpec, JobSet};
+use gilsim::config::{escape_controls, ArrivalProcess, BackendKind, BackendSpec, JobSet};
 use gilsim::error::Error;
 use gilsim::plan::{ArrivalPlan, Plan};
-use gilsim::report::fmt_secs;
+use gilsim::report::{count, fmt_secs};
 
 pub fn validate(paths: &[PathBuf]) -> Result<(), Error> {
     let sets = super::load_all(paths)?;
     let cores = available_cores();
+    // What `run` would refuse before it starts (with its default
+    // --max-threads), `validate` refuses too.
+    gilsim::preflight::check(&sets, cores, Some(gilsim::preflight::DEFAULT_MAX_THREADS))?;
     for (i, set) in sets.iter().enumerate() {
         if i > 0 {
             println!();
@@ -25,21 +28,32 @@ pub fn summary(set: &JobSet, cores: usize) -> String {
     let plan = Plan::new(set);
     let mut s = format!("{}: {}", set.source.display(), set.name);
     if let Some(d) = &set.description {
-        s += &format!(" — {d}");
+        // Free text from the config: shown, but never as terminal commands.
+        s += &format!(" — {}", escape_controls(d));
     }
+    let (g, c) = (&set.gil, &set.gil.cost);
+    let secs = |d: std::time::Duration| fmt_secs(d.as_secs_f64());
     s += &format!(
-        "\n  seed {}; GIL switch interval {}, tick {}\n  groups:\n",
+        "\n  seed {}; GIL switch interval {}, tick {}, counter inside share {}, timer slack {}\n  \
+         interpreter costs under the GIL: task {}, resume {}, io_call {}, submit {}, complete {}\n  groups:\n",
         set.seed,
-        fmt_secs(set.gil.switch_interval.as_secs_f64()),
-        fmt_secs(set.gil.tick.as_secs_f64())
+        secs(g.switch_interval),
+        secs(g.tick),
+        g.counter_inside_share,
+        secs(g.timer_slack),
+        secs(c.task),
+        secs(c.resume),
+        secs(c.io_call),
+        secs(c.submit),
+        secs(c.complete),
     );
     for (gi, g) in plan.groups.iter().enumerate() {
         let t = plan.group_totals(gi);
         s += &format!(
-            "    {:<16} {:>8} jobs  {:<28} cpu {:>9}  native {:>9}  io {:>9}  steps {}\n",
+            "    {:<16} {:>13}  {:<28} cpu {:>9}  native {:>9}  io {:>9}  steps {}\n",
             g.name,
-            g.jobs,
-            arrival(&g.arrival),
+            count(g.jobs, "job", "jobs"),
+            arrival(&g.arrival, g.jobs),
             fmt_secs((t.cpu + t.locked_cpu).as_secs_f64()),
             fmt_secs(t.native.as_secs_f64()),
             fmt_secs(t.io.as_secs_f64()),
@@ -48,8 +62,8 @@ pub fn summary(set: &JobSet, cores: usize) -> String {
     }
     let t = plan.totals();
     s += &format!(
-        "  total: {} jobs; CPU {} (interpreted {}, native {}, in locks {}), IO {} (expected values)\n",
-        plan.total_jobs(),
+        "  total: {}; CPU {} (interpreted {}, native {}, in locks {}), IO {} (expected values)\n",
+        count(plan.total_jobs(), "job", "jobs"),
         fmt_secs(t.all_cpu().as_secs_f64()),
         fmt_secs(t.cpu.as_secs_f64()),
         fmt_secs(t.native.as_secs_f64()),
@@ -71,20 +85,26 @@ pub fn summary(set: &JobSet, cores: usize) -> String {
     s
 }
 
-fn arrival(a: &ArrivalPlan) -> String {
+fn arrival(a: &ArrivalPlan, jobs: u64) -> String {
     match a {
         ArrivalPlan::Batch => "batch".into(),
         ArrivalPlan::Closed {
             clients,
             think: None,
-        } => format!("closed, {clients} clients"),
+        } => format!("closed, {}", count(*clients, "client", "clients")),
         ArrivalPlan::Closed {
             clients,
             think: Some(_),
-        } => format!("closed, {clients} clients + think"),
-        ArrivalPlan::Open { offsets_ns } => {
-            let span = offsets_ns.last().copied().unwrap_or(0) as f64 / 1e9;
-            format!("open, over {}", fmt_secs(span))
+        } => format!("closed, {} + think", count(*clients, "client", "clients")),
+        ArrivalPlan::Open { rate, process } => {
+            // The expected span: the exact one would walk every arrival,
+            // and validate stays instant for any job count.
+            let span = jobs.saturating_sub(1) as f64 / rate;
+            let process = match process {
+                ArrivalProcess::Poisson => "poisson",
+                ArrivalProcess::Uniform => "uniform",
+            };
+            format!("open {process}, over ~{}", fmt_secs(span))
         }
     }
 }

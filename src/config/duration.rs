@@ -18,6 +18,7 @@ use toml::Spanned;
 use super::error::{key_span, Located};
 use super::model::{limits, DurationSpec};
 use super::raw::{Keyword, Kw};
+use super::text::{truncate_echo, MAX_ECHO_CHARS};
 
 /// The examples shown whenever a duration is malformed.
 const EXAMPLES: &str = "(\"250ns\", \"40us\", \"1.5ms\", \"2s\")";
@@ -32,6 +33,7 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 /// `missing unit in "5"; write e.g. "5ms" (units: ns, us, µs, ms, s)`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let text = s.trim();
+    let shown = quoted(text);
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -41,19 +43,30 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if number.is_empty() {
         return Err(no_number_message(text));
     }
+    if is_exponent(unit) {
+        return Err(format!(
+            "exponent notation is not accepted in durations, found {shown}; \
+             write the number out with a unit, e.g. \"1500ms\" (at most {}s, one day)",
+            limits::MAX_DURATION_SECS
+        ));
+    }
     let Some(unit_nanos) = unit_nanos(unit) else {
         return Err(if unit.is_empty() {
             format!(
-                "missing unit in {text:?}; write e.g. \"{number}ms\" (units: ns, us, µs, ms, s)"
+                "missing unit in {shown}; write e.g. \"{}ms\" (units: ns, us, µs, ms, s)",
+                truncate_echo(number, MAX_ECHO_CHARS)
             )
         } else {
-            format!("unknown unit {unit:?} in {text:?}; use ns, us (or µs), ms or s")
+            format!(
+                "unknown unit {} in {shown}; use ns, us (or µs), ms or s",
+                quoted(unit)
+            )
         });
     };
-    let nanos = decimal_nanos(number, unit_nanos).map_err(|why| format!("{why} in {text:?}"))?;
+    let nanos = decimal_nanos(number, unit_nanos).map_err(|why| format!("{why} in {shown}"))?;
     if nanos > u128::from(limits::MAX_DURATION_SECS) * NANOS_PER_SEC {
         return Err(format!(
-            "duration {text:?} is longer than the limit of {}s (one day)",
+            "duration {shown} is longer than the limit of {}s (one day)",
             limits::MAX_DURATION_SECS
         ));
     }
@@ -63,20 +76,36 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     ))
 }
 
+/// `"text"`, control characters escaped and cut at [`MAX_ECHO_CHARS`]: a
+/// 10,000-digit value is echoed in one short line.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", truncate_echo(text, MAX_ECHO_CHARS))
+}
+
+/// `e30s`, `E-3ms`, `e+3s`: what follows the digits of `1e30s`.
+fn is_exponent(unit: &str) -> bool {
+    let Some(rest) = unit.strip_prefix(['e', 'E']) else {
+        return false;
+    };
+    let rest = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+    rest.starts_with(|c: char| c.is_ascii_digit())
+}
+
 /// Explains a duration that does not start with a digit.
 fn no_number_message(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
+    let shown = quoted(text);
     if text.starts_with('-') {
-        format!("a duration cannot be negative, found {text:?}")
+        format!("a duration cannot be negative, found {shown}")
     } else if ["nan", "inf", "+inf", "+nan"]
         .iter()
         .any(|p| lower.starts_with(p))
     {
-        format!("a duration must be a finite number with a unit, found {text:?}")
+        format!("a duration must be a finite number with a unit, found {shown}")
     } else if text.is_empty() {
         format!("empty duration; expected a number with a unit {EXAMPLES}")
     } else {
-        format!("expected a number followed by a unit {EXAMPLES}, found {text:?}")
+        format!("expected a number followed by a unit {EXAMPLES}, found {shown}")
     }
 }
 
@@ -97,9 +126,14 @@ fn unit_nanos(unit: &str) -> Option<u128> {
 fn decimal_nanos(number: &str, unit_nanos: u128) -> Result<u128, String> {
     let (int, frac) = number.split_once('.').unwrap_or((number, ""));
     if int.is_empty() || (number.contains('.') && frac.is_empty()) || frac.contains('.') {
-        return Err(format!("malformed number {number:?}"));
+        return Err(format!("malformed number {}", quoted(number)));
     }
-    let too_long = || "number too large".to_string();
+    let too_long = || {
+        format!(
+            "number too large (durations are at most {}s, one day)",
+            limits::MAX_DURATION_SECS
+        )
+    };
     let int: u128 = int.parse().map_err(|_| too_long())?;
     let frac = frac.trim_end_matches('0');
     // unit_nanos ≤ 10^9, so more than 9 significant decimals can never land
@@ -432,7 +466,11 @@ mod tests {
             ("5min", "unknown unit"),
             ("5h", "unknown unit"),
             ("5 MS", "unknown unit"),
-            ("1e3ns", "unknown unit \"e3ns\""),
+            ("1e3ns", "exponent notation is not accepted"),
+            ("1e30s", "exponent notation is not accepted"),
+            ("2E-3s", "exponent notation is not accepted"),
+            ("1.5e+3ms", "exponent notation is not accepted"),
+            ("5 each", "unknown unit \"each\""),
             ("1.2.3ms", "malformed number"),
             ("1.ms", "malformed number"),
             (".5ms", "malformed number"),
@@ -449,6 +487,32 @@ mod tests {
             let e = err(input);
             assert!(e.contains(phrase), "{input:?}: {e:?} lacks {phrase:?}");
         }
+    }
+
+    #[test]
+    fn runaway_values_are_echoed_short() {
+        for input in [
+            format!("{}s", "9".repeat(10_000)),
+            "9".repeat(10_000),
+            format!("1{}", "x".repeat(10_000)),
+            format!("0.{}1ns", "0".repeat(10_000)),
+            format!("-{}", "1".repeat(10_000)),
+        ] {
+            let e = err(&input);
+            assert!(e.len() < 300, "{} bytes: {e}", e.len());
+            assert!(
+                e.contains("(10001 characters)") || e.contains("characters)"),
+                "{e}"
+            );
+        }
+        assert!(err(&format!("{}s", "9".repeat(10_000))).contains("too large"));
+    }
+
+    #[test]
+    fn control_characters_in_values_are_escaped() {
+        let e = err("5\u{1b}[2J");
+        assert!(!e.contains('\u{1b}'), "{e:?}");
+        assert!(e.contains("\\u{1b}"), "{e:?}");
     }
 
     #[test]

@@ -82,20 +82,71 @@ impl Problem {
         } = self;
         let number = line.to_string();
         let gutter = " ".repeat(number.len());
-        // Reproduce tabs in the caret line so the caret stays under the
-        // culprit whatever the terminal's tab width.
-        let indent: String = snippet
-            .chars()
-            .take(column.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let (text, caret) = snippet_lines(snippet, *column, *highlight);
+        // Messages quote the config (names, keys, values): keep them one
+        // line, free of terminal commands, and short.
+        let message = super::text::truncate_echo(message, MAX_MESSAGE_CHARS);
         write!(
             f,
-            "{}:{line}:{column}: error: {message}\n{gutter} |\n{number} | {snippet}\n{gutter} | {indent}{}",
+            "{}:{line}:{column}: error: {message}\n{gutter} |\n{number} | {text}\n{gutter} | {caret}",
             path.display(),
-            "^".repeat((*highlight).max(1)),
         )
     }
+}
+
+/// Most characters of a message shown (values inside it are already cut
+/// at [`MAX_ECHO_CHARS`](super::text::MAX_ECHO_CHARS); this is the
+/// backstop for messages quoting what serde or toml saw).
+const MAX_MESSAGE_CHARS: usize = 400;
+
+/// Most characters of a source line shown; a longer line is shown as a
+/// window around the culprit, with "…" at the cut ends.
+const MAX_SNIPPET_CHARS: usize = 100;
+/// Characters kept before the culprit when the line is cut.
+const SNIPPET_CONTEXT: usize = 30;
+
+/// The source line as shown (control characters escaped, long lines cut)
+/// and the caret line under it. The caret is placed by terminal columns,
+/// so it stays under the culprit after wide (CJK) characters and escapes;
+/// tabs are reproduced so it stays aligned whatever the tab width.
+fn snippet_lines(snippet: &str, column: usize, highlight: usize) -> (String, String) {
+    use super::text::{display_width, push_char};
+    let chars: Vec<char> = snippet.chars().collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    let (start, end) = if chars.len() <= MAX_SNIPPET_CHARS {
+        (0, chars.len())
+    } else {
+        let start = at
+            .saturating_sub(SNIPPET_CONTEXT)
+            .min(chars.len() - MAX_SNIPPET_CHARS);
+        (start, start + MAX_SNIPPET_CHARS)
+    };
+    let mut text = String::new();
+    let mut caret = String::new();
+    if start > 0 {
+        text.push('…');
+        caret.push(' ');
+    }
+    for (i, &c) in chars[start..end].iter().enumerate() {
+        push_char(&mut text, c, true);
+        if start + i < at {
+            if c == '\t' {
+                caret.push('\t');
+            } else {
+                caret.push_str(&" ".repeat(display_width(c, true)));
+            }
+        }
+    }
+    if end < chars.len() {
+        text.push('…');
+    }
+    let hl_end = (at + highlight.max(1)).min(end);
+    let width: usize = chars[at.min(hl_end)..hl_end]
+        .iter()
+        .map(|&c| display_width(c, true))
+        .sum();
+    caret.push_str(&"^".repeat(width.max(1)));
+    (text, caret)
 }
 
 impl ConfigError {
@@ -304,6 +355,15 @@ pub(crate) fn normalize_message(message: &str, source: &str, span: &Range<usize>
     if message.contains("$__toml_private_datetime") {
         return "a date-time is not allowed here".to_string();
     }
+    // toml's own recursion limit, met long before `repeat`'s nesting
+    // limit can be checked (each repeat is a table inside an array).
+    if message.starts_with("cannot recurse further") {
+        return format!(
+            "nested too deeply: the TOML reader stops at 80 levels of arrays and tables; \
+             `repeat` may be nested at most {} deep (multiply the counts of nested repeats into one)",
+            super::model::limits::MAX_NESTING
+        );
+    }
     if message == "duplicate key" {
         if let Some(key) = source.get(span.clone()).filter(|k| !k.is_empty()) {
             return format!("duplicate key `{key}`");
@@ -324,13 +384,21 @@ pub(crate) fn normalize_message(message: &str, source: &str, span: &Range<usize>
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "));
     if let Some((found, expected)) = body.and_then(|b| b.split_once(", expected ")) {
-        return format!(
-            "expected {}, found {}",
-            toml_words(expected),
+        // A TOML date reaches serde as a table; say what was written.
+        let found = if found == "map" && source.get(span.clone()).is_some_and(looks_like_date) {
+            "a date-time".to_string()
+        } else {
             toml_words(found)
-        );
+        };
+        return format!("expected {}, found {found}", toml_words(expected));
     }
     message.to_string()
+}
+
+/// `1979-05-27...`: a TOML date or date-time.
+fn looks_like_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
 }
 
 /// `[group]` where `[[group]]` was meant: the header is a single-bracket

@@ -27,7 +27,8 @@ pub struct JobSet {
     pub source: PathBuf,
 }
 
-/// `[gil]`: the CPython "new GIL" parameters.
+/// `[gil]`: the CPython "new GIL" parameters, and what the interpreter
+/// itself costs under it (see docs/gil.md).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GilSettings {
     /// How long a waiter waits before it sets the drop request
@@ -35,6 +36,18 @@ pub struct GilSettings {
     pub switch_interval: Duration,
     /// CPU work between two polls of the drop request (the eval-breaker check).
     pub tick: Duration,
+    /// Share of a `switch_inside` counter iteration's time that lies between
+    /// the loop's back-edge check and the check inside the read..write
+    /// window: the share of forced switches that land inside the window
+    /// and lose updates. In `[0, 1]`.
+    pub counter_inside_share: f64,
+    /// Timer slack of a thread's timed wait for the GIL: how late the kernel
+    /// may end it. CPython's threads keep Linux's default (50 µs); it
+    /// decides the order in which waiters re-queue after their timeouts,
+    /// and so who gets the GIL at a forced switch.
+    pub timer_slack: Duration,
+    /// `[gil.cost]`: the interpreter's own work per operation.
+    pub cost: InterpreterCosts,
 }
 
 impl GilSettings {
@@ -44,6 +57,12 @@ impl GilSettings {
     /// bytecodes at most; 1 µs keeps the hand-off prompt while the poll (one
     /// relaxed atomic load) costs well under 1% of the work.
     pub const DEFAULT_TICK: Duration = Duration::from_micros(1);
+    /// `counter = counter + int(1)` on CPython 3.11.7, measured by
+    /// `python/counter_split.py` (0.64-0.69 over four runs; `counter + f()`
+    /// measures 0.39-0.50).
+    pub const DEFAULT_COUNTER_INSIDE_SHARE: f64 = 0.66;
+    /// Linux's default timer slack for a normal thread.
+    pub const DEFAULT_TIMER_SLACK: Duration = Duration::from_micros(50);
 }
 
 impl Default for GilSettings {
@@ -51,6 +70,53 @@ impl Default for GilSettings {
         Self {
             switch_interval: Self::DEFAULT_SWITCH_INTERVAL,
             tick: Self::DEFAULT_TICK,
+            counter_inside_share: Self::DEFAULT_COUNTER_INSIDE_SHARE,
+            timer_slack: Self::DEFAULT_TIMER_SLACK,
+            cost: InterpreterCosts::default(),
+        }
+    }
+}
+
+/// `[gil.cost]`: interpreted work the Python runtime itself does per
+/// operation, charged under the GIL on backends with `gil = true` (as CPU
+/// work with eval-breaker checks). Defaults measured on CPython 3.11.7 by
+/// `python/interp_costs.py`; see docs/gil.md for when each is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterpreterCosts {
+    /// Async backends: creating the task that runs a job, and its first step.
+    pub task: Duration,
+    /// Async backends: resuming a task after each await (an io step or an
+    /// offloaded step).
+    pub resume: Duration,
+    /// Every GIL backend: the Python side of each `io` step's calls (the
+    /// request sent and the reply read), before the wait.
+    pub io_call: Duration,
+    /// Pools (a `threads` pool, `rayon` with a GIL, `cpu_mode =
+    /// "spawn_blocking"`): submitting one job or offloaded step.
+    pub submit: Duration,
+    /// Pools: completing its future (result set, waiter woken).
+    pub complete: Duration,
+}
+
+impl InterpreterCosts {
+    /// All zero: the interpreter's own work is left out.
+    pub const ZERO: Self = Self {
+        task: Duration::ZERO,
+        resume: Duration::ZERO,
+        io_call: Duration::ZERO,
+        submit: Duration::ZERO,
+        complete: Duration::ZERO,
+    };
+}
+
+impl Default for InterpreterCosts {
+    fn default() -> Self {
+        Self {
+            task: Duration::from_micros(4),
+            resume: Duration::from_micros(45),
+            io_call: Duration::from_micros(4),
+            submit: Duration::from_micros(8),
+            complete: Duration::from_micros(5),
         }
     }
 }
@@ -314,4 +380,13 @@ pub mod limits {
     pub const MAX_STEPS_PER_JOB: u64 = 100_000_000;
     /// Most workers for a pool.
     pub const MAX_WORKERS: usize = 4096;
+    /// Most `[[group]]` tables in one config.
+    pub const MAX_GROUPS: usize = 1000;
+    /// Most `[[backend]]` tables in one config.
+    pub const MAX_BACKENDS: usize = 64;
+    /// Most step tables one group's `steps` holds as written (nested ones
+    /// included; `repeat` counts are bounded by [`MAX_STEPS_PER_JOB`]).
+    pub const MAX_STEPS_WRITTEN: usize = 10_000;
+    /// Longest name (config, backend, group, lock, counter), in characters.
+    pub const MAX_NAME_CHARS: usize = 128;
 }

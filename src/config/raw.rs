@@ -37,6 +37,20 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawGil {
     pub switch_interval: Option<Spanned<FixedDuration>>,
     pub tick: Option<Spanned<FixedDuration>>,
+    pub counter_inside_share: Option<Spanned<RawNumber>>,
+    pub timer_slack: Option<Spanned<FixedDuration>>,
+    pub cost: Option<RawGilCost>,
+}
+
+/// `[gil.cost]`: the interpreter's own cost per operation.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [gil.cost] table")]
+pub(crate) struct RawGilCost {
+    pub task: Option<Spanned<FixedDuration>>,
+    pub resume: Option<Spanned<FixedDuration>>,
+    pub io_call: Option<Spanned<FixedDuration>>,
+    pub submit: Option<Spanned<FixedDuration>>,
+    pub complete: Option<Spanned<FixedDuration>>,
 }
 
 /// `[model]`: settings of the model engine (SPEC §6).

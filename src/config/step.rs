@@ -44,22 +44,47 @@ impl Kind {
 }
 
 /// Converts a `steps = [...]` array. `depth` is the number of `repeat`s
-/// around it.
+/// around it. Every bad step of the array (and of nested arrays) is
+/// reported, not only the first.
 pub(crate) fn steps(
     list: &Spanned<Vec<Spanned<RawStep>>>,
     depth: usize,
     source: &str,
-) -> Result<Vec<Step>, Located> {
+) -> Result<Vec<Step>, Vec<Located>> {
     if list.get_ref().is_empty() {
-        return Err(Located::new(
+        return Err(vec![Located::new(
             list.span(),
             "`steps` is empty; a job needs at least one step, e.g. [{ cpu = \"1ms\" }]",
-        ));
+        )]);
     }
-    list.get_ref()
-        .iter()
-        .map(|s| step(s, depth, source))
-        .collect()
+    let mut ok = Vec::with_capacity(list.get_ref().len());
+    let mut problems = Vec::new();
+    for s in list.get_ref() {
+        match step(s, depth, source) {
+            Ok(step) => ok.push(step),
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    if problems.is_empty() {
+        Ok(ok)
+    } else {
+        Err(problems)
+    }
+}
+
+/// How many step tables a `steps` array holds as written, nested ones
+/// included (saturating).
+pub(crate) fn written(list: &[Spanned<RawStep>]) -> usize {
+    list.iter()
+        .map(|s| {
+            let inner = s
+                .get_ref()
+                .steps
+                .as_ref()
+                .map_or(0, |i| written(i.get_ref()));
+            inner.saturating_add(1)
+        })
+        .fold(0, usize::saturating_add)
 }
 
 /// How many steps one job executes, `repeat`s expanded (saturating: only
@@ -74,7 +99,56 @@ pub(crate) fn executions(steps: &[Step]) -> u128 {
         .fold(0, u128::saturating_add)
 }
 
-fn step(raw: &Spanned<RawStep>, depth: usize, source: &str) -> Result<Step, Located> {
+fn step(raw: &Spanned<RawStep>, depth: usize, source: &str) -> Result<Step, Vec<Located>> {
+    let s = raw.get_ref();
+    if let Some(times) = &s.repeat {
+        if depth >= limits::MAX_NESTING {
+            return Err(vec![Located::new(
+                key_span(source, &times.span()),
+                format!(
+                    "`repeat` nested {} deep; at most {} levels of repeat are allowed; \
+                     multiply the counts of nested repeats into one instead",
+                    depth + 1,
+                    limits::MAX_NESTING
+                ),
+            )]);
+        }
+        if s.steps.is_some() && kind_of(raw).is_ok_and(|k| k == Kind::Repeat) {
+            return repeat(raw, times, depth, source);
+        }
+    }
+    simple_step(raw, source).map_err(|e| vec![e])
+}
+
+/// `{ repeat = N, steps = [...] }`: its count and every problem among its
+/// inner steps.
+fn repeat(
+    raw: &Spanned<RawStep>,
+    times: &Spanned<super::raw::RawInt>,
+    depth: usize,
+    source: &str,
+) -> Result<Step, Vec<Located>> {
+    let s = raw.get_ref();
+    reject_strays(s, Kind::Repeat, source).map_err(|e| vec![e])?;
+    let count = u64_in(times, "repeat", 1, u64::MAX);
+    let inner = match &s.steps {
+        Some(inner) => steps(inner, depth + 1, source),
+        None => Ok(Vec::new()),
+    };
+    match (count, inner) {
+        (Ok(times), Ok(steps)) => Ok(Step::Repeat { times, steps }),
+        (Err(e), Ok(_)) => Err(vec![e]),
+        (Ok(_), Err(found)) => Err(found),
+        (Err(e), Err(mut found)) => {
+            found.insert(0, e);
+            Err(found)
+        }
+    }
+}
+
+/// Any step but a well-formed repeat (which [`repeat`] handles); errors
+/// about a repeat's own keys come from here too.
+fn simple_step(raw: &Spanned<RawStep>, source: &str) -> Result<Step, Located> {
     let s = raw.get_ref();
     let kind = kind_of(raw)?;
     reject_strays(s, kind, source)?;
@@ -91,7 +165,7 @@ fn step(raw: &Spanned<RawStep>, depth: usize, source: &str) -> Result<Step, Loca
                 )
             })?;
             Step::Lock {
-                name: non_empty(required(&s.lock)?, "lock")?,
+                name: name(required(&s.lock)?, "lock")?,
                 cpu: resolve(cpu, source)?,
             }
         }
@@ -104,7 +178,7 @@ fn step(raw: &Spanned<RawStep>, depth: usize, source: &str) -> Result<Step, Loca
                 )
             })?;
             Step::Counter {
-                name: non_empty(required(&s.counter)?, "counter")?,
+                name: name(required(&s.counter)?, "counter")?,
                 // Each increment is a read-modify-write the job executes, so
                 // the per-job step limit bounds it too.
                 add: u64_in(add, "add", 1, limits::MAX_STEPS_PER_JOB)?,
@@ -113,28 +187,12 @@ fn step(raw: &Spanned<RawStep>, depth: usize, source: &str) -> Result<Step, Loca
             }
         }
         Kind::Repeat => {
-            let times = required(&s.repeat)?;
-            if depth >= limits::MAX_NESTING {
-                return Err(Located::new(
-                    key_span(source, &times.span()),
-                    format!(
-                        "`repeat` nested {} deep; at most {} levels of repeat are allowed",
-                        depth + 1,
-                        limits::MAX_NESTING
-                    ),
-                ));
-            }
-            let inner = s.steps.as_ref().ok_or_else(|| {
-                Located::new(
-                    raw.span(),
-                    "a repeat step needs `steps`, the steps to repeat, \
-                     e.g. { repeat = 10, steps = [{ cpu = \"1ms\" }] }",
-                )
-            })?;
-            Step::Repeat {
-                times: u64_in(times, "repeat", 1, u64::MAX)?,
-                steps: steps(inner, depth + 1, source)?,
-            }
+            // Reached only without `steps` (see `step`).
+            return Err(Located::new(
+                raw.span(),
+                "a repeat step needs `steps`, the steps to repeat, \
+                 e.g. { repeat = 10, steps = [{ cpu = \"1ms\" }] }",
+            ));
         }
     })
 }
@@ -224,15 +282,8 @@ fn reject_strays(s: &RawStep, kind: Kind, source: &str) -> Result<(), Located> {
     Ok(())
 }
 
-fn non_empty(name: &Spanned<String>, what: &str) -> Result<String, Located> {
-    if name.get_ref().trim().is_empty() {
-        Err(Located::new(
-            name.span(),
-            format!("a {what} name cannot be empty"),
-        ))
-    } else {
-        Ok(name.get_ref().clone())
-    }
+fn name(name: &Spanned<String>, what: &str) -> Result<String, Located> {
+    super::validate::checked_name(name, &format!("a {what} name"))
 }
 
 /// The value `kind_of` saw, as an error instead of a panic should the two

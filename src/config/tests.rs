@@ -24,6 +24,30 @@ fn us(n: u64) -> DurationSpec {
 // ---------------------------------------------------------------- good configs
 
 #[test]
+fn gil_costs_and_counter_share_are_read_and_default_per_key() {
+    let set = parse_ok(
+        "[gil]\ncounter_inside_share = 0.4\ntimer_slack = \"1ns\"\n[gil.cost]\nresume = \"20us\"\nsubmit = \"0s\"\n[[group]]\nsteps = [{ io = \"1ms\" }]\n",
+    );
+    assert_eq!(set.gil.counter_inside_share, 0.4);
+    assert_eq!(set.gil.timer_slack, Duration::from_nanos(1));
+    let defaults = InterpreterCosts::default();
+    assert_eq!(
+        set.gil.cost,
+        InterpreterCosts {
+            resume: Duration::from_micros(20),
+            submit: Duration::ZERO,
+            ..defaults
+        }
+    );
+    let plain = parse_ok("[[group]]\nsteps = [{ io = \"1ms\" }]\n");
+    assert_eq!(plain.gil.cost, defaults);
+    assert_eq!(
+        plain.gil.counter_inside_share,
+        GilSettings::DEFAULT_COUNTER_INSIDE_SHARE
+    );
+}
+
+#[test]
 fn minimal_config_gets_every_default() {
     let set = parse_ok("[[group]]\nsteps = [{ cpu = \"1ms\" }]\n");
     assert_eq!(
@@ -87,7 +111,8 @@ steps = [{ io = "1ms" }]
         set.gil,
         GilSettings {
             switch_interval: Duration::from_millis(5),
-            tick: Duration::from_micros(5)
+            tick: Duration::from_micros(5),
+            ..GilSettings::default()
         }
     );
     assert_eq!(
@@ -428,6 +453,9 @@ fn bad_cases() -> Vec<(String, usize, usize, &'static str)> {
         (format!("[gil]\ntick = \"10ms\"\n{G}"), 2, 8, "`tick` (10ms) must not be longer than `switch_interval` (5ms)"),
         (format!("[gil]\nswitch_interval = \"500ns\"\n{G}"), 2, 19, "must not be longer than `switch_interval` (500ns)"),
         (format!("[gil]\ntick = {{ dist = \"exp\", mean = \"1us\" }}\n{G}"), 2, 8, "expected a duration with a unit (\"250ns\", \"40us\", \"1.5ms\", \"2s\"), found a table"),
+        (format!("[gil]\ncounter_inside_share = 1.5\n{G}"), 2, 24, "`counter_inside_share` must be a number from 0 to 1"),
+        (format!("[gil.cost]\nawait = \"1us\"\n{G}"), 2, 1, "unknown key `await`, expected one of `task`, `resume`, `io_call`, `submit`, `complete`"),
+        (format!("[gil.cost]\nresume = 5\n{G}"), 2, 10, "expected a duration with a unit"),
         // Steps.
         (step("{ cpu = \"1ms\", io = \"1ms\" }"), 2, 10, "a step needs exactly one of cpu, native, io, lock, counter, repeat; found cpu and io"),
         (step("{ io = \"1ms\", repeat = 2, native = \"1ms\" }"), 2, 10, "found io, repeat and native"),

@@ -13,12 +13,13 @@ use super::duration::{format_duration, resolve, FixedDuration};
 use super::error::{key_span, Located};
 use super::model::{
     limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Flavor, GilSettings,
-    GroupSpec, JobSet, Step,
+    GroupSpec, InterpreterCosts, JobSet, Step,
 };
 use super::raw::{
     Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup, RawInt,
 };
-use super::step::{executions, steps};
+use super::step::{executions, steps, written};
+use super::text::{escape_controls, first_control};
 
 /// The slowest open-loop rate accepted: one job per
 /// [`limits::MAX_DURATION_SECS`], so the mean gap between arrivals is
@@ -35,7 +36,7 @@ pub(crate) const MAX_PROBLEMS: usize = 20;
 pub(crate) fn job_set(raw: RawConfig, source: &str, path: &Path) -> Result<JobSet, Vec<Located>> {
     let mut problems = Problems::default();
     let name = problems.check(match &raw.name {
-        Some(name) => non_empty(name, "`name`"),
+        Some(name) => checked_name(name, "`name`"),
         None => Ok(stem(path)),
     });
     let seed = problems.or_default(raw.seed.as_ref(), 0, |s| u64_in(s, "seed", 0, u64::MAX));
@@ -98,7 +99,7 @@ impl Problems {
 /// The default name: the file's stem ("configs/convoy.toml" → "convoy").
 fn stem(path: &Path) -> String {
     path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
+        .map(|s| escape_controls(&s.to_string_lossy()).into_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "config".to_string())
 }
@@ -137,9 +138,33 @@ fn gil_settings(raw: &RawGil) -> Result<GilSettings, Located> {
             ),
         ));
     }
+    let counter_inside_share = match &raw.counter_inside_share {
+        None => GilSettings::DEFAULT_COUNTER_INSIDE_SHARE,
+        Some(v) if (0.0..=1.0).contains(&v.get_ref().0) => v.get_ref().0,
+        Some(v) => {
+            return Err(Located::new(
+                v.span(),
+                "`counter_inside_share` must be a number from 0 to 1",
+            ))
+        }
+    };
+    let given = |value: &Option<Spanned<FixedDuration>>, default: Duration| {
+        value.as_ref().map_or(default, |v| v.get_ref().0)
+    };
+    let defaults = InterpreterCosts::default();
+    let cost = raw.cost.as_ref().map_or(defaults, |c| InterpreterCosts {
+        task: given(&c.task, defaults.task),
+        resume: given(&c.resume, defaults.resume),
+        io_call: given(&c.io_call, defaults.io_call),
+        submit: given(&c.submit, defaults.submit),
+        complete: given(&c.complete, defaults.complete),
+    });
     Ok(GilSettings {
         switch_interval,
         tick,
+        counter_inside_share,
+        timer_slack: given(&raw.timer_slack, GilSettings::DEFAULT_TIMER_SLACK),
+        cost,
     })
 }
 
@@ -150,6 +175,15 @@ fn backends(
 ) -> Vec<BackendSpec> {
     if raw.is_empty() {
         return BackendSpec::default_set();
+    }
+    if let Some(first_extra) = raw.get(limits::MAX_BACKENDS) {
+        problems.check::<()>(Err(too_many(
+            first_extra.span(),
+            raw.len(),
+            "[[backend]]",
+            limits::MAX_BACKENDS,
+        )));
+        return Vec::new();
     }
     let mut seen = Names::new("backend");
     raw.iter()
@@ -203,7 +237,7 @@ fn backend(raw: &RawBackend, source: &str) -> Result<BackendSpec, Located> {
         Some(w) => usize_in(w, "workers", 0, limits::MAX_WORKERS)?,
     };
     let name = match &raw.name {
-        Some(name) => non_empty(name, "backend `name`")?,
+        Some(name) => checked_name(name, "backend `name`")?,
         None => BackendSpec::default_name(kind, gil),
     };
     Ok(BackendSpec {
@@ -239,6 +273,15 @@ fn groups(raw: &[Spanned<RawGroup>], source: &str, problems: &mut Problems) -> V
         )));
         return Vec::new();
     }
+    if let Some(first_extra) = raw.get(limits::MAX_GROUPS) {
+        problems.check::<()>(Err(too_many(
+            first_extra.span(),
+            raw.len(),
+            "[[group]]",
+            limits::MAX_GROUPS,
+        )));
+        return Vec::new();
+    }
     let mut seen = Names::new("group");
     raw.iter()
         .enumerate()
@@ -260,14 +303,33 @@ fn group(
 ) -> Option<GroupSpec> {
     let g = raw.get_ref();
     let name = problems.check(match &g.name {
-        Some(name) => non_empty(name, "group `name`"),
+        Some(name) => checked_name(name, "group `name`"),
         None => Ok(format!("group{}", index + 1)),
     });
     let jobs = problems.or_default(g.jobs.as_ref(), 1, |j| {
         u64_in(j, "jobs", 1, limits::MAX_JOBS)
     });
     let arrival = problems.or_default(g.arrival.as_ref(), Arrival::Batch, |a| arrival(a, source));
-    let steps = problems.check(steps(&g.steps, 0, source));
+    let steps = match written(g.steps.get_ref()) {
+        n if n > limits::MAX_STEPS_WRITTEN => {
+            problems.check::<()>(Err(Located::new(
+                g.steps.span(),
+                format!(
+                    "`steps` holds {n} step tables (nested ones included); at most {} are allowed; \
+                     use `repeat` for work that repeats",
+                    limits::MAX_STEPS_WRITTEN
+                ),
+            )));
+            None
+        }
+        _ => match steps(&g.steps, 0, source) {
+            Ok(s) => Some(s),
+            Err(found) => {
+                problems.0.extend(found);
+                None
+            }
+        },
+    };
     let (name, jobs, arrival, steps) = (name?, jobs?, arrival?, steps?);
     problems.check(step_limit(g, &name, &steps))?;
     Some(GroupSpec {
@@ -398,12 +460,44 @@ impl<'a> Names<'a> {
     }
 }
 
-fn non_empty(name: &Spanned<String>, what: &str) -> Result<String, Located> {
-    if name.get_ref().trim().is_empty() {
-        Err(Located::new(name.span(), format!("{what} cannot be empty")))
-    } else {
-        Ok(name.get_ref().clone())
+/// "2000 [[group]] tables; at most 1000 are allowed", at the first one
+/// past the limit.
+fn too_many(at: Range<usize>, found: usize, what: &str, max: usize) -> Located {
+    Located::new(
+        at,
+        format!("{found} {what} tables; at most {max} are allowed in one config"),
+    )
+}
+
+/// A name as users write it: not blank, no control characters (names are
+/// printed on terminals and in reports, where a newline or an ESC sequence
+/// would forge or garble output), at most [`limits::MAX_NAME_CHARS`].
+pub(crate) fn checked_name(name: &Spanned<String>, what: &str) -> Result<String, Located> {
+    let text = name.get_ref();
+    if text.trim().is_empty() {
+        return Err(Located::new(name.span(), format!("{what} cannot be empty")));
     }
+    if let Some(c) = first_control(text) {
+        return Err(Located::new(
+            name.span(),
+            format!(
+                "{what} contains the control character U+{:04X}; names are printed on terminals \
+                 and in reports, so control characters (newline, tab, ESC, NUL, ...) are not allowed",
+                c as u32
+            ),
+        ));
+    }
+    let chars = text.chars().count();
+    if chars > limits::MAX_NAME_CHARS {
+        return Err(Located::new(
+            name.span(),
+            format!(
+                "{what} is {chars} characters long; at most {} are allowed",
+                limits::MAX_NAME_CHARS
+            ),
+        ));
+    }
+    Ok(text.clone())
 }
 
 /// An integer in `min..=max`, with a message naming `key`.

@@ -65,9 +65,12 @@ async fn run_job_inner<P: AsyncPlatform>(
     let mut times = TimeBreakdown::default();
     let plan = shared.plan.clone();
     let mut slot = GilSlot::new(shared.gil.as_ref());
+    // Creating the task and running its first step (asyncio.create_task).
+    shared.charge(|c| c.task, &mut slot, &mut times);
     for action in plan.cursor(ticket.id) {
         match (action, &offload) {
             (Action::Io(d), _) => {
+                shared.charge(|c| c.io_call, &mut slot, &mut times);
                 slot.release();
                 let t = Instant::now();
                 let ((), woken) = stamped(platform.sleep(d))
@@ -79,17 +82,22 @@ async fn run_job_inner<P: AsyncPlatform>(
                     .await;
                 times.split_wait(t, woken, |tb| &mut tb.io);
                 slot.acquire(&mut times);
+                shared.charge(|c| c.resume, &mut slot, &mut times);
             }
             // Counter updates are Python-level code of the coroutine itself.
             (Action::Counter { .. }, _) | (_, Offload::Inline) => {
                 shared.run_action_sync(action, &mut slot, &mut times)
             }
             (_, Offload::Blocking) => {
+                // loop.run_in_executor: submit on the loop thread, complete
+                // on the worker, resume the task on the loop.
+                shared.charge(|c| c.submit, &mut slot, &mut times);
                 slot.release();
                 let job = offloaded(shared.clone(), action, true);
                 let (sub, woken) = stamped(platform.spawn_blocking(job)).await;
                 times.add_offloaded(sub, woken);
                 slot.acquire(&mut times);
+                shared.charge(|c| c.resume, &mut slot, &mut times);
             }
             (_, Offload::Rayon(pool)) => {
                 slot.release();
@@ -97,6 +105,7 @@ async fn run_job_inner<P: AsyncPlatform>(
                 let (sub, woken) = stamped(on_rayon(pool, job)).await;
                 times.add_offloaded(sub, woken);
                 slot.acquire(&mut times);
+                shared.charge(|c| c.resume, &mut slot, &mut times);
             }
         }
     }
@@ -123,6 +132,9 @@ fn offloaded(
         let mut slot = GilSlot::new(gil);
         slot.acquire(&mut times);
         shared.run_action_sync(action, &mut slot, &mut times);
+        if under_gil {
+            shared.charge(|c| c.complete, &mut slot, &mut times);
+        }
         slot.release();
         times
     }

@@ -62,6 +62,10 @@ pub struct RunShared {
     calibration: Calibration,
     tick_iters: u64,
     increment_iters: u64,
+    /// The part of an increment before its inside check (`switch_inside`).
+    inside_iters: u64,
+    /// Interpreter costs in kernel iterations; all zero without a GIL.
+    costs: CostIters,
     done: Sender<Done>,
     failure: Mutex<Option<String>>,
 }
@@ -121,13 +125,22 @@ impl RunShared {
         done: Sender<Done>,
     ) -> Self {
         let tick_iters = calibration.iters_for(plan.gil.tick).max(1);
+        let increment_iters = calibration.iters_for(INCREMENT_COST);
+        let inside_iters = (increment_iters as f64 * plan.gil.counter_inside_share).round() as u64;
+        let costs = if gil.is_some() {
+            CostIters::new(&plan.gil.cost, &calibration)
+        } else {
+            CostIters::default()
+        };
         Self {
             gil,
             locks: plan.locks.iter().map(|_| Mutex::new(())).collect(),
             counters: plan.counters.iter().map(|_| Counter::default()).collect(),
             recorder: Recorder::new(plan.groups.len()),
             speed: SpeedMeter::new(calibration),
-            increment_iters: calibration.iters_for(INCREMENT_COST),
+            increment_iters,
+            inside_iters: inside_iters.min(increment_iters),
+            costs,
             tick_iters,
             calibration,
             plan,
@@ -181,6 +194,18 @@ impl RunShared {
     /// job to its thread is not charged a GIL acquisition, so a job of one
     /// IO step is one iteration of a Python IO loop: one wait, one retake.
     pub fn run_job_sync(&self, ticket: JobTicket) {
+        self.run_job_on_thread(ticket, false)
+    }
+
+    /// [`RunShared::run_job_sync`] for a job handed to a pool's worker
+    /// (`ThreadPoolExecutor.submit`): under a GIL it also charges the
+    /// interpreter's `submit` cost before the first step and `complete`
+    /// after the last, both under the GIL.
+    pub fn run_job_pooled(&self, ticket: JobTicket) {
+        self.run_job_on_thread(ticket, true)
+    }
+
+    fn run_job_on_thread(&self, ticket: JobTicket, pooled: bool) {
         let start = Instant::now();
         let guard = JobGuard::new(self, ticket);
         trace_queue(ticket, start);
@@ -188,8 +213,14 @@ impl RunShared {
         let _enter = span.enter();
         let mut times = TimeBreakdown::default();
         let mut slot = GilSlot::new(self.gil.as_ref());
+        if pooled {
+            self.charge(|c| c.submit, &mut slot, &mut times);
+        }
         for action in self.plan.cursor(ticket.id) {
             self.run_action_sync(action, &mut slot, &mut times);
+        }
+        if pooled {
+            self.charge(|c| c.complete, &mut slot, &mut times);
         }
         let end = Instant::now();
         slot.release();
@@ -222,6 +253,9 @@ impl RunShared {
                 slot.acquire(times);
             }
             Action::Io(d) => {
+                // The Python side of the call (send the request, read the
+                // reply) runs under the GIL; the wait does not.
+                self.charge(|c| c.io_call, slot, times);
                 slot.release();
                 let t = Instant::now();
                 precise_sleep(d);
@@ -338,6 +372,13 @@ impl RunShared {
         times.cpu += t.elapsed().saturating_sub(other_waits);
     }
 
+    /// One iteration of `counter = counter + CALL`, as CPython 3.11 runs
+    /// it: the read, the part of the iteration up to the call's
+    /// eval-breaker check (`counter_inside_share` of it), that check (with
+    /// `switch_inside`), the rest, the write. The loop's back-edge check
+    /// follows in [`RunShared::count`]. A drop request set during the first
+    /// part is served inside the window and the write then loses updates;
+    /// one set during the rest waits for the back edge and loses nothing.
     fn read_modify_write(
         &self,
         c: &Counter,
@@ -346,14 +387,56 @@ impl RunShared {
         state: &mut u64,
     ) -> Duration {
         let v = c.load();
-        *state = spin(*state, self.increment_iters);
         let waited = if switch_inside {
-            slot.check_eval_breaker()
+            *state = spin(*state, self.inside_iters);
+            let waited = slot.check_eval_breaker();
+            *state = spin(*state, self.increment_iters - self.inside_iters);
+            waited
         } else {
+            *state = spin(*state, self.increment_iters);
             Duration::ZERO
         };
         c.store(v.wrapping_add(1));
         waited
+    }
+
+    /// Charges one interpreter cost (see [`CostIters`]): interpreted work
+    /// under the GIL, taken first if need be, with eval-breaker checks.
+    /// Nothing happens for a zero cost or without a GIL.
+    pub(crate) fn charge(
+        &self,
+        cost: fn(&CostIters) -> u64,
+        slot: &mut GilSlot<'_>,
+        times: &mut TimeBreakdown,
+    ) {
+        let iters = cost(&self.costs);
+        if iters > 0 {
+            let span = tracing::trace_span!("interp_cost");
+            let _enter = span.enter();
+            self.interpreted(iters, slot, times);
+        }
+    }
+}
+
+/// `[gil.cost]` in kernel iterations, ready to spin.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CostIters {
+    pub task: u64,
+    pub resume: u64,
+    pub io_call: u64,
+    pub submit: u64,
+    pub complete: u64,
+}
+
+impl CostIters {
+    fn new(c: &crate::config::InterpreterCosts, cal: &Calibration) -> Self {
+        Self {
+            task: cal.iters_for(c.task),
+            resume: cal.iters_for(c.resume),
+            io_call: cal.iters_for(c.io_call),
+            submit: cal.iters_for(c.submit),
+            complete: cal.iters_for(c.complete),
+        }
     }
 }
 

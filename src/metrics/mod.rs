@@ -6,18 +6,11 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
+pub use crate::hist::new_histogram;
+
 use crate::config::BackendSpec;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{GilStats, Hold};
-
-/// Highest value a histogram tracks: one hour, in microseconds.
-const HIST_MAX_US: u64 = 3_600_000_000;
-
-/// A microsecond histogram with 3 significant digits, from 1 µs to 1 h.
-pub fn new_histogram() -> Histogram<u64> {
-    // Static, valid bounds: construction cannot fail.
-    Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid static histogram bounds")
-}
 
 /// Where a job's time went. Fields add up to (about) its service time.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

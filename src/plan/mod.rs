@@ -62,10 +62,15 @@ pub enum ArrivalPlan {
         /// Think time before every job but a client's first.
         think: Option<DurationSpec>,
     },
-    /// Job `j` is due at `offsets_ns[j]` nanoseconds after the start.
+    /// Jobs arrive at `rate` per second; their due times are drawn lazily,
+    /// in job order, from the group's arrival stream (read them with
+    /// [`Plan::open_arrivals`]), so a plan's memory does not grow with its
+    /// job count.
     Open {
-        /// Non-decreasing due times.
-        offsets_ns: Vec<u64>,
+        /// Jobs per second.
+        rate: f64,
+        /// Poisson (exponential gaps) or uniform (evenly spaced).
+        process: ArrivalProcess,
     },
 }
 
@@ -173,11 +178,10 @@ impl Plan {
         let groups = set
             .groups
             .iter()
-            .enumerate()
-            .map(|(gi, g)| GroupPlan {
+            .map(|g| GroupPlan {
                 name: g.name.clone(),
                 jobs: g.jobs,
-                arrival: plan_arrival(&g.arrival, g.jobs, seed, gi),
+                arrival: plan_arrival(&g.arrival),
                 steps: names.resolve(&g.steps),
             })
             .collect::<Vec<_>>();
@@ -248,10 +252,14 @@ impl Plan {
     /// read open-loop arrivals, so how they are generated (drawn up front or
     /// lazily from the group's stream) stays the plan's business.
     pub fn open_arrivals(&self, group: usize) -> Option<OpenArrivals<'_>> {
-        match &self.groups.get(group)?.arrival {
-            ArrivalPlan::Open { offsets_ns } => Some(OpenArrivals {
-                inner: offsets_ns.iter(),
-            }),
+        let g = self.groups.get(group)?;
+        match &g.arrival {
+            ArrivalPlan::Open { rate, process } => Some(OpenArrivals::new(
+                *rate,
+                *process,
+                g.jobs,
+                arrival_rng(self.seed, group),
+            )),
             _ => None,
         }
     }
@@ -281,10 +289,13 @@ impl Plan {
     pub fn arrival_span(&self, cpu_speed: f64) -> Duration {
         self.groups
             .iter()
-            .map(|g| match &g.arrival {
+            .enumerate()
+            .map(|(gi, g)| match &g.arrival {
                 ArrivalPlan::Batch => Duration::ZERO,
-                ArrivalPlan::Open { offsets_ns } => {
-                    Duration::from_nanos(offsets_ns.last().copied().unwrap_or(0))
+                ArrivalPlan::Open { .. } => {
+                    // Walks a Poisson stream once: time O(jobs), memory O(1).
+                    let last = self.open_arrivals(gi).and_then(Iterator::last);
+                    Duration::from_nanos(last.unwrap_or(0))
                 }
                 ArrivalPlan::Closed { clients, think } => {
                     let per_client = g.jobs.div_ceil((*clients).max(1));
@@ -299,19 +310,82 @@ impl Plan {
     }
 }
 
-/// An open-loop group's due times in job order (see [`Plan::open_arrivals`]).
+/// An open-loop group's due times in job order (see [`Plan::open_arrivals`]),
+/// drawn as they are read: cumulative exponential gaps (Poisson) or
+/// `i / rate` (uniform). The draws are those the plan made up front before
+/// (same stream, same order), so a seed gives the same arrivals as ever.
 #[derive(Debug, Clone)]
 pub struct OpenArrivals<'a> {
-    inner: std::slice::Iter<'a, u64>,
+    /// Jobs still to come.
+    remaining: u64,
+    /// Index of the next job (uniform spacing).
+    next: u64,
+    /// Mean gap between arrivals.
+    gap_ns: f64,
+    /// Due time of the next job (Poisson), in ns as f64.
+    t: f64,
+    /// The Poisson gap distribution (`None` for uniform arrivals, or when
+    /// the rate is not a valid Exp parameter: the mean gap is used).
+    exp: Option<Exp<f64>>,
+    poisson: bool,
+    rng: Pcg64Mcg,
+    _plan: std::marker::PhantomData<&'a Plan>,
+}
+
+impl OpenArrivals<'_> {
+    fn new(rate: f64, process: ArrivalProcess, jobs: u64, rng: Pcg64Mcg) -> Self {
+        let poisson = process == ArrivalProcess::Poisson;
+        Self {
+            remaining: jobs,
+            next: 0,
+            gap_ns: 1e9 / rate,
+            t: 0.0,
+            exp: if poisson { Exp::new(rate).ok() } else { None },
+            poisson,
+            rng,
+            _plan: std::marker::PhantomData,
+        }
+    }
 }
 
 impl Iterator for OpenArrivals<'_> {
     type Item = u64;
 
     fn next(&mut self) -> Option<u64> {
-        self.inner.next().copied()
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let i = self.next;
+        self.next += 1;
+        if !self.poisson {
+            return Some((i as f64 * self.gap_ns) as u64);
+        }
+        let at = self.t;
+        self.t += match &self.exp {
+            Some(e) => e.sample(&mut self.rng) * 1e9,
+            None => self.gap_ns,
+        };
+        Some(at as u64)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::try_from(self.remaining).unwrap_or(usize::MAX);
+        (n, Some(n))
+    }
+
+    fn last(mut self) -> Option<u64> {
+        if self.poisson || self.remaining == 0 {
+            return self.fold(None, |_, x| Some(x));
+        }
+        // Uniform: the last index is known without walking.
+        self.next += self.remaining - 1;
+        self.remaining = 1;
+        self.next()
     }
 }
+
+impl ExactSizeIterator for OpenArrivals<'_> {}
 
 /// `cpu` of calibrated work as it runs at `speed` times the calibrated
 /// speed; a missing or nonsensical speed leaves it as requested.
@@ -337,45 +411,28 @@ fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn plan_arrival(arrival: &Arrival, jobs: u64, seed: u64, group: usize) -> ArrivalPlan {
+/// The stream open-loop due times of `group` are drawn from.
+fn arrival_rng(seed: u64, group: usize) -> Pcg64Mcg {
+    job_rng(
+        seed ^ 0x6172_7269_7661_6c00,
+        JobId {
+            group,
+            index: u64::MAX,
+        },
+    )
+}
+
+fn plan_arrival(arrival: &Arrival) -> ArrivalPlan {
     match arrival {
         Arrival::Batch => ArrivalPlan::Batch,
         Arrival::Closed { clients, think } => ArrivalPlan::Closed {
             clients: *clients,
             think: *think,
         },
-        Arrival::Open { rate, process } => {
-            let mut rng = job_rng(
-                seed ^ 0x6172_7269_7661_6c00,
-                JobId {
-                    group,
-                    index: u64::MAX,
-                },
-            );
-            ArrivalPlan::Open {
-                offsets_ns: open_offsets(*rate, *process, jobs, &mut rng),
-            }
-        }
-    }
-}
-
-/// Due times of an open-loop group: cumulative exponential gaps (Poisson)
-/// or `i / rate` (uniform).
-fn open_offsets(rate: f64, process: ArrivalProcess, jobs: u64, rng: &mut Pcg64Mcg) -> Vec<u64> {
-    let gap_ns = 1e9 / rate;
-    match process {
-        ArrivalProcess::Uniform => (0..jobs).map(|i| (i as f64 * gap_ns) as u64).collect(),
-        ArrivalProcess::Poisson => {
-            let exp = Exp::new(rate).ok();
-            let mut t = 0.0f64;
-            (0..jobs)
-                .map(|_| {
-                    let at = t;
-                    t += exp.map(|e| e.sample(rng) * 1e9).unwrap_or(gap_ns);
-                    at as u64
-                })
-                .collect()
-        }
+        Arrival::Open { rate, process } => ArrivalPlan::Open {
+            rate: *rate,
+            process: *process,
+        },
     }
 }
 

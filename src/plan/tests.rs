@@ -81,7 +81,9 @@ fn all_draws(plan: &Plan) -> Vec<(Vec<Action>, Duration)> {
 fn same_seed_same_plan() {
     let a = Plan::new(&random_set(42));
     let b = Plan::new(&random_set(42));
-    assert_eq!(a.groups[0].arrival, b.groups[0].arrival);
+    let arrivals = |p: &Plan| p.open_arrivals(0).map(Iterator::collect::<Vec<u64>>);
+    assert_eq!(arrivals(&a), arrivals(&b));
+    assert!(arrivals(&a).is_some());
     assert_eq!(all_draws(&a), all_draws(&b));
 }
 
@@ -89,7 +91,8 @@ fn same_seed_same_plan() {
 fn different_seed_different_plan() {
     let a = Plan::new(&random_set(1));
     let b = Plan::new(&random_set(2));
-    assert_ne!(a.groups[0].arrival, b.groups[0].arrival);
+    let arrivals = |p: &Plan| p.open_arrivals(0).map(Iterator::collect::<Vec<u64>>);
+    assert_ne!(arrivals(&a), arrivals(&b));
     assert_ne!(all_draws(&a), all_draws(&b));
 }
 
@@ -137,19 +140,107 @@ fn open_arrivals_have_the_asked_rate_and_count() {
         5,
     );
     let plan = Plan::new(&s);
-    let ArrivalPlan::Open { offsets_ns } = &plan.groups[0].arrival else {
-        panic!("not open")
-    };
+    let offsets_ns: Vec<u64> = plan.open_arrivals(0).expect("open").collect();
     assert_eq!(offsets_ns.len(), 20_000);
     assert!(offsets_ns.windows(2).all(|w| w[0] <= w[1]));
     let span_s = *offsets_ns.last().unwrap() as f64 / 1e9;
     let rate = 20_000.0 / span_s;
     assert!((rate - 500.0).abs() / 500.0 < 0.03, "rate {rate}");
-    let ArrivalPlan::Open { offsets_ns } = &plan.groups[1].arrival else {
-        panic!("not open")
-    };
+    let offsets_ns: Vec<u64> = plan.open_arrivals(1).expect("open").collect();
+    assert_eq!(offsets_ns.len(), 100);
     assert_eq!(offsets_ns[1] - offsets_ns[0], 10_000_000);
     assert_eq!(offsets_ns[99], 990_000_000);
+    assert_eq!(
+        plan.open_arrivals(1).and_then(Iterator::last),
+        Some(990_000_000)
+    );
+    assert!(plan.open_arrivals(2).is_none());
+}
+
+/// The due times as the plan drew them up front before they became lazy
+/// (the code as it was): the lazy stream must give exactly these.
+fn eager_offsets(
+    rate: f64,
+    process: ArrivalProcess,
+    jobs: u64,
+    seed: u64,
+    group: usize,
+) -> Vec<u64> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Exp};
+    let splitmix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let s = seed ^ 0x6172_7269_7661_6c00;
+    let mixed = splitmix(splitmix(s ^ splitmix(group as u64 + 1)) ^ u64::MAX);
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(mixed);
+    let gap_ns = 1e9 / rate;
+    match process {
+        ArrivalProcess::Uniform => (0..jobs).map(|i| (i as f64 * gap_ns) as u64).collect(),
+        ArrivalProcess::Poisson => {
+            let exp = Exp::new(rate).ok();
+            let mut t = 0.0f64;
+            (0..jobs)
+                .map(|_| {
+                    let at = t;
+                    t += exp.map(|e| e.sample(&mut rng) * 1e9).unwrap_or(gap_ns);
+                    at as u64
+                })
+                .collect()
+        }
+    }
+}
+
+#[test]
+fn lazy_arrivals_are_the_draws_of_the_eager_plan() {
+    for (seed, rate, process) in [
+        (5, 500.0, ArrivalProcess::Poisson),
+        (77, 0.25, ArrivalProcess::Poisson),
+        (9, 1e6, ArrivalProcess::Uniform),
+    ] {
+        let open = Arrival::Open { rate, process };
+        let io = vec![Step::Io(DurationSpec::Fixed(ms(1)))];
+        let s = set(
+            vec![
+                group("a", 3, Arrival::Batch, io.clone()),
+                group("b", 5_000, open, io),
+            ],
+            seed,
+        );
+        let plan = Plan::new(&s);
+        let lazy: Vec<u64> = plan.open_arrivals(1).expect("open").collect();
+        assert_eq!(lazy, eager_offsets(rate, process, 5_000, seed, 1));
+        // A second read gives the same stream again.
+        assert!(plan
+            .open_arrivals(1)
+            .expect("open")
+            .eq(lazy.iter().copied()));
+    }
+}
+
+#[test]
+fn a_plan_of_a_hundred_million_open_jobs_is_small() {
+    let s = set(
+        vec![group(
+            "many",
+            100_000_000,
+            Arrival::Open {
+                rate: 1e6,
+                process: ArrivalProcess::Poisson,
+            },
+            vec![Step::Io(DurationSpec::Fixed(ms(1)))],
+        )],
+        1,
+    );
+    let plan = Plan::new(&s);
+    // Nothing per job is kept: the whole plan is a few hundred bytes.
+    assert!(std::mem::size_of_val(&plan.groups[0]) < 256);
+    assert_eq!(plan.open_arrivals(0).map(|a| a.len()), Some(100_000_000));
+    let first: Vec<u64> = plan.open_arrivals(0).expect("open").take(3).collect();
+    assert_eq!(first[0], 0);
 }
 
 #[test]

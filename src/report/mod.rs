@@ -10,6 +10,7 @@ mod model;
 mod svg;
 mod table;
 mod verdict;
+mod words;
 
 use std::io::Write;
 
@@ -18,6 +19,7 @@ pub use json::Json;
 pub use model::*;
 pub use svg::Svg;
 pub use table::{fmt_secs, fmt_us, shares, Table};
+pub use words::{count, wrap};
 
 /// An output format (hyperfine-style: one exporter per format).
 pub trait Exporter {

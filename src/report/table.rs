@@ -4,8 +4,9 @@
 use std::io::Write;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, ContentArrangement, Row};
+use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Row};
 
+use super::words::{count, wrap};
 use super::{Exporter, GroupReport, Report, RunReport, Shares};
 
 /// The table exporter.
@@ -41,6 +42,11 @@ impl Exporter for Table {
 }
 
 fn write_report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    write_report_at(r, out, None)
+}
+
+/// Writes one report; `width` overrides the terminal's width (tests).
+fn write_report_at(r: &Report, out: &mut dyn Write, width: Option<u16>) -> std::io::Result<()> {
     writeln!(
         out,
         "{} (seed {}, {} cores, kernel {:.1} iters/µs)",
@@ -58,15 +64,25 @@ fn write_report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     for col in 2..9 {
         if let Some(c) = t.column_mut(col) {
             c.set_cell_alignment(CellAlignment::Right);
+            // Numbers are never split across lines; the names and the
+            // prose column take the wrapping.
+            c.set_constraint(ColumnConstraint::ContentWidth);
         }
+    }
+    if let Some(w) = width {
+        t.set_width(w);
     }
     fit_width(&mut t);
     writeln!(out, "{t}")?;
+    // Prose under the table wraps at the same width, between words.
+    let prose = t.width().map(usize::from);
     for run in &r.runs {
-        write_run_notes(run, out)?;
+        for line in run_notes(run) {
+            writeln!(out, "{}", wrap(&line, prose, "      "))?;
+        }
     }
     for line in &r.verdict {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", wrap(line, prose, "  "))?;
     }
     Ok(())
 }
@@ -122,19 +138,20 @@ pub fn shares(s: &Shares) -> String {
         .join(", ")
 }
 
-fn write_run_notes(run: &RunReport, out: &mut dyn Write) -> std::io::Result<()> {
+/// The GIL and counter lines under the table, one string per line.
+fn run_notes(run: &RunReport) -> Vec<String> {
+    let mut lines = Vec::new();
     if let Some(g) = &run.gil_stats {
-        writeln!(
-            out,
-            "  {}: GIL taken {} times, {} forced switches, {} waiting in total; holds p50 {} p99 {} max {}",
+        lines.push(format!(
+            "  {}: GIL taken {}, {}, {} waiting in total; holds p50 {} p99 {} max {}",
             run.backend,
-            g.acquisitions,
-            g.forced_switches,
+            count(g.acquisitions, "time", "times"),
+            count(g.forced_switches, "forced switch", "forced switches"),
             fmt_secs(g.wait_s),
-            fmt_us(g.hold_us.p50),
-            fmt_us(g.hold_us.p99),
-            fmt_us(g.hold_us.max)
-        )?;
+            fmt_hold(g.hold_us.p50),
+            fmt_hold(g.hold_us.p99),
+            fmt_hold(g.hold_us.max)
+        ));
     }
     for c in &run.counters {
         let pct = if c.expected > 0 {
@@ -142,13 +159,22 @@ fn write_run_notes(run: &RunReport, out: &mut dyn Write) -> std::io::Result<()> 
         } else {
             0.0
         };
-        writeln!(
-            out,
+        lines.push(format!(
             "  {}: counter {}: expected {}, observed {}, lost {} ({pct:.1}%)",
             run.backend, c.name, c.expected, c.observed, c.lost
-        )?;
+        ));
     }
-    Ok(())
+    lines
+}
+
+/// A GIL hold time: holds are recorded in whole microseconds, so 0 means
+/// under one, which is what it says.
+fn fmt_hold(us: u64) -> String {
+    if us == 0 {
+        "<1µs".to_string()
+    } else {
+        fmt_us(us)
+    }
 }
 
 /// Microseconds as a short human duration.
@@ -187,6 +213,92 @@ mod tests {
         };
         assert_eq!(shares(&s), "gil wait 75%, cpu 25%");
         assert_eq!(shares(&Shares::default()), "-");
+    }
+
+    /// A report with long names, a GIL line and a long verdict line, as
+    /// the table shows it at `width` columns.
+    fn rendered_at(width: u16) -> String {
+        use crate::report::fixtures;
+        use crate::report::{GilReport, HoldQuantiles, Machine};
+        let shares = Shares {
+            cpu: 0.25,
+            gil_wait: 0.70,
+            io: 0.05,
+            ..Default::default()
+        };
+        let groups = vec![
+            fixtures::group(
+                "crunch-the-numbers",
+                1_000_000,
+                fixtures::quantiles(123_456),
+                shares,
+            ),
+            fixtures::group("serve-requests", 1, fixtures::quantiles(7), shares),
+        ];
+        let mut gil = fixtures::run("threads+gil-with-a-long-label", 12_345.6, groups.clone());
+        gil.gil_stats = Some(GilReport {
+            acquisitions: 1,
+            forced_switches: 1,
+            wait_s: 1234.5,
+            hold_us: HoldQuantiles {
+                p50: 0,
+                p99: 987_654,
+                max: 12_345_678,
+            },
+        });
+        let report = Report {
+            gilsim: "0".into(),
+            config: "wide".into(),
+            seed: 1,
+            machine: Machine {
+                cores: 2,
+                cpu_kernel_iters_per_us: 600.0,
+            },
+            runs: vec![gil, fixtures::run("rayon", 99_999.9, groups)],
+            verdict: vec![
+                "threads+gil-with-a-long-label: 70% of job time waiting for the GIL: CPU-bound work serialized; \
+                 rayon wins throughput (99999.9 jobs/s) by 710.0%, beyond the noise of 5 runs"
+                    .into(),
+            ],
+        };
+        let mut out = Vec::new();
+        write_report_at(&report, &mut out, Some(width)).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn lines_fit_the_terminal_and_numbers_stay_whole() {
+        use unicode_width::UnicodeWidthStr;
+        for width in [80u16, 120] {
+            let text = rendered_at(width);
+            for line in text.lines() {
+                assert!(
+                    line.width() <= width as usize,
+                    "{width}: {line:?} is {} wide",
+                    line.width()
+                );
+            }
+            // Every figure appears whole on one line.
+            for number in [
+                "12345.6", "99999.9", "1000000", "246.91ms", "1.23s", "12.35s", "987.65ms",
+                "710.0%", "99999.9",
+            ] {
+                assert!(
+                    text.lines().any(|l| l.contains(number)),
+                    "{width}: {number} split or missing in\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gil_line_counts_agree_and_short_holds_say_so() {
+        let text = rendered_at(200);
+        assert!(
+            text.contains("GIL taken 1 time, 1 forced switch,"),
+            "{text}"
+        );
+        assert!(text.contains("holds p50 <1µs p99 987.65ms"), "{text}");
     }
 
     #[test]

@@ -116,7 +116,7 @@ fn loss(r: &RunReport) -> Option<String> {
     Some(whose + &match what {
         "gil" if io_led => format!("{pct}% of job time waiting for the GIL: IO completions queue behind CPU-bound threads (convoy effect)"),
         "gil" => format!("{pct}% of job time waiting for the GIL: CPU-bound work serialized"),
-        "queue" if io_led && blocking_pool => format!("queue time {pct}%: IO blocked the {} workers", workers(r)),
+        "queue" if io_led && blocking_pool => format!("queue time {pct}%: IO blocked the {}", match r.workers { 1 => "1 worker".to_string(), _ => format!("{} workers", workers(r)) }),
         "queue" if blocking_pool => format!("queue time {pct}%: more CPU work than the {} workers can run", workers(r)),
         "queue" if r.kind == "threads" => format!("queue time {pct}%: each job's new thread waited to start and be scheduled"),
         "queue" if cpu_led && inline => format!("queue time {pct}%: inline CPU work blocked the event loop, so tasks waited to start"),

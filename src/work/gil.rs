@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use parking_lot::{Condvar, Mutex};
 
 use crate::config::GilSettings;
-use crate::metrics::new_histogram;
+use crate::hist::new_histogram;
 
 /// A per-OS-thread identity, never 0 (0 means "nobody").
 pub fn thread_token() -> u64 {
@@ -147,6 +147,9 @@ impl Gil {
             let _enter = span.enter();
             let began = Instant::now();
             let mut requested_at = None;
+            // The timed waits end as late as CPython's would: with the
+            // thread's timer slack (Linux's default for CPython threads).
+            crate::work::sleep::set_timer_slack(self.settings.timer_slack);
             while st.locked {
                 let saved = st.switch_number;
                 let timed_out = self
@@ -158,6 +161,7 @@ impl Gil {
                     requested_at.get_or_insert_with(Instant::now);
                 }
             }
+            crate::work::sleep::restore_precise_timer_slack();
             waited = began.elapsed();
             if let Some(at) = requested_at {
                 self.handoff_us
@@ -282,6 +286,7 @@ mod tests {
         Arc::new(Gil::new(GilSettings {
             switch_interval: Duration::from_millis(interval_ms),
             tick: Duration::from_micros(1),
+            ..GilSettings::default()
         }))
     }
 
@@ -422,6 +427,69 @@ mod tests {
         g.release();
         let waited = waiter.join().unwrap();
         assert!(waited < Duration::from_millis(500), "waited {waited:?}");
+    }
+
+    /// Share of hand-offs that went to the thread that ran least recently
+    /// (as `python/gil_wake_order.py` computes it), once every thread has
+    /// held the GIL.
+    fn longest_waiter_share(holds: &[Hold]) -> Option<f64> {
+        let mut seq: Vec<u64> = holds.iter().map(|h| h.thread).collect();
+        seq.dedup();
+        let threads: std::collections::BTreeSet<u64> = seq.iter().copied().collect();
+        let mut last_ran = std::collections::HashMap::new();
+        let (mut hits, mut total) = (0u32, 0u32);
+        for (k, &holder) in seq.iter().enumerate() {
+            if k > 0 && last_ran.len() == threads.len() {
+                let longest = threads
+                    .iter()
+                    .filter(|&&t| t != seq[k - 1])
+                    .min_by_key(|&&t| last_ran[&t])
+                    .copied();
+                hits += u32::from(longest == Some(holder));
+                total += 1;
+            }
+            last_ran.insert(holder, k);
+        }
+        (total > 0).then(|| f64::from(hits) / f64::from(total))
+    }
+
+    #[test]
+    fn a_forced_switch_is_not_a_strict_fifo_hand_off() {
+        // 4 CPU-bound threads for 1.5 s at CPython's 5 ms interval. With
+        // precise timeouts gilsim handed the GIL to the longest waiter in
+        // 0.87-0.92 of switches; CPython's (and now gilsim's) waiters time
+        // out with a 50 µs timer slack and re-queue behind each other in a
+        // partly shuffled order: 0.53-0.59 on a quiet machine, lower on a
+        // loaded one (a random pick among 3 waiters is 0.33; with 7 jobs per
+        // core running, 0.14 was seen). The upper bound is the claim: not a
+        // FIFO hand-off. The lower one only says the longest waiter is not
+        // shut out.
+        let g = Arc::new(Gil::new(GilSettings::default()).with_hold_log());
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let g = g.clone();
+                thread::spawn(move || {
+                    g.acquire();
+                    let end = Instant::now() + Duration::from_millis(1500);
+                    while Instant::now() < end {
+                        crate::work::kernel::spin(1, 500);
+                        g.check_eval_breaker();
+                    }
+                    g.release();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let holds = g.holds();
+        // Leave out the end, when fewer threads are left.
+        let share = longest_waiter_share(&holds[..holds.len() * 7 / 10]).unwrap();
+        assert!(
+            (0.05..0.8).contains(&share),
+            "longest waiter got {share:.2} of {} switches",
+            holds.len()
+        );
     }
 
     #[test]

@@ -26,6 +26,24 @@ pub fn reduce_timer_slack() {
     });
 }
 
+/// Sets this thread's timer slack to `slack` (at least 1 ns: Linux reads 0
+/// as "back to the default"). For the GIL's timed waits, which keep the
+/// slack CPython's threads have; the caller restores 1 ns with
+/// [`restore_precise_timer_slack`].
+pub fn set_timer_slack(slack: Duration) {
+    let ns = slack.as_nanos().clamp(1, libc::c_ulong::MAX as u128) as libc::c_ulong;
+    // SAFETY: as in `reduce_timer_slack`.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns, 0, 0, 0);
+    }
+    SLACK_SET.with(|done| done.set(ns == 1));
+}
+
+/// Puts this thread's timer slack back to 1 ns after [`set_timer_slack`].
+pub fn restore_precise_timer_slack() {
+    reduce_timer_slack();
+}
+
 /// Blocks the calling thread for `d` without using CPU.
 pub fn precise_sleep(d: Duration) {
     if d.is_zero() {

@@ -1,0 +1,70 @@
+//! Everything `gilsim run` refuses before it starts, checked up front so
+//! that `validate` refuses the same configs, and `run` refuses them before
+//! the first backend runs rather than between two backends.
+//!
+//! The checks are the backends' own [`Backend::preflight`](crate::backend::Backend::preflight)
+//! (the thread limit of thread-per-job backends, ...) and
+//! [`check_together`](crate::backend::check_together) (async-std's single
+//! executor). A refusal about a backend written in a config file is
+//! reported as a config error with that backend's `file:line:col`.
+
+use crate::backend::{backend_for, check_together, RunOptions};
+use crate::config::{backend_problem, BackendKind, JobSet};
+use crate::error::{Error, RunError};
+use crate::plan::Plan;
+use crate::work::kernel::Calibration;
+
+/// `--max-threads`' default, which `validate` checks against.
+pub const DEFAULT_MAX_THREADS: u64 = 16_384;
+
+/// Checks `sets` as `gilsim run` would run them on `cores` cores.
+/// `max_threads` is `--max-threads` on the real engine; `None` skips the
+/// per-backend checks (the model engine starts no threads).
+pub fn check(sets: &[JobSet], cores: usize, max_threads: Option<u64>) -> Result<(), Error> {
+    // Pairs each async-std backend with the first one, so a clash is
+    // blamed on the backend (and file) where it is met.
+    let mut first = None;
+    for set in sets {
+        for spec in set
+            .backends
+            .iter()
+            .filter(|b| b.kind == BackendKind::AsyncStd)
+        {
+            let first = *first.get_or_insert(spec);
+            if let Err(e) = check_together([first, spec], cores) {
+                return Err(locate(set, e, true));
+            }
+        }
+    }
+    let Some(max_threads) = max_threads else {
+        return Ok(());
+    };
+    let opts = RunOptions {
+        // Preflight checks do not run work; the calibration is not read.
+        calibration: Calibration { iters_per_us: 1.0 },
+        max_threads,
+        record_gil_holds: false,
+        max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
+        progress: None,
+    };
+    for set in sets {
+        let plan = Plan::new(set);
+        for spec in &set.backends {
+            if let Err(e) = backend_for(spec, cores).preflight(&plan, &opts) {
+                return Err(locate(set, e, false));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The refusal as a config error at its backend, when the backend is
+/// written in `set`'s file; else as it is.
+fn locate(set: &JobSet, e: RunError, at_workers: bool) -> Error {
+    let backend = match &e {
+        RunError::Refused { backend, .. } | RunError::TooManyThreads { backend, .. } => backend,
+        _ => return e.into(),
+    };
+    backend_problem(set, backend, at_workers, &e.to_string())
+        .map_or_else(|| e.into(), Error::Config)
+}
