@@ -218,10 +218,17 @@ fn only_switches_that_land_inside_the_window_lose_updates() {
     );
 }
 
-/// CPU seconds per job of group `g` in backend `label`.
+/// CPU seconds per job of group `g` in backend `label`, at the kernel's
+/// calibrated speed (as [`wall_at_calibrated_speed`] does for walls).
 fn cpu_per_job(r: &Value, label: &str, g: &str) -> f64 {
-    let grp = group(run_of(r, label), g);
-    grp["time_s"]["cpu"].as_f64().unwrap() / grp["jobs"].as_f64().unwrap()
+    let run = run_of(r, label);
+    let speed = run["kernel_speed"].as_f64().unwrap_or(1.0);
+    assert!(
+        (0.7..1.4).contains(&speed),
+        "{label}: the kernel ran at {speed}× its calibrated speed"
+    );
+    let grp = group(run, g);
+    grp["time_s"]["cpu"].as_f64().unwrap() / grp["jobs"].as_f64().unwrap() * speed
 }
 
 #[test]
