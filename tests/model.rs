@@ -102,11 +102,11 @@ steps = [{ io = "10ms" }]
     let threads = wall(&r, "threads+gil");
     let seq = wall(&r, "sequential");
     assert!(
-        threads < 0.012,
+        threads < 0.020,
         "256 IO waits of 10 ms on threads: {threads}s"
     );
     assert!(seq > 2.56, "one thread: {seq}s");
-    assert!(seq / threads > 200.0, "speed-up {}", seq / threads);
+    assert!(seq / threads > 128.0, "speed-up {}", seq / threads);
 }
 
 #[test]
@@ -124,20 +124,23 @@ jobs = 1
 steps = [{ cpu = "2s" }]
 [[group]]
 name = "io"
-jobs = 200
+jobs = 5
 arrival = { closed = 1 }
-steps = [{ io = "1ms" }]
+steps = [{ repeat = 20, steps = [{ io = "1ms" }] }]
 "#;
+    // Per IO operation: each retake after a wait pays about one switch
+    // interval (a job's first take, for its `io_call` cost, one more).
+    let per_io = |r: &Value| p50_ms(r, "threads+gil", "io") / 20.0 - 1.0;
     for cores in ["2", "64"] {
         let r = model_toml(toml, &["--cores", cores]);
-        let penalty = p50_ms(&r, "threads+gil", "io") - 1.0;
+        let penalty = per_io(&r);
         assert!(
             (4.5..6.0).contains(&penalty),
             "{cores} cores: convoy penalty {penalty} ms, want about 5 ms"
         );
     }
     let r = model_toml(&toml.replace("\"5ms\"", "\"2.5ms\""), &["--cores", "64"]);
-    let penalty = p50_ms(&r, "threads+gil", "io") - 1.0;
+    let penalty = per_io(&r);
     assert!(
         (2.2..3.3).contains(&penalty),
         "2.5 ms interval: {penalty} ms"

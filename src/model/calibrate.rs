@@ -80,7 +80,7 @@ fn wake_us(n: usize) -> f64 {
 fn gil_handoff_us(n: usize) -> f64 {
     let gil = Arc::new(Gil::new(GilSettings {
         switch_interval: Duration::from_secs(1),
-        tick: GilSettings::DEFAULT_TICK,
+        ..GilSettings::default()
     }));
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {

@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 
 use super::clock::Ns;
-use super::sim::{sync_ops, Block, Ev, Op, Role, Sim, TaskId, Tid};
+use super::sim::{interp_ops, sync_ops, Block, Ev, Op, Role, Sim, TaskId, Tid};
 use crate::config::{BackendKind, CpuMode};
 use crate::plan::Action;
 
@@ -122,14 +122,22 @@ impl Exec {
         matches!(self, Exec::Async { .. })
     }
 
-    /// Whether `action` is sent to an offload pool.
-    pub fn offloads(&self, action: Action) -> bool {
+    /// Whether jobs run on a pool's workers (`submit`/`complete` costs).
+    pub fn pooled(&self) -> bool {
+        matches!(self, Exec::Pool { .. })
+    }
+
+    /// Whether `action` is sent to an offload pool: `Some(true)` for the
+    /// blocking pool (under the GIL), `Some(false)` for the CPU pool.
+    pub fn offloads(&self, action: Action) -> Option<bool> {
         match self {
-            Exec::Async { mode, .. } => {
-                *mode != CpuMode::Inline
-                    && !matches!(action, Action::Io(_) | Action::Counter { .. })
+            Exec::Async { mode, .. }
+                if *mode != CpuMode::Inline
+                    && !matches!(action, Action::Io(_) | Action::Counter { .. }) =>
+            {
+                Some(*mode == CpuMode::SpawnBlocking)
             }
-            _ => false,
+            _ => None,
         }
     }
 }
@@ -238,10 +246,13 @@ impl Sim<'_> {
                             .as_mut()
                             .expect("offloaded task lives");
                         t.times.offload_wait += std::time::Duration::from_nanos(now - queued);
+                        let io_call = self.interp.io_call;
+                        let complete = if gil { self.interp.complete } else { 0 };
                         let th = &mut self.threads[tid as usize];
                         th.task = Some(task);
                         th.ops.push_back(Op::GilAcquire);
-                        sync_ops(action, gil, lock_base, &mut th.ops);
+                        sync_ops(action, gil, lock_base, io_call, &mut th.ops);
+                        interp_ops(complete, &mut th.ops);
                         th.ops.push_back(Op::GilRelease);
                         th.ops.push_back(Op::OffloadDone);
                         true

@@ -21,6 +21,7 @@
 use std::collections::VecDeque;
 
 use hdrhistogram::Histogram;
+use rand::Rng;
 
 use super::clock::Ns;
 use super::sim::{Block, Ev, Flow, Sim, Tid};
@@ -30,6 +31,7 @@ use crate::metrics::new_histogram;
 /// The GIL's state and statistics.
 pub(super) struct GilState {
     interval: Ns,
+    timer_slack: Ns,
     locked: bool,
     pub holder: Option<Tid>,
     /// Serial of the thread that holds or last held it (0: nobody).
@@ -56,6 +58,7 @@ impl GilState {
     pub fn new(settings: GilSettings, record_holds: bool) -> Self {
         Self {
             interval: settings.switch_interval.as_nanos() as Ns,
+            timer_slack: settings.timer_slack.as_nanos() as Ns,
             locked: false,
             holder: None,
             last_holder: 0,
@@ -106,7 +109,11 @@ impl Sim<'_> {
         th.gen = th.gen.wrapping_add(1);
         th.saved_sn = g.switch_number;
         g.waiters.push_back((tid, th.gen));
-        let at = self.now + g.interval + self.costs.overshoot;
+        // The timed wait ends up to `timer_slack` late (the kernel's
+        // hrtimer range), then the thread needs waking: that jitter is what
+        // reorders the waiters at each switch (docs/gil.md §5).
+        let slack = self.rng.random_range(0..=g.timer_slack);
+        let at = self.now + g.interval + slack + self.costs.wake;
         self.q.push(at, Ev::GilTimeout(tid, th.gen));
     }
 

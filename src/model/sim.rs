@@ -13,6 +13,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
 use super::arrivals::Arrivals;
 use super::clock::{EventQueue, Ns};
 use super::cores::Cores;
@@ -238,6 +241,21 @@ pub(super) struct Sim<'p> {
     pub last_end: Ns,
     pub base: Instant,
     pub trace: Option<TraceLog>,
+    /// The model's own draws (timer slack, where a counter switch lands),
+    /// seeded from the plan's seed: same seed, same run.
+    pub rng: Pcg64Mcg,
+    /// `[gil.cost]` in ns (all zero without a GIL, as on the real engine).
+    pub interp: InterpNs,
+}
+
+/// `[gil.cost]` in ns.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct InterpNs {
+    pub task: u64,
+    pub resume: u64,
+    pub io_call: u64,
+    pub submit: u64,
+    pub complete: u64,
 }
 
 /// The outcome, the trace, the GIL and the counters' final values.
@@ -295,6 +313,20 @@ impl<'p> Sim<'p> {
             last_end: 0,
             base: Instant::now(),
             trace: trace.then(TraceLog::default),
+            rng: Pcg64Mcg::seed_from_u64(plan.seed ^ 0x6d6f_6465_6c00_0000),
+            interp: if spec.gil {
+                let c = &plan.gil.cost;
+                let ns = |d: Duration| d.as_nanos() as u64;
+                InterpNs {
+                    task: ns(c.task),
+                    resume: ns(c.resume),
+                    io_call: ns(c.io_call),
+                    submit: ns(c.submit),
+                    complete: ns(c.complete),
+                }
+            } else {
+                InterpNs::default()
+            },
         };
         sim.exec = Exec::for_spec(&mut sim, cores);
         sim
@@ -608,7 +640,13 @@ impl<'p> Sim<'p> {
             Some(action) => self.expand(tid, action),
             None => {
                 self.task(task).ending = true;
+                let complete = if self.exec.pooled() {
+                    self.interp.complete
+                } else {
+                    0
+                };
                 let ops = &mut self.threads[tid as usize].ops;
+                interp_ops(complete, ops);
                 ops.push_back(Op::EndJob);
                 ops.push_back(Op::GilRelease);
             }
@@ -620,19 +658,30 @@ impl<'p> Sim<'p> {
     fn expand(&mut self, tid: Tid, action: Action) {
         let gil = self.gil.is_some();
         let lock_base = self.plan.locks.len() as u32;
-        let offloaded = self.exec.offloads(action);
+        let offload = self.exec.offloads(action);
+        let c = self.interp;
         let ops = &mut self.threads[tid as usize].ops;
-        if offloaded {
-            ops.extend([Op::GilRelease, Op::Offload(action), Op::GilAcquire]);
-            return;
-        }
-        match action {
-            Action::Io(d) if self.exec.is_async() => ops.extend([
-                Op::GilRelease,
-                Op::AwaitIo(d.as_nanos() as u64),
-                Op::GilAcquire,
-            ]),
-            _ => sync_ops(action, gil, lock_base, ops),
+        match offload {
+            // loop.run_in_executor: submit on the loop thread, resume after.
+            Some(blocking) => {
+                if blocking {
+                    interp_ops(c.submit, ops);
+                }
+                ops.extend([Op::GilRelease, Op::Offload(action), Op::GilAcquire]);
+                interp_ops(c.resume, ops);
+            }
+            None => match action {
+                Action::Io(d) if self.exec.is_async() => {
+                    interp_ops(c.io_call, ops);
+                    ops.extend([
+                        Op::GilRelease,
+                        Op::AwaitIo(d.as_nanos() as u64),
+                        Op::GilAcquire,
+                    ]);
+                    interp_ops(c.resume, ops);
+                }
+                _ => sync_ops(action, gil, lock_base, c.io_call, ops),
+            },
         }
     }
 
@@ -688,8 +737,25 @@ impl<'p> Sim<'p> {
             let due = t.due;
             self.span(tid, "queue", due, None);
         }
+        // Pushed to the front in reverse: harness, then the interpreter's
+        // first cost (`submit` on a pool, `task` on an event loop).
+        let first = if self.exec.pooled() {
+            self.interp.submit
+        } else if self.exec.is_async() {
+            self.interp.task
+        } else {
+            0
+        };
+        let ops = &mut self.threads[tid as usize].ops;
+        if first > 0 {
+            ops.push_front(Op::Cpu {
+                ns: first,
+                kind: CpuKind::Interp,
+            });
+            ops.push_front(Op::GilAcquire);
+        }
         if self.costs.job > 0 {
-            self.threads[tid as usize].ops.push_front(Op::Cpu {
+            ops.push_front(Op::Cpu {
                 ns: self.costs.job,
                 kind: CpuKind::Harness,
             });
@@ -832,7 +898,13 @@ impl<'p> Sim<'p> {
             switch_inside,
         } = seg.kind
         {
-            self.counter_progress(tid, counter, guard, switch_inside, done, seg.stop.is_some());
+            // A drop request comes at a time unrelated to the loop: it is
+            // served at the check inside the read..write window with
+            // probability `counter_inside_share`, else at the back edge
+            // (docs/gil.md §6).
+            let share = self.plan.gil.counter_inside_share.clamp(0.0, 1.0);
+            let inside = seg.stop.is_some() && switch_inside && self.rng.random_bool(share);
+            self.counter_progress(tid, counter, guard, inside, done, seg.stop.is_some());
         }
         if seg.stop.is_some() {
             // The forced switch of `yield_forced`: release, let another
@@ -879,7 +951,13 @@ impl<'p> Sim<'p> {
 /// Queues the micro-ops of one action run on the calling thread, as
 /// `RunShared::run_action_sync` runs it. Counter `c`'s lock (guard = lock)
 /// is lock `lock_base + c`.
-pub(super) fn sync_ops(action: Action, gil: bool, lock_base: u32, ops: &mut VecDeque<Op>) {
+pub(super) fn sync_ops(
+    action: Action,
+    gil: bool,
+    lock_base: u32,
+    io_call: u64,
+    ops: &mut VecDeque<Op>,
+) {
     use Op::*;
     let ns = |d: Duration| d.as_nanos() as u64;
     match action {
@@ -898,7 +976,11 @@ pub(super) fn sync_ops(action: Action, gil: bool, lock_base: u32, ops: &mut VecD
             },
             GilAcquire,
         ]),
-        Action::Io(d) => ops.extend([GilRelease, Sleep(ns(d)), GilAcquire]),
+        Action::Io(d) => {
+            // The Python side of the call runs under the GIL; the wait not.
+            interp_ops(io_call, ops);
+            ops.extend([GilRelease, Sleep(ns(d)), GilAcquire]);
+        }
         Action::Lock { lock, cpu } => ops.extend([
             LockTake(lock as u32),
             GilAcquire,
@@ -931,5 +1013,19 @@ pub(super) fn sync_ops(action: Action, gil: bool, lock_base: u32, ops: &mut VecD
                 ops.extend([GilAcquire, Cpu { ns: work, kind }]);
             }
         }
+    }
+}
+
+/// Queues one interpreter cost (`[gil.cost]`): interpreted work under the
+/// GIL, taken first if need be; nothing for a zero cost.
+pub(super) fn interp_ops(ns: u64, ops: &mut VecDeque<Op>) {
+    if ns > 0 {
+        ops.extend([
+            Op::GilAcquire,
+            Op::Cpu {
+                ns,
+                kind: CpuKind::Interp,
+            },
+        ]);
     }
 }

@@ -86,13 +86,14 @@ impl Sim<'_> {
     }
 
     /// Applies a counter segment that ran `done` ns of its work; `stopped`
-    /// when a forced switch interrupted it.
+    /// when a forced switch interrupted it, `landed_inside` when that switch
+    /// fell between a read and its write.
     pub(super) fn counter_progress(
         &mut self,
         tid: Tid,
         counter: u32,
         guard: Guard,
-        switch_inside: bool,
+        landed_inside: bool,
         done: u64,
         stopped: bool,
     ) {
@@ -104,7 +105,7 @@ impl Sim<'_> {
             c.active = c.active.saturating_sub(1);
             let gained = ((c.acc - th.counter_acc0) / inc as f64).round().max(0.0) as u64;
             c.value = c.value.wrapping_add(gained.min(k));
-        } else if stopped && switch_inside && guard == Guard::None && k > 0 {
+        } else if stopped && landed_inside && guard == Guard::None && k > 0 {
             // The check before the write: the last increment read its
             // value and is written after the switch.
             c.value = c.value.wrapping_add(k - 1);

@@ -255,6 +255,8 @@ mod tests {
                 cpu_kernel_iters_per_us: 600.0,
             },
             runs: vec![gil, fixtures::run("rayon", 99_999.9, groups)],
+            engine: "real".into(),
+            sim: None,
             verdict: vec![
                 "threads+gil-with-a-long-label: 70% of job time waiting for the GIL: CPU-bound work serialized; \
                  rayon wins throughput (99999.9 jobs/s) by 710.0%, beyond the noise of 5 runs"
