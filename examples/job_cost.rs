@@ -34,6 +34,7 @@ fn main() {
             steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(1)))],
         }],
         source: PathBuf::from("<cost>"),
+        model_cores: None,
     };
     let iters = c.iters_for(Duration::from_micros(1));
     for _ in 0..3 {

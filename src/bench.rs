@@ -102,6 +102,7 @@ fn job_set(groups: Vec<GroupSpec>) -> JobSet {
         description: None,
         seed: 0,
         gil: GilSettings::default(),
+        model_cores: None,
         backends: vec![],
         groups,
         source: PathBuf::from("<bench>"),

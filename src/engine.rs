@@ -59,9 +59,6 @@ pub fn run(
 ) -> Result<RunMeasurement, RunError> {
     match engine {
         Engine::Real => backend::run(spec, plan, opts),
-        Engine::Model { .. } => Err(RunError::Refused {
-            backend: spec.name.clone(),
-            why: "the model engine is not available in this build yet".into(),
-        }),
+        Engine::Model { cores } => crate::model::run(spec, plan, opts, *cores),
     }
 }

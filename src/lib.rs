@@ -17,6 +17,7 @@ pub mod exec;
 pub mod fsout;
 pub mod hist;
 pub mod metrics;
+pub mod model;
 pub mod plan;
 pub mod preflight;
 pub mod report;

@@ -38,6 +38,9 @@ pub const DEFAULT_LIMIT: usize = 2_000_000;
 /// Process id used for the GIL tracks (threads live under pid 1).
 const GIL_PID: u64 = 2;
 
+/// Added to a model run's virtual thread ids in the trace.
+pub const VIRTUAL_TID: u64 = 1 << 40;
+
 /// Events carrying `dur_ns` that the layer draws as finished intervals.
 const INTERVAL_EVENTS: [&str; 2] = ["queue", "gil_hold"];
 
@@ -143,13 +146,27 @@ impl TraceRecorder {
                     .collect(),
             })
             .collect();
-        self.write_to(out, &tracks)?;
+        self.write_to(out, &tracks, runs)?;
         out.flush()
     }
 
-    fn write_to(&self, out: &mut dyn Write, tracks: &[GilTrack]) -> std::io::Result<()> {
+    fn write_to(
+        &self,
+        out: &mut dyn Write,
+        tracks: &[GilTrack],
+        runs: &[RunMeasurement],
+    ) -> std::io::Result<()> {
         let dropped = self.dropped();
-        let threads = self.threads.lock().clone();
+        let mut threads = self.threads.lock().clone();
+        // Model runs' virtual threads: their ids start above every real
+        // thread token, so the two never share a track.
+        for m in runs {
+            if let Some(sim) = &m.sim {
+                for (tid, name) in &sim.thread_names {
+                    threads.insert(VIRTUAL_TID + tid, format!("{name} (virtual)"));
+                }
+            }
+        }
         let mut first = true;
         let mut emit = |out: &mut dyn Write, v: &Value| -> std::io::Result<()> {
             out.write_all(if first { b"\n" } else { b",\n" })?;
@@ -196,6 +213,18 @@ impl TraceRecorder {
                 v["args"] = json!({ "fields": a.as_ref() });
             }
             emit(out, &v)?;
+        }
+        for m in runs {
+            let Some(sim) = &m.sim else { continue };
+            let base = sim.base.map_or(0, |b| self.ns(b));
+            for span in sim.spans.iter().take(self.limit) {
+                let mut v = json!({"ph": "X", "name": span.name, "pid": 1, "tid": VIRTUAL_TID + span.tid,
+                    "ts": (base + span.start_ns) as f64 / 1e3, "dur": span.end_ns.saturating_sub(span.start_ns) as f64 / 1e3});
+                if let Some(a) = &span.args {
+                    v["args"] = json!({ "fields": a });
+                }
+                emit(out, &v)?;
+            }
         }
         for (i, track) in tracks.iter().enumerate() {
             let tid = i as u64 + 1;

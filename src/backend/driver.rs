@@ -123,6 +123,7 @@ pub fn run(
         processes: done.processes,
         started,
         complete: driver.completed >= driver.total,
+        sim: None,
     })
 }
 
@@ -484,6 +485,7 @@ mod tests {
                 steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
             }],
             source: "driver.toml".into(),
+            model_cores: None,
         }))
     }
 

@@ -223,6 +223,7 @@ pub(super) mod testkit {
             description: None,
             seed: 7,
             gil: GilSettings::default(),
+            model_cores: None,
             backends: vec![],
             groups,
             source: PathBuf::from("test.toml"),

@@ -37,6 +37,10 @@ pub enum Command {
         /// Print the figures as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only the model engine's speed figures (reference model, scaling
+        /// over jobs and cores, SimPy side by side when installed).
+        #[arg(long)]
+        model: bool,
     },
     /// Render the --out files (HTML, markdown, charts, .hgrm) from a saved
     /// JSON report.
@@ -52,11 +56,16 @@ pub enum Command {
     /// Find, per backend, the highest value of a key at which every SLO
     /// holds (exponential search, then bisection).
     Plan(super::plan::PlanArgs),
-    /// Print this machine's CPU-kernel rate and IO wait precision.
+    /// Print this machine's CPU-kernel rate and IO wait precision, and the
+    /// costs the model engine uses.
     Calibrate {
         /// Waits measured per duration.
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(10..=100_000))]
         samples: u32,
+        /// Save the model engine's costs to FILE [default: the file the model
+        /// reads, $XDG_CONFIG_HOME/gilsim/model-costs.toml].
+        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+        save: Option<PathBuf>,
     },
 }
 

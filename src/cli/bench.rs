@@ -7,7 +7,10 @@ use gilsim::bench::{run_all, BenchSize, Figure};
 use gilsim::error::{Error, RunError};
 use gilsim::work::kernel::Calibration;
 
-pub fn bench(quick: bool, json: bool) -> Result<(), Error> {
+pub fn bench(quick: bool, json: bool, model: bool) -> Result<(), Error> {
+    if model {
+        return model_bench(quick, json);
+    }
     let c = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let size = if quick {
         BenchSize::QUICK
@@ -28,6 +31,22 @@ pub fn bench(quick: bool, json: bool) -> Result<(), Error> {
             gilsim::backend::available_cores(),
             c.iters_per_us
         );
+        println!("{}", table(&figs));
+    }
+    Ok(())
+}
+
+/// `gilsim bench --model`: the model engine's speed, SimPy beside it when
+/// `python/simpy_reference.py` and python3 with simpy are there.
+fn model_bench(quick: bool, json: bool) -> Result<(), Error> {
+    let script = std::path::Path::new("python/simpy_reference.py");
+    let figs = gilsim::model::bench::figures(quick, script.exists().then_some(script), &|s| {
+        eprintln!("bench: {s}…")
+    })?;
+    if json {
+        println!("{}", serde_json::json!({ "figures": figs }));
+    } else {
+        println!("gilsim {} bench --model", env!("CARGO_PKG_VERSION"));
         println!("{}", table(&figs));
     }
     Ok(())

@@ -35,8 +35,8 @@ pub fn main() -> i32 {
         Command::Validate { configs } => validate::validate(&configs),
         Command::Report(args) => report::report(&args),
         Command::Plan(args) => plan::plan(&args),
-        Command::Calibrate { samples } => calibrate::calibrate(samples),
-        Command::Bench { quick, json } => bench::bench(quick, json),
+        Command::Calibrate { samples, save } => calibrate::calibrate(samples, save),
+        Command::Bench { quick, json, model } => bench::bench(quick, json, model),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Merge(args) => merge::merge(&args),
         Command::Compare(args) => match compare::compare(&args) {

@@ -19,7 +19,8 @@ use gilsim::metrics::RunMeasurement;
 use gilsim::plan::Plan;
 use gilsim::report::files;
 use gilsim::report::hgrm::file_part;
-use gilsim::report::{self, Format, Report, RunReport};
+use gilsim::model::SimStats;
+use gilsim::report::{self, Format, Report, RunReport, SimReport};
 use gilsim::stop;
 use gilsim::trace::TraceRecorder;
 use gilsim::work::kernel::{Calibration, SPEED_DRIFT_WARN};
@@ -46,7 +47,6 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     // reports exist rather than killing the process mid-write.
     interrupt::install()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
-    let cores = engine.cores();
     if let Some(after) = args.control.timeout {
         interrupt::arm_timeout(after);
     }
@@ -61,6 +61,8 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             Some(seed) => Plan::with_seed(set, seed),
             None => Plan::new(set),
         });
+        let engine = engine_for(engine, args.engine.cores.is_some(), set);
+        let cores = engine.cores();
         let mut reps: Vec<Vec<RunReport>> = vec![Vec::new(); set.backends.len()];
         let ctx = RunContext {
             args,
@@ -71,6 +73,9 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
         // Interleaved: every backend's first repetition, then every
         // backend's second, so slow drift of the machine hits all alike.
         let rounds = args.control.warmup + args.control.runs;
+        // What the model engine reports about its simulations (none on the
+        // real engine); the spans stay with the trace.
+        let mut sims = Vec::new();
         'rounds: for round in 0..rounds {
             for (bi, spec) in set.backends.iter().enumerate() {
                 if stop::requested() {
@@ -79,6 +84,13 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
                 let m = ctx.run_once(spec, round)?;
                 if round >= args.control.warmup {
                     reps[bi].push(RunReport::of(&plan, &m));
+                    if let Some(s) = &m.sim {
+                        sims.push(SimStats {
+                            spans: Vec::new(),
+                            thread_names: Vec::new(),
+                            ..s.clone()
+                        });
+                    }
                 }
                 if trace.is_some() {
                     measured.push(m);
@@ -92,7 +104,9 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             calibration.iters_per_us,
             reps,
             args.control.runs,
-        );
+        )
+        .with_description(set.description.clone())
+        .with_sim(SimReport::of(&sims));
         reports.push(report);
     }
     // A file that fails now does not lose the results: they still go to
@@ -246,6 +260,15 @@ fn check_out_dir(dir: &Path, sets: &[JobSet]) -> Result<(), Error> {
         path: dir.to_path_buf(),
         source,
     })
+}
+
+/// The engine for one config: the model takes the config's `[model] cores`
+/// unless `--cores` was given.
+fn engine_for(engine: Engine, cores_flag: bool, set: &JobSet) -> Engine {
+    match (engine, cores_flag, set.model_cores) {
+        (Engine::Model { .. }, false, Some(cores)) => Engine::Model { cores },
+        (e, ..) => e,
+    }
 }
 
 /// Says on stderr when the CPU kernel ran at a different speed than it was

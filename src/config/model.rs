@@ -16,6 +16,9 @@ pub struct JobSet {
     pub seed: u64,
     /// `[gil]` settings, used by backends with `gil = true`.
     pub gil: GilSettings,
+    /// `[model] cores`: virtual cores for `--engine model` when `--cores`
+    /// is not given (`None`: this machine's).
+    pub model_cores: Option<usize>,
     /// The backends to run, in order. Never empty: the default set is filled in.
     pub backends: Vec<BackendSpec>,
     /// The job groups; all groups of a job set run at the same time.

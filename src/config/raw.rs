@@ -24,6 +24,7 @@ pub(crate) struct RawConfig {
     pub description: Option<String>,
     pub seed: Option<Spanned<RawInt>>,
     pub gil: Option<RawGil>,
+    pub model: Option<RawModel>,
     #[serde(default)]
     pub backend: Vec<Spanned<RawBackend>>,
     #[serde(default)]
@@ -50,6 +51,13 @@ pub(crate) struct RawGilCost {
     pub io_call: Option<Spanned<FixedDuration>>,
     pub submit: Option<Spanned<FixedDuration>>,
     pub complete: Option<Spanned<FixedDuration>>,
+}
+
+/// `[model]`: settings of the model engine (SPEC §6).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [model] table")]
+pub(crate) struct RawModel {
+    pub cores: Option<Spanned<RawInt>>,
 }
 
 /// One `[[backend]]`.

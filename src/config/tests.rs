@@ -57,6 +57,7 @@ fn minimal_config_gets_every_default() {
             description: None,
             seed: 0,
             gil: GilSettings::default(),
+            model_cores: None,
             backends: BackendSpec::default_set(),
             groups: vec![GroupSpec {
                 name: "group1".into(),

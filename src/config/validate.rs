@@ -41,14 +41,21 @@ pub(crate) fn job_set(raw: RawConfig, source: &str, path: &Path) -> Result<JobSe
     });
     let seed = problems.or_default(raw.seed.as_ref(), 0, |s| u64_in(s, "seed", 0, u64::MAX));
     let gil = problems.or_default(raw.gil.as_ref(), GilSettings::default(), gil_settings);
+    let model_cores = problems.or_default(raw.model.as_ref(), None, |m| {
+        m.cores
+            .as_ref()
+            .map(|c| usize_in(c, "cores", 1, crate::engine::MAX_MODEL_CORES))
+            .transpose()
+    });
     let backends = backends(&raw.backend, source, &mut problems);
     let groups = groups(&raw.group, source, &mut problems);
-    match (name, seed, gil, problems.into_sorted()) {
-        (Some(name), Some(seed), Some(gil), None) => Ok(JobSet {
+    match (name, seed, gil, model_cores, problems.into_sorted()) {
+        (Some(name), Some(seed), Some(gil), Some(model_cores), None) => Ok(JobSet {
             name,
             description: raw.description,
             seed,
             gil,
+            model_cores,
             backends,
             groups,
             source: path.to_path_buf(),

@@ -559,6 +559,7 @@ mod tests {
             description: None,
             seed: 0,
             gil: GilSettings::default(),
+            model_cores: None,
             backends: BackendSpec::default_set(),
             groups: vec![GroupSpec {
                 name: "g".into(),

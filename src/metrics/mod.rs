@@ -111,8 +111,15 @@ pub struct GroupMetrics {
     pub service_total: Duration,
 }
 
+impl Default for GroupMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl GroupMetrics {
-    fn new() -> Self {
+    /// Empty metrics.
+    pub fn new() -> Self {
         Self {
             jobs: 0,
             latency: new_histogram(),
@@ -124,7 +131,8 @@ impl GroupMetrics {
         }
     }
 
-    fn record(&mut self, r: &JobRecord) {
+    /// Adds one finished job.
+    pub fn record(&mut self, r: &JobRecord) {
         let queue = r.start.saturating_duration_since(r.due);
         let service = r.end.saturating_duration_since(r.start);
         let latency = r.end.saturating_duration_since(r.due);
@@ -233,6 +241,8 @@ pub struct RunMeasurement {
     /// `--timeout`) cut the run short. Warm-up jobs ran too, although the
     /// histograms leave them out.
     pub complete: bool,
+    /// What the model engine adds (`None` for real runs).
+    pub sim: Option<crate::model::SimStats>,
 }
 
 /// What one process of a deployment of several measured.

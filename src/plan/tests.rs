@@ -12,6 +12,7 @@ fn set(groups: Vec<GroupSpec>, seed: u64) -> JobSet {
         description: None,
         seed,
         gil: GilSettings::default(),
+        model_cores: None,
         backends: BackendSpec::default_set(),
         groups,
         source: PathBuf::from("t.toml"),

@@ -73,5 +73,7 @@ pub(crate) fn report(config: &str, runs: Vec<RunReport>, verdict: Vec<String>) -
         complete: true,
         stopped: None,
         not_run: vec![],
+        engine: "real".into(),
+        sim: None,
     }
 }

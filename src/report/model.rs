@@ -52,6 +52,53 @@ pub struct Report {
     /// reports saved by older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
+    /// `real` or `model`: which engine ran the runs (SPEC §6). Always
+    /// written; a report saved before the field existed reads as `real`.
+    #[serde(default = "real_engine")]
+    pub engine: String,
+    /// The model engine's own figures; absent for real runs (SPEC §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimReport>,
+}
+
+fn real_engine() -> String {
+    "real".into()
+}
+
+/// What a model run adds to a report (SPEC §6 `"sim"`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SimReport {
+    /// Events processed over all runs of the config.
+    pub events: u64,
+    /// Real seconds the simulations took (the only figure that differs
+    /// between two model runs of the same config and seed).
+    pub wall_s: f64,
+    /// The calibrated costs the model used, µs (addition).
+    pub costs_us: std::collections::BTreeMap<String, f64>,
+    /// Where they came from: `defaults` or the costs file (addition).
+    pub costs_source: String,
+}
+
+impl SimReport {
+    /// What the model runs of one config add up to; `None` for real runs.
+    pub fn of<'a>(sims: impl IntoIterator<Item = &'a crate::model::SimStats>) -> Option<Self> {
+        let sims: Vec<_> = sims.into_iter().collect();
+        let first = sims.first()?;
+        let costs = first
+            .costs
+            .clone()
+            .unwrap_or_else(crate::model::Costs::defaults);
+        Some(Self {
+            events: sims.iter().map(|s| s.events).sum(),
+            wall_s: round6(sims.iter().map(|s| s.wall.as_secs_f64()).sum()),
+            costs_us: costs
+                .named()
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            costs_source: costs.source,
+        })
+    }
 }
 
 /// A lower bound on a run's wall time: no backend can beat the largest of
@@ -400,8 +447,17 @@ pub struct HoldQuantiles {
 impl Report {
     /// Builds the report of one config from its plan and runs.
     pub fn new(plan: &Plan, cores: usize, iters_per_us: f64, runs: &[RunMeasurement]) -> Self {
+        let sim = SimReport::of(runs.iter().filter_map(|m| m.sim.as_ref()));
         let runs = runs.iter().map(|m| RunReport::of(plan, m)).collect();
-        Self::from_runs(plan, cores, iters_per_us, runs)
+        Self::from_runs(plan, cores, iters_per_us, runs).with_sim(sim)
+    }
+
+    /// Marks the report as the model engine's when `sim` is some (SPEC §6:
+    /// `"engine": "model"` and `"sim"`).
+    pub fn with_sim(mut self, sim: Option<SimReport>) -> Self {
+        self.engine = if sim.is_some() { "model" } else { "real" }.into();
+        self.sim = sim;
+        self
     }
 
     /// Builds the report of one config from run reports already made (for
@@ -423,6 +479,8 @@ impl Report {
             verdict: super::verdict::verdict(&runs),
             runs,
             plan: Some(PlanSummary::of(plan, None)),
+            engine: "real".into(),
+            sim: None,
         }
     }
 
@@ -653,6 +711,7 @@ mod tests {
             processes: vec![],
             started: Instant::now(),
             complete: true,
+            sim: None,
         }
     }
 

@@ -1,0 +1,331 @@
+//! How each backend places jobs on threads, in the model.
+//!
+//! - `threads`, `workers = 0`: a new thread per job; it starts after
+//!   `thread_start` and ends with its job.
+//! - `threads`, `workers = N`, and `rayon`: N workers pull jobs from one
+//!   FIFO queue (rayon's `spawn_fifo` injector); an idle worker is woken
+//!   (`wake`). A job runs whole on its worker: IO blocks the worker.
+//! - `tokio` (multi_thread or current_thread), `async-std`, `smol`: W
+//!   executor threads poll tasks from one FIFO ready queue (tokio's
+//!   per-worker queues and stealing balance out to that over a run). A task
+//!   runs inline until it awaits: IO frees the thread; inline CPU blocks it.
+//!   With `cpu_mode = "spawn_blocking"` CPU-type steps go to a blocking pool
+//!   (threads created on demand, up to tokio's 512 or the `blocking`
+//!   crate's 500, reused when idle) and run under the GIL there; with
+//!   `cpu_mode = "rayon"` to a pool of one worker per virtual core, outside
+//!   the GIL. The task is ready again when the offloaded step is done.
+//!   A GIL is never held across an await: a task takes it on whichever
+//!   thread polls it.
+
+use std::collections::VecDeque;
+
+use super::clock::Ns;
+use super::sim::{interp_ops, sync_ops, Block, Ev, Op, Role, Sim, TaskId, Tid};
+use crate::config::{BackendKind, CpuMode};
+use crate::plan::Action;
+
+/// tokio's default blocking-pool limit.
+const TOKIO_BLOCKING_MAX: usize = 512;
+/// The `blocking` crate's limit (async-std, smol).
+const BLOCKING_CRATE_MAX: usize = 500;
+
+/// A pool that runs offloaded actions.
+pub(super) struct OffloadPool {
+    queue: VecDeque<(TaskId, Action, Ns)>,
+    idle: Vec<Tid>,
+    threads: usize,
+    max: usize,
+    role: Role,
+    gil: bool,
+}
+
+/// The backend's placement state.
+pub(super) enum Exec {
+    /// Before construction.
+    Unset,
+    /// A thread per job.
+    PerJob,
+    /// Workers and a FIFO job queue.
+    Pool {
+        queue: VecDeque<TaskId>,
+        idle: Vec<Tid>,
+    },
+    /// Executor threads, a ready queue, and the offload pools.
+    Async {
+        ready: VecDeque<TaskId>,
+        idle: Vec<Tid>,
+        mode: CpuMode,
+        blocking: OffloadPool,
+        cpu: OffloadPool,
+    },
+}
+
+impl Exec {
+    /// Builds the backend's threads in `sim` (all idle).
+    pub fn for_spec(sim: &mut Sim<'_>, cores: usize) -> Exec {
+        let spec = sim.spec;
+        let gil = spec.gil;
+        let workers = spec.resolved_workers(cores);
+        let name = spec.name.clone();
+        let spawn = |sim: &mut Sim<'_>, role: Role, gil: bool, n: usize, what: &str| -> Vec<Tid> {
+            (0..n)
+                .map(|i| sim.new_thread(role, gil, |_| format!("{name}{what}-{i}")))
+                .rev()
+                .collect()
+        };
+        match spec.kind {
+            BackendKind::Threads if workers == 0 => Exec::PerJob,
+            BackendKind::Threads | BackendKind::Rayon => Exec::Pool {
+                queue: VecDeque::new(),
+                idle: spawn(sim, Role::Worker, gil, workers.max(1), ""),
+            },
+            BackendKind::Tokio | BackendKind::AsyncStd | BackendKind::Smol => {
+                let mode = spec.cpu_mode();
+                let idle = spawn(sim, Role::Worker, gil, workers.max(1), "");
+                let cpu_threads = if mode == CpuMode::Rayon {
+                    cores.max(1)
+                } else {
+                    0
+                };
+                let cpu_idle = spawn(sim, Role::Offload, false, cpu_threads, "-cpu");
+                Exec::Async {
+                    ready: VecDeque::new(),
+                    idle,
+                    mode,
+                    blocking: OffloadPool {
+                        queue: VecDeque::new(),
+                        idle: Vec::new(),
+                        threads: 0,
+                        max: if spec.kind == BackendKind::Tokio {
+                            TOKIO_BLOCKING_MAX
+                        } else {
+                            BLOCKING_CRATE_MAX
+                        },
+                        role: Role::Blocking,
+                        gil,
+                    },
+                    cpu: OffloadPool {
+                        queue: VecDeque::new(),
+                        idle: cpu_idle,
+                        threads: cpu_threads,
+                        max: cpu_threads,
+                        role: Role::Offload,
+                        gil: false,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Whether jobs run as async tasks.
+    pub fn is_async(&self) -> bool {
+        matches!(self, Exec::Async { .. })
+    }
+
+    /// Whether jobs run on a pool's workers (`submit`/`complete` costs).
+    pub fn pooled(&self) -> bool {
+        matches!(self, Exec::Pool { .. })
+    }
+
+    /// Whether `action` is sent to an offload pool: `Some(true)` for the
+    /// blocking pool (under the GIL), `Some(false)` for the CPU pool.
+    pub fn offloads(&self, action: Action) -> Option<bool> {
+        match self {
+            Exec::Async { mode, .. }
+                if *mode != CpuMode::Inline
+                    && !matches!(action, Action::Io(_) | Action::Counter { .. }) =>
+            {
+                Some(*mode == CpuMode::SpawnBlocking)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Sim<'_> {
+    /// Hands a job that entered the run to the backend.
+    pub(super) fn submit(&mut self, task: TaskId) {
+        match &mut self.exec {
+            Exec::Unset => {}
+            Exec::PerJob => {
+                let spec = self.spec;
+                let tid =
+                    self.new_thread(Role::Job, spec.gil, |s| format!("{}-job-{s}", spec.name));
+                let th = &mut self.threads[tid as usize];
+                th.task = Some(task);
+                th.ops.push_back(Op::JobStart);
+                self.sleep_then_wake(tid, Block::Start, self.costs.thread_start);
+            }
+            Exec::Pool { queue, .. } => {
+                queue.push_back(task);
+                self.wake_worker();
+            }
+            Exec::Async { .. } => {
+                self.task(task).saved.push_back(Op::JobStart);
+                self.make_ready(task);
+            }
+        }
+    }
+
+    /// Wakes an idle pool or executor worker, if there is one.
+    fn wake_worker(&mut self) {
+        let w = match &mut self.exec {
+            Exec::Pool { idle, .. } | Exec::Async { idle, .. } => idle.pop(),
+            _ => None,
+        };
+        if let Some(w) = w {
+            self.sleep_then_wake(w, Block::Start, self.costs.wake);
+        }
+    }
+
+    /// An async task is ready to be polled.
+    fn make_ready(&mut self, task: TaskId) {
+        let now = self.now;
+        self.task(task).ready_at = now;
+        if let Exec::Async { ready, .. } = &mut self.exec {
+            ready.push_back(task);
+        }
+        self.wake_worker();
+    }
+
+    /// Finds `tid` its next piece of work; false when there is none (the
+    /// thread goes idle, or ends if it was started for one job).
+    pub(super) fn find_work(&mut self, tid: Tid) -> bool {
+        let now = self.now;
+        let role = self.threads[tid as usize].role;
+        match (&mut self.exec, role) {
+            (_, Role::Job) => {
+                self.end_thread(tid);
+                false
+            }
+            (Exec::Pool { queue, idle }, Role::Worker) => match queue.pop_front() {
+                Some(task) => {
+                    let th = &mut self.threads[tid as usize];
+                    th.task = Some(task);
+                    th.ops.push_back(Op::JobStart);
+                    true
+                }
+                None => {
+                    idle.push(tid);
+                    self.threads[tid as usize].block = Block::Idle;
+                    false
+                }
+            },
+            (Exec::Async { ready, idle, .. }, Role::Worker) => match ready.pop_front() {
+                Some(task) => {
+                    let t = self.tasks[task as usize]
+                        .as_mut()
+                        .expect("ready task lives");
+                    if t.start.is_some() {
+                        t.times.executor_blocked +=
+                            std::time::Duration::from_nanos(now - t.ready_at);
+                    }
+                    let ops = std::mem::take(&mut t.saved);
+                    let th = &mut self.threads[tid as usize];
+                    th.task = Some(task);
+                    th.ops = ops;
+                    true
+                }
+                None => {
+                    idle.push(tid);
+                    self.threads[tid as usize].block = Block::Idle;
+                    false
+                }
+            },
+            (Exec::Async { blocking, cpu, .. }, Role::Blocking | Role::Offload) => {
+                let pool = if role == Role::Blocking {
+                    blocking
+                } else {
+                    cpu
+                };
+                match pool.queue.pop_front() {
+                    Some((task, action, queued)) => {
+                        let gil = pool.gil;
+                        let lock_base = self.plan.locks.len() as u32;
+                        let t = self.tasks[task as usize]
+                            .as_mut()
+                            .expect("offloaded task lives");
+                        t.times.offload_wait += std::time::Duration::from_nanos(now - queued);
+                        let io_call = self.interp.io_call;
+                        let complete = if gil { self.interp.complete } else { 0 };
+                        let th = &mut self.threads[tid as usize];
+                        th.task = Some(task);
+                        th.ops.push_back(Op::GilAcquire);
+                        sync_ops(action, gil, lock_base, io_call, &mut th.ops);
+                        interp_ops(complete, &mut th.ops);
+                        th.ops.push_back(Op::GilRelease);
+                        th.ops.push_back(Op::OffloadDone);
+                        true
+                    }
+                    None => {
+                        pool.idle.push(tid);
+                        self.threads[tid as usize].block = Block::Idle;
+                        false
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// The task on `tid` awaits an IO wait of `ns`: it leaves the thread.
+    pub(super) fn await_io(&mut self, tid: Tid, ns: u64) {
+        let th = &mut self.threads[tid as usize];
+        let Some(task) = th.task.take() else { return };
+        let rest = std::mem::take(&mut th.ops);
+        let now = self.now;
+        let t = self.task(task);
+        t.saved = rest;
+        t.ready_at = now;
+        self.q
+            .push(now + ns + self.costs.overshoot, Ev::IoDone(task));
+    }
+
+    /// An awaited IO wait is over: the task is ready.
+    pub(super) fn io_done(&mut self, task: TaskId) {
+        let now = self.now;
+        let t = self.task(task);
+        t.times.io += std::time::Duration::from_nanos(now - t.ready_at);
+        self.make_ready(task);
+    }
+
+    /// The task on `tid` offloads `action` and leaves the thread.
+    pub(super) fn offload(&mut self, tid: Tid, action: Action) {
+        let th = &mut self.threads[tid as usize];
+        let Some(task) = th.task.take() else { return };
+        let rest = std::mem::take(&mut th.ops);
+        self.task(task).saved = rest;
+        let now = self.now;
+        let Exec::Async {
+            mode,
+            blocking,
+            cpu,
+            ..
+        } = &mut self.exec
+        else {
+            return;
+        };
+        let pool = if *mode == CpuMode::Rayon {
+            cpu
+        } else {
+            blocking
+        };
+        pool.queue.push_back((task, action, now));
+        let (role, gil) = (pool.role, pool.gil);
+        if let Some(w) = pool.idle.pop() {
+            self.sleep_then_wake(w, Block::Start, self.costs.wake);
+        } else if pool.threads < pool.max {
+            pool.threads += 1;
+            let name = format!("{}-blocking", self.spec.name);
+            let w = self.new_thread(role, gil, |s| format!("{name}-{s}"));
+            self.sleep_then_wake(w, Block::Start, self.costs.thread_start);
+        }
+    }
+
+    /// An offloaded action is done: its task is ready again.
+    pub(super) fn offload_done(&mut self, tid: Tid) {
+        if let Some(task) = self.threads[tid as usize].task.take() {
+            self.make_ready(task);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The model engine (SPEC §6): the same validated plan, run as a
+//! deterministic discrete-event simulation in virtual time on any number of
+//! virtual cores.
+//!
+//! Nothing sleeps and nothing spins: jobs draw their durations from the
+//! plan's per-job streams ([`Plan::cursor`]), exactly as the real engine
+//! does, and the simulation moves from event to event. The pieces, one
+//! concern each:
+//! - `clock`: virtual time and the event queue (deterministic order);
+//! - `cores`: N virtual cores shared by processor sharing;
+//! - `gil`: CPython's new-GIL protocol (timed waits, drop request, forced
+//!   switching, hand-off);
+//! - `sync`: application locks and counters (lost updates);
+//! - `exec`: how each backend places jobs on threads;
+//! - `arrivals`: the driver (batch, closed, open arrivals; in-flight bound);
+//! - `sim`: threads executing micro-ops, and the main loop;
+//! - `costs`: the calibrated costs the model cannot derive.
+//!
+//! The result is the same [`RunMeasurement`] the real engine returns:
+//! virtual times become `Instant`s as `base + offset`, so reports, verdicts,
+//! exports and traces work unchanged.
+
+mod arrivals;
+pub mod bench;
+pub mod calibrate;
+mod clock;
+mod cores;
+pub mod costs;
+mod exec;
+mod gil;
+mod sim;
+mod sync;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use costs::Costs;
+
+use crate::backend::{backend_for, Limiter, RunOptions};
+use crate::config::BackendSpec;
+use crate::error::RunError;
+use crate::metrics::{HeldBack, RunMeasurement};
+use crate::plan::Plan;
+use crate::work::counter::CounterResult;
+use crate::work::gil::{GilStats, Hold};
+
+/// What a model run adds to its measurement.
+#[derive(Debug, Clone, Default)]
+pub struct SimStats {
+    /// Events the simulation processed (timers, wake-ups, CPU completions).
+    pub events: u64,
+    /// Real time the simulation took.
+    pub wall: Duration,
+    /// The costs it used.
+    pub costs: Option<Costs>,
+    /// Virtual-time spans for `--trace` (empty unless a trace asked).
+    pub spans: Vec<VirtualSpan>,
+    /// Names of the virtual threads that appear in `spans` and GIL holds.
+    pub thread_names: Vec<(u64, String)>,
+    /// When virtual time 0 was, as an `Instant`.
+    pub base: Option<Instant>,
+}
+
+/// One finished interval on a virtual thread, in virtual ns.
+#[derive(Debug, Clone)]
+pub struct VirtualSpan {
+    /// The virtual thread's id.
+    pub tid: u64,
+    /// `job`, `queue`, `step`, `gil_wait`, `lock_wait`.
+    pub name: &'static str,
+    /// Start, virtual ns.
+    pub start_ns: u64,
+    /// End, virtual ns.
+    pub end_ns: u64,
+    /// `k=v` fields.
+    pub args: Option<String>,
+}
+
+/// Spans collected for a trace, up to a cap.
+#[derive(Debug, Default)]
+pub(crate) struct TraceLog {
+    spans: Vec<VirtualSpan>,
+    names: Vec<(u64, String)>,
+    dropped: u64,
+}
+
+impl TraceLog {
+    fn push(&mut self, s: VirtualSpan) {
+        if self.spans.len() < crate::trace::DEFAULT_LIMIT {
+            self.spans.push(s);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn name_thread(&mut self, serial: u64, name: String) {
+        if self.names.len() < crate::trace::DEFAULT_LIMIT {
+            self.names.push((serial, name));
+        }
+    }
+}
+
+/// Runs `plan` on the backend `spec` in virtual time on `cores` cores, with
+/// the costs of [`Costs::load`].
+pub fn run(
+    spec: &BackendSpec,
+    plan: Arc<Plan>,
+    opts: &RunOptions<'_>,
+    cores: usize,
+) -> Result<RunMeasurement, RunError> {
+    let costs = Costs::load().map_err(|why| RunError::Refused {
+        backend: spec.name.clone(),
+        why,
+    })?;
+    run_with_costs(spec, &plan, opts, cores, &costs)
+}
+
+/// Runs `plan` on `spec` in virtual time with the given costs.
+pub fn run_with_costs(
+    spec: &BackendSpec,
+    plan: &Plan,
+    opts: &RunOptions<'_>,
+    cores: usize,
+    costs: &Costs,
+) -> Result<RunMeasurement, RunError> {
+    let cores = cores.clamp(1, crate::engine::MAX_MODEL_CORES);
+    if spec.processes > 1 {
+        return Err(RunError::Refused {
+            backend: spec.name.clone(),
+            why: format!(
+                "`processes = {}`: the model engine does not model deployments of several processes yet; \
+                 run this backend on the real engine (--engine real)",
+                spec.processes
+            ),
+        });
+    }
+    // The same refusals and bounds as the real engine.
+    let backend = backend_for(spec, cores);
+    backend.preflight(plan, opts)?;
+    let limiter = in_flight_limiter(backend.in_flight_cap(opts), opts);
+    let clock = Instant::now();
+    let sim = sim::Sim::new(
+        plan,
+        spec,
+        cores,
+        costs,
+        limiter.limit,
+        opts.record_gil_holds,
+        opts.warmup_jobs,
+    );
+    let base = sim.base;
+    let (out, trace, gil, values) = sim.run().map_err(|why| RunError::Refused {
+        backend: spec.name.clone(),
+        why,
+    })?;
+    if let Some(p) = opts.progress {
+        p(crate::backend::Progress {
+            done: plan.total_jobs(),
+            total: plan.total_jobs(),
+        });
+    }
+    let at = |ns: u64| base + Duration::from_nanos(ns);
+    let gil_holds: Vec<Hold> = gil
+        .as_ref()
+        .and_then(|g| g.holds.as_ref())
+        .map(|h| {
+            h.iter()
+                .map(|&(thread, s, e)| Hold {
+                    thread: crate::trace::VIRTUAL_TID + thread,
+                    start: at(s),
+                    end: at(e),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let gil_stats = gil.map(|g| GilStats {
+        acquisitions: g.acquisitions,
+        forced_switches: g.forced_switches,
+        wait: Duration::from_nanos(g.wait_ns),
+        hold_us: g.hold_us,
+        handoff_us: g.handoff_us,
+    });
+    let counters = plan
+        .counters
+        .iter()
+        .zip(values)
+        .map(|(p, observed)| CounterResult {
+            name: p.name.clone(),
+            expected: p.expected,
+            observed,
+            lost: p.expected.saturating_sub(observed),
+        })
+        .collect();
+    let (spans, thread_names) = trace.map(|t| (t.spans, t.names)).unwrap_or_default();
+    Ok(RunMeasurement {
+        backend: spec.clone(),
+        workers: spec.resolved_workers(cores),
+        cores,
+        wall: out.wall,
+        jobs: out.groups.iter().map(|g| g.jobs).sum(),
+        process_cpu: Duration::from_nanos(out.busy_ns.round() as u64),
+        held_back: (out.held_back > 0).then_some(HeldBack {
+            jobs: out.held_back,
+            limiter,
+        }),
+        kernel_speed: None,
+        groups: plan.name_groups(out.groups),
+        gil: gil_stats,
+        counters,
+        gil_holds,
+        processes: Vec::new(),
+        started: at(out.first_due),
+        // Nothing stops a simulation midway: it always runs every job.
+        complete: true,
+        sim: Some(SimStats {
+            events: out.events,
+            wall: clock.elapsed(),
+            costs: Some(costs.clone()),
+            spans,
+            thread_names,
+            base: Some(base),
+        }),
+    })
+}
+
+/// The tighter of `--max-in-flight` and the backend's own bound (as the
+/// real driver computes it).
+fn in_flight_limiter(own: Option<Limiter>, opts: &RunOptions<'_>) -> Limiter {
+    let user = Limiter {
+        limit: opts.max_in_flight.max(1),
+        why: format!("--max-in-flight {}", opts.max_in_flight),
+    };
+    match own {
+        Some(own) if own.limit < user.limit => Limiter {
+            limit: own.limit.max(1),
+            ..own
+        },
+        _ => user,
+    }
+}
