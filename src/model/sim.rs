@@ -989,9 +989,10 @@ pub(super) fn sync_ops(
             GilAcquire,
         ]),
         Action::Io(d) => {
-            // The Python side of the call runs under the GIL; the wait not.
-            interp_ops(io_call, ops);
+            // The Python side of the call runs under the GIL, after the
+            // retake (as on the real engine: one GIL wait per operation).
             ops.extend([GilRelease, Sleep(ns(d)), GilAcquire]);
+            interp_ops(io_call, ops);
         }
         Action::Lock { lock, cpu } => ops.extend([
             LockTake(lock as u32),

@@ -124,7 +124,7 @@ mod tests {
     fn one_table_row_per_backend_and_group_with_the_verdict() {
         let g = |n: &str| fixtures::group(n, 3, fixtures::quantiles(1_500), Default::default());
         let report = fixtures::report(
-            "demo".into(),
+            "demo",
             vec![
                 fixtures::run("threads|gil", 2.0, vec![g("a"), g("b")]),
                 fixtures::run("rayon", 3.0, vec![g("a"), g("b")]),

@@ -49,8 +49,13 @@ pub struct Report {
     /// Plain sentences: who wins and why the others lose (addition).
     pub verdict: Vec<String>,
     /// The config as run: description and groups (addition; absent in
-    /// reports saved by older versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// reports saved by older versions). Written as `resolved_plan`: a
+    /// top-level `plan` key marks a `gilsim plan` document (SPEC §5).
+    #[serde(
+        rename = "resolved_plan",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub plan: Option<PlanSummary>,
     /// `real` or `model`: which engine ran the runs (SPEC §6). Always
     /// written; a report saved before the field existed reads as `real`.

@@ -506,7 +506,7 @@ mod tests {
 
     fn report() -> Report {
         fixtures::report(
-            "demo".into(),
+            "demo",
             vec![
                 run(
                     "threads+gil",

@@ -310,7 +310,7 @@ mod tests {
                 max: 12_345_678,
             },
         });
-        let report = fixtures::report("wide".into(), vec![gil, fixtures::run("rayon", 99_999.9, groups)], vec![
+        let report = fixtures::report("wide", vec![gil, fixtures::run("rayon", 99_999.9, groups)], vec![
                 "threads+gil-with-a-long-label: 70% of job time waiting for the GIL: CPU-bound work serialized; \
                  rayon wins throughput (99999.9 jobs/s) by 710.0%, beyond the noise of 5 runs"
                     .into(),

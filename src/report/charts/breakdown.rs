@@ -254,7 +254,7 @@ mod tests {
         };
         let empty = fixtures::group("crunch", 0, fixtures::quantiles(0), Default::default());
         fixtures::report(
-            "c".into(),
+            "c",
             vec![
                 fixtures::run("threads+gil", 1.0, vec![g]),
                 fixtures::run("rayon", 1.0, vec![empty]),
