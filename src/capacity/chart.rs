@@ -35,16 +35,6 @@ const LOG_RATIO: f64 = 30.0;
 /// Points on a drawn USL curve.
 const CURVE_STEPS: usize = 200;
 
-const PALETTE: [RGBColor; 7] = [
-    RGBColor(0, 114, 178),
-    RGBColor(213, 94, 0),
-    RGBColor(0, 158, 115),
-    RGBColor(204, 121, 167),
-    RGBColor(230, 159, 0),
-    RGBColor(86, 180, 233),
-    RGBColor(0, 0, 0),
-];
-
 type DrawResult<T> = Result<T, DrawingAreaErrorKind<io::Error>>;
 
 /// One line: a label and its (x, y) points.
@@ -289,7 +279,8 @@ fn panel(
         .light_line_style(BLACK.mix(0.05))
         .draw()?;
     for (i, l) in lines.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+        // A backend keeps the colour it has in the run report's charts.
+        let color = crate::report::backend_rgb(i);
         let pts: Vec<(f64, f64)> = l.points.iter().map(|p| (p.0, to_axis(p.1))).collect();
         let series = match &l.curve {
             Some(curve) => {

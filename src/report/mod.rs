@@ -31,6 +31,7 @@ pub use json::Json;
 pub use markdown::Markdown;
 pub use model::*;
 pub use repeat::repeat;
+pub(crate) use svg::color as backend_rgb;
 pub use svg::Svg;
 pub use table::{fmt_secs, fmt_us, shares, Table};
 pub use words::{count, wrap};

@@ -412,6 +412,8 @@ fn draw_chart(plot: &Area<'_>, y: YScale, drawn: &[(usize, [f64; 6])]) -> DrawRe
     Ok(())
 }
 
+/// The colour of the backend at position `index` in its config: the same in
+/// every chart gilsim draws (latency, breakdown, timeline, sweep).
 pub(crate) fn color(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
