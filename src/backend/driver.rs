@@ -16,7 +16,7 @@ use super::{available_cores, backend_for, Backend, Executor};
 use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::exec::{warmup_of, Bell, Done, JobTicket};
-use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
+use crate::metrics::{host, process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
 use crate::stop;
 use crate::work::kernel::Calibration;
@@ -76,6 +76,7 @@ pub fn run(
     let deployment = Deployment::launch(spec, &*backend, &plan, opts, tx, cores)?;
     let bell = deployment.bell.clone();
     let cpu_before = process_cpu_time();
+    let steal_before = host::steal_time();
     let limiter = in_flight_limiter(&*backend, opts);
     let mut driver = Driver::new(&plan, &rx, opts.progress, limiter.limit);
     driver.warmup_jobs = opts.warmup_jobs;
@@ -97,6 +98,7 @@ pub fn run(
     }
     let done = deployment.finish(abandon);
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
+    let host_steal = host::steal_between(steal_before, host::steal_time());
     let (started, last_end) = outcome?;
     if let Some(what) = done.failure {
         return Err(RunError::JobPanicked {
@@ -111,6 +113,7 @@ pub fn run(
         wall: last_end.saturating_duration_since(started),
         jobs: done.groups.iter().map(|g| g.jobs).sum(),
         process_cpu,
+        host_steal,
         kernel_speed: done.kernel_speed,
         held_back: (driver.held_back > 0).then_some(HeldBack {
             jobs: driver.held_back,

@@ -9,6 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::EngineArgs;
+use super::interrupt;
 use gilsim::capacity::keys::Base;
 use gilsim::capacity::sweep::{self, Axis, Prepared, Request, Shard, SweepFile};
 use gilsim::capacity::{chart, output};
@@ -87,6 +88,9 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
             source,
         })?;
     }
+    // From here on Ctrl-C ends the sweep after the run in progress, with
+    // the points that finished written out (SPEC §8).
+    interrupt::install()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let bar = progress_bar(args.quiet, prepared.total_runs());
     let file = prepared.run(calibration, &mut |p| {
@@ -113,7 +117,11 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
     .map_err(|source| Error::Output {
         path: "<stdout>".into(),
         source,
-    })
+    })?;
+    match file.sweep.stopped {
+        Some(why) if !file.sweep.complete => Err(Error::Stopped(why)),
+        _ => Ok(()),
+    }
 }
 
 /// Every check, before anything runs (exit 2 on bad input).

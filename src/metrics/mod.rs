@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
+pub mod host;
+
 pub use crate::hist::new_histogram;
 
 use crate::config::BackendSpec;
@@ -217,6 +219,10 @@ pub struct RunMeasurement {
     pub jobs: u64,
     /// Process CPU time (user + system) spent during the run.
     pub process_cpu: Duration,
+    /// CPU time the hypervisor took from this machine during the run
+    /// ([`host::steal_time`]); `None` on the model engine and where the
+    /// kernel does not report it.
+    pub host_steal: Option<Duration>,
     /// Jobs held back at the in-flight bound; `None` when none waited.
     pub held_back: Option<HeldBack>,
     /// The CPU kernel's speed during the run over its calibrated speed
