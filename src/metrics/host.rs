@@ -47,7 +47,7 @@ mod tests {
     fn reads_the_steal_column_of_the_cpu_line() {
         let stat = "cpu  814665 730480 125422 370690 4011 0 1203 7804 0 0\n\
                     cpu0 1 2 3 4 5 6 7 8 9 10\n";
-        assert_eq!(parse_steal(stat, 100), Some(Duration::from_secs(78)));
+        assert_eq!(parse_steal(stat, 100), Some(Duration::from_millis(78_040)));
     }
 
     #[test]
