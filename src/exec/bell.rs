@@ -204,6 +204,45 @@ mod tests {
     }
 
     #[test]
+    fn the_latest_end_is_kept_whichever_thread_rang_it() {
+        let bell = Arc::new(Bell::default());
+        assert_eq!(bell.last_end(), None);
+        let t0 = Instant::now();
+        let late = t0 + Duration::from_millis(5);
+        bell.ring_ended(late);
+        let b = bell.clone();
+        std::thread::spawn(move || b.ring_ended(t0 + Duration::from_millis(1)))
+            .join()
+            .unwrap();
+        bell.ring();
+        assert_eq!(bell.rung(), 3);
+        let end = bell.last_end().unwrap();
+        let off = end.saturating_duration_since(late) + late.saturating_duration_since(end);
+        assert!(off < Duration::from_micros(1), "{off:?}");
+    }
+
+    #[test]
+    fn a_poll_returns_once_the_count_is_there_or_at_the_deadline() {
+        let bell = Arc::new(Bell::default());
+        let b = bell.clone();
+        let ringer = std::thread::spawn(move || {
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(2));
+                b.ring();
+            }
+        });
+        let t = Instant::now();
+        bell.poll(5, None, Duration::from_millis(1));
+        assert_eq!(bell.rung(), 5);
+        assert!(t.elapsed() >= Duration::from_millis(8));
+        ringer.join().unwrap();
+        let t = Instant::now();
+        bell.poll(6, Some(t + Duration::from_millis(10)), Duration::from_millis(1));
+        assert!(t.elapsed() >= Duration::from_millis(10));
+        assert_eq!(bell.rung(), 5);
+    }
+
+    #[test]
     fn many_ringers_never_lose_the_wake() {
         for _ in 0..50 {
             let bell = Arc::new(Bell::default());

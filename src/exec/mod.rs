@@ -669,6 +669,65 @@ mod tests {
     }
 
     #[test]
+    fn a_group_left_unsent_still_rings_and_is_recorded() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let s = shared(tx).sending_only(vec![false]);
+        let t = Instant::now();
+        s.run_job_sync(ticket());
+        assert!(rx.try_recv().is_err(), "group 0 is not sent");
+        assert_eq!(s.bell.rung(), 1);
+        assert!(s.bell.last_end().is_some_and(|e| e >= t));
+        assert_eq!(s.recorder.finish()[0].jobs, 1);
+    }
+
+    #[test]
+    fn an_inline_task_is_accounted_like_a_job_on_a_thread() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let s = shared(tx);
+        assert!(never_awaits(&s.plan, 0, &Offload::Inline));
+        assert!(!never_awaits(&s.plan, 0, &Offload::Blocking));
+        assert!(!never_awaits(&s.plan, 1, &Offload::Inline), "no such group");
+        s.run_task_inline(ticket());
+        assert!(rx.try_recv().is_ok());
+        let g = &s.recorder.finish()[0];
+        assert_eq!(g.jobs, 1);
+        // One CPU step (its length depends on the test's made-up
+        // calibration): the breakdown is all CPU, and it is the service
+        // time exactly (one clock reading ends both).
+        assert!(g.times.cpu > Duration::ZERO, "{:?}", g.times);
+        assert_eq!(g.times.cpu, g.service_total);
+    }
+
+    #[test]
+    fn a_group_with_io_anywhere_awaits() {
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let mut s = shared(tx);
+        let mut set = JobSet {
+            name: "t".into(),
+            description: None,
+            seed: 0,
+            gil: GilSettings::default(),
+            model_cores: None,
+            backends: BackendSpec::default_set(),
+            groups: vec![GroupSpec {
+                name: "g".into(),
+                jobs: 1,
+                arrival: Arrival::Batch,
+                steps: vec![Step::Repeat {
+                    times: 2,
+                    steps: vec![Step::Io(DurationSpec::Fixed(Duration::from_micros(10)))],
+                }],
+            }],
+            source: "t.toml".into(),
+        };
+        s.plan = Arc::new(Plan::new(&set));
+        assert!(!never_awaits(&s.plan, 0, &Offload::Inline));
+        set.groups[0].steps = vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(1)))];
+        s.plan = Arc::new(Plan::new(&set));
+        assert!(never_awaits(&s.plan, 0, &Offload::Inline));
+    }
+
+    #[test]
     fn a_finished_job_is_recorded_once() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let s = shared(tx);
