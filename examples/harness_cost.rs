@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gilsim::backend::{available_cores, run, RunOptions, DEFAULT_MAX_IN_FLIGHT};
+use gilsim::bench::bare::{cpu_jobs, Bare};
 use gilsim::config::{
     Arrival, BackendKind, BackendSpec, DurationSpec, Flavor, GilSettings, GroupSpec, JobSet, Step,
 };
-use gilsim::bench::bare::{cpu_jobs, Bare};
 use gilsim::metrics::process_cpu_time;
 use gilsim::plan::Plan;
 use gilsim::work::kernel::Calibration;
@@ -109,7 +109,12 @@ fn main() {
             per(process_cpu_time() - p0),
             per(thread_cpu() - d0),
         );
-        let b = cpu_jobs(bare_of(which), available_cores(), n, c.iters_for(Duration::from_micros(1)));
+        let b = cpu_jobs(
+            bare_of(which),
+            available_cores(),
+            n,
+            c.iters_for(Duration::from_micros(1)),
+        );
         let per = |d: Duration| d.as_secs_f64() * 1e9 / b.jobs.max(1) as f64;
         println!(
             "{which} bare: {:.0} jobs/s, CPU per job {:.0} ns",

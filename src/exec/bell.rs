@@ -237,7 +237,11 @@ mod tests {
         assert!(t.elapsed() >= Duration::from_millis(8));
         ringer.join().unwrap();
         let t = Instant::now();
-        bell.poll(6, Some(t + Duration::from_millis(10)), Duration::from_millis(1));
+        bell.poll(
+            6,
+            Some(t + Duration::from_millis(10)),
+            Duration::from_millis(1),
+        );
         assert!(t.elapsed() >= Duration::from_millis(10));
         assert_eq!(bell.rung(), 5);
     }
