@@ -421,7 +421,7 @@ impl<'p> Sim<'p> {
         // The share that held since the last event.
         let others_on_cores = self.cores.others_on_cores();
         let ds = self.cores.advance(self.now);
-        if ds > 0.0 {
+        if ds > 0.0 && !self.counters.is_empty() {
             for c in &mut self.counters {
                 if c.active > 0 {
                     // Writers on a core at the same instant as a given one:
@@ -792,27 +792,31 @@ impl<'p> Sim<'p> {
         let Some(task) = self.threads[tid as usize].task.take() else {
             return;
         };
-        let Some(t) = self.tasks[task as usize].take() else {
+        // Read in place (a task is a few hundred bytes: no move), then
+        // dropped in its slot.
+        let Some(t) = self.tasks[task as usize].as_ref() else {
             return;
         };
-        self.free_tasks.push(task);
         let now = self.now;
         let start = t.start.unwrap_or(now);
         if t.id.index >= self.warmup[t.id.group] {
             record_ns(&mut self.groups[t.id.group], t.due, start, now, &t.times);
         }
+        let (id, first_thread) = (t.id, t.first_thread);
+        self.tasks[task as usize] = None;
+        self.free_tasks.push(task);
         self.last_end = self.last_end.max(now);
         if let Some(tr) = &mut self.trace {
-            let name = &self.plan.groups[t.id.group].name;
+            let name = &self.plan.groups[id.group].name;
             tr.push(VirtualSpan {
-                tid: t.first_thread,
+                tid: first_thread,
                 name: "job",
                 start_ns: start,
                 end_ns: now,
-                args: Some(format!("group={name} job={}", t.id.index)),
+                args: Some(format!("group={name} job={}", id.index)),
             });
         }
-        if let Some((due, next)) = self.arrivals.done(now, t.id) {
+        if let Some((due, next)) = self.arrivals.done(now, id) {
             if due <= now {
                 self.arrivals.due(due, next);
             } else {
