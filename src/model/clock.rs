@@ -18,15 +18,34 @@ use std::collections::{BinaryHeap, VecDeque};
 /// Virtual nanoseconds since the start of the run.
 pub type Ns = u64;
 
+/// A scheduled event. Its key packs (time, sequence number) into one
+/// `u128`, so each comparison in the heap is one integer compare.
 struct Entry<E> {
-    at: Ns,
-    seq: u64,
+    key: u128,
     event: E,
+}
+
+/// Earlier time first, then earlier scheduled.
+fn key(at: Ns, seq: u64) -> u128 {
+    (u128::from(at) << 64) | u128::from(seq)
+}
+
+impl<E> Entry<E> {
+    fn new(at: Ns, seq: u64, event: E) -> Self {
+        Self {
+            key: key(at, seq),
+            event,
+        }
+    }
+
+    fn at(&self) -> Ns {
+        (self.key >> 64) as Ns
+    }
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.key == other.key
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -38,7 +57,7 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     /// Reversed, so the max-heap pops the earliest (then first scheduled).
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -75,7 +94,7 @@ impl<E> EventQueue<E> {
         }
         let at = self.now;
         for (seq, event) in self.due_now.drain(..) {
-            self.heap.push(Entry { at, seq, event });
+            self.heap.push(Entry::new(at, seq, event));
         }
         self.now = now;
     }
@@ -87,11 +106,7 @@ impl<E> EventQueue<E> {
         if at == self.now {
             self.due_now.push_back((self.seq, event));
         } else {
-            self.heap.push(Entry {
-                at,
-                seq: self.seq,
-                event,
-            });
+            self.heap.push(Entry::new(at, self.seq, event));
         }
     }
 
@@ -100,9 +115,9 @@ impl<E> EventQueue<E> {
     pub fn peek_time(&self) -> Option<Ns> {
         if !self.due_now.is_empty() {
             // Nothing in the heap is earlier than now.
-            return Some(self.heap.peek().map_or(self.now, |e| e.at.min(self.now)));
+            return Some(self.heap.peek().map_or(self.now, |e| e.at().min(self.now)));
         }
-        self.heap.peek().map(|e| e.at)
+        self.heap.peek().map(Entry::at)
     }
 
     /// Takes the next event.
@@ -110,13 +125,13 @@ impl<E> EventQueue<E> {
     pub fn pop(&mut self) -> Option<(Ns, E)> {
         // Heap entries due by now were scheduled before the FIFO's.
         let heap_first = match (self.heap.peek(), self.due_now.front()) {
-            (Some(h), Some((seq, _))) => (h.at, h.seq) < (self.now, *seq),
+            (Some(h), Some((seq, _))) => h.key < key(self.now, *seq),
             (Some(_), None) => true,
             (None, _) => false,
         };
         let out = if heap_first {
             let e = self.heap.pop()?;
-            (e.at, e.event)
+            (e.at(), e.event)
         } else {
             let (_, event) = self.due_now.pop_front()?;
             (self.now, event)
