@@ -158,7 +158,10 @@ pub fn figures(
         String::new()
     };
     figs.push(fig(
-        format!("reference model ({} jobs, 64 cores{best}) jobs/s", reference.jobs),
+        format!(
+            "reference model ({} jobs, 64 cores{best}) jobs/s",
+            reference.jobs
+        ),
         reference.jobs_per_s,
         "jobs/s",
     ));

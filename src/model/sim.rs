@@ -1088,7 +1088,11 @@ mod tests {
             ..TimeBreakdown::default()
         };
         let (mut a, mut b) = (GroupMetrics::new(), GroupMetrics::new());
-        for (due, start, end) in [(0, 0, 999), (5, 1_005, 2_004), (7, 3_000_001, 9_876_543_210)] {
+        for (due, start, end) in [
+            (0, 0, 999),
+            (5, 1_005, 2_004),
+            (7, 3_000_001, 9_876_543_210),
+        ] {
             record_ns(&mut a, due, start, end, &times);
             b.record(&JobRecord {
                 group: 0,
@@ -1099,7 +1103,11 @@ mod tests {
             });
         }
         assert_eq!(a.jobs, b.jobs);
-        for (x, y) in [(&a.latency, &b.latency), (&a.queue, &b.queue), (&a.service, &b.service)] {
+        for (x, y) in [
+            (&a.latency, &b.latency),
+            (&a.queue, &b.queue),
+            (&a.service, &b.service),
+        ] {
             assert_eq!(x, y);
         }
         assert_eq!(a.times, b.times);
