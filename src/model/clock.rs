@@ -186,6 +186,6 @@ mod tests {
         assert_eq!(q.peek_time(), Some(5));
         let order: Vec<(Ns, char)> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(order, vec![(5, 'f'), (6, 'y'), (7, 'x')]);
-        assert_eq!(q.popped, 9);
+        assert_eq!(q.popped, 8);
     }
 }
