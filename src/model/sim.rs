@@ -669,7 +669,9 @@ impl<'p> Sim<'p> {
                 let ops = &mut self.threads[tid as usize].ops;
                 interp_ops(complete, ops);
                 ops.push_back(Op::EndJob);
-                ops.push_back(Op::GilRelease);
+                if self.gil.is_some() {
+                    ops.push_back(Op::GilRelease);
+                }
             }
         }
         true
@@ -994,6 +996,41 @@ fn record_ns(g: &mut GroupMetrics, due: Ns, start: Ns, end: Ns, times: &TimeBrea
 /// `RunShared::run_action_sync` runs it. Counter `c`'s lock (guard = lock)
 /// is lock `lock_base + c`.
 pub(super) fn sync_ops(
+    action: Action,
+    gil: bool,
+    lock_base: u32,
+    io_call: u64,
+    ops: &mut VecDeque<Op>,
+) {
+    use Op::*;
+    let ns = |d: Duration| d.as_nanos() as u64;
+    if !gil {
+        // No GIL on this thread: its GIL ops would do nothing; leave them
+        // out (the common case pays for fewer micro-ops, nothing else moves).
+        match action {
+            Action::Cpu(d) => ops.push_back(Cpu {
+                ns: ns(d),
+                kind: CpuKind::Interp,
+            }),
+            Action::Native(d) => ops.push_back(Cpu {
+                ns: ns(d),
+                kind: CpuKind::Native,
+            }),
+            Action::Io(d) => {
+                ops.push_back(Sleep(ns(d)));
+                interp_ops(io_call, ops);
+            }
+            Action::Lock { .. } | Action::Counter { .. } => {
+                sync_ops_with_gil_ops(action, gil, lock_base, io_call, ops)
+            }
+        }
+        return;
+    }
+    sync_ops_with_gil_ops(action, gil, lock_base, io_call, ops);
+}
+
+/// [`sync_ops`] with every GIL op written out.
+fn sync_ops_with_gil_ops(
     action: Action,
     gil: bool,
     lock_base: u32,
