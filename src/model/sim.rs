@@ -366,11 +366,18 @@ impl<'p> Sim<'p> {
                     self.gil.as_ref().map(|g| (g.holder, g.drop_request))
                 );
             }
-            let threads = &self.threads;
-            let cpu_at = self.cores.next_finish(|t, g| {
-                threads[t as usize].cpu_gen == g && threads[t as usize].block == Block::Cpu
-            });
             let ev_at = self.q.peek_time();
+            // An event due now goes before any CPU completion (those end
+            // now at the earliest, and ties go to events): no need to ask
+            // the cores.
+            let cpu_at = if ev_at.is_some_and(|e| e <= self.now) {
+                None
+            } else {
+                let threads = &self.threads;
+                self.cores.next_finish(|t, g| {
+                    threads[t as usize].cpu_gen == g && threads[t as usize].block == Block::Cpu
+                })
+            };
             match (cpu_at, ev_at) {
                 (None, None) => break,
                 (Some(c), e) if e.map_or(true, |e| c < e) => {
@@ -418,10 +425,11 @@ impl<'p> Sim<'p> {
         debug_assert!(t >= self.now, "time went backwards");
         self.now = t.max(self.now);
         self.q.set_now(self.now);
-        // The share that held since the last event.
-        let others_on_cores = self.cores.others_on_cores();
+        // The share that held since the last event (`advance` leaves the
+        // runnable count alone, so asking after it is the same).
         let ds = self.cores.advance(self.now);
         if ds > 0.0 && !self.counters.is_empty() {
+            let others_on_cores = self.cores.others_on_cores();
             for c in &mut self.counters {
                 if c.active > 0 {
                     // Writers on a core at the same instant as a given one:
