@@ -502,7 +502,10 @@ fn plan_out_writes_markdown_a_page_and_a_chart_per_slo() {
         ]
     );
     let md = read("pools.plan.md");
-    assert!(md.starts_with("## pools: plan of group.requests.arrival.rate\n"), "{md}");
+    assert!(
+        md.starts_with("## pools: plan of group.requests.arrival.rate\n"),
+        "{md}"
+    );
     let probes: usize = plan["results"]
         .as_array()
         .unwrap()
@@ -529,8 +532,17 @@ fn plan_out_writes_markdown_a_page_and_a_chart_per_slo() {
     assert!(md.contains("**Verdict**"));
 
     let svg = read("pools.plan.requests.p50.svg");
-    assert_eq!(svg.matches("SLO: requests.p50 ≤ 10ms").count(), 2, "line and legend");
-    for needle in ["threads+gil", "threads", "group.requests.arrival.rate (jobs/s", "requests p50 latency (ms"] {
+    assert_eq!(
+        svg.matches("SLO: requests.p50 ≤ 10ms").count(),
+        2,
+        "line and legend"
+    );
+    for needle in [
+        "threads+gil",
+        "threads",
+        "group.requests.arrival.rate (jobs/s",
+        "requests p50 latency (ms",
+    ] {
         assert!(svg.contains(needle), "the chart lacks {needle}");
     }
     // One marker per probe (hollow ones are a polygon under an outline),

@@ -635,13 +635,24 @@ fn check_in_browser(
     heights: (u32, u32),
 ) {
     let (dom, stderr) = headless(chrome, page, &["--dump-dom".into()]);
-    assert_eq!(console_messages(&stderr), Vec::<&str>::new(), "{name}: console errors");
+    assert_eq!(
+        console_messages(&stderr),
+        Vec::<&str>::new(),
+        "{name}: console errors"
+    );
     let figs = figures(&dom);
     let got: Vec<&str> = figs.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(got, ids, "{name}: every chart, once");
     for (id, fig) in &figs {
-        assert!(fig.contains("<svg") && fig.contains("viewBox"), "{id}: no SVG");
-        assert!(shapes(fig) > 10, "{id}: an empty drawing ({} shapes)", shapes(fig));
+        assert!(
+            fig.contains("<svg") && fig.contains("viewBox"),
+            "{id}: no SVG"
+        );
+        assert!(
+            shapes(fig) > 10,
+            "{id}: an empty drawing ({} shapes)",
+            shapes(fig)
+        );
         assert!(fig.contains("<figcaption>"), "{id}: no caption");
         for label in labels {
             assert!(fig.contains(label), "{id} never names {label}");
@@ -652,7 +663,10 @@ fn check_in_browser(
         assert!(text.contains(label), "{name}: the page never names {label}");
     }
     for section in sections {
-        assert!(dom.contains(&format!("<h2>{section}</h2>")), "{name}: no {section}");
+        assert!(
+            dom.contains(&format!("<h2>{section}</h2>")),
+            "{name}: no {section}"
+        );
     }
     let shots = root().join("target/report-screenshots");
     std::fs::create_dir_all(&shots).unwrap();

@@ -370,7 +370,12 @@ fn table_csv_and_out_dir() {
         let body = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{f:?}: {e}"));
         assert!(!body.is_empty(), "{f:?} is empty");
         if name == "md" || name == "html" {
-            for b in ["threads+gil", "requests", "batch", "group.requests.arrival.rate"] {
+            for b in [
+                "threads+gil",
+                "requests",
+                "batch",
+                "group.requests.arrival.rate",
+            ] {
                 assert!(body.contains(b), "{f:?} never names {b}");
             }
         }
@@ -626,12 +631,24 @@ fn out_writes_markdown_and_a_page_with_the_usl_fit() {
         std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     };
     let md = read("pools.sweep.md");
-    assert!(md.starts_with("## pools: sweep of backend.*.workers\n"), "{md}");
+    assert!(
+        md.starts_with("## pools: sweep of backend.*.workers\n"),
+        "{md}"
+    );
     // 6 points × 2 backends × 1 group, under a header and its alignment row.
     let table = md.split("**USL fit**").next().unwrap();
-    assert_eq!(table.lines().filter(|l| l.starts_with('|')).count(), 2 + 12, "{md}");
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with('|')).count(),
+        2 + 12,
+        "{md}"
+    );
     let fit = md.split("**USL fit**").nth(1).expect("a fit table");
-    for b in ["| `threads+gil` |", "| `threads` |", "σ (contention)", "X_max [jobs/s]"] {
+    for b in [
+        "| `threads+gil` |",
+        "| `threads` |",
+        "σ (contention)",
+        "X_max [jobs/s]",
+    ] {
         assert!(fit.contains(b), "fit table lacks {b}: {md}");
     }
     let html = read("pools.sweep.html");
@@ -646,9 +663,20 @@ fn out_writes_markdown_and_a_page_with_the_usl_fit() {
         );
     }
     let throughput = read("pools.sweep.throughput.svg");
-    assert!(html.contains("USL σ = "), "the page inlines the throughput chart");
-    for needle in ["USL σ = ", "λ = ", "threads+gil", "backend.*.workers (workers)"] {
-        assert!(throughput.contains(needle), "throughput chart lacks {needle}");
+    assert!(
+        html.contains("USL σ = "),
+        "the page inlines the throughput chart"
+    );
+    for needle in [
+        "USL σ = ",
+        "λ = ",
+        "threads+gil",
+        "backend.*.workers (workers)",
+    ] {
+        assert!(
+            throughput.contains(needle),
+            "throughput chart lacks {needle}"
+        );
     }
     assert!(!html.contains("<script") && !html.contains("https://"));
     let names: Vec<String> = std::fs::read_dir(&out)

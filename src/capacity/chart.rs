@@ -53,6 +53,7 @@ pub fn charts(sweep: &Sweep) -> io::Result<Vec<Chart>> {
                         unit: Some("ms".into()),
                         log_ratio: Some(LOG_RATIO),
                         from_zero: true,
+                        ticks_at: None,
                     },
                     lines: lines(sweep, &x, &rows, pick),
                     hlines: Vec::new(),
@@ -83,6 +84,7 @@ pub fn charts(sweep: &Sweep) -> io::Result<Vec<Chart>> {
             unit: Some("jobs/s".into()),
             log_ratio: None,
             from_zero: true,
+            ticks_at: None,
         },
         lines: throughput,
         hlines: Vec::new(),
@@ -105,7 +107,12 @@ pub(crate) struct XAxis {
     unit: Option<&'static str>,
     /// Durations are charted in ms.
     scale: f64,
+    /// The values swept, labelled on the axis when there are few.
+    values: Vec<f64>,
 }
+
+/// Up to this many swept values are each labelled on the x axis.
+const MAX_VALUE_TICKS: usize = 10;
 
 impl XAxis {
     /// The axis for `key`: its unit, durations in ms.
@@ -115,6 +122,7 @@ impl XAxis {
             key: key.to_string(),
             unit,
             scale,
+            values: Vec::new(),
         }
     }
 
@@ -131,6 +139,7 @@ impl XAxis {
             // axis; a narrow range stays linear.
             log_ratio: Some(LOG_RATIO),
             from_zero: false,
+            ticks_at: (self.values.len() <= MAX_VALUE_TICKS).then(|| self.values.clone()),
         }
     }
 }
@@ -162,7 +171,15 @@ fn x_axis(sweep: &Sweep) -> Option<XAxis> {
         .iter()
         .zip(&sweep.values)
         .find(|(_, vs)| vs.len() > 1 && vs.iter().all(|v| v.as_f64().is_some()))
-        .map(|(k, _)| XAxis::of(k))
+        .map(|(k, vs)| {
+            let mut x = XAxis::of(k);
+            x.values = vs
+                .iter()
+                .filter_map(Value::as_f64)
+                .map(|v| x.at(v))
+                .collect();
+            x
+        })
 }
 
 fn group_names(sweep: &Sweep) -> Vec<String> {
@@ -285,10 +302,7 @@ fn add_fits(sweep: &Sweep, x: &XAxis, lines: &mut [XyLine]) {
 pub(crate) fn fit_legend(fit: &Fit) -> Vec<String> {
     let Some(u) = fit.usl() else {
         let why = fit.reason.as_deref().unwrap_or("unknown");
-        return vec![
-            "USL: no fit".into(),
-            crate::report::charts::clip(why, 44),
-        ];
+        return vec!["USL: no fit".into(), crate::report::charts::clip(why, 44)];
     };
     let peak = if u.limitless {
         match u.x_max {
@@ -315,7 +329,10 @@ mod tests {
 
     #[test]
     fn keys_have_units() {
-        assert_eq!(key_unit("group.requests.arrival.rate"), (Some("jobs/s"), 1.0));
+        assert_eq!(
+            key_unit("group.requests.arrival.rate"),
+            (Some("jobs/s"), 1.0)
+        );
         assert_eq!(key_unit("backend.*.workers"), (Some("workers"), 1.0));
         assert_eq!(key_unit("gil.switch_interval"), (Some("ms"), 1e3));
         assert_eq!(key_unit("seed"), (None, 1.0));

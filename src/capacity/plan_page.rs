@@ -156,7 +156,11 @@ fn probes_table(plan: &PlanResult) -> Table {
     for r in &plan.results {
         for (i, p) in r.probes.iter().enumerate() {
             let mut row = vec![
-                if i == 0 { r.backend.clone() } else { String::new() },
+                if i == 0 {
+                    r.backend.clone()
+                } else {
+                    String::new()
+                },
                 (i + 1).to_string(),
                 fmt_value(p.value),
                 if p.met { "met" } else { "missed" }.to_string(),

@@ -149,8 +149,12 @@ fn interval_note(sweep: &Sweep) -> String {
 /// Why a sweep asked to fit has no fit table.
 fn fit_note(sweep: &Sweep) -> Option<String> {
     match (&sweep.fit_model, sweep.shard) {
-        (Some(_), Some(_)) => Some("USL fit: left to `gilsim merge`, which has every shard's points.".into()),
-        (Some(_), None) if sweep.fit.is_empty() => Some("USL fit: no backend scales with the varied key.".into()),
+        (Some(_), Some(_)) => {
+            Some("USL fit: left to `gilsim merge`, which has every shard's points.".into())
+        }
+        (Some(_), None) if sweep.fit.is_empty() => {
+            Some("USL fit: no backend scales with the varied key.".into())
+        }
         _ => None,
     }
 }
@@ -160,7 +164,15 @@ fn fit_note(sweep: &Sweep) -> Option<String> {
 fn results_table(sweep: &Sweep) -> Table {
     let mut header: Vec<String> = sweep.keys.clone();
     header.extend(
-        ["backend", "group", "p50 [ms]", "p99 [ms]", "jobs/s", "dominant loss"].map(String::from),
+        [
+            "backend",
+            "group",
+            "p50 [ms]",
+            "p99 [ms]",
+            "jobs/s",
+            "dominant loss",
+        ]
+        .map(String::from),
     );
     let mut numeric = vec![false; sweep.keys.len() + 2];
     numeric.extend([true, true, true, false]);
@@ -343,7 +355,14 @@ fn chart_blocks(sweep: &Sweep, charts: &[Chart]) -> Vec<Block> {
                 .into(),
         )];
     }
-    let others = if sweep.keys.iter().zip(&sweep.values).filter(|(_, v)| v.len() > 1).count() > 1 {
+    let others = if sweep
+        .keys
+        .iter()
+        .zip(&sweep.values)
+        .filter(|(_, v)| v.len() > 1)
+        .count()
+        > 1
+    {
         " Lines of one backend that differ in another varied key share its colour and marker and are told apart by dash pattern."
     } else {
         ""

@@ -28,7 +28,7 @@ pub(crate) const FONT: &str = "sans-serif";
 pub(crate) const TITLE_SIZE: u32 = 20;
 pub(crate) const TEXT_SIZE: u32 = 14;
 /// Legend lines under a label (fit parameters, the max found).
-const SUB_SIZE: u32 = 12;
+const SUB_SIZE: u32 = 13;
 /// The chart's margin around the plot, shared with the legend so that the
 /// legend's first entry lines up with the top of the plot.
 pub(crate) const MARGIN: i32 = 12;
@@ -105,9 +105,7 @@ fn closed(mut outline: Vec<(i32, i32)>) -> Vec<(i32, i32)> {
 const DASHES: [(i32, i32); 3] = [(8, 5), (2, 4), (14, 5)];
 
 fn dash(pattern: usize) -> Option<(i32, i32)> {
-    pattern
-        .checked_sub(1)
-        .map(|k| DASHES[k % DASHES.len()])
+    pattern.checked_sub(1).map(|k| DASHES[k % DASHES.len()])
 }
 
 /// One axis: its range in axis space (log10 of the value on a log axis).
@@ -154,7 +152,11 @@ impl Scale {
             };
         }
         let pad = ((hi - lo) * 0.04).max(if hi != 0.0 { hi.abs() * 0.04 } else { 1.0 });
-        let bottom = if lo >= 0.0 { (lo - pad).max(0.0) } else { lo - pad };
+        let bottom = if lo >= 0.0 {
+            (lo - pad).max(0.0)
+        } else {
+            lo - pad
+        };
         Self::Linear {
             bottom,
             top: hi + pad,
@@ -430,7 +432,9 @@ fn draw_marker(
     if hollow {
         let outline = scaled(&outline, 1.2);
         area.draw(&(EmptyElement::at(at) + Polygon::new(outline.clone(), WHITE.filled())))?;
-        area.draw(&(EmptyElement::at(at) + PathElement::new(closed(outline), color.stroke_width(2))))
+        area.draw(
+            &(EmptyElement::at(at) + PathElement::new(closed(outline), color.stroke_width(2))),
+        )
     } else {
         area.draw(&(EmptyElement::at(at) + Polygon::new(outline, color.filled())))
     }
@@ -464,6 +468,9 @@ pub(crate) struct AxisSpec {
     /// A linear axis starts at 0 (figures), or spans the values
     /// (parameters).
     pub from_zero: bool,
+    /// Label exactly these values (a sweep's values of its key) instead of
+    /// a regular step; `None` or an empty list: a regular step.
+    pub ticks_at: Option<Vec<f64>>,
 }
 
 /// A point of an [`XyLine`].
@@ -607,11 +614,18 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
         .filter(|v| v.is_finite());
     let x = axis_scale(&panel.x, xs);
     let y = axis_scale(&panel.y, ys);
+    let x_ticked = match panel.x.ticks_at.as_deref() {
+        Some(at) if !at.is_empty() => {
+            let at: Vec<f64> = at.iter().map(|v| x.to_axis(*v)).collect();
+            Ticked::new(x.range(), at.clone(), at)
+        }
+        _ => x.ticked(),
+    };
     let mut chart = ChartBuilder::on(&plot)
         .margin(MARGIN)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(x.ticked(), y.ticked())?;
+        .build_cartesian_2d(x_ticked, y.ticked())?;
     chart
         .configure_mesh()
         .x_desc(x.desc(&panel.x.what, panel.x.unit.as_deref()))
@@ -628,12 +642,7 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
     for h in &panel.hlines {
         let yy = y.to_axis(h.y);
         let ends = vec![(x_range.start, yy), (x_range.end, yy)];
-        chart.draw_series(DashedLineSeries::new(
-            ends,
-            8,
-            5,
-            INK.stroke_width(2),
-        ))?;
+        chart.draw_series(DashedLineSeries::new(ends, 8, 5, INK.stroke_width(2)))?;
         let style = TextStyle::from((FONT, TEXT_SIZE))
             .color(&INK)
             .pos(Pos::new(HPos::Right, VPos::Bottom));
@@ -711,7 +720,10 @@ mod tests {
         let Scale::Linear { bottom, top } = Scale::spanning(2000.0, 4000.0, 30.0) else {
             panic!("linear")
         };
-        assert!(bottom > 1800.0 && bottom < 2000.0 && top > 4000.0, "{bottom}..{top}");
+        assert!(
+            bottom > 1800.0 && bottom < 2000.0 && top > 4000.0,
+            "{bottom}..{top}"
+        );
     }
 
     #[test]
@@ -726,7 +738,8 @@ mod tests {
             top,
             floor: 0.001,
         };
-        let labels = |s: Scale| -> Vec<String> { s.ticks().0.iter().map(|v| s.label(*v)).collect() };
+        let labels =
+            |s: Scale| -> Vec<String> { s.ticks().0.iter().map(|v| s.label(*v)).collect() };
         assert_eq!(
             labels(log(-0.2, 2.5)),
             ["1", "2", "5", "10", "20", "50", "100", "200"]
@@ -784,12 +797,14 @@ mod tests {
                 unit: Some("jobs/s".into()),
                 log_ratio: Some(30.0),
                 from_zero: false,
+                ticks_at: None,
             },
             y: AxisSpec {
                 what: "p99 latency".into(),
                 unit: Some("ms".into()),
                 log_ratio: Some(30.0),
                 from_zero: true,
+                ticks_at: None,
             },
             lines: vec![
                 line(0, &[(100.0, 2.0, false), (200.0, 30.0, true)]),
@@ -820,7 +835,10 @@ mod tests {
         }
         // The SLO label twice (legend and line), every point a marker.
         assert_eq!(svg.matches("SLO &lt;= 20ms").count(), 2);
-        assert!(svg.matches("<polygon").count() >= 3 + 2, "markers and legend samples");
+        assert!(
+            svg.matches("<polygon").count() >= 3 + 2,
+            "markers and legend samples"
+        );
         assert!(svg.matches("<polyline").count() >= 1);
     }
 

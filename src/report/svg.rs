@@ -16,8 +16,8 @@ use std::io::{self, Write};
 use plotters::prelude::*;
 
 use super::plot::{
-    color, draw_legend, legend_width, marker_outline, note, to_io, Area, DrawResult,
-    LegendEntry, Scale, Ticked, FONT, MARGIN, TEXT_SIZE, TITLE_SIZE, WIDTH,
+    color, draw_legend, legend_width, marker_outline, note, to_io, Area, DrawResult, LegendEntry,
+    Scale, Ticked, FONT, MARGIN, TEXT_SIZE, TITLE_SIZE, WIDTH,
 };
 use super::{Exporter, Quantiles, Report};
 
