@@ -546,8 +546,19 @@ fn plan_out_writes_markdown_a_page_and_a_chart_per_slo() {
         assert!(svg.contains(needle), "the chart lacks {needle}");
     }
     // One marker per probe (hollow ones are a polygon under an outline),
-    // plus the legend's samples: one per backend, met and missed.
-    assert_eq!(svg.matches("<polygon").count(), probes + 2 + 2, "{svg}");
+    // plus the legend's samples (one per backend, met and missed) and one
+    // on top of each backend's max line.
+    let maxes = plan["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["max"].is_number())
+        .count();
+    assert_eq!(
+        svg.matches("<polygon").count(),
+        probes + 2 + 2 + maxes,
+        "{svg}"
+    );
     let html = read("pools.plan.html");
     for s in ["Plan", "Results", "Verdict", "Charts", "Probes"] {
         assert!(html.contains(&format!("<h2>{s}</h2>")), "no {s} section");

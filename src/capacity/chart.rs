@@ -30,8 +30,9 @@ const PANEL_HEIGHT: u32 = 400;
 /// Above this max/min ratio a latency axis is logarithmic: near
 /// saturation p99 grows by orders of magnitude.
 const LOG_RATIO: f64 = 30.0;
-/// Points on a drawn USL curve.
-const CURVE_STEPS: usize = 200;
+/// Segments of a drawn USL curve: the SVG rounds points to whole pixels,
+/// so many short segments would draw a staircase.
+const CURVE_STEPS: usize = 48;
 
 /// The charts of a sweep, p99 first; none when no key takes more than one
 /// numeric value (there is no x axis).

@@ -331,9 +331,10 @@ pub(crate) mod tests {
         let probes = 6 + 2 + 1;
         let missed = 3;
         let legend_samples = 3 + 2;
+        let max_lines = 2;
         assert_eq!(
             svg.matches("<polygon").count(),
-            probes + legend_samples,
+            probes + legend_samples + max_lines,
             "{svg}"
         );
         assert!(

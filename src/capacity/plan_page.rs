@@ -267,7 +267,7 @@ pub fn page(plan: &PlanResult, charts: &[SloChart]) -> Page {
                 id: format!("plan-{}", c.name),
                 svg: c.svg.clone(),
                 caption: format!(
-                    "{}: the figure this SLO bounds at each probe against {}, one line per backend through its probes (its colour and marker as on the run pages). A filled marker: the probe met every SLO; a hollow one: it missed (this SLO, another one, or an open-loop group achieved under 99% of its offered rate). The dashed black line is the SLO; a backend's vertical dashed line is the highest value that held.",
+                    "{}: the figure this SLO bounds at each probe against {}, one line per backend through its probes (its colour and marker as on the run pages). A filled marker: the probe met every SLO; a hollow one: it missed (this SLO, another one, or an open-loop group achieved under 99% of its offered rate). The dashed black line is the SLO; a backend's dotted vertical line is the highest value that held.",
                     c.slo, plan.vary
                 ),
             })

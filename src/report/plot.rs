@@ -63,33 +63,29 @@ pub(crate) fn color(index: usize) -> RGBColor {
 /// are polygons so that every marker is one element type, in the chart and
 /// in the legend.
 pub(crate) fn marker_outline(index: usize) -> Vec<(i32, i32)> {
-    match (index / PALETTE.len() + index) % 4 {
-        0 => (0..12)
-            .map(|k| {
-                let a = f64::from(k) * std::f64::consts::PI / 6.0;
-                (
-                    (4.5 * a.cos()).round() as i32,
-                    (4.5 * a.sin()).round() as i32,
-                )
-            })
-            .collect(),
-        1 => vec![(0, -5), (5, 4), (-5, 4)],
-        2 => vec![(-4, -4), (4, -4), (4, 4), (-4, 4)],
-        _ => vec![(0, -5), (5, 0), (0, 5), (-5, 0)],
-    }
+    scaled(index, 1.0)
 }
 
-/// `outline` scaled by `k` (a ring around a point, a larger legend sample).
-fn scaled(outline: &[(i32, i32)], k: f64) -> Vec<(i32, i32)> {
-    outline
-        .iter()
-        .map(|(x, y)| {
-            (
-                (f64::from(*x) * k).round() as i32,
-                (f64::from(*y) * k).round() as i32,
-            )
-        })
-        .collect()
+/// The marker's outline `k` times its size (a hollow marker, a ring around
+/// a fit's peak), rounded to pixels only after scaling so that a large
+/// circle stays round.
+fn scaled(index: usize, k: f64) -> Vec<(i32, i32)> {
+    let px = |x: f64, y: f64| ((x * k).round() as i32, (y * k).round() as i32);
+    match (index / PALETTE.len() + index) % 4 {
+        0 => {
+            // More sides for a larger circle.
+            let sides = if k > 1.5 { 24 } else { 12 };
+            (0..sides)
+                .map(|i| {
+                    let a = f64::from(i) * 2.0 * std::f64::consts::PI / f64::from(sides);
+                    px(4.5 * a.cos(), 4.5 * a.sin())
+                })
+                .collect()
+        }
+        1 => vec![px(0.0, -5.0), px(5.0, 4.0), px(-5.0, 4.0)],
+        2 => vec![px(-4.0, -4.0), px(4.0, -4.0), px(4.0, 4.0), px(-4.0, 4.0)],
+        _ => vec![px(0.0, -5.0), px(5.0, 0.0), px(0.0, 5.0), px(-5.0, 0.0)],
+    }
 }
 
 /// A closed path through `outline` (for hollow markers).
@@ -428,15 +424,14 @@ fn draw_marker(
     color: RGBColor,
     hollow: bool,
 ) -> DrawResult<()> {
-    let outline = marker_outline(shape);
     if hollow {
-        let outline = scaled(&outline, 1.2);
+        let outline = scaled(shape, 1.2);
         area.draw(&(EmptyElement::at(at) + Polygon::new(outline.clone(), WHITE.filled())))?;
         area.draw(
             &(EmptyElement::at(at) + PathElement::new(closed(outline), color.stroke_width(2))),
         )
     } else {
-        area.draw(&(EmptyElement::at(at) + Polygon::new(outline, color.filled())))
+        area.draw(&(EmptyElement::at(at) + Polygon::new(marker_outline(shape), color.filled())))
     }
 }
 
@@ -508,7 +503,8 @@ pub(crate) struct HLine {
     pub label: String,
 }
 
-/// A vertical line in a backend's colour and dash (its max found).
+/// A vertical line in a backend's colour and dash (its max found), with
+/// the backend's marker at its top.
 #[derive(Debug, Clone)]
 pub(crate) struct VLine {
     pub x: f64,
@@ -660,6 +656,11 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
             gap,
             color(v.backend).mix(0.8).stroke_width(2),
         ))?;
+        // The backend's marker on top says whose line it is without colour.
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((xx, y_range.end))
+                + Polygon::new(scaled(v.backend, 1.2), color(v.backend).filled()),
+        ))?;
     }
     for l in &panel.lines {
         let c = color(l.backend);
@@ -678,13 +679,13 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
             }
         }
         if let Some(r) = l.ring {
-            let ring = closed(scaled(&marker_outline(l.backend), 2.2));
+            let ring = closed(scaled(l.backend, 2.2));
             chart.draw_series(std::iter::once(
                 EmptyElement::at(at(r)) + PathElement::new(ring, c.stroke_width(2)),
             ))?;
         }
         let outline = marker_outline(l.backend);
-        let big = scaled(&outline, 1.2);
+        let big = scaled(l.backend, 1.2);
         chart.draw_series(pts.iter().filter(|p| !p.hollow).map(|p| {
             EmptyElement::at(at((p.x, p.y))) + Polygon::new(outline.clone(), c.filled())
         }))?;
