@@ -36,6 +36,9 @@ pub struct SloChart {
     pub svg: String,
 }
 
+/// Reads one figure of a probe, in the chart's unit.
+type Pick = Box<dyn Fn(&Probe) -> Option<f64>>;
+
 /// What an SLO's chart plots.
 struct Figure {
     /// The y axis: `requests p99 latency`.
@@ -46,7 +49,7 @@ struct Figure {
     /// The SLO's line label.
     label: String,
     /// The figure of one probe, in the axis unit (`None`: not measured).
-    pick: Box<dyn Fn(&Probe) -> Option<f64>>,
+    pick: Pick,
     /// The file-name part.
     name: String,
 }

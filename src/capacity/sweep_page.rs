@@ -248,7 +248,7 @@ fn fit_table(sweep: &Sweep) -> Option<Table> {
 fn fit_row(f: &Fit) -> Vec<String> {
     let Some(u) = f.usl() else {
         let mut row = vec![f.backend.clone()];
-        row.extend(std::iter::repeat_n("-".to_string(), 6));
+        row.extend(std::iter::repeat("-".to_string()).take(6));
         row.push(format!(
             "no fit: {}",
             f.reason.as_deref().unwrap_or("unknown")
