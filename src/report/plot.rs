@@ -583,7 +583,16 @@ fn axis_scale(spec: &AxisSpec, values: impl Iterator<Item = f64> + Clone) -> Sca
 }
 
 fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
-    let body = area.titled(&panel.title, (FONT, TITLE_SIZE))?;
+    // The title starts at the left, as the page's other charts' do: on a
+    // phone the chart scrolls sideways and a centred title would start
+    // off-screen.
+    let title_height = TITLE_SIZE + 16;
+    let (head, body) = area.split_vertically(title_height);
+    head.draw(&Text::new(
+        panel.title.clone(),
+        (MARGIN + 4, 8),
+        TextStyle::from((FONT, TITLE_SIZE)).pos(Pos::new(HPos::Left, VPos::Top)),
+    ))?;
     let (width, _) = body.dim_in_pixel();
     let legend = xy_legend(panel);
     let (plot, column) = body.split_horizontally(width.saturating_sub(legend_width(&legend)));
