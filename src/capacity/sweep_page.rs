@@ -384,3 +384,190 @@ fn chart_blocks(sweep: &Sweep, charts: &[Chart]) -> Vec<Block> {
         })
         .collect()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::capacity::keys::{Assignment, Value};
+    use crate::capacity::usl;
+
+    const KEY: &str = "backend.*.workers";
+    const NS: [i64; 6] = [1, 2, 3, 4, 6, 8];
+
+    fn summary(mean: f64, n: usize) -> Summary {
+        Summary {
+            n,
+            mean,
+            stddev: 0.0,
+            ci95_lo: mean * 0.9,
+            ci95_hi: mean * 1.1,
+        }
+    }
+
+    /// X(N) of a USL with σ = 0.1, κ = 0.02, λ = 100/s: it peaks at
+    /// N* = √(0.9/0.02) ≈ 6.7, inside the swept 1..8.
+    fn x(n: f64) -> f64 {
+        100.0 * n / (1.0 + 0.1 * (n - 1.0) + 0.02 * n * (n - 1.0))
+    }
+
+    fn row(index: usize, set: Vec<(String, Value)>, backend: &str, n: f64, runs: usize) -> Row {
+        Row {
+            index,
+            set: Assignment(set),
+            backend: backend.into(),
+            group: "work".into(),
+            p50_us: summary(1000.0 * n, runs),
+            p99_us: summary(3000.0 * n, runs),
+            throughput_per_s: summary(x(n), runs),
+            dominant_loss: Some("GIL wait".into()),
+            dominant_share: 0.4,
+        }
+    }
+
+    fn fit(backend: &str) -> Fit {
+        let data: Vec<(f64, f64)> = NS.iter().map(|n| (*n as f64, x(*n as f64))).collect();
+        let u = usl::fit(&data).expect("an exact USL fits");
+        Fit {
+            backend: backend.into(),
+            key: KEY.into(),
+            status: "ok".into(),
+            reason: None,
+            sigma: Some(u.sigma),
+            kappa: Some(u.kappa),
+            lambda: Some(u.lambda),
+            se: u.se,
+            n_star: u.n_star,
+            x_max: u.x_max,
+            limitless: Some(u.limitless),
+            r2: Some(u.r2),
+            data,
+        }
+    }
+
+    /// A six-point worker sweep of two backends (one fitted, one whose fit
+    /// failed), or with `seeds` a second varied key.
+    pub(crate) fn sweep(seeds: bool, runs: usize) -> Sweep {
+        let mut keys = vec![KEY.to_string()];
+        let mut values = vec![NS.iter().map(|n| Value::Int(*n)).collect::<Vec<_>>()];
+        if seeds {
+            keys.push("seed".into());
+            values.push(vec![Value::Int(1), Value::Int(2)]);
+        }
+        let mut summary = Vec::new();
+        for (i, n) in NS.iter().enumerate() {
+            for seed in if seeds { vec![1, 2] } else { vec![1] } {
+                let mut set = vec![(KEY.to_string(), Value::Int(*n))];
+                if seeds {
+                    set.push(("seed".into(), Value::Int(seed)));
+                }
+                for b in ["threads+gil", "rayon"] {
+                    summary.push(row(i, set.clone(), b, *n as f64, runs));
+                }
+            }
+        }
+        let mut failed = fit("rayon");
+        failed.status = "failed".into();
+        failed.reason = Some("did not converge".into());
+        failed.sigma = None;
+        Sweep {
+            config: "pools".into(),
+            engine: "model".into(),
+            keys,
+            values,
+            runs,
+            backends: vec!["threads+gil".into(), "rayon".into()],
+            points_total: NS.len(),
+            shard: None,
+            fit_model: Some("usl".into()),
+            points: Vec::new(),
+            summary,
+            fit: if seeds {
+                Vec::new()
+            } else {
+                vec![fit("threads+gil"), failed]
+            },
+        }
+    }
+
+    #[test]
+    fn markdown_has_the_sweep_table_and_the_fit_table() {
+        let mut out = Vec::new();
+        markdown(&sweep(false, 3), &mut out).unwrap();
+        let md = String::from_utf8(out).unwrap();
+        assert!(
+            md.starts_with("## pools: sweep of backend.*.workers\n"),
+            "{md}"
+        );
+        let (table, fits) = md.split_once("**USL fit**").expect("a fit table");
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 2 + 6 * 2, "{md}");
+        assert!(rows[0].contains("p99 [ms]") && rows[1].contains("---:"));
+        // 3 runs: mean ± half-width, in ms.
+        assert!(md.contains("| 3.000 ± "), "{md}");
+        assert!(md.contains("mean ± the half-width of the 95% confidence interval over 3 runs"));
+        assert!(fits.contains("| `threads+gil` | 0.1"), "σ: {fits}");
+        assert!(fits.contains("| `rayon` | - |") && fits.contains("no fit: did not converge"));
+    }
+
+    #[test]
+    fn the_throughput_chart_draws_the_fit_and_names_its_parameters() {
+        let charts = chart::charts(&sweep(false, 1)).unwrap();
+        let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["p99", "p50", "throughput"]);
+        let svg = &charts[2].svg;
+        for needle in [
+            // σ may print as 0.100 or 0.1000 (a hair under 0.1).
+            "USL σ = 0.1",
+            ", κ = 0.0200",
+            "λ = 100/s, R² = 1.000",
+            "N* = 6.71 (ring), X_max = ",
+            "USL: no fit",
+            "did not converge",
+            "backend.*.workers (workers)",
+            "throughput (jobs/s)",
+        ] {
+            assert!(
+                svg.contains(needle),
+                "missing {needle}: {:?}",
+                svg.lines()
+                    .filter(|l| l.contains("USL"))
+                    .collect::<Vec<_>>()
+            );
+        }
+        // The x axis is labelled at each swept value.
+        for n in NS {
+            assert!(svg.contains(&format!("\n{n}\n</text>")), "no tick at {n}");
+        }
+        let html = render_page(&page(
+            &SweepFile {
+                gilsim: "test".into(),
+                sweep: sweep(false, 1),
+            },
+            &charts,
+        ));
+        for s in ["Sweep", "Results", "USL fit", "Charts"] {
+            assert!(html.contains(&format!("<h2>{s}</h2>")), "no {s}");
+        }
+        assert_eq!(html.matches("<figure class=\"chart\"").count(), 3);
+        assert!(html.contains("backend.*.workers = 1, 2, 3, 4, 6, 8"));
+    }
+
+    #[test]
+    fn a_second_varied_key_gets_its_own_dashed_lines() {
+        let one = chart::charts(&sweep(false, 1)).unwrap();
+        let two = chart::charts(&sweep(true, 1)).unwrap();
+        let svg = &two[0].svg;
+        for label in [
+            "threads+gil (seed=1)",
+            "threads+gil (seed=2)",
+            "rayon (seed=2)",
+        ] {
+            assert!(svg.contains(label), "no line {label}");
+        }
+        // Dashes are drawn as many short segments.
+        assert!(
+            svg.matches("<polyline").count() > 2 * one[0].svg.matches("<polyline").count(),
+            "no dashed lines"
+        );
+    }
+}
