@@ -211,12 +211,22 @@ fn panel(plan: &PlanResult, slo: &str, fig: &Figure) -> XyPanel {
 /// reached)`, `fails at 250 (doom)`.
 pub(crate) fn outcome(r: &BackendResult) -> String {
     match (r.status, r.max) {
-        (Status::Found, Some(m)) => format!("max {}", fmt_value(m)),
-        (Status::NotReached, Some(m)) => format!("max ≥ {} (range end)", fmt_value(m)),
+        (Status::Found, Some(m)) => format!("max {}", short_value(m)),
+        (Status::NotReached, Some(m)) => format!("max ≥ {} (range end)", short_value(m)),
         _ => match r.probes.first() {
-            Some(p) => format!("fails already at {} (doom)", fmt_value(p.value)),
+            Some(p) => format!("fails already at {} (doom)", short_value(p.value)),
             None => "no probe".into(),
         },
+    }
+}
+
+/// A key's value without trailing zeros: `2187.5`, not `2187.500`.
+fn short_value(x: f64) -> String {
+    let s = fmt_value(x);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
@@ -348,6 +358,13 @@ pub(crate) mod tests {
         assert!(charts[1].svg.contains("p99 latency of the worst group (ms"));
         assert!(charts[2].svg.contains("throughput (jobs/s"));
         assert!(charts[2].svg.contains("SLO: throughput ≥ 150/s"));
+    }
+
+    #[test]
+    fn legend_values_have_no_trailing_zeros() {
+        assert_eq!(short_value(2187.5), "2187.5");
+        assert_eq!(short_value(640.0), "640");
+        assert_eq!(short_value(0.125), "0.125");
     }
 
     #[test]

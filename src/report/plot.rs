@@ -648,12 +648,6 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
         let yy = y.to_axis(h.y);
         let ends = vec![(x_range.start, yy), (x_range.end, yy)];
         chart.draw_series(DashedLineSeries::new(ends, 8, 5, INK.stroke_width(2)))?;
-        let style = TextStyle::from((FONT, TEXT_SIZE))
-            .color(&INK)
-            .pos(Pos::new(HPos::Right, VPos::Bottom));
-        chart.draw_series(std::iter::once(
-            EmptyElement::at((x_range.end, yy)) + Text::new(h.label.clone(), (-6, -5), style),
-        ))?;
     }
     for v in &panel.vlines {
         let xx = x.to_axis(v.x);
@@ -703,6 +697,21 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
                 + Polygon::new(big.clone(), WHITE.filled())
                 + PathElement::new(closed(big.clone()), c.stroke_width(2))
         }))?;
+    }
+    // Labels last, so that no line crosses them.
+    for h in &panel.hlines {
+        let yy = y.to_axis(h.y);
+        let style = TextStyle::from((FONT, TEXT_SIZE))
+            .color(&INK)
+            .pos(Pos::new(HPos::Right, VPos::Bottom));
+        // On a light ground, so lines that cross it do not strike it out
+        // (they still show faintly through).
+        let width = i32::try_from(h.label.chars().count()).unwrap_or(0) * 7 + 8;
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((x_range.end, yy))
+                + Rectangle::new([(-width - 4, -20), (-2, -3)], WHITE.mix(0.75).filled())
+                + Text::new(h.label.clone(), (-6, -5), style),
+        ))?;
     }
     Ok(())
 }
