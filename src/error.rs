@@ -40,6 +40,21 @@ pub enum Error {
     /// were written, marked incomplete.
     #[error("{}", stopped_message(*.0))]
     Stopped(crate::stop::Stopped),
+    /// A `plan` search was stopped early (SPEC §8): half a search has no
+    /// answer, so nothing was written.
+    #[error(
+        "{}: the search stopped in the middle of a probe and has no answer; nothing was written \
+         (the probe lines above show what was measured)",
+        search_stopped_what(*.0)
+    )]
+    SearchStopped(crate::stop::Stopped),
+}
+
+fn search_stopped_what(why: crate::stop::Stopped) -> &'static str {
+    match why {
+        crate::stop::Stopped::Interrupted => "interrupted",
+        crate::stop::Stopped::Timeout => "--timeout reached",
+    }
 }
 
 fn stopped_message(why: crate::stop::Stopped) -> String {
@@ -59,7 +74,7 @@ impl Error {
             Error::Config(_) | Error::Configs(_) | Error::Usage(_) | Error::Unwritable { .. } => 2,
             Error::Run(e) if e.is_refusal() => 2,
             Error::Run(_) | Error::Output { .. } => 1,
-            Error::Stopped(why) => why.exit_code(),
+            Error::Stopped(why) | Error::SearchStopped(why) => why.exit_code(),
         }
     }
 }

@@ -236,7 +236,11 @@ fn bad_compare_and_merge_input_exits_2() {
 
 /// Runs a sweep of FAST and returns its JSON.
 fn sweep_json(dir: &tempfile::TempDir, extra: &[&str]) -> Value {
-    let path = config(dir, "fast", FAST);
+    sweep_json_of(&config(dir, "fast", FAST), extra)
+}
+
+/// Runs a sweep of the config at `path` and returns its JSON.
+fn sweep_json_of(path: &std::path::Path, extra: &[&str]) -> Value {
     let out = gilsim()
         .arg("sweep")
         .arg(&path)
@@ -696,5 +700,79 @@ fn an_unwritable_sweep_out_is_refused_before_anything_runs() {
         &dir,
         &["sweep", "CONFIG", "--set", "seed=1,2", "--out", &file],
         "not a directory",
+    );
+}
+
+/// The model engine under a sweep of `cores` with a USL fit: CPU-bound
+/// jobs scale with cores on a pool without a GIL (σ ≈ 0) and not at all on
+/// a GIL thread pool (σ ≈ 1), on core counts this machine does not have.
+#[test]
+fn a_model_sweep_over_cores_fits_the_gil_as_serial() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(
+        &dir,
+        "usl",
+        r#"
+        name = "usl"
+        [[backend]]
+        kind = "rayon"
+        [[backend]]
+        kind = "threads"
+        name = "threads+gil"
+        gil = true
+        workers = 64
+        [[group]]
+        name = "cpu"
+        jobs = 128
+        steps = [{ cpu = "5ms" }]
+        "#,
+    );
+    let doc = sweep_json_of(
+        &path,
+        &[
+            "--engine",
+            "model",
+            "--set",
+            "cores=1,2,4,8,16,32",
+            "--fit",
+            "usl",
+        ],
+    );
+    let sweep = &doc["sweep"];
+    assert_eq!(sweep["engine"], "model");
+    assert_eq!(sweep["complete"], true);
+    assert_eq!(sweep["points"].as_array().map(Vec::len), Some(6));
+    let fit = |backend: &str| {
+        sweep["fit"]
+            .as_array()
+            .and_then(|f| f.iter().find(|x| x["backend"] == backend))
+            .unwrap_or_else(|| panic!("no fit for {backend}: {sweep}"))
+            .clone()
+    };
+    let free = fit("rayon");
+    let gil = fit("threads+gil");
+    assert_eq!(free["key"], "cores");
+    let sigma = |f: &Value| f["sigma"].as_f64().expect("sigma");
+    assert!(sigma(&free) < 0.05, "no GIL scales: {free}");
+    assert!(sigma(&gil) > 0.9, "the GIL serialises: {gil}");
+    // 32 virtual cores: rayon's throughput is about 32 times one core's.
+    let tput = |backend: &str, cores: u64| {
+        sweep["points"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["set"]["cores"] == cores))
+            .and_then(|p| p["report"]["runs"].as_array())
+            .and_then(|rs| rs.iter().find(|r| r["backend"] == backend))
+            .and_then(|r| r["throughput_per_s"].as_f64())
+            .expect("throughput")
+    };
+    let speedup = tput("rayon", 32) / tput("rayon", 1);
+    assert!(
+        (28.0..=33.0).contains(&speedup),
+        "rayon on 32 cores: {speedup:.1}x"
+    );
+    let gil_speedup = tput("threads+gil", 32) / tput("threads+gil", 1);
+    assert!(
+        gil_speedup < 1.2,
+        "threads+gil on 32 cores: {gil_speedup:.2}x"
     );
 }

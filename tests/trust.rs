@@ -17,8 +17,13 @@ use serde_json::Value;
 const ITERS: (&str, &str) = ("GILSIM_ITERS_PER_US", "300");
 
 fn spawn(args: &[&str], config: &Path) -> Child {
+    spawn_command("run", args, config)
+}
+
+/// `gilsim COMMAND CONFIG --format json ARGS...`, its output piped.
+fn spawn_command(command: &str, args: &[&str], config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_gilsim"))
-        .arg("run")
+        .arg(command)
         .arg(config)
         .args(["--format", "json"])
         .args(args)
@@ -225,6 +230,92 @@ fn sigint_after_the_first_backend_keeps_its_report_and_the_partial_one() {
     assert!(out_dir.join("two.csv").exists() && out_dir.join("two.svg").exists());
     assert_no_temp_files(dir.path());
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+}
+
+/// One backend, 20 jobs of 50 ms one after another: a second per point.
+fn second_per_point(dir: &tempfile::TempDir) -> PathBuf {
+    config(
+        dir,
+        "slow",
+        "name = \"slow\"\n[[backend]]\nkind = \"threads\"\nworkers = 1\n\
+         [[group]]\nname = \"w\"\njobs = 20\narrival = { closed = 1 }\nsteps = [{ io = \"50ms\" }]\n",
+    )
+}
+
+/// SIGINT in a sweep's second point: the first point is kept, the cut one
+/// is not, the sweep says it is incomplete, its files are written, and the
+/// exit status is 130.
+#[test]
+fn sigint_in_a_sweep_keeps_the_points_that_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = second_per_point(&dir);
+    let out_dir = dir.path().join("out");
+    let child = spawn_command(
+        "sweep",
+        &["--set", "seed=1,2,3,4", "--out", out_dir.to_str().unwrap()],
+        &cfg,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let doc = report_of(&out);
+    let sweep = &doc["sweep"];
+    assert_eq!(sweep["complete"], false, "{sweep}");
+    assert_eq!(sweep["stopped"], "interrupted");
+    let points = sweep["points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "only the first point finished: {sweep}");
+    assert_eq!(points[0]["index"], 0);
+    assert_eq!(points[0]["report"]["complete"], true);
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("slow.sweep.json")).unwrap()).unwrap();
+    assert_eq!(saved, doc);
+    assert_no_temp_files(dir.path());
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
+/// SIGINT during a plan's probe: the search has no answer, so nothing is
+/// printed or written; exit 130 with the reason.
+#[test]
+fn sigint_in_a_plan_stops_the_search_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = second_per_point(&dir);
+    let out_dir = dir.path().join("out");
+    let child = spawn_command(
+        "plan",
+        &[
+            "--vary",
+            "backend.*.workers=1..64",
+            "--slo",
+            "w.p99<=1s",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &cfg,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("interrupted: the search stopped"),
+        "{stderr}"
+    );
+    let written: Vec<PathBuf> = walk(&out_dir);
+    assert!(written.is_empty(), "{written:?}");
 }
 
 /// A config that would run for a minute: 4 clients × 50 ms IO.

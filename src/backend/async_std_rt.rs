@@ -23,7 +23,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::async_support::{catching, offload_for};
+use super::async_support::{catching, inline_groups, offload_for};
 use super::async_timer::{async_io_sleep, raise_fd_limit};
 use super::{Backend, Executor, RunOptions};
 use crate::config::CpuMode;
@@ -99,18 +99,22 @@ impl Backend for AsyncStd {
     fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError> {
         raise_fd_limit();
         self.start_runtime()?;
+        let offload = offload_for(&self.name, self.cpu_mode)?;
         Ok(Box::new(Running {
+            inline: inline_groups(&shared, &offload),
             shared,
-            platform: Arc::new(AsyncStdPlatform),
-            offload: offload_for(&self.name, self.cpu_mode)?,
+            platform: AsyncStdPlatform,
+            offload,
         }))
     }
 }
 
 struct Running {
     shared: Arc<RunShared>,
-    platform: Arc<AsyncStdPlatform>,
+    platform: AsyncStdPlatform,
     offload: Offload,
+    /// Per group: its jobs never await ([`inline_groups`]).
+    inline: Vec<bool>,
 }
 
 impl Executor for Running {
@@ -119,9 +123,16 @@ impl Executor for Running {
         // set-up: the one timed wait a job makes on them, for the GIL,
         // lowers that thread's timer slack itself (Gil::acquire).
         // Dropping the handle detaches the task.
+        if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
+            let shared = self.shared.clone();
+            drop(async_std::task::spawn(async move {
+                shared.run_task_inline(ticket)
+            }));
+            return Ok(());
+        }
         drop(async_std::task::spawn(run_job_async(
             self.shared.clone(),
-            self.platform.clone(),
+            self.platform,
             self.offload.clone(),
             ticket,
         )));
@@ -135,6 +146,7 @@ impl Executor for Running {
 }
 
 /// async-std's side of [`AsyncPlatform`].
+#[derive(Clone, Copy)]
 struct AsyncStdPlatform;
 
 impl AsyncPlatform for AsyncStdPlatform {

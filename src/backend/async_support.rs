@@ -8,7 +8,7 @@ use super::available_cores;
 use super::rayon_pool::build_pool;
 use crate::config::CpuMode;
 use crate::error::RunError;
-use crate::exec::Offload;
+use crate::exec::{never_awaits, Offload, RunShared};
 
 /// Where `cpu_mode` sends CPU-type steps; [`CpuMode::Rayon`] gets its own
 /// pool of one worker per core (the "process pool").
@@ -29,4 +29,13 @@ pub(super) fn catching<R>(
     f: impl FnOnce() -> R + Send + 'static,
 ) -> impl FnOnce() -> Option<R> + Send + 'static {
     move || catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+/// Per group of `shared`'s plan, whether its jobs never await when their
+/// CPU work runs on `offload` ([`never_awaits`]): those are spawned as a
+/// small task running [`RunShared::run_task_inline`].
+pub(super) fn inline_groups(shared: &RunShared, offload: &Offload) -> Vec<bool> {
+    (0..shared.plan.groups.len())
+        .map(|g| never_awaits(&shared.plan, g, offload))
+        .collect()
 }

@@ -16,7 +16,7 @@ use super::{available_cores, backend_for, Backend, Executor};
 use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::exec::{warmup_of, Bell, Done, JobTicket};
-use crate::metrics::{process_cpu_time, HeldBack, Limiter, RunMeasurement};
+use crate::metrics::{host, process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
 use crate::stop;
 use crate::work::kernel::Calibration;
@@ -29,6 +29,13 @@ pub const DEFAULT_MAX_IN_FLIGHT: u64 = 65_536;
 
 /// How often the driver reports progress, at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// How often the driver looks at the completion count when nothing it does
+/// needs to hear of a completion at once (see [`Driver::must_hear_at_once`]):
+/// it is then late by up to this much to top up a backlog far from empty, or
+/// to see the last job end. What is measured is not: latency, queue time and
+/// wall come from the jobs' own timestamps.
+const POLL_EVERY: Duration = Duration::from_millis(1);
 
 /// Jobs completed so far in the current run.
 #[derive(Debug, Clone, Copy)]
@@ -76,10 +83,10 @@ pub fn run(
     let deployment = Deployment::launch(spec, &*backend, &plan, opts, tx, cores)?;
     let bell = deployment.bell.clone();
     let cpu_before = process_cpu_time();
+    let steal_before = host::steal_time();
     let limiter = in_flight_limiter(&*backend, opts);
-    let mut driver = Driver::new(&plan, &rx, opts.progress, limiter.limit);
+    let mut driver = Driver::new(&plan, &rx, &bell, opts.progress, limiter.limit);
     driver.warmup_jobs = opts.warmup_jobs;
-    driver.bell = Some(&bell);
     driver.refill_every = refill_every(spec, limiter.limit);
     let outcome = driver.drive(&*deployment.executor);
     let abandon = driver.abandoned > 0;
@@ -97,6 +104,7 @@ pub fn run(
     }
     let done = deployment.finish(abandon);
     let process_cpu = process_cpu_time().saturating_sub(cpu_before);
+    let host_steal = host::steal_between(steal_before, host::steal_time());
     let (started, last_end) = outcome?;
     if let Some(what) = done.failure {
         return Err(RunError::JobPanicked {
@@ -111,6 +119,7 @@ pub fn run(
         wall: last_end.saturating_duration_since(started),
         jobs: done.groups.iter().map(|g| g.jobs).sum(),
         process_cpu,
+        host_steal,
         kernel_speed: done.kernel_speed,
         held_back: (driver.held_back > 0).then_some(HeldBack {
             jobs: driver.held_back,
@@ -164,14 +173,15 @@ struct Driver<'a> {
     warmup_jobs: u64,
     /// The first due time of a measured (not warm-up) job.
     first_measured_due: Option<Instant>,
-    last_end: Option<Instant>,
     /// Jobs that found the run at its in-flight bound, each counted once.
     held_back: u64,
     /// How many jobs at the front of `ready` are already in `held_back`.
     counted_in_ready: usize,
-    /// Rung by every completion: lets the driver sleep through the ones it
-    /// does not need to act on at once (`None`: woken by each).
-    bell: Option<&'a Bell>,
+    /// Rung by every completion: counts them and keeps the latest end
+    /// time; lets the driver sleep through the ones it does not need to act
+    /// on at once. Only closed-loop groups' completions come on `done_rx`
+    /// too (see [`Deployment::launch`]).
+    bell: &'a Bell,
     /// Whether some group is closed-loop: each completion there submits the
     /// client's next job, so every one must wake the driver.
     closed: bool,
@@ -204,6 +214,7 @@ impl<'a> Driver<'a> {
     fn new(
         plan: &'a Plan,
         done_rx: &'a Receiver<Done>,
+        bell: &'a Bell,
         progress: Option<&'a (dyn Fn(Progress) + Sync)>,
         max_in_flight: u64,
     ) -> Self {
@@ -225,10 +236,9 @@ impl<'a> Driver<'a> {
             first_due: None,
             warmup_jobs: 0,
             first_measured_due: None,
-            last_end: None,
             held_back: 0,
             counted_in_ready: 0,
-            bell: None,
+            bell,
             closed: plan
                 .groups
                 .iter()
@@ -250,21 +260,10 @@ impl<'a> Driver<'a> {
         // for them so the engine can shut down cleanly.
         let grace_end = stop::requested().then(|| Instant::now() + stop::GRACE);
         while self.completed < self.submitted {
-            if let Some(bell) = self.bell {
-                bell.wait(self.submitted, grace_end);
-                self.drain();
-                if grace_end.is_some_and(|end| Instant::now() >= end) {
-                    break;
-                }
-                continue;
-            }
-            let done = match grace_end {
-                Some(end) => self.done_rx.recv_deadline(end).ok(),
-                None => self.done_rx.recv().ok(),
-            };
-            match done {
-                Some(d) => self.on_done(d),
-                None => break,
+            self.wait_bell(self.submitted, grace_end);
+            self.drain();
+            if grace_end.is_some_and(|end| Instant::now() >= end) {
+                break;
             }
         }
         self.abandoned = self.submitted - self.completed;
@@ -273,7 +272,7 @@ impl<'a> Driver<'a> {
             .first_measured_due
             .or(self.first_due)
             .unwrap_or(self.t0);
-        Ok((first, self.last_end.unwrap_or(first)))
+        Ok((first, self.bell.last_end().unwrap_or(first)))
     }
 
     fn submit_all(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
@@ -386,24 +385,44 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// Waits for a completion until `deadline` (returns at once if it has
-    /// passed), then takes every other completion already there.
+    /// Waits until the driver has something to do or `deadline` (returns
+    /// at once if it has passed), then takes every completion there.
     fn wait_for_completion(&mut self, deadline: Instant) {
-        if let Some(bell) = self.bell {
-            bell.wait(self.wanted(), Some(deadline));
-        } else if let Ok(done) = self.done_rx.recv_deadline(deadline) {
-            // Every sender lives in RunShared, which outlives the driver, so
-            // the only error is the timeout.
-            self.on_done(done);
-        }
+        self.wait_bell(self.wanted(), Some(deadline));
         self.drain();
     }
 
-    /// Takes every completion already sent.
+    /// Waits for `want` completions or `deadline`: woken by the completion
+    /// that reaches the count when the driver must hear of it at once,
+    /// looking every [`POLL_EVERY`] otherwise.
+    fn wait_bell(&self, want: u64, deadline: Option<Instant>) {
+        if self.must_hear_at_once() {
+            self.bell.wait(want, deadline);
+        } else {
+            self.bell.poll(want, deadline, POLL_EVERY);
+        }
+    }
+
+    /// Whether the next completion must be acted on at once: it submits a
+    /// closed-loop client's next job (whose due time is that completion, so
+    /// a late driver would show as queue time), or, at a small in-flight
+    /// bound or with a thread per job ([`refill_every`] 1), it lets the next
+    /// held-back job in. Otherwise the driver only waits for a backlog to
+    /// shrink by a large share, or for the last job, whose end time the
+    /// jobs record themselves.
+    fn must_hear_at_once(&self) -> bool {
+        self.closed || (self.refill_every <= 1 && !self.ready.is_empty())
+    }
+
+    /// Counts the completions rung so far, and submits the closed-loop
+    /// clients' next jobs for those sent. A completion is sent before it is
+    /// rung, so every one counted is already in the channel.
     fn drain(&mut self) {
+        let rung = self.bell.rung();
         while let Ok(done) = self.done_rx.try_recv() {
             self.on_done(done);
         }
+        self.completed = self.completed.max(rung);
     }
 
     /// How many completions must have been sent before the driver has
@@ -424,9 +443,9 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// Submits a closed-loop client's next job after `done` (completions of
+    /// other groups are counted by the bell alone).
     fn on_done(&mut self, done: Done) {
-        self.completed += 1;
-        self.last_end = Some(self.last_end.map_or(done.end, |l| l.max(done.end)));
         if let ArrivalPlan::Closed { clients, .. } = &self.plan.groups[done.id.group].arrival {
             let next = JobId {
                 group: done.id.group,

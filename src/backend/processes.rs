@@ -24,7 +24,7 @@ use crate::config::{BackendKind, BackendSpec, Dispatch};
 use crate::error::RunError;
 use crate::exec::{AfterJob, Bell, Done, JobTicket, RunShared};
 use crate::metrics::{new_histogram, GroupMetrics, ProcessMeasurement};
-use crate::plan::{JobId, Plan};
+use crate::plan::{ArrivalPlan, JobId, Plan};
 use crate::work::counter::CounterResult;
 use crate::work::gil::{Gil, GilStats, Hold};
 
@@ -84,6 +84,7 @@ impl Deployment {
             RunShared::new(plan.clone(), opts.calibration, gil, done.clone())
                 .with_warmup(opts.warmup_jobs)
                 .with_bell(bell.clone())
+                .sending_only(closed_groups(plan))
         };
         if processes == 1 {
             let shared = Arc::new(new_shared(0));
@@ -357,13 +358,21 @@ impl Dispatcher {
                 format!("dispatching job {} to process {p}: {e}", ticket.id.index)
             });
             self.state.lock().in_flight[p] -= 1;
-            let _ = self.done.send(Done {
-                id: ticket.id,
-                end: Instant::now(),
-            });
-            self.bell.ring();
+            let end = Instant::now();
+            let _ = self.done.send(Done { id: ticket.id, end });
+            self.bell.ring_ended(end);
         }
     }
+}
+
+/// Per group, whether it is closed-loop: the driver needs those
+/// completions' ids (each submits its client's next job), and only the
+/// bell's count for the others.
+fn closed_groups(plan: &Plan) -> Vec<bool> {
+    plan.groups
+        .iter()
+        .map(|g| matches!(g.arrival, ArrivalPlan::Closed { .. }))
+        .collect()
 }
 
 /// The process a job goes to under `dispatch = "random"`: a hash of the

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use smol::channel::Sender;
 
-use super::async_support::{catching, offload_for};
+use super::async_support::{catching, inline_groups, offload_for};
 use super::async_timer::{async_io_sleep, raise_fd_limit, run_here_on_wake};
 use super::{Backend, Executor};
 use crate::config::CpuMode;
@@ -47,8 +47,9 @@ impl Backend for Smol {
             ex: ex.clone(),
             stop: Some(stop),
             threads: Vec::with_capacity(self.workers),
+            inline: inline_groups(&shared, &offload),
             shared,
-            platform: Arc::new(SmolPlatform),
+            platform: SmolPlatform,
             offload,
         };
         for i in 0..self.workers {
@@ -84,16 +85,25 @@ struct Running {
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
     shared: Arc<RunShared>,
-    platform: Arc<SmolPlatform>,
+    platform: SmolPlatform,
     offload: Offload,
+    /// Per group: its jobs never await ([`inline_groups`]).
+    inline: Vec<bool>,
 }
 
 impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
+        if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
+            let shared = self.shared.clone();
+            self.ex
+                .spawn(async move { shared.run_task_inline(ticket) })
+                .detach();
+            return Ok(());
+        }
         self.ex
             .spawn(run_job_async(
                 self.shared.clone(),
-                self.platform.clone(),
+                self.platform,
                 self.offload.clone(),
                 ticket,
             ))
@@ -112,6 +122,7 @@ impl Executor for Running {
 }
 
 /// smol's side of [`AsyncPlatform`].
+#[derive(Clone, Copy)]
 struct SmolPlatform;
 
 impl AsyncPlatform for SmolPlatform {

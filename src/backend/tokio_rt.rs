@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
-use super::async_support::offload_for;
+use super::async_support::{inline_groups, offload_for};
 use super::async_timer::{raise_fd_limit, tokio_sleep};
 use super::{Backend, Executor};
 use crate::config::{CpuMode, Flavor};
@@ -103,8 +103,9 @@ impl Backend for Tokio {
         Ok(Box::new(Running {
             handle,
             engine,
+            inline: inline_groups(&shared, &offload),
             shared,
-            platform: Arc::new(TokioPlatform),
+            platform: TokioPlatform,
             offload,
         }))
     }
@@ -125,16 +126,24 @@ struct Running {
     handle: Handle,
     engine: Engine,
     shared: Arc<RunShared>,
-    platform: Arc<TokioPlatform>,
+    platform: TokioPlatform,
     offload: Offload,
+    /// Per group: its jobs never await ([`inline_groups`]).
+    inline: Vec<bool>,
 }
 
 impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
         // The task is detached: it reports its completion through `shared`.
+        if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
+            let shared = self.shared.clone();
+            self.handle
+                .spawn(async move { shared.run_task_inline(ticket) });
+            return Ok(());
+        }
         self.handle.spawn(run_job_async(
             self.shared.clone(),
-            self.platform.clone(),
+            self.platform,
             self.offload.clone(),
             ticket,
         ));
@@ -155,6 +164,7 @@ impl Executor for Running {
 }
 
 /// tokio's side of [`AsyncPlatform`].
+#[derive(Clone, Copy)]
 struct TokioPlatform;
 
 impl AsyncPlatform for TokioPlatform {

@@ -89,6 +89,9 @@ pub fn merge(files: Vec<(PathBuf, SweepFile)>) -> Result<SweepFile, Error> {
         )));
     }
     out.sweep.shard = None;
+    // Every point is here, so the merged sweep is whole.
+    out.sweep.complete = true;
+    out.sweep.stopped = None;
     let key = sweep::fit_key_of(&out.sweep)?;
     sweep::finish(&mut out.sweep, key.as_ref());
     Ok(out)

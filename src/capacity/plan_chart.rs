@@ -249,6 +249,8 @@ pub(crate) mod tests {
             jobs: 10_000,
             warmup_jobs: 1_000,
             elapsed_s: 1.0,
+            host_steal_ms: None,
+            attempts: Vec::new(),
         }
     }
 

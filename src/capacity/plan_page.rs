@@ -152,6 +152,19 @@ fn probes_table(plan: &PlanResult) -> Table {
     let mut numeric = vec![false, true, true, false];
     numeric.extend(figures.iter().map(|_| true));
     numeric.extend([true, true, true]);
+    // Real-engine probes that missed while the host stole CPU time were
+    // measured again: say how often, and how much was stolen.
+    let probes = || plan.results.iter().flat_map(|r| &r.probes);
+    let steal = probes().any(|p| p.host_steal_ms.is_some());
+    let remeasured = probes().any(|p| !p.attempts.is_empty());
+    if steal {
+        header.push("host steal [ms]".into());
+        numeric.push(true);
+    }
+    if remeasured {
+        header.push("measurements".into());
+        numeric.push(true);
+    }
     let mut rows = Vec::new();
     for r in &plan.results {
         for (i, p) in r.probes.iter().enumerate() {
@@ -176,6 +189,12 @@ fn probes_table(plan: &PlanResult) -> Table {
                 p.jobs.to_string(),
                 format!("{:.1}", p.elapsed_s),
             ]);
+            if steal {
+                row.push(p.host_steal_ms.map_or("-".into(), |ms| format!("{ms:.1}")));
+            }
+            if remeasured {
+                row.push((1 + p.attempts.len()).to_string());
+            }
             rows.push(row);
         }
     }

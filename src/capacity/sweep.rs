@@ -23,6 +23,7 @@ use crate::error::{Error, RunError};
 use crate::plan::Plan;
 use crate::report::{GroupReport, Report, RunReport, Shares, VERSION};
 use crate::stats::Summary;
+use crate::stop::{self, Stopped};
 use crate::work::kernel::Calibration;
 
 /// Most runs per point `--runs` accepts.
@@ -118,6 +119,14 @@ pub struct Sweep {
     /// `usl` when `--fit usl` was asked for (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_model: Option<String>,
+    /// Whether every point of this sweep (or shard) ran; false after
+    /// Ctrl-C or SIGTERM, when `points` holds the runs that finished
+    /// (addition; `gilsim merge` refuses the gap).
+    #[serde(default = "whole")]
+    pub complete: bool,
+    /// Why the sweep stopped early; absent when complete (addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
     /// One entry per point and run, by point index then run.
     pub points: Vec<Point>,
     /// Per point × backend × group: figures over the runs (addition).
@@ -330,6 +339,8 @@ pub fn prepare(req: Request<'_>) -> Result<Prepared, Error> {
         points_total: total,
         shard: req.shard,
         fit_model: req.fit_usl.then(|| "usl".to_string()),
+        complete: true,
+        stopped: None,
         points: Vec::new(),
         summary: Vec::new(),
         fit: Vec::new(),
@@ -453,7 +464,7 @@ impl Prepared {
         } = self;
         let total = todo.len() * header.runs;
         let mut done = 0;
-        for t in &todo {
+        'points: for t in &todo {
             let plan = Arc::new(Plan::new(&t.config));
             for run in 0..header.runs {
                 on_progress(Progress {
@@ -463,6 +474,13 @@ impl Prepared {
                     run,
                 });
                 let report = run_point(&t.config, &t.engine, &plan, calibration)?;
+                if stop::requested() || !report.complete {
+                    // A point cut short is not a measurement of it: keep
+                    // only the runs that finished.
+                    header.complete = false;
+                    header.stopped = stop::reason();
+                    break 'points;
+                }
                 header.points.push(Point {
                     index: t.index,
                     set: t.set.clone(),
@@ -479,6 +497,10 @@ impl Prepared {
             sweep: header,
         })
     }
+}
+
+fn whole() -> bool {
+    true
 }
 
 /// One full run of a point: every selected backend, one report.

@@ -124,8 +124,25 @@ pub fn markdown(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// `12 points, 3 runs each, real engine, backends a, b; gilsim 0.3.0.`
+/// `12 points, 3 runs each, real engine, backends a, b.` (and, for a
+/// sweep stopped early, that it was).
 fn what_ran(sweep: &Sweep) -> String {
+    let stopped = if sweep.complete {
+        String::new()
+    } else {
+        let why = match sweep.stopped {
+            Some(crate::stop::Stopped::Timeout) => "by its timeout",
+            _ => "by Ctrl-C or SIGTERM",
+        };
+        format!(
+            " Stopped early {why}: only the {} runs that finished are shown.",
+            sweep.points.len()
+        )
+    };
+    format!("{}{stopped}", what_ran_whole(sweep))
+}
+
+fn what_ran_whole(sweep: &Sweep) -> String {
     let shard = sweep
         .shard
         .map_or(String::new(), |s| format!(" (shard {s})"));
@@ -479,6 +496,8 @@ pub(crate) mod tests {
             points_total: NS.len(),
             shard: None,
             fit_model: Some("usl".into()),
+            complete: true,
+            stopped: None,
             points: Vec::new(),
             summary,
             fit: if seeds {

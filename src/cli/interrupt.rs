@@ -1,4 +1,4 @@
-//! Ctrl-C, SIGTERM and `--timeout` for `gilsim run` (SPEC §8).
+//! Ctrl-C and SIGTERM for `gilsim run`, `sweep` and `plan`; `--timeout` for `run` (SPEC §8).
 //!
 //! The first SIGINT or SIGTERM, or the timeout, asks the runs to stop
 //! ([`gilsim::stop::request`]): the driver submits no more jobs, waits up to

@@ -8,12 +8,13 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::EngineArgs;
+use super::interrupt;
 use gilsim::backend::{self, Progress};
 use gilsim::capacity::keys::{Base, KeyError, Target};
 use gilsim::capacity::plan_output::{write_csv, write_json, write_table};
 use gilsim::capacity::plan_page;
 use gilsim::capacity::search::{
-    fmt_value, parse_precision, parse_vary, verdict, PlanRequest, PlanResult, ProbeEvent,
+    fmt_value, parse_precision, parse_vary, verdict, PlanRequest, PlanResult, Probe, ProbeEvent,
 };
 use gilsim::capacity::slo::Slo;
 use gilsim::config::BackendKind;
@@ -104,6 +105,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
             source,
         })?;
     }
+    // Ctrl-C or SIGTERM from here on ends the search after the probe in
+    // progress winds down (SPEC §8), rather than killing it mid-run.
+    interrupt::install()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let request = PlanRequest {
         base: &base,
@@ -251,7 +255,7 @@ fn probe_line(key: &str, e: &ProbeEvent<'_>) -> String {
         format!("; achieved {:.1}% of offered", 100.0 * r)
     });
     format!(
-        "  {} probe {}: {key}={} {} ({}{achieved}) {} jobs measured after {} warm-up, {:.1}s",
+        "  {} probe {}: {key}={} {} ({}{achieved}) {} jobs measured after {} warm-up, {:.1}s{}",
         e.backend,
         e.number,
         fmt_value(p.value),
@@ -259,7 +263,21 @@ fn probe_line(key: &str, e: &ProbeEvent<'_>) -> String {
         figures.join(", "),
         p.jobs,
         p.warmup_jobs,
-        p.elapsed_s
+        p.elapsed_s,
+        remeasured(p)
+    )
+}
+
+/// `; measured 2 times: the host stole 20 ms while it failed` when a
+/// probe was measured again because the host stole CPU time.
+fn remeasured(p: &Probe) -> String {
+    if p.attempts.is_empty() {
+        return String::new();
+    }
+    let stolen: f64 = p.attempts.iter().filter_map(|a| a.host_steal_ms).sum();
+    format!(
+        "; measured {} times: the host stole {stolen:.0} ms of CPU while it failed",
+        p.attempts.len() + 1
     )
 }
 

@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::EngineArgs;
+use super::interrupt;
 use gilsim::capacity::keys::Base;
 use gilsim::capacity::sweep::{self, Axis, Prepared, Request, Shard};
 use gilsim::capacity::{output, sweep_page};
@@ -88,6 +89,9 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
             source,
         })?;
     }
+    // From here on Ctrl-C ends the sweep after the run in progress, with
+    // the points that finished written out (SPEC §8).
+    interrupt::install()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let bar = progress_bar(args.quiet, prepared.total_runs());
     let file = prepared.run(calibration, &mut |p| {
@@ -125,7 +129,11 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
         path: "<stdout>".into(),
         source,
     })?;
-    failed.map_or(Ok(()), Err)
+    match (failed, file.sweep.stopped) {
+        (Some(e), _) => Err(e),
+        (None, Some(why)) if !file.sweep.complete => Err(Error::Stopped(why)),
+        _ => Ok(()),
+    }
 }
 
 /// Every check, before anything runs (exit 2 on bad input).

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::wake::stamped;
 use super::{GilSlot, JobGuard, JobTicket, RunShared};
 use crate::metrics::TimeBreakdown;
-use crate::plan::Action;
+use crate::plan::{Action, Plan, PlanStep};
 
 /// What an async runtime must provide to run jobs.
 pub trait AsyncPlatform: Send + Sync + 'static {
@@ -40,22 +40,70 @@ pub enum Offload {
     Rayon(Arc<rayon::ThreadPool>),
 }
 
-/// Runs job `ticket` as a task on `platform`.
-pub async fn run_job_async<P: AsyncPlatform>(
+/// Runs job `ticket` as a task on `platform` (a plain value, not shared:
+/// every reference count a task takes is a write to a cache line that the
+/// driver and every worker write too).
+///
+/// A job that cannot await (see [`never_awaits`]) is better spawned as
+/// `async move { shared.run_task_inline(ticket) }`: same accounting, a
+/// task a tenth the size (each task is allocated, copied and faulted in).
+pub fn run_job_async<P: AsyncPlatform>(
     shared: Arc<RunShared>,
-    platform: Arc<P>,
+    platform: P,
     offload: Offload,
     ticket: JobTicket,
-) {
+) -> impl Future<Output = ()> + Send {
+    // A plain function, not an `async fn`: that would keep its arguments
+    // beside the inner future's copies of them, in every task.
     let span = tracing::trace_span!("job", group = %shared.plan.groups[ticket.id.group].name, job = ticket.id.index);
-    run_job_inner(shared, platform, offload, ticket)
-        .instrument(span)
-        .await
+    run_job_inner(shared, platform, offload, ticket).instrument(span)
+}
+
+/// Whether a job of group `group` never awaits when its CPU-type actions
+/// run on `offload`: only IO waits and offloaded actions await, so a group
+/// without IO steps whose CPU work runs inline runs start to end in its
+/// task's first poll.
+pub fn never_awaits(plan: &Plan, group: usize, offload: &Offload) -> bool {
+    fn has_io(steps: &[PlanStep]) -> bool {
+        steps.iter().any(|s| match s {
+            PlanStep::Io(_) => true,
+            PlanStep::Repeat { steps, .. } => has_io(steps),
+            _ => false,
+        })
+    }
+    matches!(offload, Offload::Inline) && plan.groups.get(group).is_some_and(|g| !has_io(&g.steps))
+}
+
+impl RunShared {
+    /// Runs a whole job that never awaits (see [`never_awaits`]) inside an
+    /// async task, with [`run_job_async`]'s accounting: the task's creation
+    /// cost (`[gil.cost] task`) first, then every action inline. Clock
+    /// readings are shared between neighbouring CPU steps as on a thread
+    /// ([`RunShared::run_job_sync`]).
+    pub fn run_task_inline(&self, ticket: JobTicket) {
+        let start = Instant::now();
+        let guard = JobGuard::new(self, ticket);
+        super::trace_queue(ticket, start);
+        let span = tracing::trace_span!("job", group = %self.plan.groups[ticket.id.group].name, job = ticket.id.index);
+        let _enter = span.enter();
+        let mut times = TimeBreakdown::default();
+        let mut slot = GilSlot::new(self.gil.as_ref());
+        let mut at = Some(start);
+        at = self.charge(|c| c.task, &mut slot, &mut times).or(at);
+        for action in self.plan.cursor(ticket.id) {
+            at = self.run_action_timed(action, &mut slot, &mut times, at);
+        }
+        let end = at.unwrap_or_else(Instant::now);
+        slot.release();
+        drop(slot);
+        drop(_enter);
+        guard.finish(start, end, times);
+    }
 }
 
 async fn run_job_inner<P: AsyncPlatform>(
     shared: Arc<RunShared>,
-    platform: Arc<P>,
+    platform: P,
     offload: Offload,
     ticket: JobTicket,
 ) {
@@ -63,11 +111,10 @@ async fn run_job_inner<P: AsyncPlatform>(
     let guard = JobGuard::new(&shared, ticket);
     super::trace_queue(ticket, start);
     let mut times = TimeBreakdown::default();
-    let plan = shared.plan.clone();
     let mut slot = GilSlot::new(shared.gil.as_ref());
     // Creating the task and running its first step (asyncio.create_task).
     shared.charge(|c| c.task, &mut slot, &mut times);
-    for action in plan.cursor(ticket.id) {
+    for action in shared.plan.cursor(ticket.id) {
         match (action, &offload) {
             (Action::Io(d), _) => {
                 shared.charge(|c| c.io_call, &mut slot, &mut times);

@@ -1,28 +1,52 @@
 //! When a finished job wakes the driver.
 //!
-//! Completions travel to the driver on a channel, but waking a parked thread
-//! costs the finishing worker a system call and a context switch, and the
-//! driver does not need every completion at once: during a batch it only
-//! needs to hear when the backlog must be topped up or when everything is
-//! done. The driver says how many completions it wants to have been sent
-//! before it is woken ([`Bell::wait`]); each job rings the bell after
-//! sending its completion ([`Bell::ring`]), and only the ring that reaches
-//! the wanted count wakes the driver. What is measured does not change: a
-//! job stamps its own completion time before it rings.
+//! Waking a parked thread costs the finishing worker a system call and a
+//! context switch, and the driver does not need every completion at once:
+//! during a batch it only needs to hear when the backlog must be topped up
+//! or when everything is done. Each job rings the bell when it ends
+//! ([`Bell::ring`]), after sending its completion if the driver asked for
+//! it. The driver either says how many completions it wants before it is
+//! woken ([`Bell::wait`]: only the ring that reaches that count wakes it),
+//! or, when nothing it does depends on hearing of a completion at once,
+//! looks at the count now and then ([`Bell::poll`]), so that rings cost the
+//! workers no shared write at all.
+//!
+//! The count and the latest end time are kept per thread shard, each on its
+//! own cache line: a shared counter written by every worker after every job
+//! would bounce one cache line between the cores, which on short jobs costs
+//! more than the rest of the bookkeeping. What is measured does not change:
+//! a job stamps its own completion time before it rings.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::thread::Thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::work::gil::thread_token;
 
 /// Nobody waits.
 const NOBODY: u64 = u64::MAX;
 
-/// Counts completions sent and wakes one waiting thread at a chosen count.
+/// Shards of the count; threads share one when there are more of them.
+const SHARDS: usize = 8;
+
+/// One thread shard's part of the count, alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard {
+    /// Rings counted here.
+    rung: AtomicU64,
+    /// The latest end time rung here, ns after the bell's epoch, plus one
+    /// (0: none).
+    last_end: AtomicU64,
+}
+
+/// Counts completions and wakes one waiting thread at a chosen count.
 #[derive(Debug)]
 pub struct Bell {
-    /// Completions sent so far.
-    rung: AtomicU64,
+    shards: [Shard; SHARDS],
+    /// Before every job's end: the origin of `last_end`.
+    epoch: Instant,
     /// The count at which the waiter wants to be woken ([`NOBODY`] when it
     /// is not waiting, or has already been woken).
     wake_at: AtomicU64,
@@ -33,7 +57,8 @@ pub struct Bell {
 impl Default for Bell {
     fn default() -> Self {
         Self {
-            rung: AtomicU64::new(0),
+            shards: Default::default(),
+            epoch: Instant::now(),
             wake_at: AtomicU64::new(NOBODY),
             waiter: OnceLock::new(),
         }
@@ -41,14 +66,31 @@ impl Default for Bell {
 }
 
 impl Bell {
-    /// Counts one completion, sent just before; wakes the waiter if this is
-    /// the one it waits for.
+    /// Counts one completion (sent just before, if it was sent); wakes the
+    /// waiter if this is the one it waits for.
     pub fn ring(&self) {
+        self.count(&self.shards[thread_token() as usize % SHARDS]);
+    }
+
+    /// [`Bell::ring`] for a completion that ended at `end`, which
+    /// [`Bell::last_end`] then takes into account.
+    pub fn ring_ended(&self, end: Instant) {
+        let shard = &self.shards[thread_token() as usize % SHARDS];
+        let ns = end.saturating_duration_since(self.epoch).as_nanos() as u64 + 1;
+        // Published by the SeqCst add in `count`, which the reader's SeqCst
+        // loads of the count synchronise with.
+        shard.last_end.fetch_max(ns, Ordering::Relaxed);
+        self.count(shard);
+    }
+
+    fn count(&self, shard: &Shard) {
         // SeqCst pairs with `wait`: either this ring sees the waiter's
-        // `wake_at`, or the waiter sees this ring's count.
-        let n = self.rung.fetch_add(1, Ordering::SeqCst) + 1;
+        // `wake_at`, or the waiter's sum sees this ring's count. The last
+        // ring to be counted sees every other one in its own sum.
+        shard.rung.fetch_add(1, Ordering::SeqCst);
         let want = self.wake_at.load(Ordering::SeqCst);
-        if n >= want
+        if want != NOBODY
+            && self.rung() >= want
             && self
                 .wake_at
                 .compare_exchange(want, NOBODY, Ordering::SeqCst, Ordering::SeqCst)
@@ -60,19 +102,37 @@ impl Bell {
         }
     }
 
-    /// Completions sent so far.
+    /// Completions rung so far.
     pub fn rung(&self) -> u64 {
-        self.rung.load(Ordering::SeqCst)
+        self.shards
+            .iter()
+            .map(|s| s.rung.load(Ordering::SeqCst))
+            .sum()
+    }
+
+    /// The latest end time rung so far, if any job rang.
+    pub fn last_end(&self) -> Option<Instant> {
+        // Each shard's count is read first: its SeqCst load makes the end
+        // times rung before it visible.
+        let _ = self.rung();
+        let ns = self
+            .shards
+            .iter()
+            .map(|s| s.last_end.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        ns.checked_sub(1)
+            .map(|ns| self.epoch + Duration::from_nanos(ns))
     }
 
     /// Parks the calling thread (always the same one) until `want`
-    /// completions have been sent or `deadline` passes (`None`: no
+    /// completions have been rung or `deadline` passes (`None`: no
     /// deadline). Returns at once when the count is already there.
     pub fn wait(&self, want: u64, deadline: Option<Instant>) {
         let me = self.waiter.get_or_init(std::thread::current);
         debug_assert_eq!(me.id(), std::thread::current().id());
         self.wake_at.store(want, Ordering::SeqCst);
-        while self.rung.load(Ordering::SeqCst) < want {
+        while self.rung() < want {
             match deadline {
                 Some(d) => {
                     let now = Instant::now();
@@ -85,6 +145,27 @@ impl Bell {
             }
         }
         self.wake_at.store(NOBODY, Ordering::SeqCst);
+    }
+
+    /// Like [`Bell::wait`], but without asking to be woken: sleeps in steps
+    /// of `every` and looks at the count after each. The rings then write
+    /// nothing another thread reads until the next look; the waiter hears
+    /// of the wanted count up to `every` late.
+    pub fn poll(&self, want: u64, deadline: Option<Instant>, every: Duration) {
+        loop {
+            if self.rung() >= want {
+                return;
+            }
+            let now = Instant::now();
+            let mut until = now + every;
+            if let Some(d) = deadline {
+                if now >= d {
+                    return;
+                }
+                until = until.min(d);
+            }
+            std::thread::sleep(until - now);
+        }
     }
 }
 
@@ -120,6 +201,49 @@ mod tests {
         bell.wait(2, Some(t + Duration::from_millis(20)));
         assert!(t.elapsed() >= Duration::from_millis(20));
         assert_eq!(bell.rung(), 1);
+    }
+
+    #[test]
+    fn the_latest_end_is_kept_whichever_thread_rang_it() {
+        let bell = Arc::new(Bell::default());
+        assert_eq!(bell.last_end(), None);
+        let t0 = Instant::now();
+        let late = t0 + Duration::from_millis(5);
+        bell.ring_ended(late);
+        let b = bell.clone();
+        std::thread::spawn(move || b.ring_ended(t0 + Duration::from_millis(1)))
+            .join()
+            .unwrap();
+        bell.ring();
+        assert_eq!(bell.rung(), 3);
+        let end = bell.last_end().unwrap();
+        let off = end.saturating_duration_since(late) + late.saturating_duration_since(end);
+        assert!(off < Duration::from_micros(1), "{off:?}");
+    }
+
+    #[test]
+    fn a_poll_returns_once_the_count_is_there_or_at_the_deadline() {
+        let bell = Arc::new(Bell::default());
+        let b = bell.clone();
+        let ringer = std::thread::spawn(move || {
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(2));
+                b.ring();
+            }
+        });
+        let t = Instant::now();
+        bell.poll(5, None, Duration::from_millis(1));
+        assert_eq!(bell.rung(), 5);
+        assert!(t.elapsed() >= Duration::from_millis(8));
+        ringer.join().unwrap();
+        let t = Instant::now();
+        bell.poll(
+            6,
+            Some(t + Duration::from_millis(10)),
+            Duration::from_millis(1),
+        );
+        assert!(t.elapsed() >= Duration::from_millis(10));
+        assert_eq!(bell.rung(), 5);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, MutexGuard};
 
-pub use async_job::{run_job_async, AsyncPlatform, Offload};
+pub use async_job::{never_awaits, run_job_async, AsyncPlatform, Offload};
 pub use bell::Bell;
 pub use slot::GilSlot;
 
@@ -69,8 +69,12 @@ pub struct RunShared {
     /// Interpreter costs in kernel iterations; all zero without a GIL.
     costs: CostIters,
     done: Sender<Done>,
-    /// Rung after every completion sent on `done`; wakes the driver. One
-    /// bell serves every process of a deployment.
+    /// Per group: whether its completions are sent on `done` (all by
+    /// default; see [`RunShared::sending_only`]).
+    sent: Vec<bool>,
+    /// Rung after every completion (after sending it, when it is sent);
+    /// counts them and wakes the driver. One bell serves every process of a
+    /// deployment.
     pub bell: Arc<Bell>,
     failure: Mutex<Option<String>>,
     /// Per group: jobs with an index below this run but are left out of
@@ -176,6 +180,7 @@ impl RunShared {
             calibration,
             plan,
             done,
+            sent: Vec::new(),
             bell: Arc::new(Bell::default()),
             failure: Mutex::new(None),
             warmup: Vec::new(),
@@ -200,6 +205,17 @@ impl RunShared {
         self
     }
 
+    /// Sends the completions of only the groups marked `true` in `groups`
+    /// on the channel; the others only ring the bell, which counts them and
+    /// keeps the latest end time. A send costs a finishing job a write to a
+    /// cache line every worker writes; a driver that only needs the ids of
+    /// closed-loop completions (to submit each client's next job) asks for
+    /// those alone.
+    pub fn sending_only(mut self, groups: Vec<bool>) -> Self {
+        self.sent = groups;
+        self
+    }
+
     /// Runs `hook` on the job's thread each time a job ends, before the
     /// driver is told.
     pub fn with_after_job(mut self, hook: AfterJob) -> Self {
@@ -212,10 +228,12 @@ impl RunShared {
         if let Some(hook) = &self.after_job {
             (hook.0)(done);
         }
-        // The driver outlives every job; a send can only fail while it is
-        // tearing down after an error, when nobody needs the message.
-        let _ = self.done.send(done);
-        self.bell.ring();
+        if self.sent.get(done.id.group).copied().unwrap_or(true) {
+            // The driver outlives every job; a send can only fail while it
+            // is tearing down after an error, when nobody needs the message.
+            let _ = self.done.send(done);
+        }
+        self.bell.ring_ended(done.end);
     }
 
     /// Final counter values against what the plan expected.
@@ -648,6 +666,65 @@ mod tests {
         s.run_job_sync(ticket());
         assert_eq!(*seen.lock(), vec![(0, true)]);
         assert!(rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_group_left_unsent_still_rings_and_is_recorded() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let s = shared(tx).sending_only(vec![false]);
+        let t = Instant::now();
+        s.run_job_sync(ticket());
+        assert!(rx.try_recv().is_err(), "group 0 is not sent");
+        assert_eq!(s.bell.rung(), 1);
+        assert!(s.bell.last_end().is_some_and(|e| e >= t));
+        assert_eq!(s.recorder.finish()[0].jobs, 1);
+    }
+
+    #[test]
+    fn an_inline_task_is_accounted_like_a_job_on_a_thread() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let s = shared(tx);
+        assert!(never_awaits(&s.plan, 0, &Offload::Inline));
+        assert!(!never_awaits(&s.plan, 0, &Offload::Blocking));
+        assert!(!never_awaits(&s.plan, 1, &Offload::Inline), "no such group");
+        s.run_task_inline(ticket());
+        assert!(rx.try_recv().is_ok());
+        let g = &s.recorder.finish()[0];
+        assert_eq!(g.jobs, 1);
+        // One CPU step (its length depends on the test's made-up
+        // calibration): the breakdown is all CPU, and it is the service
+        // time exactly (one clock reading ends both).
+        assert!(g.times.cpu > Duration::ZERO, "{:?}", g.times);
+        assert_eq!(g.times.cpu, g.service_total);
+    }
+
+    #[test]
+    fn a_group_with_io_anywhere_awaits() {
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let mut s = shared(tx);
+        let mut set = JobSet {
+            name: "t".into(),
+            description: None,
+            seed: 0,
+            gil: GilSettings::default(),
+            model_cores: None,
+            backends: BackendSpec::default_set(),
+            groups: vec![GroupSpec {
+                name: "g".into(),
+                jobs: 1,
+                arrival: Arrival::Batch,
+                steps: vec![Step::Repeat {
+                    times: 2,
+                    steps: vec![Step::Io(DurationSpec::Fixed(Duration::from_micros(10)))],
+                }],
+            }],
+            source: "t.toml".into(),
+        };
+        s.plan = Arc::new(Plan::new(&set));
+        assert!(!never_awaits(&s.plan, 0, &Offload::Inline));
+        set.groups[0].steps = vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(1)))];
+        s.plan = Arc::new(Plan::new(&set));
+        assert!(never_awaits(&s.plan, 0, &Offload::Inline));
     }
 
     #[test]

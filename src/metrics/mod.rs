@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
+pub mod host;
+
 pub use crate::hist::new_histogram;
 
 use crate::config::BackendSpec;
@@ -135,7 +137,13 @@ impl GroupMetrics {
     pub fn record(&mut self, r: &JobRecord) {
         let queue = r.start.saturating_duration_since(r.due);
         let service = r.end.saturating_duration_since(r.start);
-        let latency = r.end.saturating_duration_since(r.due);
+        // due ≤ start ≤ end almost always: then the latency is the sum,
+        // which is cheaper than a third subtraction of instants.
+        let latency = if r.start >= r.due && r.end >= r.start {
+            queue + service
+        } else {
+            r.end.saturating_duration_since(r.due)
+        };
         self.jobs += 1;
         self.latency.saturating_record(latency.as_micros() as u64);
         self.queue.saturating_record(queue.as_micros() as u64);
@@ -164,8 +172,15 @@ impl GroupMetrics {
 #[derive(Debug)]
 pub struct Recorder {
     groups: usize,
-    shards: Vec<Mutex<Option<Vec<GroupMetrics>>>>,
+    shards: Vec<Shard>,
 }
+
+/// One recorder shard, alone on its cache line: two workers recording into
+/// neighbouring shards would otherwise bounce one line between their cores
+/// on every job.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Option<Vec<GroupMetrics>>>);
 
 /// Number of recorder shards.
 const SHARDS: usize = 8;
@@ -175,14 +190,14 @@ impl Recorder {
     pub fn new(groups: usize) -> Self {
         Self {
             groups,
-            shards: (0..SHARDS).map(|_| Mutex::new(None)).collect(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
         }
     }
 
     /// Records one finished job.
     pub fn record(&self, r: &JobRecord) {
         let shard = (crate::work::gil::thread_token() as usize) % SHARDS;
-        let mut slot = self.shards[shard].lock();
+        let mut slot = self.shards[shard].0.lock();
         let groups =
             slot.get_or_insert_with(|| (0..self.groups).map(|_| GroupMetrics::new()).collect());
         groups[r.group].record(r);
@@ -192,7 +207,7 @@ impl Recorder {
     pub fn finish(&self) -> Vec<GroupMetrics> {
         let mut out: Vec<GroupMetrics> = (0..self.groups).map(|_| GroupMetrics::new()).collect();
         for shard in &self.shards {
-            if let Some(groups) = shard.lock().as_ref() {
+            if let Some(groups) = shard.0.lock().as_ref() {
                 for (o, g) in out.iter_mut().zip(groups) {
                     o.merge(g);
                 }
@@ -217,6 +232,10 @@ pub struct RunMeasurement {
     pub jobs: u64,
     /// Process CPU time (user + system) spent during the run.
     pub process_cpu: Duration,
+    /// CPU time the hypervisor took from this machine during the run
+    /// ([`host::steal_time`]); `None` on the model engine and where the
+    /// kernel does not report it.
+    pub host_steal: Option<Duration>,
     /// Jobs held back at the in-flight bound; `None` when none waited.
     pub held_back: Option<HeldBack>,
     /// The CPU kernel's speed during the run over its calibrated speed

@@ -10,10 +10,16 @@
 //! cores to keep the load at 78%), the peak RSS of each point, and SimPy
 //! 4.x running the same model (`python/simpy_reference.py`) when python3
 //! has simpy.
+//!
+//! The speed-up over SimPy is measured side by side: after one small
+//! warm-up run (SimPy's own figure leaves out the interpreter's start and
+//! imports too), the reference model and the SimPy program run in turn,
+//! [`REFERENCE_REPS`] times each, and each side's best run counts, so a
+//! burst of load on a shared machine does not land on one side only.
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{run_with_costs, Costs};
 use crate::backend::{RunOptions, DEFAULT_MAX_IN_FLIGHT};
@@ -24,6 +30,9 @@ use crate::work::kernel::Calibration;
 
 /// Jobs of the reference model.
 pub const REFERENCE_JOBS: u64 = 200_000;
+
+/// Side-by-side repetitions of the reference model and SimPy (best counts).
+pub const REFERENCE_REPS: usize = 3;
 
 /// One measured point of the reference model.
 #[derive(Debug, Clone, Copy)]
@@ -119,10 +128,40 @@ pub fn figures(
     log: &dyn Fn(&str),
 ) -> Result<Vec<Figure>, RunError> {
     let mut figs = Vec::new();
-    log("model: reference model");
-    let reference = reference_point(if quick { 20_000 } else { REFERENCE_JOBS }, 64)?;
+    let jobs = if quick { 20_000 } else { REFERENCE_JOBS };
+    let reps = if quick { 1 } else { REFERENCE_REPS };
+    log("model: warm-up");
+    reference_point(20_000, 64)?;
+    let mut reference: Option<Point> = None;
+    let mut simpy: Option<f64> = None;
+    let mut simpy_missing = false;
+    for rep in 1..=reps {
+        log(&format!("model: reference model ({rep}/{reps})"));
+        let p = reference_point(jobs, 64)?;
+        if reference.map_or(true, |r| p.jobs_per_s > r.jobs_per_s) {
+            reference = Some(p);
+        }
+        if let (Some(script), false) = (simpy_script, simpy_missing) {
+            log(&format!("model: SimPy reference ({rep}/{reps})"));
+            match simpy_jobs_per_s(script, jobs) {
+                Some(v) => simpy = Some(simpy.map_or(v, |b: f64| b.max(v))),
+                None => simpy_missing = true,
+            }
+        }
+    }
+    let Some(reference) = reference else {
+        return Ok(figs);
+    };
+    let best = if reps > 1 {
+        format!(", best of {reps}")
+    } else {
+        String::new()
+    };
     figs.push(fig(
-        format!("reference model ({} jobs, 64 cores) jobs/s", reference.jobs),
+        format!(
+            "reference model ({} jobs, 64 cores{best}) jobs/s",
+            reference.jobs
+        ),
         reference.jobs_per_s,
         "jobs/s",
     ));
@@ -136,12 +175,15 @@ pub fn figures(
         reference.events_per_job,
         "events",
     ));
-    if let Some(script) = simpy_script {
-        log("model: SimPy reference");
-        let simpy_jobs = if quick { 20_000 } else { REFERENCE_JOBS };
-        if let Some(simpy) = simpy_jobs_per_s(script, simpy_jobs) {
+    figs.push(fig(
+        "reference model cost per event".into(),
+        1e9 / reference.events_per_s.max(1e-9),
+        "ns",
+    ));
+    match simpy {
+        Some(simpy) => {
             figs.push(fig(
-                format!("SimPy reference model ({simpy_jobs} jobs) jobs/s"),
+                format!("SimPy reference model ({jobs} jobs{best}) jobs/s"),
                 simpy,
                 "jobs/s",
             ));
@@ -151,9 +193,11 @@ pub fn figures(
                 met: Some(ratio >= 100.0),
                 ..fig("model speed over SimPy (same run)".into(), ratio, "×")
             });
-        } else {
-            log("model: python3 with simpy not found; SimPy figures skipped");
         }
+        None if simpy_script.is_some() => {
+            log("model: python3 with simpy not found; SimPy figures skipped")
+        }
+        None => {}
     }
     let job_sizes: &[u64] = if quick {
         &[10_000, 100_000]
@@ -182,10 +226,14 @@ fn push_point(figs: &mut Vec<Figure>, p: &Point) {
     let at = format!("{} jobs, {} cores", p.jobs, p.cores);
     figs.push(fig(format!("{at}: jobs/s"), p.jobs_per_s, "jobs/s"));
     figs.push(fig(format!("{at}: events/s"), p.events_per_s, "events/s"));
+    figs.push(fig(
+        format!("{at}: cost per event"),
+        1e9 / p.events_per_s.max(1e-9),
+        "ns",
+    ));
     if let Some(mb) = p.peak_rss_mb {
         figs.push(fig(format!("{at}: peak RSS"), mb, "MB"));
     }
-    let _ = Duration::ZERO;
 }
 
 /// Peak RSS of this process since the last reset, bytes.

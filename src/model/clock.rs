@@ -4,22 +4,48 @@
 //! instant fire in the order they were scheduled (a sequence number breaks
 //! ties), which is what makes a run deterministic: nothing depends on hash
 //! order, thread timing or the allocator.
+//!
+//! Most events a model run schedules are due later (CPU, IO, timers) and go
+//! to a binary heap of small entries. Those due *now* (a zero cost: a thread
+//! start or a wake-up on an ideal machine, a job handed over at once) go to
+//! a FIFO instead: O(1) each way, and the order is the heap's own, because
+//! every heap entry due now was scheduled before time reached now, so it
+//! has a smaller sequence number than anything in the FIFO.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Virtual nanoseconds since the start of the run.
 pub type Ns = u64;
 
+/// A scheduled event. Its key packs (time, sequence number) into one
+/// `u128`, so each comparison in the heap is one integer compare.
 struct Entry<E> {
-    at: Ns,
-    seq: u64,
+    key: u128,
     event: E,
+}
+
+/// Earlier time first, then earlier scheduled.
+fn key(at: Ns, seq: u64) -> u128 {
+    (u128::from(at) << 64) | u128::from(seq)
+}
+
+impl<E> Entry<E> {
+    fn new(at: Ns, seq: u64, event: E) -> Self {
+        Self {
+            key: key(at, seq),
+            event,
+        }
+    }
+
+    fn at(&self) -> Ns {
+        (self.key >> 64) as Ns
+    }
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.key == other.key
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -31,13 +57,17 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     /// Reversed, so the max-heap pops the earliest (then first scheduled).
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
 /// Pending events, earliest first; FIFO among events at the same time.
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
+    /// Events due at `now`, in the order they were scheduled.
+    due_now: VecDeque<(u64, E)>,
+    /// The current time, as the simulation last set it.
+    now: Ns,
     seq: u64,
     /// Events popped so far (the report's `sim.events` counts these plus
     /// CPU completions).
@@ -49,31 +79,65 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         Self {
             heap: BinaryHeap::new(),
+            due_now: VecDeque::new(),
+            now: 0,
             seq: 0,
             popped: 0,
         }
     }
 
+    /// Moves the queue's notion of now forward (never back). Events still
+    /// due at the old now keep their place: they move to the heap.
+    pub fn set_now(&mut self, now: Ns) {
+        if now <= self.now {
+            return;
+        }
+        let at = self.now;
+        for (seq, event) in self.due_now.drain(..) {
+            self.heap.push(Entry::new(at, seq, event));
+        }
+        self.now = now;
+    }
+
     /// Schedules `event` at `at`.
+    #[inline]
     pub fn push(&mut self, at: Ns, event: E) {
         self.seq += 1;
-        self.heap.push(Entry {
-            at,
-            seq: self.seq,
-            event,
-        });
+        if at == self.now {
+            self.due_now.push_back((self.seq, event));
+        } else {
+            self.heap.push(Entry::new(at, self.seq, event));
+        }
     }
 
     /// When the next event is due.
+    #[inline]
     pub fn peek_time(&self) -> Option<Ns> {
-        self.heap.peek().map(|e| e.at)
+        if !self.due_now.is_empty() {
+            // Nothing in the heap is earlier than now.
+            return Some(self.heap.peek().map_or(self.now, |e| e.at().min(self.now)));
+        }
+        self.heap.peek().map(Entry::at)
     }
 
     /// Takes the next event.
+    #[inline]
     pub fn pop(&mut self) -> Option<(Ns, E)> {
-        let e = self.heap.pop()?;
+        // Heap entries due by now were scheduled before the FIFO's.
+        let heap_first = match (self.heap.peek(), self.due_now.front()) {
+            (Some(h), Some((seq, _))) => h.key < key(self.now, *seq),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let out = if heap_first {
+            let e = self.heap.pop()?;
+            (e.at(), e.event)
+        } else {
+            let (_, event) = self.due_now.pop_front()?;
+            (self.now, event)
+        };
         self.popped += 1;
-        Some((e.at, e.event))
+        Some(out)
     }
 }
 
@@ -96,5 +160,32 @@ mod tests {
         q.push(1, 'd');
         let order: Vec<char> = std::iter::from_fn(|| q.pop().map(|e| e.1)).collect();
         assert_eq!(order, vec!['b', 'd', 'a', 'c']);
+    }
+
+    #[test]
+    fn events_due_now_keep_their_order_among_earlier_scheduled_ones() {
+        // Scheduled for 5 before time reached 5, then at 5: all in
+        // scheduling order, with the heap's and the FIFO's interleaved
+        // correctly, and a FIFO left over when time moves on still fires
+        // in its place.
+        let mut q = EventQueue::new();
+        q.push(5, 'a');
+        q.push(7, 'x');
+        q.push(5, 'b');
+        q.set_now(5);
+        q.push(5, 'c');
+        q.push(6, 'y');
+        q.push(5, 'd');
+        assert_eq!(q.peek_time(), Some(5));
+        assert_eq!(q.pop(), Some((5, 'a')));
+        q.push(5, 'e');
+        let order: Vec<(Ns, char)> = std::iter::from_fn(|| q.pop()).take(4).collect();
+        assert_eq!(order, vec![(5, 'b'), (5, 'c'), (5, 'd'), (5, 'e')]);
+        q.push(5, 'f');
+        q.set_now(6);
+        assert_eq!(q.peek_time(), Some(5));
+        let order: Vec<(Ns, char)> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, vec![(5, 'f'), (6, 'y'), (7, 'x')]);
+        assert_eq!(q.popped, 8);
     }
 }

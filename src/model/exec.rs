@@ -289,12 +289,16 @@ impl Sim<'_> {
         self.make_ready(task);
     }
 
-    /// The task on `tid` offloads `action` and leaves the thread.
-    pub(super) fn offload(&mut self, tid: Tid, action: Action) {
+    /// The task on `tid` offloads its pending action and leaves the thread.
+    pub(super) fn offload(&mut self, tid: Tid) {
         let th = &mut self.threads[tid as usize];
         let Some(task) = th.task.take() else { return };
         let rest = std::mem::take(&mut th.ops);
-        self.task(task).saved = rest;
+        let t = self.task(task);
+        t.saved = rest;
+        let Some(action) = t.offload.take() else {
+            return;
+        };
         let now = self.now;
         let Exec::Async {
             mode,

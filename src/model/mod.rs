@@ -199,6 +199,7 @@ pub fn run_with_costs(
         wall: out.wall,
         jobs: out.groups.iter().map(|g| g.jobs).sum(),
         process_cpu: Duration::from_nanos(out.busy_ns.round() as u64),
+        host_steal: None,
         held_back: (out.held_back > 0).then_some(HeldBack {
             jobs: out.held_back,
             limiter,

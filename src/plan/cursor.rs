@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand_pcg::Pcg64Mcg;
 
 use super::{dist, PlanStep};
-use crate::config::Guard;
+use crate::config::{DurationSpec, Guard};
 
 /// One leaf step of a job, with its duration drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,11 +66,34 @@ pub struct JobCursor<'a> {
     root_done: bool,
     /// `repeat` blocks being walked, innermost last.
     nested: Vec<Frame<'a>>,
-    rng: Pcg64Mcg,
+    /// The job's random stream, made on the first draw: seeding it is a
+    /// good part of a short job's bookkeeping, and fixed durations draw
+    /// nothing.
+    rng: LazyRng,
+}
+
+/// A [`Pcg64Mcg`] made on first use.
+struct LazyRng {
+    make: fn(u64) -> Pcg64Mcg,
+    seed: u64,
+    rng: Option<Pcg64Mcg>,
+}
+
+impl LazyRng {
+    /// A duration drawn from `spec`; the stream is only made (and only
+    /// advanced) when the distribution draws, as [`dist::sample`] would.
+    fn draw(&mut self, spec: &DurationSpec) -> Duration {
+        if let DurationSpec::Fixed(d) = spec {
+            return *d;
+        }
+        let (make, seed) = (self.make, self.seed);
+        dist::sample(spec, self.rng.get_or_insert_with(|| make(seed)))
+    }
 }
 
 impl<'a> JobCursor<'a> {
-    pub(super) fn new(steps: &'a [PlanStep], rng: Pcg64Mcg) -> Self {
+    /// A cursor over `steps`, drawing from the stream `make(seed)`.
+    pub(super) fn new(steps: &'a [PlanStep], make: fn(u64) -> Pcg64Mcg, seed: u64) -> Self {
         Self {
             root: Frame {
                 steps,
@@ -79,7 +102,11 @@ impl<'a> JobCursor<'a> {
             },
             root_done: false,
             nested: Vec::new(),
-            rng,
+            rng: LazyRng {
+                make,
+                seed,
+                rng: None,
+            },
         }
     }
 }
@@ -118,12 +145,12 @@ impl Iterator for JobCursor<'_> {
                     }
                     continue;
                 }
-                PlanStep::Cpu(d) => Action::Cpu(dist::sample(d, rng)),
-                PlanStep::Native(d) => Action::Native(dist::sample(d, rng)),
-                PlanStep::Io(d) => Action::Io(dist::sample(d, rng)),
+                PlanStep::Cpu(d) => Action::Cpu(rng.draw(d)),
+                PlanStep::Native(d) => Action::Native(rng.draw(d)),
+                PlanStep::Io(d) => Action::Io(rng.draw(d)),
                 PlanStep::Lock { lock, cpu } => Action::Lock {
                     lock: *lock,
-                    cpu: dist::sample(cpu, rng),
+                    cpu: rng.draw(cpu),
                 },
                 PlanStep::Counter {
                     counter,

@@ -219,7 +219,11 @@ impl Plan {
 
     /// The cursor that yields job `id`'s actions with its own draws.
     pub fn cursor(&self, id: JobId) -> JobCursor<'_> {
-        JobCursor::new(&self.groups[id.group].steps, job_rng(self.seed, id))
+        JobCursor::new(
+            &self.groups[id.group].steps,
+            Pcg64Mcg::seed_from_u64,
+            job_seed(self.seed, id),
+        )
     }
 
     /// Think time before job `id` of a closed group (zero for a client's first job).
@@ -405,8 +409,12 @@ pub fn at_speed(cpu: Duration, speed: f64) -> Duration {
 
 /// The RNG stream of one job: a pure function of (seed, group, index).
 fn job_rng(seed: u64, id: JobId) -> Pcg64Mcg {
-    let mixed = splitmix(splitmix(seed ^ splitmix(id.group as u64 + 1)) ^ id.index);
-    Pcg64Mcg::seed_from_u64(mixed)
+    Pcg64Mcg::seed_from_u64(job_seed(seed, id))
+}
+
+/// The seed of [`job_rng`].
+fn job_seed(seed: u64, id: JobId) -> u64 {
+    splitmix(splitmix(seed ^ splitmix(id.group as u64 + 1)) ^ id.index)
 }
 
 /// SplitMix64's finaliser: spreads nearby inputs over the whole range.

@@ -44,6 +44,7 @@ pub(crate) fn run(backend: &str, throughput_per_s: f64, groups: Vec<GroupReport>
         cpu_utilization: 0.5,
         kernel_speed: Some(1.0),
         held_back_jobs: 0,
+        host_steal_ms: None,
         ideal: Ideal::default(),
         groups,
         gil_stats: None,

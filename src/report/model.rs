@@ -169,6 +169,12 @@ pub struct RunReport {
     /// run was at its in-flight bound (`--max-in-flight`, or the thread
     /// limit for a thread per job); their wait is in `queue` (addition).
     pub held_back_jobs: u64,
+    /// CPU time the hypervisor took from this machine while the run ran,
+    /// in ms, summed over its CPUs (addition): a virtual machine's host
+    /// pausing a CPU stalls every job in flight. `null` on the model engine
+    /// and where the kernel does not report steal time.
+    #[serde(default)]
+    pub host_steal_ms: Option<f64>,
     /// The lower bound on wall for this plan on this backend (addition).
     pub ideal: Ideal,
     /// Per group.
@@ -611,6 +617,7 @@ impl From<&RunMeasurement> for RunReport {
             }),
             kernel_speed: m.kernel_speed.map(round3),
             held_back_jobs: m.held_back.as_ref().map_or(0, |h| h.jobs),
+            host_steal_ms: m.host_steal.map(|d| round3(d.as_secs_f64() * 1e3)),
             ideal: Ideal::default(),
             groups: m
                 .groups
@@ -707,6 +714,7 @@ mod tests {
             wall: Duration::from_secs(1),
             jobs: 4,
             process_cpu: Duration::ZERO,
+            host_steal: None,
             kernel_speed,
             held_back: None,
             groups: plan.name_groups(groups),

@@ -57,6 +57,11 @@ pub fn repeat(reps: &[RunReport]) -> Option<RunReport> {
         cpu_utilization: round3(f(|r| r.cpu_utilization)),
         kernel_speed: (!speeds.is_empty()).then(|| round3(mean(speeds.iter().copied()))),
         held_back_jobs: mean_u64(reps.iter().map(|r| r.held_back_jobs)),
+        host_steal_ms: reps
+            .iter()
+            .map(|r| r.host_steal_ms)
+            .sum::<Option<f64>>()
+            .map(|total| round3(total / reps.len() as f64)),
         ideal: fold_ideal(reps),
         groups: groups.into_iter().map(|(g, _)| g).collect(),
         gil_stats: fold_gil(reps),
