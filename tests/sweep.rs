@@ -243,7 +243,7 @@ fn sweep_json(dir: &tempfile::TempDir, extra: &[&str]) -> Value {
 fn sweep_json_of(path: &std::path::Path, extra: &[&str]) -> Value {
     let out = gilsim()
         .arg("sweep")
-        .arg(&path)
+        .arg(path)
         .args(["--format", "json", "--quiet"])
         .args(extra)
         .output()
