@@ -454,3 +454,156 @@ fn plan_names_the_gil_as_the_limit_and_keeps_the_spec_shape() {
     assert_eq!(r["report"]["backend"], "threads+gil");
     assert!(!plan["verdict"][0].as_str().unwrap().is_empty());
 }
+
+/// Two thread pools, one under a GIL, on open-loop requests; with a p50
+/// SLO a probe is 400 jobs, and the model engine runs each in
+/// milliseconds.
+const TWO_POOLS: &str = r#"
+name = "pools"
+seed = 4
+[[backend]]
+kind = "threads"
+gil = true
+workers = 4
+[[backend]]
+kind = "threads"
+workers = 4
+[[group]]
+name = "requests"
+arrival = { rate = 50, process = "poisson" }
+steps = [{ io = "2ms" }, { cpu = "1ms" }]
+"#;
+
+#[test]
+fn plan_out_writes_markdown_a_page_and_a_chart_per_slo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&dir, "pools", TWO_POOLS);
+    let out = dir.path().join("out");
+    let doc = plan_json(
+        &cfg,
+        &[
+            "--vary",
+            "group.requests.arrival.rate=100..6400",
+            "--slo",
+            "requests.p50<=10ms",
+            "--slo",
+            "throughput>=50",
+            "--precision",
+            "20%",
+            "--engine",
+            "model",
+            "--cores",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let plan = &doc["plan"];
+    let read = |name: &str| {
+        std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pools.plan.csv",
+            "pools.plan.html",
+            "pools.plan.json",
+            "pools.plan.md",
+            "pools.plan.requests.p50.svg",
+            "pools.plan.throughput.svg",
+        ]
+    );
+    let md = read("pools.plan.md");
+    assert!(
+        md.starts_with("## pools: plan of group.requests.arrival.rate\n"),
+        "{md}"
+    );
+    let probes: usize = plan["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["probes"].as_array().unwrap().len())
+        .sum();
+    assert!(probes >= 4, "{plan}");
+    for r in plan["results"].as_array().unwrap() {
+        let b = r["backend"].as_str().unwrap();
+        let status = r["status"].as_str().unwrap();
+        assert!(
+            md.contains(&format!("| `{b}` | {status} |")),
+            "no row for {b}: {md}"
+        );
+    }
+    let probe_rows = md
+        .split("**Probes**")
+        .nth(1)
+        .expect("a probe table")
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .count();
+    assert_eq!(probe_rows, 1 + probes, "{md}");
+    assert!(md.contains("**Verdict**"));
+
+    let svg = read("pools.plan.requests.p50.svg");
+    assert_eq!(
+        svg.matches("SLO: requests.p50 ≤ 10ms").count(),
+        2,
+        "line and legend"
+    );
+    for needle in [
+        "threads+gil",
+        "threads",
+        "group.requests.arrival.rate (jobs/s",
+        "requests p50 latency (ms",
+    ] {
+        assert!(svg.contains(needle), "the chart lacks {needle}");
+    }
+    // One marker per probe (hollow ones are a polygon under an outline),
+    // plus the legend's samples (one per backend, met and missed) and one
+    // on top of each backend's max line.
+    let maxes = plan["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["max"].is_number())
+        .count();
+    assert_eq!(
+        svg.matches("<polygon").count(),
+        probes + 2 + 2 + maxes,
+        "{svg}"
+    );
+    let html = read("pools.plan.html");
+    for s in ["Plan", "Results", "Verdict", "Charts", "Probes"] {
+        assert!(html.contains(&format!("<h2>{s}</h2>")), "no {s} section");
+    }
+    assert!(html.contains("data-chart=\"plan-requests.p50\""));
+    assert!(html.contains("data-chart=\"plan-throughput\""));
+    assert!(!html.contains("<script") && !html.contains("https://"));
+}
+
+#[test]
+fn an_unwritable_plan_out_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&dir, "pools", TWO_POOLS);
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    gilsim()
+        .arg("plan")
+        .arg(&cfg)
+        .args([
+            "--vary",
+            "group.requests.arrival.rate=100..6400",
+            "--slo",
+            "requests.p99<=10ms",
+            "--out",
+        ])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stdout(predicates::str::is_empty())
+        .stderr(predicates::str::contains("not a directory"));
+}

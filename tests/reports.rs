@@ -557,3 +557,198 @@ fn the_trace_file_is_written_whole() {
         .collect();
     assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
 }
+
+/// Two pools, one under a GIL, on open-loop requests: on the model engine
+/// a short plan (a p50 SLO is 400 jobs per probe) takes well under a
+/// second.
+const POOLS: &str = r#"
+name = "pools"
+seed = 2
+[[backend]]
+kind = "threads"
+gil = true
+workers = 4
+name = "threads+gil"
+[[backend]]
+kind = "threads"
+workers = 4
+[[group]]
+name = "requests"
+arrival = { rate = 50, process = "poisson" }
+steps = [{ io = "2ms" }, { cpu = "1ms" }]
+"#;
+
+/// The same pools on a batch of jobs that wait on IO for 4 ms after 1 ms
+/// of CPU: the GIL pool levels off near 5 workers, the free pool keeps
+/// scaling on 8 virtual cores, so the USL fit has a curve to draw.
+const POOLS_BATCH: &str = r#"
+name = "pools"
+seed = 2
+[[backend]]
+kind = "threads"
+gil = true
+workers = 1
+name = "threads+gil"
+[[backend]]
+kind = "threads"
+workers = 1
+[[group]]
+name = "work"
+jobs = 96
+steps = [{ cpu = "1ms" }, { io = "4ms" }]
+"#;
+
+const POOL_LABELS: [&str; 2] = ["threads+gil", "threads"];
+
+/// Runs gilsim with `args` (CONFIG: the config `toml`) and `--out dir`.
+fn capacity_out(toml: &str, args: &[&str], dir: &Path) {
+    let cfg = tempfile::tempdir().unwrap();
+    let path = config(&cfg, "pools", toml);
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("CONFIG", &path.to_string_lossy()))
+        .collect();
+    let out = gilsim()
+        .args(&args)
+        .args(["--format", "json", "--quiet", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gilsim {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Renders `page` in Chromium and checks it: no console message, the
+/// charts `ids` in order, each an SVG with a non-empty drawing and a
+/// caption, every label in the text, every section. Then screenshots at
+/// desktop and phone width into target/report-screenshots/NAME-*.png.
+fn check_in_browser(
+    chrome: &Path,
+    page: &Path,
+    ids: &[&str],
+    labels: &[&str],
+    sections: &[&str],
+    name: &str,
+    heights: (u32, u32),
+) {
+    let (dom, stderr) = headless(chrome, page, &["--dump-dom".into()]);
+    assert_eq!(
+        console_messages(&stderr),
+        Vec::<&str>::new(),
+        "{name}: console errors"
+    );
+    let figs = figures(&dom);
+    let got: Vec<&str> = figs.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(got, ids, "{name}: every chart, once");
+    for (id, fig) in &figs {
+        assert!(
+            fig.contains("<svg") && fig.contains("viewBox"),
+            "{id}: no SVG"
+        );
+        assert!(
+            shapes(fig) > 10,
+            "{id}: an empty drawing ({} shapes)",
+            shapes(fig)
+        );
+        assert!(fig.contains("<figcaption>"), "{id}: no caption");
+        for label in labels {
+            assert!(fig.contains(label), "{id} never names {label}");
+        }
+    }
+    let text = text_of(&dom);
+    for label in labels {
+        assert!(text.contains(label), "{name}: the page never names {label}");
+    }
+    for section in sections {
+        assert!(
+            dom.contains(&format!("<h2>{section}</h2>")),
+            "{name}: no {section}"
+        );
+    }
+    let shots = root().join("target/report-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (kind, width, height) in [("desktop", 1280, heights.0), ("phone", 390, heights.1)] {
+        let png = shots.join(format!("{name}-{kind}.png"));
+        let _ = std::fs::remove_file(&png);
+        let (_, stderr) = headless(
+            chrome,
+            page,
+            &[
+                format!("--screenshot={}", png.display()),
+                format!("--window-size={width},{height}"),
+            ],
+        );
+        assert_eq!(console_messages(&stderr), Vec::<&str>::new());
+        let bytes = std::fs::read(&png).expect("a screenshot");
+        assert_eq!(png_size(&bytes), (width, height));
+        assert!(
+            bytes.len() > 40_000,
+            "{name} {kind}: a near-empty screenshot ({} bytes)",
+            bytes.len()
+        );
+        eprintln!("screenshot {}: {} bytes", png.display(), bytes.len());
+    }
+}
+
+#[test]
+fn sweep_and_plan_pages_render_in_headless_chromium() {
+    let Some(chrome) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    capacity_out(
+        POOLS_BATCH,
+        &[
+            "sweep",
+            "CONFIG",
+            "--set",
+            "backend.*.workers=1,2,3,4,6,8",
+            "--fit",
+            "usl",
+            "--engine",
+            "model",
+            "--cores",
+            "8",
+        ],
+        dir.path(),
+    );
+    check_in_browser(
+        &chrome,
+        &dir.path().join("pools.sweep.html"),
+        &["sweep-p99", "sweep-p50", "sweep-throughput"],
+        &POOL_LABELS,
+        &["Sweep", "Results", "USL fit", "Charts"],
+        "sweep",
+        (4200, 5600),
+    );
+    capacity_out(
+        POOLS,
+        &[
+            "plan",
+            "CONFIG",
+            "--vary",
+            "group.requests.arrival.rate=100..6400",
+            "--slo",
+            "requests.p50<=10ms",
+            "--slo",
+            "throughput>=50",
+            "--precision",
+            "20%",
+            "--engine",
+            "model",
+            "--cores",
+            "2",
+        ],
+        dir.path(),
+    );
+    check_in_browser(
+        &chrome,
+        &dir.path().join("pools.plan.html"),
+        &["plan-requests.p50", "plan-throughput"],
+        &POOL_LABELS,
+        &["Plan", "Results", "Verdict", "Charts", "Probes"],
+        "plan",
+        (3600, 5600),
+    );
+}

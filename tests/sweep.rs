@@ -243,7 +243,7 @@ fn sweep_json(dir: &tempfile::TempDir, extra: &[&str]) -> Value {
 fn sweep_json_of(path: &std::path::Path, extra: &[&str]) -> Value {
     let out = gilsim()
         .arg("sweep")
-        .arg(&path)
+        .arg(path)
         .args(["--format", "json", "--quiet"])
         .args(extra)
         .output()
@@ -361,10 +361,28 @@ fn table_csv_and_out_dir() {
     assert!(lines[0].starts_with("group.requests.arrival.rate,backend,group,runs,p50_us,"));
     assert!(lines[0].ends_with("dominant_loss,dominant_share"));
     assert_eq!(lines.len(), 1 + 2 * 2 * 2, "{text}");
-    for name in ["json", "csv", "p99.svg", "p50.svg", "throughput.svg"] {
+    for name in [
+        "json",
+        "csv",
+        "md",
+        "html",
+        "p99.svg",
+        "p50.svg",
+        "throughput.svg",
+    ] {
         let f = out_dir.join(format!("fast.sweep.{name}"));
         let body = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{f:?}: {e}"));
         assert!(!body.is_empty(), "{f:?} is empty");
+        if name == "md" || name == "html" {
+            for b in [
+                "threads+gil",
+                "requests",
+                "batch",
+                "group.requests.arrival.rate",
+            ] {
+                assert!(body.contains(b), "{f:?} never names {b}");
+            }
+        }
         if name.ends_with("svg") {
             assert!(
                 body.contains("<svg") && body.contains("threads+gil"),
@@ -566,6 +584,123 @@ steps = [{ cpu = "100us" }, { io = "4ms" }]
     assert_eq!(f["status"], "ok", "{f}");
     let sigma = f["sigma"].as_f64().expect("sigma");
     assert!(sigma.abs() < 0.25, "free pool σ = {sigma}, want ~0: {f}");
+}
+
+/// A CPU-bound pool under a GIL and one without, on 8 virtual cores: the
+/// model engine makes a six-point USL sweep take well under a second.
+const USL_MODEL: &str = r#"
+name = "pools"
+seed = 2
+[[backend]]
+kind = "threads"
+gil = true
+workers = 1
+[[backend]]
+kind = "threads"
+workers = 1
+[[group]]
+name = "work"
+jobs = 48
+steps = [{ cpu = "2ms" }]
+"#;
+
+/// Runs the six-point USL sweep of [`USL_MODEL`] on the model engine with
+/// `--out DIR`; returns the sweep's JSON.
+fn usl_sweep_out(dir: &tempfile::TempDir, out: &std::path::Path) -> Value {
+    let path = config(dir, "pools", USL_MODEL);
+    let run = gilsim()
+        .arg("sweep")
+        .arg(&path)
+        .args(["--set", "backend.*.workers=1,2,3,4,6,8", "--fit", "usl"])
+        .args(["--engine", "model", "--cores", "8"])
+        .args(["--format", "json", "--quiet", "--out"])
+        .arg(out)
+        .output()
+        .expect("run");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).expect("JSON")
+}
+
+#[test]
+fn out_writes_markdown_and_a_page_with_the_usl_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let v = usl_sweep_out(&dir, &out);
+    assert_eq!(fit_of(&v, "threads+gil")["status"], "ok");
+    let read = |name: &str| {
+        std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let md = read("pools.sweep.md");
+    assert!(
+        md.starts_with("## pools: sweep of backend.*.workers\n"),
+        "{md}"
+    );
+    // 6 points × 2 backends × 1 group, under a header and its alignment row.
+    let table = md.split("**USL fit**").next().unwrap();
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with('|')).count(),
+        2 + 12,
+        "{md}"
+    );
+    let fit = md.split("**USL fit**").nth(1).expect("a fit table");
+    for b in [
+        "| `threads+gil` |",
+        "| `threads` |",
+        "σ (contention)",
+        "X_max [jobs/s]",
+    ] {
+        assert!(fit.contains(b), "fit table lacks {b}: {md}");
+    }
+    let html = read("pools.sweep.html");
+    for s in ["Sweep", "Results", "USL fit", "Charts"] {
+        assert!(html.contains(&format!("<h2>{s}</h2>")), "no {s} section");
+    }
+    for id in ["sweep-p99", "sweep-p50", "sweep-throughput"] {
+        assert_eq!(
+            html.matches(&format!("data-chart=\"{id}\"")).count(),
+            1,
+            "{id} once"
+        );
+    }
+    let throughput = read("pools.sweep.throughput.svg");
+    assert!(
+        html.contains("USL σ = "),
+        "the page inlines the throughput chart"
+    );
+    for needle in [
+        "USL σ = ",
+        "λ = ",
+        "threads+gil",
+        "backend.*.workers (workers)",
+    ] {
+        assert!(
+            throughput.contains(needle),
+            "throughput chart lacks {needle}"
+        );
+    }
+    assert!(!html.contains("<script") && !html.contains("https://"));
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+}
+
+#[test]
+fn an_unwritable_sweep_out_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let file = file.to_string_lossy().into_owned();
+    refused(
+        &dir,
+        &["sweep", "CONFIG", "--set", "seed=1,2", "--out", &file],
+        "not a directory",
+    );
 }
 
 /// The model engine under a sweep of `cores` with a USL fit: CPU-bound

@@ -1,21 +1,21 @@
 //! Sweep charts: one SVG per figure against the varied key, one line per
-//! backend (and per value of any other varied key), one panel per group
-//! for latencies. p99 latency comes first: against offered rate it is the
-//! chart a capacity planner reads first. With a USL fit, the throughput
-//! chart draws the measured points and the fitted curve.
+//! backend (and per value of any other varied key, told apart by dash
+//! pattern), one panel per group for latencies. p99 latency comes first:
+//! against offered rate it is the chart a capacity planner reads first.
+//! With a USL fit, the throughput chart draws the measured points, the
+//! fitted curve, and a ring at the fit's peak (N*, X_max); the legend
+//! gives σ, κ, λ, N* and X_max.
 //!
 //! Charts are returned as SVG strings, so `--out` writes them as files and
-//! an HTML page can inline them. Text uses the generic `sans-serif` family,
-//! as in the run chart: nothing loads system fonts.
+//! the HTML page inlines them. The drawing (axes, legend, each backend's
+//! colour and marker) is the report charts' own (`report::plot`).
 
 use std::io;
-use std::ops::Range;
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
-
-use super::keys::Value;
-use super::sweep::{Row, Sweep};
+use super::keys::{Key, Target, Value, ValueKind};
+use super::output::sig;
+use super::sweep::{Fit, Row, Sweep};
+use crate::report::plot::{render_xy, AxisSpec, XyLine, XyPanel, XyPoint};
 
 /// One chart.
 #[derive(Debug, Clone)]
@@ -26,24 +26,13 @@ pub struct Chart {
     pub svg: String,
 }
 
-const WIDTH: u32 = 960;
 const PANEL_HEIGHT: u32 = 400;
-const FONT: &str = "sans-serif";
 /// Above this max/min ratio a latency axis is logarithmic: near
 /// saturation p99 grows by orders of magnitude.
 const LOG_RATIO: f64 = 30.0;
-/// Points on a drawn USL curve.
-const CURVE_STEPS: usize = 200;
-
-type DrawResult<T> = Result<T, DrawingAreaErrorKind<io::Error>>;
-
-/// One line: a label and its (x, y) points.
-struct Line {
-    label: String,
-    points: Vec<(f64, f64)>,
-    /// A fitted curve drawn beside the points, when there is one.
-    curve: Option<Vec<(f64, f64)>>,
-}
+/// Segments of a drawn USL curve: the SVG rounds points to whole pixels,
+/// so many short segments would draw a staircase.
+const CURVE_STEPS: usize = 48;
 
 /// The charts of a sweep, p99 first; none when no key takes more than one
 /// numeric value (there is no x axis).
@@ -53,19 +42,31 @@ pub fn charts(sweep: &Sweep) -> io::Result<Vec<Chart>> {
     };
     let groups = group_names(sweep);
     let latency = |name: &'static str, pick: fn(&Row) -> f64, what: &str| -> io::Result<Chart> {
-        let panels: Vec<(String, Vec<Line>)> = groups
+        let panels: Vec<XyPanel> = groups
             .iter()
             .map(|g| {
                 let rows: Vec<&Row> = sweep.summary.iter().filter(|r| &r.group == g).collect();
-                (
-                    format!("{what} latency of group {g} — {}", sweep.config),
-                    lines(sweep, &x, &rows, pick),
-                )
+                XyPanel {
+                    title: format!("{what} latency of group {g} — {}", sweep.config),
+                    x: x.spec(),
+                    y: AxisSpec {
+                        what: format!("{what} latency"),
+                        unit: Some("ms".into()),
+                        log_ratio: Some(LOG_RATIO),
+                        from_zero: true,
+                        ticks_at: None,
+                    },
+                    lines: lines(sweep, &x, &rows, pick),
+                    hlines: Vec::new(),
+                    vlines: Vec::new(),
+                    legend_extra: Vec::new(),
+                }
             })
             .collect();
-        let svg =
-            render(&panels, &x.label, &format!("{what} latency (ms)"), true).map_err(to_io)?;
-        Ok(Chart { name, svg })
+        Ok(Chart {
+            name,
+            svg: render_xy(&panels, PANEL_HEIGHT)?,
+        })
     };
     let p99 = latency("p99", |r| r.p99_us.mean / 1e3, "p99")?;
     let p50 = latency("p50", |r| r.p50_us.mean / 1e3, "p50")?;
@@ -76,28 +77,93 @@ pub fn charts(sweep: &Sweep) -> io::Result<Vec<Chart>> {
         .collect();
     let mut throughput = lines(sweep, &x, &first_group, |r| r.throughput_per_s.mean);
     add_fits(sweep, &x, &mut throughput);
-    let panels = vec![(format!("throughput — {}", sweep.config), throughput)];
-    let svg = render(&panels, &x.label, "throughput (jobs/s)", false).map_err(to_io)?;
+    let panel = XyPanel {
+        title: format!("throughput — {}", sweep.config),
+        x: x.spec(),
+        y: AxisSpec {
+            what: "throughput".into(),
+            unit: Some("jobs/s".into()),
+            log_ratio: None,
+            from_zero: true,
+            ticks_at: None,
+        },
+        lines: throughput,
+        hlines: Vec::new(),
+        vlines: Vec::new(),
+        legend_extra: Vec::new(),
+    };
     Ok(vec![
         p99,
         p50,
         Chart {
             name: "throughput",
-            svg,
+            svg: render_xy(&[panel], PANEL_HEIGHT)?,
         },
     ])
 }
 
-fn to_io(e: DrawingAreaErrorKind<io::Error>) -> io::Error {
-    io::Error::other(e.to_string())
-}
-
 /// The varied key: the first with more than one numeric value.
-struct XAxis {
+pub(crate) struct XAxis {
     key: String,
-    label: String,
+    unit: Option<&'static str>,
     /// Durations are charted in ms.
     scale: f64,
+    /// The values swept, labelled on the axis when there are few.
+    values: Vec<f64>,
+}
+
+/// Up to this many swept values are each labelled on the x axis.
+const MAX_VALUE_TICKS: usize = 10;
+
+impl XAxis {
+    /// The axis for `key`: its unit, durations in ms.
+    pub(crate) fn of(key: &str) -> Self {
+        let (unit, scale) = key_unit(key);
+        Self {
+            key: key.to_string(),
+            unit,
+            scale,
+            values: Vec::new(),
+        }
+    }
+
+    /// `value` (the key's number: seconds for durations) on this axis.
+    pub(crate) fn at(&self, value: f64) -> f64 {
+        value * self.scale
+    }
+
+    pub(crate) fn spec(&self) -> AxisSpec {
+        AxisSpec {
+            what: self.key.clone(),
+            unit: self.unit.map(String::from),
+            // Values swept by factors (1, 2, 4 … 64) read best on a log
+            // axis; a narrow range stays linear.
+            log_ratio: Some(LOG_RATIO),
+            from_zero: false,
+            ticks_at: (self.values.len() <= MAX_VALUE_TICKS).then(|| self.values.clone()),
+        }
+    }
+}
+
+/// The unit a key's values are counted in, and the factor from the key's
+/// number to it (durations: seconds to ms).
+pub(crate) fn key_unit(key: &str) -> (Option<&'static str>, f64) {
+    let Ok(k) = Key::parse(key) else {
+        return (None, 1.0);
+    };
+    if k.kind() == ValueKind::Duration {
+        return (Some("ms"), 1e3);
+    }
+    let unit = match k.target() {
+        Target::Rate(_) => Some("jobs/s"),
+        Target::Closed(_) => Some("clients"),
+        Target::Jobs(_) => Some("jobs"),
+        Target::Workers(_) => Some("workers"),
+        Target::Processes(_) => Some("processes"),
+        Target::Cores => Some("cores"),
+        _ => None,
+    };
+    (unit, 1.0)
 }
 
 fn x_axis(sweep: &Sweep) -> Option<XAxis> {
@@ -107,16 +173,13 @@ fn x_axis(sweep: &Sweep) -> Option<XAxis> {
         .zip(&sweep.values)
         .find(|(_, vs)| vs.len() > 1 && vs.iter().all(|v| v.as_f64().is_some()))
         .map(|(k, vs)| {
-            let duration = vs.iter().any(|v| matches!(v, Value::Text(_)));
-            XAxis {
-                key: k.clone(),
-                label: if duration {
-                    format!("{k} (ms)")
-                } else {
-                    k.clone()
-                },
-                scale: if duration { 1e3 } else { 1.0 },
-            }
+            let mut x = XAxis::of(k);
+            x.values = vs
+                .iter()
+                .filter_map(Value::as_f64)
+                .map(|v| x.at(v))
+                .collect();
+            x
         })
 }
 
@@ -130,9 +193,20 @@ fn group_names(sweep: &Sweep) -> Vec<String> {
     names
 }
 
-/// One line per backend and per combination of the other keys' values.
-fn lines(sweep: &Sweep, x: &XAxis, rows: &[&Row], pick: fn(&Row) -> f64) -> Vec<Line> {
-    let mut out: Vec<Line> = Vec::new();
+/// A backend's position among the sweep's backends: its colour and marker.
+fn backend_index(sweep: &Sweep, backend: &str) -> usize {
+    sweep
+        .backends
+        .iter()
+        .position(|b| b == backend)
+        .unwrap_or(sweep.backends.len())
+}
+
+/// One line per backend and per combination of the other keys' values
+/// (the first combination solid, the next ones dashed).
+fn lines(sweep: &Sweep, x: &XAxis, rows: &[&Row], pick: fn(&Row) -> f64) -> Vec<XyLine> {
+    let mut out: Vec<XyLine> = Vec::new();
+    let mut combos: Vec<String> = Vec::new();
     for r in rows {
         let others: Vec<String> = r
             .set
@@ -141,10 +215,18 @@ fn lines(sweep: &Sweep, x: &XAxis, rows: &[&Row], pick: fn(&Row) -> f64) -> Vec<
             .filter(|(k, _)| *k != x.key && varies(sweep, k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        let combo = others.join(", ");
+        let dash = match combos.iter().position(|c| c == &combo) {
+            Some(i) => i,
+            None => {
+                combos.push(combo.clone());
+                combos.len() - 1
+            }
+        };
         let label = if others.is_empty() {
             r.backend.clone()
         } else {
-            format!("{} ({})", r.backend, others.join(", "))
+            format!("{} ({combo})", r.backend)
         };
         let (Some(xv), y) = (r.set.get(&x.key).and_then(Value::as_f64), pick(r)) else {
             continue;
@@ -152,18 +234,26 @@ fn lines(sweep: &Sweep, x: &XAxis, rows: &[&Row], pick: fn(&Row) -> f64) -> Vec<
         if !y.is_finite() {
             continue;
         }
-        let point = (xv * x.scale, y);
+        let point = XyPoint {
+            x: x.at(xv),
+            y,
+            hollow: false,
+        };
         match out.iter_mut().find(|l| l.label == label) {
             Some(l) => l.points.push(point),
-            None => out.push(Line {
+            None => out.push(XyLine {
                 label,
+                sub: Vec::new(),
+                backend: backend_index(sweep, &r.backend),
+                dash,
                 points: vec![point],
                 curve: None,
+                ring: None,
             }),
         }
     }
     for l in &mut out {
-        l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        l.points.sort_by(|a, b| a.x.total_cmp(&b.x));
     }
     out
 }
@@ -176,16 +266,22 @@ fn varies(sweep: &Sweep, key: &str) -> bool {
         .any(|(k, vs)| k == key && vs.len() > 1)
 }
 
-/// Adds each backend's fitted USL curve to its throughput line.
-fn add_fits(sweep: &Sweep, x: &XAxis, lines: &mut [Line]) {
+/// Adds each backend's fitted USL curve to its throughput line, rings its
+/// peak when the peak lies within the swept values, and puts σ, κ, λ, N*
+/// and X_max under its legend label.
+fn add_fits(sweep: &Sweep, x: &XAxis, lines: &mut [XyLine]) {
     for fit in &sweep.fit {
-        let (Some(u), true) = (fit.usl(), fit.key == x.key) else {
+        if fit.key != x.key {
             continue;
-        };
+        }
         let Some(line) = lines.iter_mut().find(|l| l.label == fit.backend) else {
             continue;
         };
-        let hi = line.points.iter().map(|p| p.0).fold(1.0, f64::max);
+        line.sub = fit_legend(fit);
+        let Some(u) = fit.usl() else {
+            continue;
+        };
+        let hi = line.points.iter().map(|p| p.x).fold(1.0, f64::max);
         let curve = (0..=CURVE_STEPS)
             .map(|i| {
                 let n = 1.0 + (hi - 1.0) * i as f64 / CURVE_STEPS as f64;
@@ -194,131 +290,52 @@ fn add_fits(sweep: &Sweep, x: &XAxis, lines: &mut [Line]) {
             .filter(|p| p.1.is_finite())
             .collect();
         line.curve = Some(curve);
-        line.label = format!("{} (USL σ={:.3} κ={:.2e})", fit.backend, u.sigma, u.kappa);
-    }
-}
-
-/// Panels stacked top to bottom.
-fn render(
-    panels: &[(String, Vec<Line>)],
-    x_desc: &str,
-    y_desc: &str,
-    latency: bool,
-) -> DrawResult<String> {
-    let mut buf = String::new();
-    {
-        let rows = panels.len().max(1);
-        let height = u32::try_from(rows).map_or(u32::MAX, |r| r.saturating_mul(PANEL_HEIGHT));
-        let root = SVGBackend::with_string(&mut buf, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE)?;
-        for (area, (title, lines)) in root.split_evenly((rows, 1)).iter().zip(panels) {
-            panel(area, title, lines, x_desc, y_desc, latency)?;
-        }
-        root.present()?;
-    }
-    Ok(buf)
-}
-
-fn panel(
-    area: &DrawingArea<SVGBackend<'_>, Shift>,
-    title: &str,
-    lines: &[Line],
-    x_desc: &str,
-    y_desc: &str,
-    latency: bool,
-) -> DrawResult<()> {
-    let all = || {
-        lines
-            .iter()
-            .flat_map(|l| l.points.iter().chain(l.curve.iter().flatten()))
-    };
-    if all().next().is_none() {
-        return area.draw(&Text::new(
-            "nothing to chart",
-            (20, 40),
-            (FONT, 16).into_font(),
-        ));
-    }
-    let (xlo, xhi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-        (lo.min(p.0), hi.max(p.0))
-    });
-    let (ylo, yhi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-        (lo.min(p.1), hi.max(p.1))
-    });
-    let log = latency && ylo > 0.0 && yhi / ylo > LOG_RATIO;
-    let to_axis = |y: f64| if log { y.max(1e-3).log10() } else { y };
-    let y_range: Range<f64> = if log {
-        to_axis(ylo) - 0.1..to_axis(yhi) + 0.1
-    } else {
-        0.0..if yhi > 0.0 { yhi * 1.08 } else { 1.0 }
-    };
-    let pad = ((xhi - xlo) * 0.04).max(1e-9);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 20))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(72)
-        .build_cartesian_2d(xlo - pad..xhi + pad, y_range)?;
-    let y_label = move |v: &f64| {
-        let y = if log { 10f64.powf(*v) } else { *v };
-        short(y)
-    };
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(if log {
-            format!("{y_desc}, log scale")
-        } else {
-            y_desc.to_string()
-        })
-        .x_label_formatter(&|v| short(*v))
-        .y_label_formatter(&y_label)
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 14))
-        .bold_line_style(BLACK.mix(0.15))
-        .light_line_style(BLACK.mix(0.05))
-        .draw()?;
-    for (i, l) in lines.iter().enumerate() {
-        // A backend keeps the colour it has in the run report's charts.
-        let color = crate::report::backend_rgb(i);
-        let pts: Vec<(f64, f64)> = l.points.iter().map(|p| (p.0, to_axis(p.1))).collect();
-        let series = match &l.curve {
-            Some(curve) => {
-                let c: Vec<(f64, f64)> = curve.iter().map(|p| (p.0, to_axis(p.1))).collect();
-                chart.draw_series(LineSeries::new(c, color.stroke_width(2)))?
+        if let (Some(n), Some(xm), false) = (u.n_star, u.x_max, u.limitless) {
+            if (1.0..=hi).contains(&n) && xm.is_finite() {
+                line.ring = Some((n, xm));
             }
-            None => chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?,
-        };
-        series.label(l.label.clone()).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-        });
-        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+        }
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
-    Ok(())
 }
 
-/// A number with at most three significant digits, no trailing zeros.
-fn short(v: f64) -> String {
-    let a = v.abs();
-    let s = if a >= 100.0 || a == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
+/// A fit's legend lines: the parameters, then the peak (or why there is
+/// no fit).
+pub(crate) fn fit_legend(fit: &Fit) -> Vec<String> {
+    let Some(u) = fit.usl() else {
+        let why = fit.reason.as_deref().unwrap_or("unknown");
+        return vec!["USL: no fit".into(), crate::report::charts::clip(why, 44)];
     };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let peak = if u.limitless {
+        match u.x_max {
+            Some(x) => format!("limitless: levels off at {}/s", sig(x)),
+            None => "limitless: no ceiling in the data".into(),
+        }
     } else {
-        s
+        format!(
+            "N* = {} (ring), X_max = {}/s",
+            u.n_star.map_or("-".into(), sig),
+            u.x_max.map_or("-".into(), sig)
+        )
+    };
+    vec![
+        format!("USL σ = {}, κ = {}", sig(u.sigma), sig(u.kappa)),
+        format!("λ = {}/s, R² = {:.3}", sig(u.lambda), u.r2),
+        peak,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_units() {
+        assert_eq!(
+            key_unit("group.requests.arrival.rate"),
+            (Some("jobs/s"), 1.0)
+        );
+        assert_eq!(key_unit("backend.*.workers"), (Some("workers"), 1.0));
+        assert_eq!(key_unit("gil.switch_interval"), (Some("ms"), 1e3));
+        assert_eq!(key_unit("seed"), (None, 1.0));
     }
 }

@@ -6,16 +6,21 @@
 //! [`sweep`] runs the cartesian product of key values; [`usl`] fits the
 //! Universal Scalability Law to a sweep's throughput; [`compare`] sets two
 //! run reports side by side; [`merge`] joins a sharded sweep; [`slo`] and
-//! [`search`] are `gilsim plan`'s SLOs and search. [`output`], [`chart`]
-//! and [`plan_output`] only format finished results.
+//! [`search`] are `gilsim plan`'s SLOs and search. [`output`], [`chart`],
+//! [`sweep_page`], [`plan_output`], [`plan_chart`] and [`plan_page`] only
+//! format finished results (drawing with the report's page and chart
+//! builders).
 
 pub mod chart;
 pub mod compare;
 pub mod keys;
 pub mod merge;
 pub mod output;
+pub mod plan_chart;
 pub mod plan_output;
+pub mod plan_page;
 pub mod search;
 pub mod slo;
 pub mod sweep;
+pub mod sweep_page;
 pub mod usl;

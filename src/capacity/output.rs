@@ -190,7 +190,7 @@ pub fn fit_line(f: &Fit) -> String {
 }
 
 /// Three significant digits.
-fn sig(x: f64) -> String {
+pub(crate) fn sig(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }

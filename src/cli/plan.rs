@@ -1,7 +1,6 @@
 //! `gilsim plan` (SPEC §5): per backend, the highest value of a key at
 //! which every SLO holds. Checks every input before the first probe runs.
 
-use std::fs;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -13,12 +12,14 @@ use super::interrupt;
 use gilsim::backend::{self, Progress};
 use gilsim::capacity::keys::{Base, KeyError, Target};
 use gilsim::capacity::plan_output::{write_csv, write_json, write_table};
+use gilsim::capacity::plan_page;
 use gilsim::capacity::search::{
     fmt_value, parse_precision, parse_vary, verdict, PlanRequest, PlanResult, Probe, ProbeEvent,
 };
 use gilsim::capacity::slo::Slo;
 use gilsim::config::BackendKind;
 use gilsim::error::{Error, RunError};
+use gilsim::fsout;
 use gilsim::report::{fmt_us, Format};
 use gilsim::work::kernel::Calibration;
 
@@ -67,7 +68,9 @@ pub struct PlanArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// Also write NAME.plan.json and NAME.plan.csv here.
+    /// Also write NAME.plan.json, .csv, .md, .html and one SVG chart per
+    /// SLO (NAME.plan.requests.p99.svg, ...) here (checked writable before
+    /// anything runs).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -97,7 +100,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         )?;
     }
     if let Some(dir) = &args.out {
-        fs::create_dir_all(dir).map_err(|source| Error::Output {
+        fsout::check_writable_dir(dir).map_err(|source| Error::Unwritable {
             path: dir.clone(),
             source,
         })?;
@@ -158,8 +161,18 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         verdict: verdict(key.as_str(), lo, &results),
         results,
     };
+    // A file that fails now does not lose the plan: it still goes to
+    // stdout below, and the error is reported after it.
+    let mut failed: Option<Error> = None;
     if let Some(dir) = &args.out {
-        write_files(dir, &plan)?;
+        if let Err(e) = plan_page::write_files(dir, &plan) {
+            let e = Error::Output {
+                path: e.path,
+                source: e.source,
+            };
+            eprintln!("gilsim: {e}; the plan follows on stdout");
+            failed = Some(e);
+        }
     }
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
@@ -177,7 +190,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         .map_err(|source| Error::Output {
             path: "<stdout>".into(),
             source,
-        })
+        })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// The labels to search: `--backend` ones (each must exist), else all.
@@ -276,21 +290,4 @@ fn job_bar(quiet: bool) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
-}
-
-/// `--out DIR`: NAME.plan.json and NAME.plan.csv.
-fn write_files(dir: &std::path::Path, plan: &PlanResult) -> Result<(), Error> {
-    type Writer = fn(&PlanResult, &mut dyn Write) -> std::io::Result<()>;
-    let files: [(&str, Writer); 2] = [("plan.json", write_json), ("plan.csv", write_csv)];
-    for (ext, write) in files {
-        let path = dir.join(format!("{}.{ext}", plan.config));
-        let mut buf = Vec::new();
-        write(plan, &mut buf)
-            .and_then(|_| fs::write(&path, buf))
-            .map_err(|source| Error::Output {
-                path: path.clone(),
-                source,
-            })?;
-    }
-    Ok(())
 }

@@ -1,9 +1,8 @@
 //! `gilsim sweep` (SPEC §5): parse the flags, check every point, run them
 //! with a progress bar, and write the results.
 
-use std::fs;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,9 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::args::EngineArgs;
 use super::interrupt;
 use gilsim::capacity::keys::Base;
-use gilsim::capacity::sweep::{self, Axis, Prepared, Request, Shard, SweepFile};
-use gilsim::capacity::{chart, output};
+use gilsim::capacity::sweep::{self, Axis, Prepared, Request, Shard};
+use gilsim::capacity::{output, sweep_page};
 use gilsim::error::{Error, RunError};
+use gilsim::fsout;
 use gilsim::report::Format;
 use gilsim::work::kernel::Calibration;
 
@@ -63,8 +63,9 @@ pub struct SweepArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// Also write NAME.sweep.json, NAME.sweep.csv and one SVG chart per
-    /// figure (NAME.sweep.p99.svg, ...p50.svg, ...throughput.svg) here.
+    /// Also write NAME.sweep.json, .csv, .md, .html and one SVG chart per
+    /// figure (NAME.sweep.p99.svg, ...p50.svg, ...throughput.svg) here
+    /// (checked writable before anything runs).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -83,7 +84,7 @@ pub enum FitModel {
 pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
     let prepared = prepare(args)?;
     if let Some(dir) = &args.out {
-        fs::create_dir_all(dir).map_err(|source| Error::Output {
+        fsout::check_writable_dir(dir).map_err(|source| Error::Unwritable {
             path: dir.clone(),
             source,
         })?;
@@ -99,8 +100,18 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
     });
     bar.finish_and_clear();
     let file = file?;
+    // A file that fails now does not lose the sweep: it still goes to
+    // stdout below, and the error is reported after it.
+    let mut failed: Option<Error> = None;
     if let Some(dir) = &args.out {
-        write_artifacts(dir, &file)?;
+        if let Err(e) = sweep_page::write_files(dir, &file) {
+            let e = Error::Output {
+                path: e.path,
+                source: e.source,
+            };
+            eprintln!("gilsim: {e}; the sweep follows on stdout");
+            failed = Some(e);
+        }
     }
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
@@ -118,8 +129,9 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
         path: "<stdout>".into(),
         source,
     })?;
-    match file.sweep.stopped {
-        Some(why) if !file.sweep.complete => Err(Error::Stopped(why)),
+    match (failed, file.sweep.stopped) {
+        (Some(e), _) => Err(e),
+        (None, Some(why)) if !file.sweep.complete => Err(Error::Stopped(why)),
         _ => Ok(()),
     }
 }
@@ -164,30 +176,4 @@ fn progress_bar(quiet: bool, total: usize) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
-}
-
-/// `--out DIR`: the sweep's JSON, CSV and charts, named after the config.
-fn write_artifacts(dir: &Path, file: &SweepFile) -> Result<(), Error> {
-    let stem = match file.sweep.shard {
-        Some(s) => format!("{}.sweep.shard{}of{}", file.sweep.config, s.index, s.count),
-        None => format!("{}.sweep", file.sweep.config),
-    };
-    let write = |name: String, bytes: &[u8]| {
-        let path = dir.join(name);
-        fs::write(&path, bytes).map_err(|source| Error::Output { path, source })
-    };
-    let mut json = Vec::new();
-    let mut csv = Vec::new();
-    let io = |source| Error::Output {
-        path: dir.to_path_buf(),
-        source,
-    };
-    output::json(file, &mut json).map_err(io)?;
-    output::csv(&file.sweep, &mut csv).map_err(io)?;
-    write(format!("{stem}.json"), &json)?;
-    write(format!("{stem}.csv"), &csv)?;
-    for c in chart::charts(&file.sweep).map_err(io)? {
-        write(format!("{stem}.{}.svg", c.name), c.svg.as_bytes())?;
-    }
-    Ok(())
 }

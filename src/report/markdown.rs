@@ -106,12 +106,12 @@ fn num(s: f64) -> String {
 
 /// Text safe inside a table cell or a line: pipes escaped, line breaks
 /// flattened, so a name cannot break the table.
-fn cell(s: &str) -> String {
+pub(crate) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// Text safe inside backticks.
-fn tick(s: &str) -> String {
+pub(crate) fn tick(s: &str) -> String {
     cell(s).replace('`', "'")
 }
 

@@ -72,7 +72,7 @@ impl Doc {
     /// The backend's marker (shape and colour of the latency chart) at
     /// `(x, y)`.
     pub(crate) fn marker(&mut self, backend: usize, x: f64, y: f64) {
-        let points: Vec<String> = super::svg::marker_outline(backend)
+        let points: Vec<String> = super::plot::marker_outline(backend)
             .iter()
             .map(|(dx, dy)| format!("{:.1},{:.1}", x + f64::from(*dx), y + f64::from(*dy)))
             .collect();
@@ -100,7 +100,7 @@ impl Doc {
 /// A backend's colour, as CSS hex: the latency chart's colour for the
 /// backend at position `index` in its config.
 pub fn backend_color(index: usize) -> String {
-    let c = super::svg::color(index);
+    let c = super::plot::color(index);
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
 }
 
@@ -128,7 +128,7 @@ pub(crate) fn ticks(top: f64) -> (f64, Vec<f64>) {
     } else {
         1.0
     };
-    let step = super::svg::nice_step(top / 6.0);
+    let step = super::plot::nice_step(top / 6.0);
     let n = (top / step).ceil() as usize;
     (step, (0..=n).map(|i| i as f64 * step).collect())
 }
@@ -136,7 +136,7 @@ pub(crate) fn ticks(top: f64) -> (f64, Vec<f64>) {
 /// Ticks over `[from, to]` (not starting at 0): multiples of a nice step.
 pub(crate) fn ticks_between(from: f64, to: f64) -> Vec<f64> {
     let span = (to - from).max(1e-9);
-    let step = super::svg::nice_step(span / 6.0);
+    let step = super::plot::nice_step(span / 6.0);
     let first = (from / step).ceil() as i64;
     let last = (to / step).floor() as i64;
     (first..=last).map(|i| i as f64 * step).collect()
@@ -144,7 +144,7 @@ pub(crate) fn ticks_between(from: f64, to: f64) -> Vec<f64> {
 
 /// A number of ms for an axis label.
 pub(crate) fn fmt_ms(ms: f64) -> String {
-    super::svg::fmt_ms(ms)
+    super::plot::fmt_num(ms)
 }
 
 /// Rough width of `s` at `size` in a sans-serif font (average glyph about
