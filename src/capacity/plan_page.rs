@@ -17,7 +17,7 @@ use crate::fsout::write_atomic;
 use crate::report::files::FileError;
 use crate::report::hgrm::file_part;
 use crate::report::html::{render_page, Block, Page, Section, Table};
-use crate::report::markdown::{cell, tick};
+use crate::report::markdown::{cell, html_table_md};
 
 /// The stem of a plan's files: `NAME.plan`.
 pub fn stem(plan: &PlanResult) -> String {
@@ -205,32 +205,6 @@ fn probes_table(plan: &PlanResult) -> Table {
     }
 }
 
-fn md_table(t: &Table, code_column: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
-    let header: Vec<String> = t.header.iter().map(|h| cell(h)).collect();
-    writeln!(out, "| {} |", header.join(" | "))?;
-    let align: Vec<&str> = t
-        .numeric
-        .iter()
-        .map(|n| if *n { "---:" } else { ":---" })
-        .collect();
-    writeln!(out, "|{}|", align.join("|"))?;
-    for row in &t.rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if Some(i) == code_column && !c.is_empty() {
-                    format!("`{}`", tick(c))
-                } else {
-                    cell(c)
-                }
-            })
-            .collect();
-        writeln!(out, "| {} |", cells.join(" | "))?;
-    }
-    Ok(())
-}
-
 /// The plan as markdown: what was searched, the table per backend, the
 /// verdict, then every probe.
 pub fn markdown(plan: &PlanResult, out: &mut dyn Write) -> io::Result<()> {
@@ -242,7 +216,7 @@ pub fn markdown(plan: &PlanResult, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(out, "{}\n", cell(&search_line(plan)))?;
     writeln!(out, "{}\n", cell(&probe_line(plan)))?;
-    md_table(&results_table(plan), Some(0), out)?;
+    html_table_md(&results_table(plan), Some(0), out)?;
     if !plan.verdict.is_empty() {
         writeln!(out, "\n**Verdict**\n")?;
         for line in &plan.verdict {
@@ -250,7 +224,7 @@ pub fn markdown(plan: &PlanResult, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     writeln!(out, "\n**Probes**\n")?;
-    md_table(&probes_table(plan), Some(0), out)
+    html_table_md(&probes_table(plan), Some(0), out)
 }
 
 /// The plan's HTML page.

@@ -16,7 +16,7 @@ use crate::fsout::write_atomic;
 use crate::report::files::FileError;
 use crate::report::hgrm::file_part;
 use crate::report::html::{render_page, Block, Page, Section, Table};
-use crate::report::markdown::{cell, tick};
+use crate::report::markdown::{cell, html_table_md, tick};
 use crate::stats::Summary;
 
 /// The stem of a sweep's files: `NAME.sweep`, or
@@ -72,29 +72,7 @@ pub fn markdown(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
         cell(&sweep.keys.join(" × "))
     )?;
     writeln!(out, "{}\n", cell(&what_ran(sweep)))?;
-    let t = results_table(sweep);
-    let header: Vec<String> = t.header.iter().map(|h| cell(h)).collect();
-    writeln!(out, "| {} |", header.join(" | "))?;
-    let align: Vec<&str> = t
-        .numeric
-        .iter()
-        .map(|n| if *n { "---:" } else { ":---" })
-        .collect();
-    writeln!(out, "|{}|", align.join("|"))?;
-    for row in &t.rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == sweep.keys.len() {
-                    format!("`{}`", tick(c))
-                } else {
-                    cell(c)
-                }
-            })
-            .collect();
-        writeln!(out, "| {} |", cells.join(" | "))?;
-    }
+    html_table_md(&results_table(sweep), Some(sweep.keys.len()), out)?;
     if sweep.runs > 1 {
         writeln!(out, "\n{}", cell(&interval_note(sweep)))?;
     }
@@ -104,20 +82,7 @@ pub fn markdown(sweep: &Sweep, out: &mut dyn Write) -> io::Result<()> {
             "\n**USL fit** (throughput against `{}`)\n",
             tick(&sweep.fit[0].key)
         )?;
-        writeln!(out, "| {} |", t.header.join(" | "))?;
-        let align: Vec<&str> = t
-            .numeric
-            .iter()
-            .map(|n| if *n { "---:" } else { ":---" })
-            .collect();
-        writeln!(out, "|{}|", align.join("|"))?;
-        for row in &t.rows {
-            let mut cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
-            if let Some(first) = cells.first_mut() {
-                *first = format!("`{}`", tick(&row[0]));
-            }
-            writeln!(out, "| {} |", cells.join(" | "))?;
-        }
+        html_table_md(&t, Some(0), out)?;
     } else if let Some(note) = fit_note(sweep) {
         writeln!(out, "\n{}", cell(&note))?;
     }

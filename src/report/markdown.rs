@@ -115,6 +115,38 @@ pub(crate) fn tick(s: &str) -> String {
     cell(s).replace('`', "'")
 }
 
+/// An HTML page's table as a markdown table: numeric columns right-aligned,
+/// the cells of `code_column` (when not empty) as code.
+pub(crate) fn html_table_md(
+    t: &super::html::Table,
+    code_column: Option<usize>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let header: Vec<String> = t.header.iter().map(|h| cell(h)).collect();
+    writeln!(out, "| {} |", header.join(" | "))?;
+    let align: Vec<&str> = t
+        .numeric
+        .iter()
+        .map(|n| if *n { "---:" } else { ":---" })
+        .collect();
+    writeln!(out, "|{}|", align.join("|"))?;
+    for row in &t.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if Some(i) == code_column && !c.is_empty() {
+                    format!("`{}`", tick(c))
+                } else {
+                    cell(c)
+                }
+            })
+            .collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
