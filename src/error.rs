@@ -45,12 +45,13 @@ pub enum Error {
     #[error(
         "{}: the search stopped in the middle of a probe and has no answer; nothing was written \
          (the probe lines above show what was measured)",
-        search_stopped_what(*.0)
+        stop_what(*.0)
     )]
     SearchStopped(crate::stop::Stopped),
 }
 
-fn search_stopped_what(why: crate::stop::Stopped) -> &'static str {
+/// What stopped the runs, as both stop messages begin.
+fn stop_what(why: crate::stop::Stopped) -> &'static str {
     match why {
         crate::stop::Stopped::Interrupted => "interrupted",
         crate::stop::Stopped::Timeout => "--timeout reached",
@@ -58,10 +59,7 @@ fn search_stopped_what(why: crate::stop::Stopped) -> &'static str {
 }
 
 fn stopped_message(why: crate::stop::Stopped) -> String {
-    let what = match why {
-        crate::stop::Stopped::Interrupted => "interrupted",
-        crate::stop::Stopped::Timeout => "--timeout reached",
-    };
+    let what = stop_what(why);
     format!(
         "{what}: stopped submitting jobs; the reports cover what finished and say \"complete\": false"
     )

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use super::plan_chart::{self, SloChart};
 use super::plan_output::{p99_at_max, write_csv, write_json};
 use super::search::{fmt_value, BackendResult, PlanResult, Status};
-use crate::fsout::write_atomic;
-use crate::report::files::FileError;
+use crate::report::files::{FileError, FileSet};
 use crate::report::hgrm::file_part;
 use crate::report::html::{render_page, Block, Page, Section, Table};
 use crate::report::markdown::{cell, html_table_md};
@@ -34,27 +33,18 @@ pub fn write_files(dir: &Path, plan: &PlanResult) -> Result<Vec<PathBuf>, FileEr
         path: dir.join(format!("{stem}.html")),
         source,
     })?;
-    let mut written = Vec::new();
-    let mut put = |name: String, fill: &dyn Fn(&mut dyn Write) -> io::Result<()>| {
-        let path = dir.join(name);
-        write_atomic(&path, fill).map_err(|source| FileError {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(path);
-        Ok::<_, FileError>(())
-    };
-    put(format!("{stem}.json"), &|w| write_json(plan, w))?;
-    put(format!("{stem}.csv"), &|w| write_csv(plan, w))?;
-    put(format!("{stem}.md"), &|w| markdown(plan, w))?;
+    let mut files = FileSet::new(dir);
+    files.put(format!("{stem}.json"), |w| write_json(plan, w))?;
+    files.put(format!("{stem}.csv"), |w| write_csv(plan, w))?;
+    files.put(format!("{stem}.md"), |w| markdown(plan, w))?;
     let html = render_page(&page(plan, &charts));
-    put(format!("{stem}.html"), &|w| w.write_all(html.as_bytes()))?;
+    files.put(format!("{stem}.html"), |w| w.write_all(html.as_bytes()))?;
     for c in &charts {
-        put(format!("{stem}.{}.svg", c.name), &|w| {
+        files.put(format!("{stem}.{}.svg", c.name), |w| {
             w.write_all(c.svg.as_bytes())
         })?;
     }
-    Ok(written)
+    Ok(files.written())
 }
 
 /// `highest group.requests.arrival.rate in 100..3200 where requests.p99<=20ms (precision 5%, real engine)`

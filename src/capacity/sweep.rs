@@ -122,7 +122,7 @@ pub struct Sweep {
     /// Whether every point of this sweep (or shard) ran; false after
     /// Ctrl-C or SIGTERM, when `points` holds the runs that finished
     /// (addition; `gilsim merge` refuses the gap).
-    #[serde(default = "whole")]
+    #[serde(default = "crate::report::yes")]
     pub complete: bool,
     /// Why the sweep stopped early; absent when complete (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -497,10 +497,6 @@ impl Prepared {
             sweep: header,
         })
     }
-}
-
-fn whole() -> bool {
-    true
 }
 
 /// One full run of a point: every selected backend, one report.

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use super::chart::{self, Chart};
 use super::output::{self, sig};
 use super::sweep::{Fit, Row, Sweep, SweepFile};
-use crate::fsout::write_atomic;
-use crate::report::files::FileError;
+use crate::report::files::{FileError, FileSet};
 use crate::report::hgrm::file_part;
 use crate::report::html::{render_page, Block, Page, Section, Table};
 use crate::report::markdown::{cell, html_table_md, tick};
@@ -39,27 +38,18 @@ pub fn write_files(dir: &Path, file: &SweepFile) -> Result<Vec<PathBuf>, FileErr
         path: dir.join(format!("{stem}.html")),
         source,
     })?;
-    let mut written = Vec::new();
-    let mut put = |name: String, fill: &dyn Fn(&mut dyn Write) -> io::Result<()>| {
-        let path = dir.join(name);
-        write_atomic(&path, fill).map_err(|source| FileError {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(path);
-        Ok::<_, FileError>(())
-    };
-    put(format!("{stem}.json"), &|w| output::json(file, w))?;
-    put(format!("{stem}.csv"), &|w| output::csv(&file.sweep, w))?;
-    put(format!("{stem}.md"), &|w| markdown(&file.sweep, w))?;
+    let mut files = FileSet::new(dir);
+    files.put(format!("{stem}.json"), |w| output::json(file, w))?;
+    files.put(format!("{stem}.csv"), |w| output::csv(&file.sweep, w))?;
+    files.put(format!("{stem}.md"), |w| markdown(&file.sweep, w))?;
     let html = render_page(&page(file, &charts));
-    put(format!("{stem}.html"), &|w| w.write_all(html.as_bytes()))?;
+    files.put(format!("{stem}.html"), |w| w.write_all(html.as_bytes()))?;
     for c in &charts {
-        put(format!("{stem}.{}.svg", c.name), &|w| {
+        files.put(format!("{stem}.{}.svg", c.name), |w| {
             w.write_all(c.svg.as_bytes())
         })?;
     }
-    Ok(written)
+    Ok(files.written())
 }
 
 /// The sweep as markdown: a heading, what ran, the table (one row per

@@ -19,6 +19,44 @@ pub struct FileError {
     pub source: io::Error,
 }
 
+/// Files written one after another into one directory, each whole or not
+/// at all; the first that fails stops the set, and those already written
+/// stay. What `sweep --out` and `plan --out` write through.
+pub(crate) struct FileSet<'d> {
+    dir: &'d Path,
+    written: Vec<PathBuf>,
+}
+
+impl<'d> FileSet<'d> {
+    /// An empty set of files in `dir`.
+    pub(crate) fn new(dir: &'d Path) -> Self {
+        Self {
+            dir,
+            written: Vec::new(),
+        }
+    }
+
+    /// Writes `dir/name` with what `fill` writes.
+    pub(crate) fn put(
+        &mut self,
+        name: String,
+        fill: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+    ) -> Result<(), FileError> {
+        let path = self.dir.join(name);
+        write_atomic(&path, fill).map_err(|source| FileError {
+            path: path.clone(),
+            source,
+        })?;
+        self.written.push(path);
+        Ok(())
+    }
+
+    /// The paths written, in order.
+    pub(crate) fn written(self) -> Vec<PathBuf> {
+        self.written
+    }
+}
+
 /// The stem of a config's files under `--out`: its name, made safe for a
 /// file name ([`file_part`]).
 pub fn stem(report: &Report) -> String {

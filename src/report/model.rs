@@ -304,7 +304,8 @@ pub struct QuantileStats {
     pub max: Summary,
 }
 
-fn yes() -> bool {
+/// `true`, for `#[serde(default = ...)]` of fields that older files lack.
+pub(crate) fn yes() -> bool {
     true
 }
 
