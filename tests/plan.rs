@@ -115,12 +115,21 @@ fn plan_json(config: &std::path::Path, args: &[&str]) -> Value {
 /// the rate much less (at ρ ≈ 0.9 the p99 grows about 5% per 1% of rate);
 /// and a pool thread's wake-up after an idle spell adds tens of µs to some
 /// jobs. The service rate put into the formula is the one measured at the
-/// answer (IO waits overshoot by ~50 µs, 5% of a 1 ms mean); the formula at
-/// the nominal rate is printed beside it.
+/// answer (IO waits overshoot by ~50 µs); the formula at the nominal rate is
+/// printed beside it.
+///
+/// Time scale: the service mean is 10 ms, not 1 ms. Queueing theory does
+/// not care about the unit, but a VM does: its host stops a vCPU for 5-12
+/// ms now and then (docs/planning.md), which at a 1 ms service pushed any
+/// job it touched past a 6 ms SLO, so a probe at ρ = 0.5 could fail. At 10
+/// ms the same stall moves a response by a fraction of the 60-80 ms SLO, so
+/// the check measures the queue and not the host. The tolerance is the
+/// same.
 fn plan_agrees_with_erlang_c(engine_args: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut rows = Vec::new();
-    for (c, slo_ms) in [(8u32, 6u64), (16, 8)] {
+    let mean_ms = 10.0;
+    for (c, slo_ms) in [(8u32, 60u64), (16, 80)] {
         let config = config(
             &dir,
             &format!("mm{c}"),
@@ -133,14 +142,14 @@ fn plan_agrees_with_erlang_c(engine_args: &[&str]) {
                 [[group]]
                 name = "req"
                 arrival = {{ rate = 100, process = "poisson" }}
-                steps = [{{ io = {{ dist = "exp", mean = "1ms" }} }}]
+                steps = [{{ io = {{ dist = "exp", mean = "{mean_ms}ms" }} }}]
                 "#
             ),
         );
-        let capacity = c as f64 * 1000.0;
+        let capacity = c as f64 * 1000.0 / mean_ms;
         let range = format!(
             "group.req.arrival.rate={}..{}",
-            capacity / 4.0,
+            capacity / 2.0,
             capacity * 2.0
         );
         let slo = format!("req.p99<={slo_ms}ms");
@@ -163,10 +172,10 @@ fn plan_agrees_with_erlang_c(engine_args: &[&str]) {
             .expect("service mean");
         let mu = 1e6 / mean_service_us;
         let formula = erlang_max_rate(c, mu, slo_ms as f64 / 1e3);
-        let nominal = erlang_max_rate(c, 1000.0, slo_ms as f64 / 1e3);
+        let nominal = erlang_max_rate(c, 1000.0 / mean_ms, slo_ms as f64 / 1e3);
         rows.push(format!(
             "M/M/{c}, p99 <= {slo_ms} ms: Erlang C {formula:.0}/s (at the measured mean service {mean_service_us:.0} µs; \
-             {nominal:.0}/s at 1 ms), plan {max:.0}/s ({:+.1}%), {} probes ({remeasured} re-measured), {secs:.1} s",
+             {nominal:.0}/s at {mean_ms} ms), plan {max:.0}/s ({:+.1}%), {} probes ({remeasured} re-measured), {secs:.1} s",
             100.0 * (max / formula - 1.0),
             probes.len()
         ));
@@ -188,9 +197,6 @@ fn plan_agrees_with_erlang_c(engine_args: &[&str]) {
 
 /// M/M/c on the real engine: real threads, real sleeps.
 #[test]
-#[ignore = "flaky on a VM whose host steals CPU in bursts: 6 of 6 checks passed quietly, but one \
-            CI run of three failed a probe at rho = 0.5 three times in a row (docs/planning.md); \
-            run with `cargo test --release --test plan -- --ignored`"]
 fn plan_agrees_with_erlang_c_on_m_m_c() {
     plan_agrees_with_erlang_c(&[]);
 }
