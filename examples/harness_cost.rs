@@ -91,6 +91,7 @@ fn main() {
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         progress: None,
         warmup_jobs: 0,
+        give_up: &[],
     };
     for _ in 0..runs {
         let (p0, d0) = (process_cpu_time(), thread_cpu());

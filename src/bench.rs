@@ -131,6 +131,7 @@ fn run(
         max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
         progress: None,
         warmup_jobs: 0,
+        give_up: &[],
     };
     backend::run(spec, Arc::new(Plan::new(set)), &opts)
 }

@@ -46,6 +46,7 @@ pub fn check(sets: &[JobSet], cores: usize, max_threads: Option<u64>) -> Result<
         record_gil_holds: false,
         max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
         warmup_jobs: 0,
+        give_up: &[],
         progress: None,
     };
     for set in sets {

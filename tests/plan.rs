@@ -209,6 +209,64 @@ fn plan_on_the_model_engine_agrees_with_erlang_c_on_m_m_c() {
     plan_agrees_with_erlang_c(&["--engine", "model"]);
 }
 
+/// A probe far past the knee is stopped as soon as its SLO has failed for
+/// certain (enough jobs already later than the bound), and its jobs are
+/// cancelled, instead of running through every arrival and draining the
+/// backlog.
+///
+/// Both backends get 1,200 jobs (p90: 1,000 measured after 200 warm-up) at
+/// 2,000/s, five times what they can serve. Run to the end, the pool of 4
+/// would need at least 3 s (1,200 IO waits of 10 ms, 4 at a time), the
+/// thread per job under a GIL at least 4.8 s (1,200 × 4 ms of CPU, one at a
+/// time). The rule decides both within about 0.3 s of the first arrival;
+/// 1.5 s leaves room for a slow machine and the cancelled jobs' last steps.
+#[test]
+fn a_probe_past_the_knee_is_given_up_once_its_slo_has_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(
+        &dir,
+        "knee",
+        r#"
+        seed = 5
+        [[backend]]
+        name = "pool4"
+        kind = "threads"
+        workers = 4
+        [[backend]]
+        name = "gthread+gil"
+        kind = "threads"
+        gil = true
+        [[group]]
+        name = "req"
+        arrival = { rate = 100, process = "poisson" }
+        steps = [{ cpu = "4ms" }, { io = "10ms" }]
+        "#,
+    );
+    let doc = plan_json(
+        &path,
+        &[
+            "--vary",
+            "group.req.arrival.rate=2000..4000",
+            "--slo",
+            "req.p90<=100ms",
+        ],
+    );
+    let results = doc["plan"]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2, "{doc}");
+    for r in results {
+        assert_eq!(r["status"], "doom", "{r}");
+        let probe = &r["probes"][0];
+        assert_eq!(probe["met"], false, "{probe}");
+        let late = probe["gave_up"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("not given up: {probe}"));
+        // More than 10% of 1,000 measured jobs plus the 200 warm-up ones.
+        assert!(late > 100 + 200, "{probe}");
+        let secs = probe["elapsed_s"].as_f64().expect("elapsed_s");
+        assert!(secs < 1.5, "{} took {secs} s: {probe}", r["backend"]);
+    }
+}
+
 /// Every bad input: exit 2, one clear message, nothing run (no output, no
 /// probe line).
 #[test]

@@ -602,7 +602,10 @@ steps = [{ cpu = "100us" }, { io = "4ms" }]
 /// speed, whose host stole 100 ms of a point, or that was busy compiling,
 /// says nothing about the backend.
 fn machine_of(sweep: &Value) -> String {
-    let points = sweep["sweep"]["points"].as_array().cloned().unwrap_or_default();
+    let points = sweep["sweep"]["points"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let rows: Vec<String> = points
         .iter()
         .map(|p| {

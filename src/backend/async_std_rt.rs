@@ -236,6 +236,7 @@ mod tests {
             max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
             progress: None,
             warmup_jobs: 0,
+            give_up: &[],
         };
         let err = crate::backend::run(&other, p, &opts)
             .expect_err("a different worker count must be refused");

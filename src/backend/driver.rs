@@ -46,6 +46,21 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// When a run's outcome is decided, so the driver may stop it: more than
+/// `late_jobs_over` jobs are unfinished `late` past their due time (counted
+/// as jobs due more than `late` ago less jobs completed, a lower bound).
+/// `gilsim plan` derives these from its SLOs (see `capacity::doom`): such
+/// jobs have latencies above `late` whatever happens next, and enough of
+/// them put a percentile above it. Only runs whose groups are all open-loop
+/// are checked (their due times are known up front).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GiveUp {
+    /// How far past its due time an unfinished job counts as late.
+    pub late: Duration,
+    /// The run is decided when more jobs than this are late.
+    pub late_jobs_over: u64,
+}
+
 /// Settings of a run that are not part of the config.
 pub struct RunOptions<'a> {
     /// The CPU kernel's calibration.
@@ -65,6 +80,12 @@ pub struct RunOptions<'a> {
     /// every job). Batch groups are measured whole. With a warm-up, `wall`
     /// counts from the first measured job's due time.
     pub warmup_jobs: u64,
+    /// Points at which the run may be given up: at the first one reached
+    /// the driver submits no more jobs, cancels those in flight
+    /// ([`RunShared::cancel`]) and ends the run with
+    /// [`RunMeasurement::gave_up`] set. Empty: run to the end. The model
+    /// engine ignores these (virtual time costs little).
+    pub give_up: &'a [GiveUp],
 }
 
 /// Runs `plan` on the backend `spec` and measures it.
@@ -88,7 +109,11 @@ pub fn run(
     let mut driver = Driver::new(&plan, &rx, &bell, opts.progress, limiter.limit);
     driver.warmup_jobs = opts.warmup_jobs;
     driver.refill_every = refill_every(spec, limiter.limit);
+    driver.set_give_up(opts.give_up);
+    let cancel = deployment.canceller();
+    driver.cancel = Some(&cancel);
     let outcome = driver.drive(&*deployment.executor);
+    let gave_up = driver.gave_up;
     let abandon = driver.abandoned > 0;
     if abandon {
         // A job cannot be cancelled midway through a step, and joining it
@@ -132,6 +157,7 @@ pub fn run(
         processes: done.processes,
         started,
         complete: driver.completed >= driver.total,
+        gave_up,
         sim: None,
     })
 }
@@ -191,6 +217,15 @@ struct Driver<'a> {
     /// Jobs submitted but still running when the grace period after a stop
     /// request ran out.
     abandoned: u64,
+    /// See [`RunOptions::give_up`].
+    give_up: &'a [GiveUp],
+    /// Every open-loop job's due offset from `t0`, in ns, sorted; filled
+    /// only when there are [`GiveUp`] points to check.
+    due_offsets: Vec<u64>,
+    /// Cancels the jobs in flight when the driver gives up.
+    cancel: Option<&'a dyn Fn()>,
+    /// Jobs known to be late when the driver gave up on the run, if it did.
+    gave_up: Option<u64>,
 }
 
 /// Completions the driver lets accumulate, at the in-flight bound, before it
@@ -245,6 +280,10 @@ impl<'a> Driver<'a> {
                 .any(|g| matches!(g.arrival, ArrivalPlan::Closed { .. })),
             refill_every: 1,
             abandoned: 0,
+            give_up: &[],
+            due_offsets: Vec::new(),
+            cancel: None,
+            gave_up: None,
         }
     }
 
@@ -258,7 +297,8 @@ impl<'a> Driver<'a> {
         let result = self.submit_all(exec);
         // Whatever happened, jobs already submitted still report in; wait
         // for them so the engine can shut down cleanly.
-        let grace_end = stop::requested().then(|| Instant::now() + stop::GRACE);
+        let grace_end =
+            (stop::requested() || self.gave_up.is_some()).then(|| Instant::now() + stop::GRACE);
         while self.completed < self.submitted {
             self.wait_bell(self.submitted, grace_end);
             self.drain();
@@ -281,7 +321,7 @@ impl<'a> Driver<'a> {
             .extend(self.initial_jobs().into_iter().map(|id| (t0, id)));
         self.schedule_first_open_jobs();
         let mut last_report = Instant::now();
-        while self.completed < self.total && !stop::requested() {
+        while self.completed < self.total && !stop::requested() && !self.decided() {
             self.report_progress(&mut last_report);
             self.release_due_jobs();
             self.admit(exec)?;
@@ -294,6 +334,50 @@ impl<'a> Driver<'a> {
             self.wait_for_completion(wake);
         }
         Ok(())
+    }
+
+    /// Sets the [`GiveUp`] points to check during the run.
+    fn set_give_up(&mut self, points: &'a [GiveUp]) {
+        let all_open = self.open.iter().all(Option::is_some);
+        if points.is_empty() || !all_open {
+            return;
+        }
+        self.give_up = points;
+        self.due_offsets = (0..self.plan.groups.len())
+            .filter_map(|g| self.plan.open_arrivals(g))
+            .flatten()
+            .collect();
+        self.due_offsets.sort_unstable();
+    }
+
+    /// Whether a [`GiveUp`] point has been reached; the first time it is,
+    /// cancels the jobs in flight. Checked at least every
+    /// [`PROGRESS_EVERY`].
+    fn decided(&mut self) -> bool {
+        if self.gave_up.is_some() {
+            return true;
+        }
+        let elapsed = Instant::now().saturating_duration_since(self.t0);
+        let late = |g: &GiveUp| {
+            let cutoff = elapsed.saturating_sub(g.late).as_nanos() as u64;
+            let due = self.due_offsets.partition_point(|&d| d < cutoff) as u64;
+            due.saturating_sub(self.completed)
+        };
+        let Some(late_jobs) = self
+            .give_up
+            .iter()
+            .map(|g| (g, late(g)))
+            .find(|(g, n)| *n > g.late_jobs_over)
+            .map(|(_, n)| n)
+        else {
+            return false;
+        };
+        self.gave_up = Some(late_jobs);
+        tracing::debug!(late_jobs, "the run's outcome is decided: giving up");
+        if let Some(cancel) = self.cancel {
+            cancel();
+        }
+        true
     }
 
     /// Moves every job whose due time has come from the timer heap to the
@@ -517,6 +601,7 @@ mod tests {
             record_gil_holds: false,
             max_in_flight,
             warmup_jobs: 0,
+            give_up: &[],
             progress: None,
         }
     }

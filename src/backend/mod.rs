@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use crate::metrics::{HeldBack, Limiter};
 pub use async_timer::set_wake_here;
-pub use driver::{run, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
+pub use driver::{run, GiveUp, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 pub use limits::thread_limit;
 
 use crate::config::{BackendKind, BackendSpec, Flavor};

@@ -135,6 +135,13 @@ impl Deployment {
         })
     }
 
+    /// A handle that cancels the jobs in flight in every process
+    /// ([`RunShared::cancel`]), usable while the deployment is driven.
+    pub fn canceller(&self) -> impl Fn() + 'static {
+        let shared = self.shared.clone();
+        move || shared.iter().for_each(|s| s.cancel())
+    }
+
     /// Stops every process and merges what they measured. With `abandon`
     /// (jobs still running after a stop's grace period) the engines are left
     /// running unjoined instead: joining could take as long as the longest

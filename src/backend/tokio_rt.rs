@@ -267,6 +267,7 @@ pub(super) mod testkit {
             max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
             progress: None,
             warmup_jobs: 0,
+            give_up: &[],
         };
         let m = run(spec, plan.clone(), &opts).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         assert_eq!(m.jobs, plan.total_jobs(), "{}: jobs completed", spec.name);

@@ -6,13 +6,15 @@
 //! [`sweep`] runs the cartesian product of key values; [`usl`] fits the
 //! Universal Scalability Law to a sweep's throughput; [`compare`] sets two
 //! run reports side by side; [`merge`] joins a sharded sweep; [`slo`] and
-//! [`search`] are `gilsim plan`'s SLOs and search. [`output`], [`chart`],
+//! [`search`] are `gilsim plan`'s SLOs and search, and [`doom`] says when
+//! a probe's outcome is decided before it ends. [`output`], [`chart`],
 //! [`sweep_page`], [`plan_output`], [`plan_chart`] and [`plan_page`] only
 //! format finished results (drawing with the report's page and chart
 //! builders).
 
 pub mod chart;
 pub mod compare;
+pub mod doom;
 pub mod keys;
 pub mod merge;
 pub mod output;

@@ -251,6 +251,7 @@ pub(crate) mod tests {
             elapsed_s: 1.0,
             host_steal_ms: None,
             attempts: Vec::new(),
+            gave_up: None,
         }
     }
 

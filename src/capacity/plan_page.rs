@@ -166,7 +166,13 @@ fn probes_table(plan: &PlanResult) -> Table {
                 },
                 (i + 1).to_string(),
                 fmt_value(p.value),
-                if p.met { "met" } else { "missed" }.to_string(),
+                match (p.met, p.gave_up) {
+                    (true, _) => "met",
+                    (false, None) => "missed",
+                    // Its figures cover only the jobs that finished.
+                    (false, Some(_)) => "missed (stopped early)",
+                }
+                .to_string(),
             ];
             row.extend(figures.iter().map(|f| match p.figures.get(f) {
                 Some(v) if f.ends_with("_us") => format!("{:.3}", v / 1e3),

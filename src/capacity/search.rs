@@ -211,6 +211,12 @@ pub struct Probe {
     /// the first measurement decided).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
+    /// Jobs already unfinished longer than an SLO's bound when the probe
+    /// was stopped because that SLO had failed for certain
+    /// ([`super::doom`]); absent when it ran to the end (addition). Its
+    /// figures then cover only the jobs that finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gave_up: Option<u64>,
 }
 
 /// A measurement of a probe that missed an SLO while the host stole CPU
@@ -230,7 +236,9 @@ impl Probe {
     /// measurement missed its SLOs: then it says more about the host than
     /// about the workload.
     fn disturbed_miss(&self) -> bool {
-        !self.met && self.host_steal_ms.is_some_and(|ms| ms > 0.0)
+        // A probe given up on was decided by more late jobs than a host's
+        // stall can make.
+        !self.met && self.gave_up.is_none() && self.host_steal_ms.is_some_and(|ms| ms > 0.0)
     }
 
     /// Keeps `earlier` (a disturbed miss) in this later measurement's
@@ -406,6 +414,7 @@ impl PlanRequest<'_> {
             .cloned()
             .ok_or_else(|| KeyError(format!("no backend labelled `{label}`")))?;
         let plan = Arc::new(Plan::new(&set));
+        let give_up = super::doom::give_up_points(&plan, &self.slos, length.warmup_jobs);
         let opts = RunOptions {
             calibration: self.calibration,
             max_threads: 16_384,
@@ -413,6 +422,7 @@ impl PlanRequest<'_> {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             progress: on_progress,
             warmup_jobs: length.warmup_jobs,
+            give_up: &give_up,
         };
         let t = Instant::now();
         let m = engine::run(&engine, &spec, plan.clone(), &opts)?;
@@ -420,6 +430,7 @@ impl PlanRequest<'_> {
             return Err(Error::SearchStopped(why));
         }
         let elapsed = t.elapsed();
+        let gave_up = m.gave_up;
         let mut report = Report::new(&plan, engine.cores(), self.calibration.iters_per_us, &[m]);
         let run = report.runs.remove(0);
         let mut figures = BTreeMap::new();
@@ -430,10 +441,14 @@ impl PlanRequest<'_> {
                 figures.insert(f.name, f.value);
             }
         }
-        let achieved_ratio = achieved_ratio(&plan, &run, length.warmup_jobs);
+        // A probe given up on did not run its arrivals through: there is
+        // no achieved rate to speak of.
+        let achieved_ratio =
+            achieved_ratio(&plan, &run, length.warmup_jobs).filter(|_| gave_up.is_none());
         if let Some(r) = achieved_ratio {
             met &= r >= MIN_ACHIEVED_RATIO;
         }
+        met &= gave_up.is_none();
         Ok((
             Probe {
                 value: x,
@@ -445,6 +460,7 @@ impl PlanRequest<'_> {
                 elapsed_s: round3(elapsed.as_secs_f64()),
                 host_steal_ms: run.host_steal_ms,
                 attempts: Vec::new(),
+                gave_up,
             },
             run,
         ))
@@ -756,6 +772,7 @@ mod tests {
             elapsed_s: 1.0,
             host_steal_ms: steal_ms,
             attempts: Vec::new(),
+            gave_up: None,
         }
     }
 
@@ -800,6 +817,19 @@ mod tests {
         assert_eq!(p.attempts.len(), HOST_RETRIES);
         let (p, n) = remeasure(&[(false, Some(10.0)), (false, Some(0.0)), (true, None)]);
         assert_eq!((p.met, n), (false, 2));
+    }
+
+    #[test]
+    fn a_probe_given_up_on_is_not_measured_again() {
+        let mut taken = 0;
+        let (p, n) = remeasure_disturbed(|| {
+            taken += 1;
+            let mut m = measured(false, Some(30.0));
+            m.gave_up = Some(4_000);
+            Ok::<_, ()>((m, taken))
+        })
+        .unwrap();
+        assert_eq!((p.met, n, p.gave_up), (false, 1, Some(4_000)));
     }
 
     #[test]

@@ -514,6 +514,7 @@ fn run_point(
         progress: None,
         // Every job is measured, as in `run`.
         warmup_jobs: 0,
+        give_up: &[],
     };
     let runs = config
         .backends

@@ -33,6 +33,12 @@ group are a warm-up: they run but are left out of the histograms. Batch groups r
 written and are measured whole. An open-loop probe must also complete at least 99% of its \
 offered rate.
 
+Stopping early (real engine): when every group is open-loop, a probe stops as soon as a \
+percentile or max SLO has failed for certain, i.e. more jobs are already later than its bound \
+than the percentile allows (p90: 10% of the measured jobs, plus the warm-up); its jobs are \
+cancelled and the probe line says \"stopped early\". Past the knee this decides a probe in \
+seconds instead of running every arrival and draining the backlog.
+
 Statuses: found (the highest value within LO..HI, to --precision), doom (LO already fails), \
 not_reached (HI still holds). `limit` names the dominant loss at the first failing probe.")]
 pub struct PlanArgs {
@@ -264,8 +270,18 @@ fn probe_line(key: &str, e: &ProbeEvent<'_>) -> String {
         p.jobs,
         p.warmup_jobs,
         p.elapsed_s,
-        remeasured(p)
+        remeasured(p) + &given_up(p)
     )
+}
+
+/// `; stopped early: 1212 jobs were already later than the SLO allows, so it had failed`
+/// when the probe was given up on ([`gilsim::capacity::doom`]).
+fn given_up(p: &Probe) -> String {
+    p.gave_up.map_or(String::new(), |n| {
+        format!(
+            "; stopped early: {n} jobs were already later than the SLO allows, so it had failed"
+        )
+    })
 }
 
 /// `; measured 2 times: the host stole 20 ms while it failed` when a

@@ -188,6 +188,7 @@ impl RunContext<'_> {
             max_in_flight: self.args.max_in_flight,
             record_gil_holds: self.args.trace.is_some(),
             warmup_jobs: 0,
+            give_up: &[],
             progress: Some(&on_progress),
         };
         let m = gilsim::engine::run(self.engine, spec, self.plan.clone(), &opts);

@@ -90,7 +90,7 @@ impl RunShared {
         let mut slot = GilSlot::new(self.gil.as_ref());
         let mut at = Some(start);
         at = self.charge(|c| c.task, &mut slot, &mut times).or(at);
-        for action in self.plan.cursor(ticket.id) {
+        for action in self.actions(ticket.id) {
             at = self.run_action_timed(action, &mut slot, &mut times, at);
         }
         let end = at.unwrap_or_else(Instant::now);
@@ -114,7 +114,7 @@ async fn run_job_inner<P: AsyncPlatform>(
     let mut slot = GilSlot::new(shared.gil.as_ref());
     // Creating the task and running its first step (asyncio.create_task).
     shared.charge(|c| c.task, &mut slot, &mut times);
-    for action in shared.plan.cursor(ticket.id) {
+    for action in shared.actions(ticket.id) {
         match (action, &offload) {
             (Action::Io(d), _) => {
                 shared.charge(|c| c.io_call, &mut slot, &mut times);

@@ -10,6 +10,7 @@ mod bell;
 mod slot;
 mod wake;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,8 @@ pub struct RunShared {
     /// Called on the job's own thread when it ends, before the driver hears
     /// of it (a deployment of several processes dispatches its next job here).
     after_job: Option<AfterJob>,
+    /// Set when the driver gave up on the run ([`RunShared::cancel`]).
+    cancelled: AtomicBool,
 }
 
 /// How many of group `group`'s first jobs are warm-up when a run asks for
@@ -185,6 +188,7 @@ impl RunShared {
             failure: Mutex::new(None),
             warmup: Vec::new(),
             after_job: None,
+            cancelled: AtomicBool::new(false),
         }
     }
 
@@ -196,6 +200,28 @@ impl RunShared {
             .map(|g| warmup_of(&self.plan, g, jobs))
             .collect();
         self
+    }
+
+    /// Asks every job of this run to finish early: each ends its CPU step
+    /// at the next tick and skips its remaining steps (an IO wait or a lock
+    /// section already begun runs out). The driver does this when it gives
+    /// up on a run whose outcome is already decided, so the jobs in flight
+    /// stop taking the CPU from whatever runs next; their measurements are
+    /// worthless after it.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`RunShared::cancel`] was called: one relaxed load, cheap
+    /// enough for every tick.
+    #[inline]
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Job `id`'s actions in order, ending early once the run is cancelled.
+    pub(crate) fn actions(&self, id: JobId) -> impl Iterator<Item = Action> + '_ {
+        self.plan.cursor(id).take_while(|_| !self.cancelled())
     }
 
     /// Rings `bell` after each completion instead of a bell of its own, so
@@ -307,7 +333,7 @@ impl RunShared {
         if pooled {
             at = self.charge(|c| c.submit, &mut slot, &mut times).or(at);
         }
-        for action in self.plan.cursor(ticket.id) {
+        for action in self.actions(ticket.id) {
             at = self.run_action_timed(action, &mut slot, &mut times, at);
         }
         if pooled {
@@ -421,6 +447,9 @@ impl RunShared {
                 left -= n;
                 if slot.drop_requested() {
                     waited += sample.exclude(|| slot.check_eval_breaker());
+                }
+                if self.cancelled() {
+                    break;
                 }
             }
         } else {

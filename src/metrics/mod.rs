@@ -260,6 +260,11 @@ pub struct RunMeasurement {
     /// `--timeout`) cut the run short. Warm-up jobs ran too, although the
     /// histograms leave them out.
     pub complete: bool,
+    /// Jobs known to be late (unfinished past a bound) when the driver gave
+    /// up on the run because its outcome was decided
+    /// ([`crate::backend::GiveUp`]); `None` when it did not. The
+    /// measurements of such a run are partial.
+    pub gave_up: Option<u64>,
     /// What the model engine adds (`None` for real runs).
     pub sim: Option<crate::model::SimStats>,
 }

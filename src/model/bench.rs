@@ -80,6 +80,7 @@ pub fn reference_point(jobs: u64, cores: usize) -> Result<Point, RunError> {
         record_gil_holds: false,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         warmup_jobs: 0,
+        give_up: &[],
         progress: None,
     };
     let m = run_with_costs(&set.backends[0], &plan, &opts, cores, &Costs::zero())?;

@@ -121,6 +121,7 @@ fn job_overhead_us(c: Calibration) -> Result<f64, String> {
         record_gil_holds: false,
         max_in_flight: backend::DEFAULT_MAX_IN_FLIGHT,
         warmup_jobs: 0,
+        give_up: &[],
         progress: None,
     };
     let m = backend::run(&set.backends[0], plan, &opts).map_err(|e| e.to_string())?;

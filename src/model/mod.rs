@@ -193,6 +193,7 @@ pub fn run_with_costs(
         .collect();
     let (spans, thread_names) = trace.map(|t| (t.spans, t.names)).unwrap_or_default();
     Ok(RunMeasurement {
+        gave_up: None,
         backend: spec.clone(),
         workers: spec.resolved_workers(cores),
         cores,

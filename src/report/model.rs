@@ -709,6 +709,7 @@ mod tests {
         .unwrap();
         let groups = Recorder::new(plan.groups.len()).finish();
         RunMeasurement {
+            gave_up: None,
             backend: set.backends[0].clone(),
             workers: 0,
             cores: 2,
