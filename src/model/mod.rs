@@ -27,7 +27,9 @@ mod clock;
 mod cores;
 pub mod costs;
 mod exec;
+mod fast;
 mod gil;
+mod heap;
 mod sim;
 mod sync;
 
@@ -139,17 +141,25 @@ pub fn run_with_costs(
     backend.preflight(plan, opts)?;
     let limiter = in_flight_limiter(backend.in_flight_cap(opts), opts);
     let clock = Instant::now();
-    let sim = sim::Sim::new(
-        plan,
-        spec,
-        cores,
-        costs,
-        limiter.limit,
-        opts.record_gil_holds,
-        opts.warmup_jobs,
-    );
-    let base = sim.base;
-    let (out, trace, gil, values) = sim.run().map_err(|why| RunError::Refused {
+    // The compiled fast path where it applies (fast.rs), else the general
+    // simulator: the same report either way.
+    let (base, finished) = if fast::applies(plan, spec, cores, opts.record_gil_holds) {
+        let base = Instant::now();
+        let run = fast::Fast::new(plan, cores, costs, limiter.limit, opts.warmup_jobs);
+        (base, run.run())
+    } else {
+        let sim = sim::Sim::new(
+            plan,
+            spec,
+            cores,
+            costs,
+            limiter.limit,
+            opts.record_gil_holds,
+            opts.warmup_jobs,
+        );
+        (sim.base, sim.run())
+    };
+    let (out, trace, gil, values) = finished.map_err(|why| RunError::Refused {
         backend: spec.name.clone(),
         why,
     })?;
