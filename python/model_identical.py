@@ -11,6 +11,8 @@ over:
 - the speed reference (`gilsim bench --model`'s model, 20,000 jobs),
 - `--random N` generated configs (step kinds, distributions, repeats,
   arrivals, backends, GIL or not, locks, counters: a fixed seed),
+- `--fast N` generated configs of the fast path's class (thread per job,
+  no GIL, cpu/native/io steps; some with a small `--max-in-flight`),
 
 each at `--cores 1, 3 and 64`, and compares the JSON reports with
 `sim.wall_s` removed (the only field that may differ), byte for byte after
@@ -18,7 +20,7 @@ a canonical dump. With `--traces` it also compares the `--trace` file of
 the all-backends config, timestamps made relative to the first event.
 Exit status 0 when everything is identical, 1 otherwise. Stdlib only.
 
-    python3 python/model_identical.py OLD_GILSIM NEW_GILSIM [--random 40] [--traces]
+    python3 python/model_identical.py OLD_GILSIM NEW_GILSIM [--random 40] [--fast 40] [--traces]
 """
 
 import argparse
@@ -192,6 +194,28 @@ def random_config(rng, i):
     return "\n".join(lines) + "\n"
 
 
+def fast_class_config(rng, i):
+    """A random config of the model's fast-path class (docs/model.md):
+    thread per job, no GIL, only cpu/native/io steps (repeats allowed)."""
+    lines = [f'name = "fast{i}"', f"seed = {rng.randint(0, 1 << 40)}", "[[backend]]", 'kind = "threads"']
+    for g in range(rng.randint(1, 3)):
+        jobs = rng.choice([1, 10, 200, 2000])
+        arrival = rng.choice(
+            [
+                "",
+                f'arrival = {{ rate = {rng.choice([500, 5000, 50000])}, process = "poisson" }}',
+                f'arrival = {{ rate = {rng.choice([500, 5000])}, process = "uniform" }}',
+                f"arrival = {{ closed = {rng.randint(1, 30)} }}",
+                f'arrival = {{ closed = {rng.randint(1, 30)}, think = {{ dist = "exp", mean = "300us" }} }}',
+            ]
+        )
+        lines += ["[[group]]", f'name = "g{g}"', f"jobs = {jobs}"]
+        if arrival:
+            lines.append(arrival)
+        lines.append(f"steps = [{', '.join(steps(rng, 0, True))}]")
+    return "\n".join(lines) + "\n"
+
+
 def run(binary, config, cores, costs, extra=()):
     # The kernel calibration is pinned: it is in the report and varies run to run.
     env = dict(os.environ, GILSIM_MODEL_COSTS=costs, GILSIM_ITERS_PER_US="500")
@@ -225,6 +249,7 @@ def main():
     ap.add_argument("old")
     ap.add_argument("new")
     ap.add_argument("--random", type=int, default=40, help="random configs to add (default 40)")
+    ap.add_argument("--fast", type=int, default=40, help="random configs of the fast path's class to add (default 40)")
     ap.add_argument("--random-seed", type=int, default=8)
     ap.add_argument("--traces", action="store_true")
     args = ap.parse_args()
@@ -234,23 +259,29 @@ def main():
         f.write(ZERO_COSTS)
     cases = []
     for c in sorted(glob.glob("configs/*.toml") + glob.glob("configs/python/*.toml") + glob.glob("configs/capacity/*.toml")):
-        cases.append((c, "defaults"))
+        cases.append((c, "defaults", ()))
     for name, text, costs in [("everything", EVERYTHING, "defaults"), ("reference", REFERENCE, zero)]:
         p = os.path.join(tmp, name + ".toml")
         with open(p, "w") as f:
             f.write(text)
-        cases.append((p, costs))
+        cases.append((p, costs, ()))
     rng = random.Random(args.random_seed)
     for i in range(args.random):
         p = os.path.join(tmp, f"random{i}.toml")
         with open(p, "w") as f:
             f.write(random_config(rng, i))
-        cases.append((p, rng.choice(["defaults", zero])))
+        cases.append((p, rng.choice(["defaults", zero]), ()))
+    for i in range(args.fast):
+        p = os.path.join(tmp, f"fast{i}.toml")
+        with open(p, "w") as f:
+            f.write(fast_class_config(rng, i))
+        bound = rng.choice([(), (), ("--max-in-flight", str(rng.choice([1, 4, 50])))])
+        cases.append((p, rng.choice(["defaults", zero]), bound))
     same = differ = 0
-    for config, costs in cases:
+    for config, costs, extra in cases:
         for cores in CORES:
-            a = run(args.old, config, cores, costs)
-            b = run(args.new, config, cores, costs)
+            a = run(args.old, config, cores, costs, extra)
+            b = run(args.new, config, cores, costs, extra)
             if a != b:
                 differ += 1
                 print(f"DIFFERENT: {config} --cores {cores} (costs {costs})")

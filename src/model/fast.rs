@@ -23,6 +23,9 @@
 
 use std::time::Duration;
 
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+
 use super::arrivals::Arrivals;
 use super::clock::{EventQueue, Ns};
 use super::cores::Cores;
@@ -30,6 +33,7 @@ use super::costs::Costs;
 use super::sim::{record_ns, CostNs, Ev, Finished, Outcome};
 use crate::config::{BackendKind, BackendSpec};
 use crate::metrics::{GroupMetrics, TimeBreakdown};
+use crate::plan::dist::Sampler;
 use crate::plan::{Action, JobCursor, JobId, Plan, PlanStep};
 
 /// Whether a run of `spec` on `cores` takes the fast path.
@@ -75,12 +79,61 @@ enum Kind {
     Harness,
 }
 
+/// A step kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepKind {
+    Cpu,
+    Native,
+    Io,
+}
+
+/// One step of a group without `repeat`, its distribution prepared.
+#[derive(Debug, Clone, Copy)]
+struct Compiled {
+    kind: StepKind,
+    sampler: Sampler,
+}
+
+/// A group's steps as a flat list, when it has no `repeat` (else the plan's
+/// own cursor walks them).
+fn compile(steps: &[PlanStep]) -> Option<Vec<Compiled>> {
+    steps
+        .iter()
+        .map(|s| {
+            let (kind, spec) = match s {
+                PlanStep::Cpu(d) => (StepKind::Cpu, d),
+                PlanStep::Native(d) => (StepKind::Native, d),
+                PlanStep::Io(d) => (StepKind::Io, d),
+                _ => return None,
+            };
+            Some(Compiled {
+                kind,
+                sampler: Sampler::new(spec),
+            })
+        })
+        .collect()
+}
+
+/// Where a job is in its steps.
+enum Cursor<'p> {
+    /// A group compiled flat: the next step, and the job's own stream
+    /// (made at its first draw, from the seed [`Plan::cursor`] uses, so the
+    /// draws are the cursor's).
+    Flat {
+        next: u32,
+        seed: u64,
+        rng: Option<Pcg64Mcg>,
+    },
+    /// Anything else: the plan's cursor.
+    Tree(JobCursor<'p>),
+}
+
 /// A job in flight.
 struct Job<'p> {
     id: JobId,
     due: Ns,
     start: Ns,
-    cursor: JobCursor<'p>,
+    cursor: Cursor<'p>,
     /// The breakdown's only fields here, in ns.
     cpu: u64,
     native: u64,
@@ -103,6 +156,8 @@ struct Slot<'p> {
 /// The fast path's whole run.
 pub(super) struct Fast<'p> {
     plan: &'p Plan,
+    /// Per group: its steps compiled flat, if it has no `repeat`.
+    compiled: Vec<Option<Vec<Compiled>>>,
     costs: CostNs,
     now: Ns,
     q: EventQueue<Ev>,
@@ -129,6 +184,7 @@ impl<'p> Fast<'p> {
     ) -> Self {
         Self {
             plan,
+            compiled: plan.groups.iter().map(|g| compile(&g.steps)).collect(),
             costs: CostNs::from(costs),
             now: 0,
             q: EventQueue::new(),
@@ -245,11 +301,19 @@ impl<'p> Fast<'p> {
             if id.index >= self.warmup[id.group] {
                 self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
             }
+            let cursor = match self.compiled[id.group] {
+                Some(_) => Cursor::Flat {
+                    next: 0,
+                    seed: self.plan.job_stream_seed(id),
+                    rng: None,
+                },
+                None => Cursor::Tree(self.plan.cursor(id)),
+            };
             let job = Job {
                 id,
                 due,
                 start: 0,
-                cursor: self.plan.cursor(id),
+                cursor,
                 cpu: 0,
                 native: 0,
                 io: 0,
@@ -318,28 +382,54 @@ impl<'p> Fast<'p> {
 
     /// Runs `tid`'s job on from its next step until it blocks or ends.
     fn step(&mut self, tid: u32) {
-        let ns = |d: Duration| d.as_nanos() as u64;
         loop {
-            let Some(job) = self.slots[tid as usize].job.as_mut() else {
+            let Some((kind, d)) = self.next_step(tid) else {
+                self.end_job(tid);
                 return;
             };
-            let blocked = match job.cursor.next() {
-                Some(Action::Cpu(d)) => self.cpu(tid, ns(d), Kind::Interp),
-                Some(Action::Native(d)) => self.cpu(tid, ns(d), Kind::Native),
-                Some(Action::Io(d)) => {
-                    self.block(tid, State::Sleep, ns(d) + self.costs.overshoot);
-                    true
-                }
-                // `applies` leaves locks and counters to the general path.
-                Some(Action::Lock { .. } | Action::Counter { .. }) => false,
-                None => {
-                    self.end_job(tid);
+            let ns = d.as_nanos() as u64;
+            let blocked = match kind {
+                StepKind::Cpu => self.cpu(tid, ns, Kind::Interp),
+                StepKind::Native => self.cpu(tid, ns, Kind::Native),
+                StepKind::Io => {
+                    self.block(tid, State::Sleep, ns + self.costs.overshoot);
                     true
                 }
             };
             if blocked {
                 return;
             }
+        }
+    }
+
+    /// The next step of `tid`'s job with its duration drawn; `None` at the
+    /// end (or without a job).
+    #[inline]
+    fn next_step(&mut self, tid: u32) -> Option<(StepKind, Duration)> {
+        let job = self.slots[tid as usize].job.as_mut()?;
+        match &mut job.cursor {
+            Cursor::Flat { next, seed, rng } => {
+                let steps = self.compiled[job.id.group].as_deref()?;
+                let step = steps.get(*next as usize)?;
+                *next += 1;
+                let d = match step.sampler {
+                    Sampler::Fixed(d) => d,
+                    sampler => {
+                        let seed = *seed;
+                        sampler.sample(rng.get_or_insert_with(|| Pcg64Mcg::seed_from_u64(seed)))
+                    }
+                };
+                Some((step.kind, d))
+            }
+            Cursor::Tree(c) => loop {
+                match c.next()? {
+                    Action::Cpu(d) => return Some((StepKind::Cpu, d)),
+                    Action::Native(d) => return Some((StepKind::Native, d)),
+                    Action::Io(d) => return Some((StepKind::Io, d)),
+                    // `applies` leaves locks and counters to the general path.
+                    Action::Lock { .. } | Action::Counter { .. } => {}
+                }
+            },
         }
     }
 
