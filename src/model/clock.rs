@@ -87,7 +87,11 @@ impl<E: Copy> EventQueue<E> {
     pub fn peek_time(&self) -> Option<Ns> {
         if !self.due_now.is_empty() {
             // Nothing in the heap is earlier than now.
-            return Some(self.heap.peek_key().map_or(self.now, |k| key_at(k).min(self.now)));
+            return Some(
+                self.heap
+                    .peek_key()
+                    .map_or(self.now, |k| key_at(k).min(self.now)),
+            );
         }
         self.heap.peek_key().map(key_at)
     }

@@ -219,12 +219,13 @@ mod tests {
             -f64::INFINITY,
         ];
         let old = |a: (f64, u32, u32), b: (f64, u32, u32)| -> Ordering {
-            a.0.total_cmp(&b.0)
-                .then(a.1.cmp(&b.1))
-                .then(a.2.cmp(&b.2))
+            a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
         };
         for &x in &xs {
-            assert_eq!(super::from_total_order_bits(super::total_order_bits(x)).to_bits(), x.to_bits());
+            assert_eq!(
+                super::from_total_order_bits(super::total_order_bits(x)).to_bits(),
+                x.to_bits()
+            );
             for &y in &xs {
                 for (ta, tb) in [(0, 0), (1, 2), (2, 1), (u32::MAX, 0)] {
                     for (ga, gb) in [(0, 0), (3, 1), (1, u32::MAX)] {

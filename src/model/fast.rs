@@ -565,7 +565,10 @@ steps = [{ native = "100us" }, { io = "1ms" }, { cpu = { dist = "exp", mean = "2
             .run()
             .unwrap()
             .0;
-        let fast = Fast::new(&plan, cores, costs, limit, warmup).run().unwrap().0;
+        let fast = Fast::new(&plan, cores, costs, limit, warmup)
+            .run()
+            .unwrap()
+            .0;
         (general, fast)
     }
 
@@ -577,7 +580,10 @@ steps = [{ native = "100us" }, { io = "1ms" }, { cpu = { dist = "exp", mean = "2
                 for c in &costs {
                     for (limit, warmup) in [(65_536, 0), (4, 0), (65_536, 5)] {
                         let (a, b) = outcomes(text, cores, c, limit, warmup);
-                        let at = format!("cores {cores}, costs {}, limit {limit}, warm-up {warmup}", c.source);
+                        let at = format!(
+                            "cores {cores}, costs {}, limit {limit}, warm-up {warmup}",
+                            c.source
+                        );
                         assert_eq!(a.events, b.events, "{at}");
                         assert_eq!(a.wall, b.wall, "{at}");
                         assert_eq!(a.first_due, b.first_due, "{at}");

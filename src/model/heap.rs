@@ -41,9 +41,11 @@ impl<T: Copy> Heap<T> {
     /// Adds an entry.
     #[inline]
     pub fn push(&mut self, key: u128, value: T) {
-        let mut i = self.v.len();
+        let len = self.v.len();
         self.v.push((key, value));
-        // Move parents down into the hole until the new entry fits.
+        // Move parents down into the hole until the new entry fits (most
+        // new entries are later than their parent and stay where pushed).
+        let mut i = len;
         while i > 0 {
             let parent = (i - 1) / ARITY;
             if self.v[parent].0 <= key {
@@ -52,7 +54,9 @@ impl<T: Copy> Heap<T> {
             self.v[i] = self.v[parent];
             i = parent;
         }
-        self.v[i] = (key, value);
+        if i != len {
+            self.v[i] = (key, value);
+        }
     }
 
     /// Takes the smallest entry.
@@ -70,16 +74,38 @@ impl<T: Copy> Heap<T> {
             if first >= n {
                 break;
             }
-            let end = (first + ARITY).min(n);
-            let mut min = first;
-            let mut min_key = self.v[first].0;
-            for c in first + 1..end {
-                let k = self.v[c].0;
-                if k < min_key {
-                    min = c;
-                    min_key = k;
+            let (min, min_key) = if first + ARITY <= n {
+                // A full node: a tournament of selects, which compile to
+                // conditional moves (the children's order is random, so a
+                // branch per compare would be mispredicted half the time).
+                let c = &self.v[first..first + ARITY];
+                let (a, ka) = if c[1].0 < c[0].0 {
+                    (1, c[1].0)
+                } else {
+                    (0, c[0].0)
+                };
+                let (b, kb) = if c[3].0 < c[2].0 {
+                    (3, c[3].0)
+                } else {
+                    (2, c[2].0)
+                };
+                if kb < ka {
+                    (first + b, kb)
+                } else {
+                    (first + a, ka)
                 }
-            }
+            } else {
+                let mut min = first;
+                let mut min_key = self.v[first].0;
+                for c in first + 1..n {
+                    let k = self.v[c].0;
+                    if k < min_key {
+                        min = c;
+                        min_key = k;
+                    }
+                }
+                (min, min_key)
+            };
             if last.0 <= min_key {
                 break;
             }
