@@ -548,6 +548,24 @@ jobs = 200
 arrival = { rate = 3000, process = "uniform" }
 steps = [{ native = "100us" }, { io = "1ms" }, { cpu = { dist = "exp", mean = "200us" } }]
 "#,
+        // Fixed durations: completions tie, and the cores break ties by
+        // thread slot, so the slots must be taken in the general path's
+        // order.
+        r#"
+name = "ties"
+seed = 3
+[[backend]]
+kind = "threads"
+[[group]]
+name = "batch"
+jobs = 30
+steps = [{ cpu = "100us" }, { io = "100us" }, { cpu = "50us" }]
+[[group]]
+name = "closed"
+jobs = 60
+arrival = { closed = 7 }
+steps = [{ cpu = "50us" }, { io = "150us" }, { native = "100us" }]
+"#,
     ];
 
     fn outcomes(
