@@ -7,6 +7,7 @@
 //! does, and the simulation moves from event to event. The pieces, one
 //! concern each:
 //! - `clock`: virtual time and the event queue (deterministic order);
+//! - `heap`: the 4-ary `u128`-keyed heap under the queue and the cores;
 //! - `cores`: N virtual cores shared by processor sharing;
 //! - `gil`: CPython's new-GIL protocol (timed waits, drop request, forced
 //!   switching, hand-off);
@@ -14,6 +15,8 @@
 //! - `exec`: how each backend places jobs on threads;
 //! - `arrivals`: the driver (batch, closed, open arrivals; in-flight bound);
 //! - `sim`: threads executing micro-ops, and the main loop;
+//! - `fast`: the same run compiled for thread-per-job backends without a
+//!   GIL whose steps are plain cpu/native/io (the same report, faster);
 //! - `costs`: the calibrated costs the model cannot derive.
 //!
 //! The result is the same [`RunMeasurement`] the real engine returns:
