@@ -6,64 +6,36 @@
 //! order, thread timing or the allocator.
 //!
 //! Most events a model run schedules are due later (CPU, IO, timers) and go
-//! to a binary heap of small entries. Those due *now* (a zero cost: a thread
+//! to a 4-ary heap of small entries (`heap.rs`). Those due *now* (a zero cost: a thread
 //! start or a wake-up on an ideal machine, a job handed over at once) go to
 //! a FIFO instead: O(1) each way, and the order is the heap's own, because
 //! every heap entry due now was scheduled before time reached now, so it
 //! has a smaller sequence number than anything in the FIFO.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
+
+use super::heap::Heap;
 
 /// Virtual nanoseconds since the start of the run.
 pub type Ns = u64;
 
-/// A scheduled event. Its key packs (time, sequence number) into one
-/// `u128`, so each comparison in the heap is one integer compare.
-struct Entry<E> {
-    key: u128,
-    event: E,
-}
-
-/// Earlier time first, then earlier scheduled.
+/// The heap key of an event: (time, sequence number) packed into one
+/// `u128`, so earlier time first, then earlier scheduled, in one integer
+/// compare.
+#[inline]
 fn key(at: Ns, seq: u64) -> u128 {
     (u128::from(at) << 64) | u128::from(seq)
 }
 
-impl<E> Entry<E> {
-    fn new(at: Ns, seq: u64, event: E) -> Self {
-        Self {
-            key: key(at, seq),
-            event,
-        }
-    }
-
-    fn at(&self) -> Ns {
-        (self.key >> 64) as Ns
-    }
-}
-
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    /// Reversed, so the max-heap pops the earliest (then first scheduled).
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key.cmp(&self.key)
-    }
+/// The time of a key.
+#[inline]
+fn key_at(key: u128) -> Ns {
+    (key >> 64) as Ns
 }
 
 /// Pending events, earliest first; FIFO among events at the same time.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    heap: Heap<E>,
     /// Events due at `now`, in the order they were scheduled.
     due_now: VecDeque<(u64, E)>,
     /// The current time, as the simulation last set it.
@@ -74,11 +46,11 @@ pub struct EventQueue<E> {
     pub popped: u64,
 }
 
-impl<E> EventQueue<E> {
+impl<E: Copy> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         Self {
-            heap: BinaryHeap::new(),
+            heap: Heap::new(),
             due_now: VecDeque::new(),
             now: 0,
             seq: 0,
@@ -93,8 +65,8 @@ impl<E> EventQueue<E> {
             return;
         }
         let at = self.now;
-        for (seq, event) in self.due_now.drain(..) {
-            self.heap.push(Entry::new(at, seq, event));
+        while let Some((seq, event)) = self.due_now.pop_front() {
+            self.heap.push(key(at, seq), event);
         }
         self.now = now;
     }
@@ -106,7 +78,7 @@ impl<E> EventQueue<E> {
         if at == self.now {
             self.due_now.push_back((self.seq, event));
         } else {
-            self.heap.push(Entry::new(at, self.seq, event));
+            self.heap.push(key(at, self.seq), event);
         }
     }
 
@@ -115,23 +87,27 @@ impl<E> EventQueue<E> {
     pub fn peek_time(&self) -> Option<Ns> {
         if !self.due_now.is_empty() {
             // Nothing in the heap is earlier than now.
-            return Some(self.heap.peek().map_or(self.now, |e| e.at().min(self.now)));
+            return Some(
+                self.heap
+                    .peek_key()
+                    .map_or(self.now, |k| key_at(k).min(self.now)),
+            );
         }
-        self.heap.peek().map(Entry::at)
+        self.heap.peek_key().map(key_at)
     }
 
     /// Takes the next event.
     #[inline]
     pub fn pop(&mut self) -> Option<(Ns, E)> {
         // Heap entries due by now were scheduled before the FIFO's.
-        let heap_first = match (self.heap.peek(), self.due_now.front()) {
-            (Some(h), Some((seq, _))) => h.key < key(self.now, *seq),
+        let heap_first = match (self.heap.peek_key(), self.due_now.front()) {
+            (Some(k), Some((seq, _))) => k < key(self.now, *seq),
             (Some(_), None) => true,
             (None, _) => false,
         };
         let out = if heap_first {
-            let e = self.heap.pop()?;
-            (e.at(), e.event)
+            let (k, event) = self.heap.pop()?;
+            (key_at(k), event)
         } else {
             let (_, event) = self.due_now.pop_front()?;
             (self.now, event)
@@ -141,7 +117,7 @@ impl<E> EventQueue<E> {
     }
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E: Copy> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }

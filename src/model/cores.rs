@@ -19,39 +19,45 @@
 //! that wakes when every core is busy waits for a tick there; here it starts
 //! at once at a reduced rate). docs/model.md discusses the effect.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-
 use super::clock::Ns;
+use super::heap::Heap;
 
-/// A runnable thread's pending completion, keyed by attained service.
-#[derive(Debug, Clone, Copy)]
-struct Finish {
-    at_s: f64,
-    tid: u32,
-    gen: u32,
+/// The heap key of a pending completion: attained service `at_s`, then
+/// thread id, then generation, packed into one `u128` whose integer order
+/// is exactly `(at_s.total_cmp, tid, gen)` (the order the model has always
+/// used), so ties between threads finishing at the same service resolve
+/// deterministically and a comparison is one integer compare.
+#[inline]
+fn finish_key(at_s: f64, tid: u32, gen: u32) -> u128 {
+    (u128::from(total_order_bits(at_s)) << 64) | (u128::from(tid) << 32) | u128::from(gen)
 }
 
-impl PartialEq for Finish {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
+/// The `(at_s, tid, gen)` of a [`finish_key`].
+#[inline]
+fn finish_of(key: u128) -> (f64, u32, u32) {
+    (
+        from_total_order_bits((key >> 64) as u64),
+        (key >> 32) as u32,
+        key as u32,
+    )
 }
-impl Eq for Finish {}
-impl PartialOrd for Finish {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+
+/// `x`'s bits mapped so that unsigned integer order is `f64::total_cmp`'s
+/// order (the same transform `total_cmp` applies, then the sign bit
+/// flipped to turn signed order into unsigned).
+#[inline]
+fn total_order_bits(x: f64) -> u64 {
+    let b = x.to_bits() as i64;
+    let t = b ^ ((((b >> 63) as u64) >> 1) as i64);
+    (t as u64) ^ (1 << 63)
 }
-impl Ord for Finish {
-    /// Reversed (min-heap); ties by thread id for determinism.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .at_s
-            .total_cmp(&self.at_s)
-            .then(other.tid.cmp(&self.tid))
-            .then(other.gen.cmp(&self.gen))
-    }
+
+/// The inverse of [`total_order_bits`] (the transform is an involution).
+#[inline]
+fn from_total_order_bits(u: u64) -> f64 {
+    let t = (u ^ (1 << 63)) as i64;
+    let b = t ^ ((((t >> 63) as u64) >> 1) as i64);
+    f64::from_bits(b as u64)
 }
 
 /// `n` cores shared by the runnable threads.
@@ -62,7 +68,7 @@ pub struct Cores {
     /// When `s` was last brought up to date.
     last: Ns,
     runnable: u32,
-    heap: BinaryHeap<Finish>,
+    heap: Heap<()>,
     /// Entries in `heap` withdrawn by [`Cores::reschedule`] and not popped
     /// yet. Only a reschedule withdraws an entry (a thread on the cores
     /// runs no ops, so nothing else ends its segment early), so while this
@@ -80,7 +86,7 @@ impl Cores {
             s: 0.0,
             last: 0,
             runnable: 0,
-            heap: BinaryHeap::new(),
+            heap: Heap::new(),
             withdrawn: 0,
             busy_ns: 0.0,
         }
@@ -130,37 +136,30 @@ impl Cores {
     /// service clock. `gen` tells a live entry from a withdrawn one.
     pub fn run(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.runnable += 1;
-        self.heap.push(Finish {
-            at_s: until_s,
-            tid,
-            gen,
-        });
+        self.heap.push(finish_key(until_s, tid, gen), ());
     }
 
     /// Moves the end of a running thread's segment (the caller bumped its
     /// generation, so the old entry is skipped).
     pub fn reschedule(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.withdrawn += 1;
-        self.heap.push(Finish {
-            at_s: until_s,
-            tid,
-            gen,
-        });
+        self.heap.push(finish_key(until_s, tid, gen), ());
     }
 
     /// When the next segment ends, given which entries are still live.
     pub fn next_finish(&mut self, live: impl Fn(u32, u32) -> bool) -> Option<Ns> {
-        while let Some(top) = self.heap.peek() {
-            if self.withdrawn == 0 || live(top.tid, top.gen) {
-                debug_assert!(live(top.tid, top.gen), "a live entry at the top");
-                let left = (top.at_s - self.s).max(0.0);
+        while let Some(top) = self.heap.peek_key() {
+            let (at_s, tid, gen) = finish_of(top);
+            if self.withdrawn == 0 || live(tid, gen) {
+                debug_assert!(live(tid, gen), "a live entry at the top");
+                let left = (at_s - self.s).max(0.0);
                 // At full speed (k <= n) the rate is exactly 1: skip the
                 // division (x / 1.0 == x), which sits on the critical path
                 // of every event.
                 let dt = if self.runnable as f64 <= self.n {
                     left
                 } else {
-                    left / self.rate()
+                    divide(left, self.rate())
                 };
                 return Some(self.last + ceil_ns(dt));
             }
@@ -172,10 +171,19 @@ impl Cores {
 
     /// Takes the segment that ends next (after [`Cores::next_finish`]).
     pub fn pop_finished(&mut self) -> Option<(u32, u32)> {
-        let top = self.heap.pop()?;
+        let (top, ()) = self.heap.pop()?;
         self.runnable -= 1;
-        Some((top.tid, top.gen))
+        let (_, tid, gen) = finish_of(top);
+        Some((tid, gen))
     }
+}
+
+/// `a / b`, kept out of line: inlined, the compiler merges the two arms
+/// above into one division by a selected divisor (1.0 at full speed), and
+/// a division is the slowest instruction on the path of every event.
+#[inline(never)]
+fn divide(a: f64, b: f64) -> f64 {
+    a / b
 }
 
 /// `x.ceil() as Ns` for the non-negative `x` above, without a libm call
@@ -193,6 +201,45 @@ fn ceil_ns(x: f64) -> Ns {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finish_keys_order_as_total_cmp_then_thread_then_generation() {
+        use std::cmp::Ordering;
+        let xs = [
+            0.0,
+            -0.0,
+            1e-300,
+            0.5,
+            1.0,
+            1.0 + f64::EPSILON,
+            123_456.789,
+            9.0e15,
+            f64::INFINITY,
+            f64::NAN,
+            -1.0,
+            -f64::INFINITY,
+        ];
+        let old = |a: (f64, u32, u32), b: (f64, u32, u32)| -> Ordering {
+            a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+        };
+        for &x in &xs {
+            assert_eq!(
+                super::from_total_order_bits(super::total_order_bits(x)).to_bits(),
+                x.to_bits()
+            );
+            for &y in &xs {
+                for (ta, tb) in [(0, 0), (1, 2), (2, 1), (u32::MAX, 0)] {
+                    for (ga, gb) in [(0, 0), (3, 1), (1, u32::MAX)] {
+                        let (a, b) = ((x, ta, ga), (y, tb, gb));
+                        let (ka, kb) = (super::finish_key(x, ta, ga), super::finish_key(y, tb, gb));
+                        assert_eq!(ka.cmp(&kb), old(a, b), "{a:?} {b:?}");
+                        let back = super::finish_of(ka);
+                        assert_eq!((back.0.to_bits(), back.1, back.2), (x.to_bits(), ta, ga));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn ceil_ns_is_ceil() {
         let xs = [

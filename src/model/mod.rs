@@ -7,6 +7,7 @@
 //! does, and the simulation moves from event to event. The pieces, one
 //! concern each:
 //! - `clock`: virtual time and the event queue (deterministic order);
+//! - `heap`: the 4-ary `u128`-keyed heap under the queue and the cores;
 //! - `cores`: N virtual cores shared by processor sharing;
 //! - `gil`: CPython's new-GIL protocol (timed waits, drop request, forced
 //!   switching, hand-off);
@@ -14,6 +15,8 @@
 //! - `exec`: how each backend places jobs on threads;
 //! - `arrivals`: the driver (batch, closed, open arrivals; in-flight bound);
 //! - `sim`: threads executing micro-ops, and the main loop;
+//! - `fast`: the same run compiled for thread-per-job backends without a
+//!   GIL whose steps are plain cpu/native/io (the same report, faster);
 //! - `costs`: the calibrated costs the model cannot derive.
 //!
 //! The result is the same [`RunMeasurement`] the real engine returns:
@@ -27,7 +30,9 @@ mod clock;
 mod cores;
 pub mod costs;
 mod exec;
+mod fast;
 mod gil;
+mod heap;
 mod sim;
 mod sync;
 
@@ -139,17 +144,25 @@ pub fn run_with_costs(
     backend.preflight(plan, opts)?;
     let limiter = in_flight_limiter(backend.in_flight_cap(opts), opts);
     let clock = Instant::now();
-    let sim = sim::Sim::new(
-        plan,
-        spec,
-        cores,
-        costs,
-        limiter.limit,
-        opts.record_gil_holds,
-        opts.warmup_jobs,
-    );
-    let base = sim.base;
-    let (out, trace, gil, values) = sim.run().map_err(|why| RunError::Refused {
+    // The compiled fast path where it applies (fast.rs), else the general
+    // simulator: the same report either way.
+    let (base, finished) = if fast::applies(plan, spec, cores, opts.record_gil_holds) {
+        let base = Instant::now();
+        let run = fast::Fast::new(plan, cores, costs, limiter.limit, opts.warmup_jobs);
+        (base, run.run())
+    } else {
+        let sim = sim::Sim::new(
+            plan,
+            spec,
+            cores,
+            costs,
+            limiter.limit,
+            opts.record_gil_holds,
+            opts.warmup_jobs,
+        );
+        (sim.base, sim.run())
+    };
+    let (out, trace, gil, values) = finished.map_err(|why| RunError::Refused {
         backend: spec.name.clone(),
         why,
     })?;

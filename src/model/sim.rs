@@ -987,7 +987,7 @@ impl<'p> Sim<'p> {
 /// [`GroupMetrics::record`] records the `JobRecord` with those times as
 /// `Instant`s (`base + ns`: the differences are the same whole
 /// nanoseconds), without the `Instant` arithmetic on every job.
-fn record_ns(g: &mut GroupMetrics, due: Ns, start: Ns, end: Ns, times: &TimeBreakdown) {
+pub(super) fn record_ns(g: &mut GroupMetrics, due: Ns, start: Ns, end: Ns, times: &TimeBreakdown) {
     let queue = start.saturating_sub(due);
     let service = end.saturating_sub(start);
     let latency = end.saturating_sub(due);

@@ -52,6 +52,50 @@ pub fn sample<R: Rng + ?Sized>(spec: &DurationSpec, rng: &mut R) -> Duration {
     secs_to_duration(secs)
 }
 
+/// A [`DurationSpec`] prepared for many draws: [`Sampler::sample`] gives
+/// exactly what [`sample`] gives from the same stream (the same
+/// arithmetic), with the distribution's parameters computed once instead of
+/// on every draw (for `exp`, three divisions per draw).
+#[derive(Debug, Clone, Copy)]
+pub enum Sampler {
+    /// A fixed duration (draws nothing).
+    Fixed(Duration),
+    /// An exponential distribution, built as [`sample`] builds it (`None`
+    /// where that fails: a draw is then zero).
+    Exp(Option<Exp<f64>>),
+    /// Every other distribution, drawn by [`sample`].
+    Other(DurationSpec),
+}
+
+impl Sampler {
+    /// `spec`, prepared.
+    pub fn new(spec: &DurationSpec) -> Self {
+        match *spec {
+            DurationSpec::Fixed(d) => Sampler::Fixed(d),
+            DurationSpec::Exp { mean } => Sampler::Exp(Exp::new(1.0 / mean.as_secs_f64()).ok()),
+            other => Sampler::Other(other),
+        }
+    }
+
+    /// Whether a draw consumes randomness.
+    pub fn is_random(&self) -> bool {
+        !matches!(self, Sampler::Fixed(_))
+    }
+
+    /// One duration, as [`sample`] would draw it.
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+        match self {
+            Sampler::Fixed(d) => *d,
+            Sampler::Exp(e) => secs_to_duration(match e {
+                Some(e) => e.sample(rng),
+                None => 0.0,
+            }),
+            Sampler::Other(spec) => sample(spec, rng),
+        }
+    }
+}
+
 /// The mean of the distribution (of the truncated distribution for
 /// `normal`), used for plan summaries.
 pub fn mean(spec: &DurationSpec) -> Duration {
@@ -174,6 +218,32 @@ mod tests {
                 (got - want).abs() / want < 0.03,
                 "{spec:?}: sample mean {got} vs {want}"
             );
+        }
+    }
+
+    #[test]
+    fn a_prepared_sampler_draws_what_sample_draws() {
+        let specs = [
+            DurationSpec::Fixed(ms(2.0)),
+            DurationSpec::Exp { mean: ms(1.0) },
+            DurationSpec::Exp { mean: ms(0.0) },
+            DurationSpec::Exp { mean: ms(0.0123) },
+            DurationSpec::Uniform {
+                min: ms(1.0),
+                max: ms(3.0),
+            },
+            DurationSpec::LogNormal {
+                median: ms(1.0),
+                p99: ms(20.0),
+            },
+        ];
+        for spec in specs {
+            let (mut a, mut b) = (Pcg64Mcg::seed_from_u64(9), Pcg64Mcg::seed_from_u64(9));
+            let s = Sampler::new(&spec);
+            assert_eq!(s.is_random(), is_random(&spec));
+            for _ in 0..100_000 {
+                assert_eq!(s.sample(&mut a), sample(&spec, &mut b), "{spec:?}");
+            }
         }
     }
 

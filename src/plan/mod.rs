@@ -226,6 +226,13 @@ impl Plan {
         )
     }
 
+    /// The seed of job `id`'s own random stream, the one [`Plan::cursor`]
+    /// draws from (`Pcg64Mcg::seed_from_u64` of it), for a caller that
+    /// walks a job's steps itself (the model engine's fast path).
+    pub fn job_stream_seed(&self, id: JobId) -> u64 {
+        job_seed(self.seed, id)
+    }
+
     /// Think time before job `id` of a closed group (zero for a client's first job).
     pub fn think_before(&self, id: JobId) -> Duration {
         match &self.groups[id.group].arrival {
