@@ -106,7 +106,10 @@ steps = [{ cpu = "20ms" }]
     assert!(p1t4 >= 0.320, "4 threads, one GIL: {p1t4}s");
     assert!(p1 >= 0.320, "1 thread: {p1}s");
     assert!(p1 / p4 >= 3.9, "4 processes gave {:.2}× over one", p1 / p4);
-    assert!(p1t4 / p1 < 1.05, "4 threads under one GIL gained over one thread");
+    assert!(
+        p1t4 / p1 < 1.05,
+        "4 threads under one GIL gained over one thread"
+    );
     let run = run_of(&r, "p4t1");
     assert_eq!(per_process_jobs(run), vec![4, 4, 4, 4]);
     assert_eq!(run["deployment"]["processes"], 4);
@@ -119,7 +122,12 @@ steps = [{ cpu = "20ms" }]
     }
     // The run's GIL figures add up the processes'.
     assert_eq!(run["gil"]["acquisitions"], 16);
-    assert!(run_of(&r, "p1t4")["gil"]["forced_switches"].as_u64().unwrap() > 16);
+    assert!(
+        run_of(&r, "p1t4")["gil"]["forced_switches"]
+            .as_u64()
+            .unwrap()
+            > 16
+    );
     assert!(run_of(&r, "p1t4").get("deployment").is_none());
 }
 
@@ -433,14 +441,21 @@ fn the_real_engine_and_the_model_agree_on_a_small_deployment() {
             assert_eq!(mj, vec![20, 20, 20, 20]);
             assert_eq!(rj, mj, "shared queue: 8 workers take rounds");
         }
-        assert_eq!(r["deployment"]["load_spread"], m["deployment"]["load_spread"]);
+        assert_eq!(
+            r["deployment"]["load_spread"],
+            m["deployment"]["load_spread"]
+        );
         let within = |what: &str, a: f64, b: f64| {
             assert!(
                 (b / a - 1.0).abs() <= 0.15,
                 "{dispatch} {what}: real {a}, model {b}"
             );
         };
-        within("wall", r["wall_s"].as_f64().unwrap(), m["wall_s"].as_f64().unwrap());
+        within(
+            "wall",
+            r["wall_s"].as_f64().unwrap(),
+            m["wall_s"].as_f64().unwrap(),
+        );
         let p50 = |run: &Value| group(run, "w")["latency_us"]["p50"].as_f64().unwrap();
         within("p50", p50(r), p50(m));
     }
@@ -477,7 +492,11 @@ fn a_model_sweep_over_processes_scales_a_gil_service() {
     assert_eq!(points.len(), 3);
     let throughput: Vec<f64> = points
         .iter()
-        .map(|p| run_of(&p["report"], "svc")["throughput_per_s"].as_f64().unwrap())
+        .map(|p| {
+            run_of(&p["report"], "svc")["throughput_per_s"]
+                .as_f64()
+                .unwrap()
+        })
         .collect();
     assert!(throughput[1] / throughput[0] >= 1.9, "{throughput:?}");
     assert!(throughput[2] / throughput[0] >= 3.8, "{throughput:?}");
