@@ -22,6 +22,7 @@ pub use crate::metrics::{HeldBack, Limiter};
 pub use async_timer::set_wake_here;
 pub use driver::{run, GiveUp, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 pub use limits::thread_limit;
+pub(crate) use processes::{dispatch_capacity, merge_gil, random_process};
 
 use crate::config::{BackendKind, BackendSpec, Flavor};
 use crate::error::RunError;

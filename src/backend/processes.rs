@@ -211,8 +211,9 @@ fn process_figures(groups: &[GroupMetrics], gil: Option<GilStats>) -> ProcessMea
     }
 }
 
-/// Adds up the processes' GIL figures (histograms merge exactly).
-fn merge_gil(stats: Vec<Option<GilStats>>) -> Option<GilStats> {
+/// Adds up the processes' GIL figures (histograms merge exactly; the
+/// model engine adds up its processes' with it too).
+pub(crate) fn merge_gil(stats: Vec<Option<GilStats>>) -> Option<GilStats> {
     let mut it = stats.into_iter().flatten();
     let mut total = it.next()?;
     for s in it {
@@ -275,14 +276,7 @@ impl Dispatcher {
         done: Sender<Done>,
         bell: Arc<Bell>,
     ) -> Self {
-        let workers = spec.resolved_workers(cores);
-        // Only pools of threads have a fixed number of free workers; a
-        // thread per job, or an event loop, accepts whenever it gets to it.
-        let capacity = match spec.kind {
-            BackendKind::Threads if workers > 0 => Some(workers),
-            BackendKind::Rayon => Some(workers.max(1)),
-            _ => None,
-        };
+        let capacity = dispatch_capacity(spec, cores);
         let processes = spec.processes.max(1);
         Self {
             dispatch: spec.dispatch,
@@ -372,6 +366,19 @@ impl Dispatcher {
     }
 }
 
+/// Jobs one process of `spec` can run at once, for backends with a fixed
+/// number of workers: only pools of threads have a fixed number of free
+/// workers; a thread per job, or an event loop, accepts whenever it gets to
+/// it (`None`). The model engine's dispatcher uses the same rule.
+pub(crate) fn dispatch_capacity(spec: &BackendSpec, cores: usize) -> Option<usize> {
+    let workers = spec.resolved_workers(cores);
+    match spec.kind {
+        BackendKind::Threads if workers > 0 => Some(workers),
+        BackendKind::Rayon => Some(workers.max(1)),
+        _ => None,
+    }
+}
+
 /// Per group, whether it is closed-loop: the driver needs those
 /// completions' ids (each submits its client's next job), and only the
 /// bell's count for the others.
@@ -383,8 +390,9 @@ fn closed_groups(plan: &Plan) -> Vec<bool> {
 }
 
 /// The process a job goes to under `dispatch = "random"`: a hash of the
-/// seed and the job's id, so a run repeats exactly.
-fn random_process(seed: u64, id: JobId, processes: usize) -> usize {
+/// seed and the job's id, so a run repeats exactly (and the model engine
+/// sends every job to the same process as the real one).
+pub(crate) fn random_process(seed: u64, id: JobId, processes: usize) -> usize {
     let h = mix(mix(mix(seed ^ 0x5052_4f43) ^ id.group as u64) ^ id.index);
     (h % processes.max(1) as u64) as usize
 }

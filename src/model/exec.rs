@@ -241,7 +241,7 @@ impl Sim<'_> {
                 match pool.queue.pop_front() {
                     Some((task, action, queued)) => {
                         let gil = pool.gil;
-                        let lock_base = self.plan.locks.len() as u32;
+                        let lock_base = self.lock_base();
                         let t = self.tasks[task as usize]
                             .as_mut()
                             .expect("offloaded task lives");

@@ -254,6 +254,7 @@ impl<'p> Fast<'p> {
             events: self.q.popped + self.cpu_completions,
             held_back: self.arrivals.held_back,
             groups: std::mem::take(&mut self.groups),
+            deployment: None,
         };
         Ok((outcome, None, None, Vec::new()))
     }

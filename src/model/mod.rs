@@ -17,6 +17,7 @@
 //! - `sim`: threads executing micro-ops, and the main loop;
 //! - `fast`: the same run compiled for thread-per-job backends without a
 //!   GIL whose steps are plain cpu/native/io (the same report, faster);
+//! - `deploy`: deployments of several processes (`processes`, `dispatch`);
 //! - `costs`: the calibrated costs the model cannot derive.
 //!
 //! The result is the same [`RunMeasurement`] the real engine returns:
@@ -29,6 +30,7 @@ pub mod calibrate;
 mod clock;
 mod cores;
 pub mod costs;
+mod deploy;
 mod exec;
 mod fast;
 mod gil;
@@ -44,7 +46,7 @@ pub use costs::Costs;
 use crate::backend::{backend_for, Limiter, RunOptions};
 use crate::config::BackendSpec;
 use crate::error::RunError;
-use crate::metrics::{HeldBack, RunMeasurement};
+use crate::metrics::{HeldBack, ProcessMeasurement, RunMeasurement};
 use crate::plan::Plan;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{GilStats, Hold};
@@ -129,16 +131,6 @@ pub fn run_with_costs(
     costs: &Costs,
 ) -> Result<RunMeasurement, RunError> {
     let cores = cores.clamp(1, crate::engine::MAX_MODEL_CORES);
-    if spec.processes > 1 {
-        return Err(RunError::Refused {
-            backend: spec.name.clone(),
-            why: format!(
-                "`processes = {}`: the model engine does not model deployments of several processes yet; \
-                 run this backend on the real engine (--engine real)",
-                spec.processes
-            ),
-        });
-    }
     // The same refusals and bounds as the real engine.
     let backend = backend_for(spec, cores);
     backend.preflight(plan, opts)?;
@@ -186,17 +178,30 @@ pub fn run_with_costs(
                 .collect()
         })
         .unwrap_or_default();
-    let gil_stats = gil.map(|g| GilStats {
-        acquisitions: g.acquisitions,
-        forced_switches: g.forced_switches,
-        wait: Duration::from_nanos(g.wait_ns),
-        hold_us: g.hold_us,
-        handoff_us: g.handoff_us,
-    });
+    let mut gil_stats = gil.map(gil_stats_of);
+    let processes = match out.deployment {
+        Some(d) => {
+            let gils: Vec<Option<GilStats>> = std::iter::once(gil_stats.clone())
+                .chain(d.other_gils.into_iter().map(|g| g.map(gil_stats_of)))
+                .collect();
+            // The run's GIL figures add up every process's, as on the real
+            // engine.
+            gil_stats = crate::backend::merge_gil(gils.clone());
+            d.jobs
+                .into_iter()
+                .zip(d.latency)
+                .zip(gils)
+                .map(|((jobs, latency), gil)| ProcessMeasurement { jobs, latency, gil })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    // Each process has its own counters (processes share no memory); the
+    // plan's expected total is against their sum.
     let counters = plan
         .counters
         .iter()
-        .zip(values)
+        .zip(deploy::sum_counters(&values, plan.counters.len()))
         .map(|(p, observed)| CounterResult {
             name: p.name.clone(),
             expected: p.expected,
@@ -223,7 +228,7 @@ pub fn run_with_costs(
         gil: gil_stats,
         counters,
         gil_holds,
-        processes: Vec::new(),
+        processes,
         started: at(out.first_due),
         // Nothing stops a simulation midway: it always runs every job.
         complete: true,
@@ -236,6 +241,17 @@ pub fn run_with_costs(
             base: Some(base),
         }),
     })
+}
+
+/// The figures of one of the model's GILs, as the real GIL reports them.
+fn gil_stats_of(g: gil::GilState) -> GilStats {
+    GilStats {
+        acquisitions: g.acquisitions,
+        forced_switches: g.forced_switches,
+        wait: Duration::from_nanos(g.wait_ns),
+        hold_us: g.hold_us,
+        handoff_us: g.handoff_us,
+    }
 }
 
 /// The tighter of `--max-in-flight` and the backend's own bound (as the

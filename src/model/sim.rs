@@ -20,6 +20,7 @@ use super::arrivals::Arrivals;
 use super::clock::{EventQueue, Ns};
 use super::cores::Cores;
 use super::costs::Costs;
+use super::deploy::{DeployOutcome, Deployment};
 use super::exec::Exec;
 use super::gil::GilState;
 use super::sync::{CounterState, LockState};
@@ -255,6 +256,8 @@ pub(super) struct Sim<'p> {
     pub rng: Pcg64Mcg,
     /// `[gil.cost]` in ns (all zero without a GIL, as on the real engine).
     pub interp: InterpNs,
+    /// The other processes of a backend with `processes > 1` (deploy.rs).
+    pub deploy: Option<Box<Deployment>>,
 }
 
 /// `[gil.cost]` in ns.
@@ -278,6 +281,8 @@ pub(super) struct Outcome {
     pub busy_ns: f64,
     pub events: u64,
     pub held_back: u64,
+    /// Per process, with `processes > 1`.
+    pub deployment: Option<DeployOutcome>,
 }
 
 impl<'p> Sim<'p> {
@@ -340,8 +345,10 @@ impl<'p> Sim<'p> {
             } else {
                 InterpNs::default()
             },
+            deploy: None,
         };
         sim.exec = Exec::for_spec(&mut sim, cores);
+        Deployment::attach(&mut sim, cores);
         sim
     }
 
@@ -407,6 +414,7 @@ impl<'p> Sim<'p> {
                 self.arrivals.completed
             ));
         }
+        let deployment = self.leave_deployment();
         self.finish_gil_hold();
         let first = self.first_due.unwrap_or(0);
         let outcome = Outcome {
@@ -416,6 +424,7 @@ impl<'p> Sim<'p> {
             events: self.q.popped + self.cpu_completions,
             held_back: self.arrivals.held_back,
             groups: std::mem::take(&mut self.groups),
+            deployment,
         };
         let values = self.counters.iter().map(|c| c.value).collect();
         Ok((outcome, self.trace.take(), self.gil.take(), values))
@@ -442,6 +451,7 @@ impl<'p> Sim<'p> {
     }
 
     fn event(&mut self, ev: Ev) {
+        self.enter_for(&ev);
         match ev {
             Ev::Open(g) => {
                 let g = g as usize;
@@ -493,7 +503,7 @@ impl<'p> Sim<'p> {
                 self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
             }
             let task = self.new_task(id, due);
-            self.submit(task);
+            self.dispatch(task);
         }
     }
 
@@ -562,7 +572,7 @@ impl<'p> Sim<'p> {
             pending_write: None,
             counter_acc0: 0.0,
         };
-        match self.free_threads.pop() {
+        let tid = match self.free_threads.pop() {
             Some(i) => {
                 // Keep the slot's tokens moving: an event still queued for
                 // the slot's previous thread must not match the new one.
@@ -583,7 +593,9 @@ impl<'p> Sim<'p> {
                 self.threads.push(t);
                 (self.threads.len() - 1) as Tid
             }
-        }
+        };
+        self.thread_born(tid);
+        tid
     }
 
     /// Blocks `tid` for `delay`, then resumes it through `wake`.
@@ -687,8 +699,9 @@ impl<'p> Sim<'p> {
 
     /// Queues the micro-ops of one action on the thread that runs the job.
     fn expand(&mut self, tid: Tid, action: Action) {
+        let action = self.localize(action);
         let gil = self.gil.is_some();
-        let lock_base = self.plan.locks.len() as u32;
+        let lock_base = self.lock_base();
         let offload = self.exec.offloads(action);
         if offload.is_some() {
             if let Some(task) = self.threads[tid as usize].task {
@@ -809,9 +822,11 @@ impl<'p> Sim<'p> {
         };
         let now = self.now;
         let start = t.start.unwrap_or(now);
-        if t.id.index >= self.warmup[t.id.group] {
+        let measured = t.id.index >= self.warmup[t.id.group];
+        if measured {
             record_ns(&mut self.groups[t.id.group], t.due, start, now, &t.times);
         }
+        let latency = measured.then(|| now.saturating_sub(t.due));
         let (id, first_thread) = (t.id, t.first_thread);
         self.tasks[task as usize] = None;
         self.free_tasks.push(task);
@@ -826,6 +841,7 @@ impl<'p> Sim<'p> {
                 args: Some(format!("group={name} job={}", id.index)),
             });
         }
+        self.job_ended(task, latency);
         if let Some((due, next)) = self.arrivals.done(now, id) {
             if due <= now {
                 self.arrivals.due(due, next);
@@ -911,6 +927,7 @@ impl<'p> Sim<'p> {
 
     /// A CPU segment ended (complete, or stopped at a drop request).
     fn cpu_done(&mut self, tid: Tid) {
+        self.enter_thread(tid);
         let seg = self.threads[tid as usize].seg;
         self.threads[tid as usize].block = Block::No;
         let done = seg.stop.unwrap_or(seg.ns);
