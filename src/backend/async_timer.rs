@@ -9,7 +9,9 @@
 //! Here every sleep arms its own Linux `timerfd` (`CLOCK_MONOTONIC`, the
 //! clock behind [`Instant`], one-shot) and registers it with the runtime's
 //! own reactor: [`tokio::io::unix::AsyncFd`] for tokio, [`async_io::Async`]
-//! for async-std and smol (both run on async-io's reactor). The task then
+//! for async-std (async-io's reactor). smol's threads run gilsim's own
+//! `block_on`, whose per-run timer ([`super::async_park`]) their sleeps use
+//! instead; this module's async-io sleep is their fallback. The task then
 //! awaits readability. A worker parked in `epoll_wait` is woken directly by
 //! the kernel's hrtimer when it fires: timerfds get no timer-slack rounding
 //! (unlike `nanosleep` or an `epoll_wait` timeout), and no other thread has
