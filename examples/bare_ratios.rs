@@ -6,6 +6,11 @@ use gilsim::bench::{against_bare_only, BenchSize};
 use gilsim::work::kernel::Calibration;
 
 fn main() {
+    // `PRECISE_WAIT=0`: smol on async-io's `block_on`, as before gilsim's own
+    // (to compare the two side by side).
+    if std::env::var("PRECISE_WAIT").is_ok_and(|v| v == "0") {
+        gilsim::backend::set_precise_wait(false);
+    }
     let c = match Calibration::from_env_or_measure() {
         Ok(c) => c,
         Err(e) => {

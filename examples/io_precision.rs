@@ -1,9 +1,74 @@
 //! Only the IO-precision section of `gilsim bench`: every backend's p50
-//! overshoot beside a plain `nanosleep`'s, at 200 µs and 1 ms.
-//! `cargo run --release --example io_precision [samples]`.
+//! overshoot beside a plain `nanosleep`'s, at 200 µs and 1 ms, and, for
+//! reference, the same wait in a bare smol and a bare async-std program
+//! (no gilsim: the runtime's own timer, `async_io::Timer`, on 2 executor
+//! threads), measured in the same round.
+//!
+//! `cargo run --release --example io_precision [samples] [ab]`: with `ab`,
+//! 4 rounds, gilsim's precise wait for smol and async-std off, on, off, on
+//! ([`gilsim::backend::set_precise_wait`]), then a summary of the async-io
+//! rows, each round's ratio to its own `nanosleep`.
 
-use gilsim::bench::{io_precision, BenchSize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gilsim::bench::{io_precision, BenchSize, Figure};
 use gilsim::work::kernel::Calibration;
+use gilsim::work::sleep::reduce_timer_slack;
+
+/// p50 overshoot in µs of `n` sequential waits of `d` made by `wait`.
+async fn p50_overshoot<F, Fut>(n: u64, d: Duration, mut wait: F) -> f64
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut v: Vec<f64> = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let t = Instant::now();
+        wait(d).await;
+        v.push((t.elapsed().saturating_sub(d)).as_secs_f64() * 1e6);
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// A bare smol program: an executor run by two threads in async-io's
+/// `block_on`, one task sleeping on `async_io::Timer`.
+fn bare_smol(n: u64, d: Duration) -> f64 {
+    let ex = Arc::new(smol::Executor::new());
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (ex, stopped) = (ex.clone(), stopped.clone());
+            std::thread::spawn(move || {
+                reduce_timer_slack();
+                smol::block_on(ex.run(async {
+                    let _ = stopped.recv().await;
+                }))
+            })
+        })
+        .collect();
+    let task = ex.spawn(p50_overshoot(n, d, |d| async move {
+        async_io::Timer::after(d).await;
+    }));
+    let p50 = smol::block_on(task);
+    drop(stop);
+    for t in threads {
+        let _ = t.join();
+    }
+    p50
+}
+
+/// A bare async-std program: a task on async-std's executor sleeping with
+/// `async_std::task::sleep` (its threads were started by gilsim's runs
+/// with 2 workers, as the bench's async-std backend asks).
+fn bare_async_std(n: u64, d: Duration) -> f64 {
+    async_std::task::block_on(async_std::task::spawn(p50_overshoot(
+        n,
+        d,
+        async_std::task::sleep,
+    )))
+}
 
 fn main() {
     let c = Calibration::from_env_or_measure().unwrap_or(Calibration {
@@ -13,20 +78,61 @@ fn main() {
     if let Some(n) = std::env::args().nth(1).and_then(|a| a.parse().ok()) {
         size.io_samples = n;
     }
-    let mut figs = Vec::new();
-    // Off and on, interleaved, when asked: the async-io wake-up fix side by side.
+    let mut figs: Vec<Figure> = Vec::new();
+    // Off and on, interleaved, when asked: gilsim's block_on for smol and
+    // the async-std kick (on) against the path before them (off).
     let ab = std::env::args().nth(2).is_some_and(|a| a == "ab");
+    // (round label, wait label, row, p50 µs, ratio to that round's nanosleep)
+    let mut summary: Vec<(String, &str, String, f64, f64)> = Vec::new();
     for round in 0..if ab { 4 } else { 1 } {
         let on = !ab || round % 2 == 1;
-        gilsim::backend::set_wake_here(on);
+        gilsim::backend::set_precise_wait(on);
         let mut these = Vec::new();
         if let Err(e) = io_precision(size, c, &mut these) {
             eprintln!("{e}");
             std::process::exit(1);
         }
+        let tag = if on { "on " } else { "off" };
+        for (label, d) in [
+            ("200µs", Duration::from_micros(200)),
+            ("1ms", Duration::from_millis(1)),
+        ] {
+            let base = these
+                .iter()
+                .find(|f| f.name == format!("{label} plain nanosleep overshoot p50"))
+                .map(|f| f.value)
+                .unwrap_or(f64::NAN);
+            for f in &these {
+                if f.name.starts_with(label)
+                    && f.name.contains("overshoot p50 (")
+                    && (f.name.contains("smol") || f.name.contains("async-std"))
+                {
+                    let row = f.name.split(" overshoot").next().unwrap_or("").to_string();
+                    summary.push((tag.into(), label, row, f.value, f.value / base.max(1.0)));
+                }
+            }
+            for (name, p50) in [
+                ("bare smol (async_io::Timer)", bare_smol(size.io_samples, d)),
+                (
+                    "bare async-std (task::sleep)",
+                    bare_async_std(size.io_samples, d),
+                ),
+            ] {
+                let ratio = p50 / base.max(1.0);
+                these.push(Figure {
+                    section: "io",
+                    name: format!("{label} {name} overshoot p50 (×{ratio:.2} nanosleep)"),
+                    value: p50,
+                    unit: "µs",
+                    goal: String::new(),
+                    met: None,
+                });
+                summary.push((tag.into(), label, format!("{label} {name}"), p50, ratio));
+            }
+        }
         for f in &mut these {
             if ab {
-                f.name = format!("[wake-here {}] {}", if on { "on " } else { "off" }, f.name);
+                f.name = format!("[precise-wait {tag}] {}", f.name);
             }
         }
         figs.extend(these);
@@ -38,5 +144,25 @@ fn main() {
             None => "",
         };
         println!("{:>8.2} {:<3} {:<4} {}", f.value, f.unit, met, f.name);
+    }
+    if ab {
+        println!(
+            "\nasync-io rows, p50 overshoot (µs) and ×nanosleep of the same round, per round:"
+        );
+        let mut rows: Vec<&String> = summary.iter().map(|s| &s.2).collect();
+        rows.dedup();
+        let mut seen = Vec::new();
+        for row in rows {
+            if seen.contains(&row) {
+                continue;
+            }
+            seen.push(row);
+            let cells: Vec<String> = summary
+                .iter()
+                .filter(|s| &s.2 == row)
+                .map(|s| format!("{} {:.0} (×{:.2})", s.0.trim(), s.3, s.4))
+                .collect();
+            println!("{row:<40} {}", cells.join(" | "));
+        }
     }
 }

@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::async_support::{catching, inline_groups, offload_for};
-use super::async_timer::{async_io_sleep, raise_fd_limit};
+use super::async_timer::{
+    async_io_sleep, ensure_async_std_kicker, raise_fd_limit, ASYNC_STD_THREAD,
+};
 use super::{Backend, Executor, RunOptions};
 use crate::config::CpuMode;
 use crate::error::RunError;
@@ -82,7 +84,7 @@ impl AsyncStd {
         if started.is_none() {
             // Read once, by the first task spawn just below.
             std::env::set_var(THREAD_COUNT_ENV, self.workers.to_string());
-            std::env::set_var(THREAD_NAME_ENV, "async-std");
+            std::env::set_var(THREAD_NAME_ENV, ASYNC_STD_THREAD);
             // Spawning forces async-std's runtime to start its threads.
             drop(async_std::task::spawn(async {}));
             *started = Some(self.workers);
@@ -151,6 +153,8 @@ struct AsyncStdPlatform;
 
 impl AsyncPlatform for AsyncStdPlatform {
     fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send {
+        // Called on the executor thread about to wait.
+        ensure_async_std_kicker();
         async_io_sleep(d)
     }
 

@@ -9,7 +9,9 @@
 //! Here every sleep arms its own Linux `timerfd` (`CLOCK_MONOTONIC`, the
 //! clock behind [`Instant`], one-shot) and registers it with the runtime's
 //! own reactor: [`tokio::io::unix::AsyncFd`] for tokio, [`async_io::Async`]
-//! for async-std and smol (both run on async-io's reactor). The task then
+//! for async-std (async-io's reactor). smol's threads run gilsim's own
+//! `block_on`, whose per-run timer ([`super::async_park`]) their sleeps use
+//! instead; this module's async-io sleep is their fallback. The task then
 //! awaits readability. A worker parked in `epoll_wait` is woken directly by
 //! the kernel's hrtimer when it fires: timerfds get no timer-slack rounding
 //! (unlike `nanosleep` or an `epoll_wait` timeout), and no other thread has
@@ -129,7 +131,8 @@ pub fn raise_fd_limit() {
     });
 }
 
-fn warn_fallback(e: &io::Error) {
+/// Logs, once per process, that precise sleeps fell back to a runtime's timer.
+pub(super) fn warn_fallback(e: &io::Error) {
     static WARNED: Once = Once::new();
     WARNED.call_once(|| {
         let hint = match e.raw_os_error() {
@@ -326,6 +329,10 @@ thread_local! {
 /// the timer's wake-up ([`WakeHere`]) also wakes the `block_on` of the
 /// thread it runs on, so that thread, already awake, polls the executor
 /// next and takes the task itself.
+///
+/// smol's threads now run gilsim's own `block_on` ([`super::async_park`]),
+/// which goes further; this wrapper is what they run when that is
+/// unavailable or switched off for a comparison.
 pub fn run_here_on_wake<F: Future>(fut: F) -> impl Future<Output = F::Output> {
     RememberBlockOn {
         inner: Box::pin(fut),
@@ -361,18 +368,82 @@ pub fn set_wake_here(on: bool) {
 }
 
 /// Wakes the current thread's `block_on`, when it is an executor thread
-/// wrapped by [`run_here_on_wake`].
+/// wrapped by [`run_here_on_wake`], or an async-std thread with a kicker
+/// ([`ensure_async_std_kicker`]).
 fn kick_this_thread() {
-    if !WAKE_HERE.load(Ordering::Relaxed) {
-        return;
-    }
-    let _ = KICK.try_with(|k| {
+    let wake = |k: &RefCell<Option<Waker>>| {
         if let Ok(k) = k.try_borrow() {
             if let Some(w) = k.as_ref() {
                 w.wake_by_ref();
             }
         }
+    };
+    if WAKE_HERE.load(Ordering::Relaxed) {
+        let _ = KICK.try_with(wake);
+    }
+    if super::async_park::precise_wait() {
+        let _ = KICK_LOCAL.try_with(wake);
+    }
+}
+
+// ---- the same for async-std's threads, which gilsim does not start -------
+
+thread_local! {
+    /// The waker of this async-std thread's kicker task.
+    static KICK_LOCAL: RefCell<Option<Waker>> = const { RefCell::new(None) };
+    /// Whether this thread has looked into having a kicker.
+    static KICKER_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The name gilsim gives async-std's executor threads.
+pub(super) const ASYNC_STD_THREAD: &str = "async-std";
+
+/// On an async-std executor thread, spawns (once per thread) a local task
+/// whose waker is that thread's [`KICK_LOCAL`].
+///
+/// async-std's threads belong to async-global-executor, which runs each as
+/// `async_io::block_on(or(local_executor.run(..), global_executor.run(..)))`:
+/// gilsim cannot wrap that `block_on` as it does smol's. But waking a task
+/// of the thread's *local* executor wakes that `block_on` (the local
+/// executor's ticker sleeps on its waker). So when this thread holds
+/// async-io's reactor and sees a timerfd fire, [`WakeHere`] wakes the
+/// sleeping task (async-executor queues it and notifies some sleeping
+/// thread, as always) and kicks this thread's `block_on` through the kicker:
+/// this thread, already awake, polls the global executor next and takes the
+/// task itself, one futex wake-up sooner than the thread async-executor
+/// notified. The kicker itself does nothing when polled.
+pub(super) fn ensure_async_std_kicker() {
+    if !super::async_park::precise_wait() {
+        return;
+    }
+    let _ = KICKER_CHECKED.try_with(|checked| {
+        if checked.replace(true) {
+            return;
+        }
+        if std::thread::current().name() == Some(ASYNC_STD_THREAD) {
+            // Dropping the handle detaches the task; it lives as long as
+            // the thread's local executor.
+            drop(async_std::task::spawn_local(Kicker));
+        }
     });
+}
+
+/// Never finishes; keeps its latest waker in [`KICK_LOCAL`].
+struct Kicker;
+
+impl Future for Kicker {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = KICK_LOCAL.try_with(|k| {
+            if let Ok(mut k) = k.try_borrow_mut() {
+                if !k.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *k = Some(cx.waker().clone());
+                }
+            }
+        });
+        Poll::Pending
+    }
 }
 
 /// Polls `inner` with a waker that, besides waking the task, wakes the

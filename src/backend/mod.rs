@@ -5,6 +5,7 @@
 //! [`driver`] owns time: it submits every job when it is due and collects
 //! completions, so arrival modes work the same on every backend.
 
+mod async_park;
 mod async_std_rt;
 mod async_support;
 mod async_timer;
@@ -19,6 +20,7 @@ mod tokio_rt;
 use std::sync::Arc;
 
 pub use crate::metrics::{HeldBack, Limiter};
+pub use async_park::set_precise_wait;
 pub use async_timer::set_wake_here;
 pub use driver::{run, GiveUp, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 pub use limits::thread_limit;

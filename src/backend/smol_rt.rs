@@ -1,8 +1,15 @@
 //! smol: one [`smol::Executor`] (async-executor) run by `workers` threads,
 //! one per core by default, each `block_on`-ing the executor until the run
-//! ends. IO waits are timerfds on async-io's reactor
-//! ([`super::async_timer`]); `spawn_blocking` is `smol::unblock` (the
-//! `blocking` crate's pool).
+//! ends. The `block_on` is gilsim's ([`super::async_park`]): it parks the
+//! thread in `epoll_wait` on the run's timer and runs a task it woke
+//! itself; IO waits sleep on that timer. The scheduling (queues, stealing,
+//! which thread a wake-up notifies) is async-executor's, unchanged.
+//! `spawn_blocking` is `smol::unblock` (the `blocking` crate's pool).
+//!
+//! If the timer cannot be set up (file descriptors exhausted), or when the
+//! comparison switch [`super::set_precise_wait`] is off, the threads
+//! run async-io's `block_on` and sleep on timerfds in async-io's reactor
+//! ([`super::async_timer`]) instead.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -10,6 +17,7 @@ use std::time::Duration;
 
 use smol::channel::Sender;
 
+use super::async_park::{current_timers, precise_wait, sleep_on, Parking};
 use super::async_support::{catching, inline_groups, offload_for};
 use super::async_timer::{async_io_sleep, raise_fd_limit, run_here_on_wake};
 use super::{Backend, Executor};
@@ -43,10 +51,27 @@ impl Backend for Smol {
         let ex = Arc::new(smol::Executor::new());
         // Every thread runs the executor until the channel closes.
         let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let mut parking = if precise_wait() {
+            Parking::new(&self.name, self.workers)
+                .map_err(|e| {
+                    tracing::warn!(
+                        "gilsim's block_on for smol is unavailable ({e}); the executor threads run async-io's"
+                    )
+                })
+                .ok()
+        } else {
+            None
+        };
+        let mut parked = parking
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.workers))
+            .unwrap_or_default()
+            .into_iter();
         let mut running = Running {
             ex: ex.clone(),
             stop: Some(stop),
             threads: Vec::with_capacity(self.workers),
+            parking,
             inline: inline_groups(&shared, &offload),
             shared,
             platform: SmolPlatform,
@@ -54,13 +79,18 @@ impl Backend for Smol {
         };
         for i in 0..self.workers {
             let (ex, stopped) = (ex.clone(), stopped.clone());
+            let parked = parked.next();
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{i}", self.name))
                 .spawn(move || {
                     reduce_timer_slack();
-                    smol::block_on(run_here_on_wake(ex.run(async {
+                    let run = ex.run(async {
                         let _ = stopped.recv().await;
-                    })));
+                    });
+                    match parked {
+                        Some(worker) => worker.block_on(run),
+                        None => smol::block_on(run_here_on_wake(run)),
+                    }
                 })
                 .map_err(|source| RunError::Spawn {
                     backend: self.name.clone(),
@@ -84,6 +114,8 @@ struct Running {
     ex: Arc<smol::Executor<'static>>,
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
+    /// gilsim's `block_on` and the run's timer, unless unavailable.
+    parking: Option<Parking>,
     shared: Arc<RunShared>,
     platform: SmolPlatform,
     offload: Offload,
@@ -118,6 +150,9 @@ impl Executor for Running {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        if let Some(p) = self.parking.as_mut() {
+            p.stop();
+        }
     }
 }
 
@@ -127,7 +162,15 @@ struct SmolPlatform;
 
 impl AsyncPlatform for SmolPlatform {
     fn sleep(&self, d: Duration) -> impl std::future::Future<Output = ()> + Send {
-        async_io_sleep(d)
+        // Called on the executor thread about to wait: on gilsim's
+        // `block_on`, it knows the run's timer.
+        let timers = current_timers();
+        async move {
+            match timers {
+                Some(t) => sleep_on(t, d).await,
+                None => async_io_sleep(d).await,
+            }
+        }
     }
 
     fn spawn_blocking<R, F>(&self, f: F) -> impl std::future::Future<Output = Option<R>> + Send

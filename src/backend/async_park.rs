@@ -1,0 +1,629 @@
+//! gilsim's own `block_on` for the smol executor threads it starts, and the
+//! timer their IO waits sleep on.
+//!
+//! **What is gilsim's and what is smol's.** smol's scheduling is
+//! async-executor's [`smol::Executor`]: its global and per-thread queues,
+//! work stealing, and which sleeping thread it notifies when a task is
+//! woken. All of that is untouched: every worker thread runs the real
+//! `ex.run(..)`. What this module replaces is the loop *around* it, the
+//! `block_on` that parks a worker thread when the executor has nothing to
+//! run (smol's is async-io's, which parks in async-io's reactor or on a
+//! futex), and the timer an IO step waits on (gilsim's own already: see
+//! [`super::async_timer`]).
+//!
+//! **Why.** With async-io's `block_on`, a sleep's timerfd is one source of
+//! async-io's single reactor, waited on by whichever thread holds it:
+//! often async-io's own "async-io" thread, which then wakes the task and
+//! async-executor hands it to another, parked, worker: two wake-ups (the
+//! timer's, then a futex) where a plain `nanosleep` has one.
+//!
+//! **How.** Each run has one [`TimerQueue`]: the deadlines of the tasks
+//! sleeping on it and one `timerfd` armed to the earliest. Every idle
+//! worker waits in `epoll_wait` on an epoll of its own holding that timerfd
+//! (added with `EPOLLEXCLUSIVE`, so the kernel wakes one idle worker, not
+//! all) and an eventfd its waker writes to. The worker the timer wakes
+//! fires the due sleeps (their wakers go to async-executor as any wake-up
+//! would) and polls `ex.run(..)` right after, so it finds the task it just
+//! woke in the executor's queue and runs it itself: the kernel's hrtimer
+//! wakes the thread that runs the task, as for a `nanosleep`. When every
+//! worker is busy, a small timer thread (its epoll added last, so the
+//! kernel only picks it when no worker is waiting) fires the sleeps
+//! instead, so a wake-up is never late because the workers are busy:
+//! the task then waits in the executor's queue, as on real smol.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
+use rustix::event::{eventfd, EventfdFlags};
+use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+
+/// Whether smol runs on gilsim's `block_on` and async-std's threads get a
+/// same-thread kick (on by default; the IO-precision measurement turns it
+/// off to compare with the path before, side by side).
+static PRECISE: AtomicBool = AtomicBool::new(true);
+
+/// Turns gilsim's `block_on` for smol (and the async-std kick,
+/// [`super::async_timer`]) on or off, for side-by-side measurements only.
+/// Takes effect at the next run's launch.
+pub fn set_precise_wait(on: bool) {
+    PRECISE.store(on, Ordering::Relaxed);
+}
+
+/// Whether [`set_precise_wait`] is on.
+pub(super) fn precise_wait() -> bool {
+    PRECISE.load(Ordering::Relaxed)
+}
+
+/// epoll data of the timerfd.
+const TIMER: u64 = 0;
+/// epoll data of a thread's eventfd.
+const WAKE: u64 = 1;
+
+thread_local! {
+    /// The timer queue of the run whose worker this thread is, while it
+    /// runs [`Worker::block_on`].
+    static CURRENT: RefCell<Option<Arc<TimerQueue>>> = const { RefCell::new(None) };
+}
+
+/// The timer queue of the run this thread works for, when it is a worker
+/// running gilsim's `block_on`.
+pub(super) fn current_timers() -> Option<Arc<TimerQueue>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// The sleeping tasks of one run, and a timerfd armed to the earliest
+/// deadline.
+pub(super) struct TimerQueue {
+    tfd: OwnedFd,
+    inner: Mutex<Timers>,
+}
+
+#[derive(Default)]
+struct Timers {
+    /// By deadline, then registration order.
+    entries: BTreeMap<(Instant, u64), Waker>,
+    /// The deadline the timerfd is set to, when it is set and not yet seen
+    /// to have expired.
+    armed: Option<Instant>,
+    next_id: u64,
+}
+
+impl TimerQueue {
+    fn new() -> io::Result<Self> {
+        let tfd = rustix::time::timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        Ok(Self {
+            tfd,
+            inner: Mutex::new(Timers::default()),
+        })
+    }
+
+    /// Arms the timerfd to expire at `deadline` (never before it: the
+    /// kernel's clock is read after `now`).
+    fn arm(&self, deadline: Instant, now: Instant) -> io::Result<()> {
+        let after = deadline
+            .saturating_duration_since(now)
+            .max(Duration::from_nanos(1));
+        let spec = Itimerspec {
+            it_interval: Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: Timespec {
+                tv_sec: after.as_secs().min(i64::MAX as u64) as _,
+                tv_nsec: after.subsec_nanos() as _,
+            },
+        };
+        rustix::time::timerfd_settime(&self.tfd, TimerfdTimerFlags::empty(), &spec)?;
+        Ok(())
+    }
+
+    /// Adds a sleeper; returns its id.
+    fn register(&self, deadline: Instant, waker: &Waker) -> io::Result<u64> {
+        let mut t = self.inner.lock();
+        let id = t.next_id;
+        t.next_id += 1;
+        if t.armed.map_or(true, |a| deadline < a) {
+            self.arm(deadline, Instant::now())?;
+            t.armed = Some(deadline);
+        }
+        t.entries.insert((deadline, id), waker.clone());
+        Ok(id)
+    }
+
+    /// Replaces a sleeper's waker; `false` when it is no longer queued.
+    fn update(&self, deadline: Instant, id: u64, waker: &Waker) -> bool {
+        let mut t = self.inner.lock();
+        match t.entries.get_mut(&(deadline, id)) {
+            Some(w) => {
+                if !w.will_wake(waker) {
+                    w.clone_from(waker);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a sleeper (a cancelled or finished sleep). The timerfd may
+    /// still fire for it: a spurious wake-up at most.
+    fn cancel(&self, deadline: Instant, id: u64) {
+        self.inner.lock().entries.remove(&(deadline, id));
+    }
+
+    /// Wakes every sleeper whose deadline has passed and re-arms the
+    /// timerfd for the next one. Returns whether the timerfd may still be
+    /// readable: re-arming clears its expiry, but when nothing is left to
+    /// arm it for, reading it is left to [`TimerQueue::settle`], so that a
+    /// worker the timer woke runs the woken task one system call sooner.
+    fn fire_due(&self) -> bool {
+        let mut due = Vec::new();
+        let readable = {
+            let mut t = self.inner.lock();
+            let now = Instant::now();
+            while let Some(e) = t.entries.first_entry() {
+                if e.key().0 > now {
+                    break;
+                }
+                due.push(e.remove());
+            }
+            if t.armed.is_some_and(|a| a <= now) {
+                t.armed = None;
+            }
+            match t.entries.keys().next() {
+                Some(&(next, _)) if t.armed != Some(next) => match self.arm(next, now) {
+                    Ok(()) => {
+                        t.armed = Some(next);
+                        false
+                    }
+                    Err(e) => {
+                        // The sleepers' own polls still see their
+                        // deadlines when anything wakes them; log it.
+                        tracing::warn!("re-arming a timerfd failed: {e}");
+                        true
+                    }
+                },
+                _ => true,
+            }
+        };
+        for w in due {
+            w.wake();
+        }
+        readable
+    }
+
+    /// Reads the timerfd's expiry (so that level-triggered epolls stop
+    /// reporting it), then fires whatever became due meanwhile: reading
+    /// may consume the expiry of a deadline armed since, which the clock
+    /// check then catches.
+    fn settle(&self) {
+        let mut buf = [0u8; 8];
+        // WouldBlock when another thread read it first, or it has not fired.
+        let _ = rustix::io::read(&self.tfd, &mut buf);
+        self.fire_due();
+    }
+}
+
+/// Sleeps `d` on `timers`, or on async-io's timer if the timerfd cannot be
+/// armed.
+pub(super) async fn sleep_on(timers: Arc<TimerQueue>, d: Duration) {
+    if d.is_zero() {
+        return;
+    }
+    let deadline = Instant::now() + d;
+    let sleep = Sleep {
+        timers,
+        deadline,
+        id: None,
+    };
+    if let Err(e) = sleep.await {
+        super::async_timer::warn_fallback(&e);
+        async_io::Timer::at(deadline).await;
+    }
+}
+
+struct Sleep {
+    timers: Arc<TimerQueue>,
+    deadline: Instant,
+    id: Option<u64>,
+}
+
+impl Future for Sleep {
+    type Output = io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if Instant::now() >= self.deadline {
+            if let Some(id) = self.id.take() {
+                self.timers.cancel(self.deadline, id);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let queued = self
+            .id
+            .is_some_and(|id| self.timers.update(self.deadline, id, cx.waker()));
+        if !queued {
+            match self.timers.register(self.deadline, cx.waker()) {
+                Ok(id) => self.id = Some(id),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.timers.cancel(self.deadline, id);
+        }
+    }
+}
+
+/// A thread's `block_on` is running its future.
+const RUNNING: u8 = 0;
+/// It waits in `epoll_wait`: a wake-up must write its eventfd.
+const PARKED: u8 = 1;
+/// Woken while running: it polls again before it parks.
+const NOTIFIED: u8 = 2;
+
+/// The waker of a worker's `block_on`.
+struct Unpark {
+    state: AtomicU8,
+    efd: OwnedFd,
+}
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.state.swap(NOTIFIED, Ordering::AcqRel) == PARKED {
+            let _ = rustix::io::write(&self.efd, &1u64.to_ne_bytes());
+        }
+    }
+}
+
+/// One worker thread's parking place: its epoll (the run's timerfd and its
+/// own eventfd) and its waker.
+pub(super) struct Worker {
+    ep: OwnedFd,
+    unpark: Arc<Unpark>,
+    timers: Arc<TimerQueue>,
+}
+
+/// Everything gilsim's `block_on` needs for one run: the timer queue, one
+/// [`Worker`] per executor thread, and the fallback timer thread.
+pub(super) struct Parking {
+    /// Handed out to the executor threads, in order.
+    pub workers: Vec<Worker>,
+    timers: Arc<TimerQueue>,
+    fallback: Option<(JoinHandle<()>, Arc<OwnedFd>)>,
+}
+
+fn new_epoll() -> io::Result<OwnedFd> {
+    Ok(epoll::create(CreateFlags::CLOEXEC)?)
+}
+
+fn new_eventfd() -> io::Result<OwnedFd> {
+    Ok(eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?)
+}
+
+/// Watches the run's timerfd from `ep`. `EPOLLEXCLUSIVE`: one waiting
+/// epoll is woken per expiry, the first added that has a thread waiting.
+fn watch_timer(ep: &OwnedFd, timers: &TimerQueue) -> io::Result<()> {
+    epoll::add(
+        ep,
+        &timers.tfd,
+        EventData::new_u64(TIMER),
+        EventFlags::IN | EventFlags::EXCLUSIVE,
+    )?;
+    Ok(())
+}
+
+impl Parking {
+    /// The timer queue, `workers` parking places and the fallback timer
+    /// thread (named `{name}-timer`) of one run.
+    pub fn new(name: &str, workers: usize) -> io::Result<Self> {
+        let timers = Arc::new(TimerQueue::new()?);
+        let mut parked = Vec::with_capacity(workers);
+        // The workers' epolls watch the timerfd first, so the kernel
+        // prefers an idle worker over the fallback thread.
+        for _ in 0..workers {
+            let ep = new_epoll()?;
+            let efd = new_eventfd()?;
+            epoll::add(&ep, &efd, EventData::new_u64(WAKE), EventFlags::IN)?;
+            watch_timer(&ep, &timers)?;
+            parked.push(Worker {
+                ep,
+                unpark: Arc::new(Unpark {
+                    state: AtomicU8::new(RUNNING),
+                    efd,
+                }),
+                timers: timers.clone(),
+            });
+        }
+        let ep = new_epoll()?;
+        let stop = Arc::new(new_eventfd()?);
+        epoll::add(&ep, &*stop, EventData::new_u64(WAKE), EventFlags::IN)?;
+        watch_timer(&ep, &timers)?;
+        let t = timers.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("{name}-timer"))
+            .spawn(move || fallback_loop(&ep, &t))?;
+        Ok(Self {
+            workers: parked,
+            timers,
+            fallback: Some((thread, stop)),
+        })
+    }
+
+    /// Stops the fallback timer thread (after the workers have stopped).
+    pub fn stop(&mut self) {
+        if let Some((thread, stop)) = self.fallback.take() {
+            let _ = rustix::io::write(&*stop, &1u64.to_ne_bytes());
+            let _ = thread.join();
+        }
+    }
+
+    /// The run's timer queue.
+    #[cfg(test)]
+    fn timers(&self) -> Arc<TimerQueue> {
+        self.timers.clone()
+    }
+}
+
+impl Drop for Parking {
+    fn drop(&mut self) {
+        self.stop();
+        // Wake anything still queued (a run that ended with sleepers left
+        // cannot happen, but a waker must never be lost silently).
+        let left = std::mem::take(&mut self.timers.inner.lock().entries);
+        for (_, w) in left {
+            w.wake();
+        }
+    }
+}
+
+/// Waits on `ep` until the timerfd fires (then fires the due sleeps) or the
+/// stop eventfd is written.
+fn fallback_loop(ep: &OwnedFd, timers: &TimerQueue) {
+    let mut events = [MaybeUninit::<Event>::uninit(); 4];
+    loop {
+        let got = match epoll::wait(ep, &mut events, None) {
+            Ok((got, _)) => got,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                tracing::warn!("the async timer thread stopped: {e}");
+                return;
+            }
+        };
+        let mut stop = false;
+        for ev in got.iter() {
+            match { ev.data }.u64() {
+                TIMER => timers.settle(),
+                _ => stop = true,
+            }
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+impl Worker {
+    /// Runs `fut` to completion on this thread, parking in `epoll_wait`
+    /// when it is pending, and firing the run's due sleeps when the
+    /// timerfd wakes this thread; polls `fut` right after, so that a task
+    /// this thread woke runs here.
+    pub fn block_on<F: Future>(self, fut: F) -> F::Output {
+        let _current = CurrentGuard::set(self.timers.clone());
+        let waker = Waker::from(self.unpark.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = pin!(fut);
+        let mut events = [MaybeUninit::<Event>::uninit(); 4];
+        // The timerfd fired and was not read yet ([`TimerQueue::fire_due`]).
+        let mut unread = false;
+        loop {
+            self.unpark.state.store(RUNNING, Ordering::Release);
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+            if std::mem::take(&mut unread) {
+                // May wake tasks: then the state is NOTIFIED and we poll again.
+                self.timers.settle();
+            }
+            if self
+                .unpark
+                .state
+                .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Woken while polling: poll again.
+                continue;
+            }
+            let got = loop {
+                match epoll::wait(&self.ep, &mut events, None) {
+                    Ok((got, _)) => break got.len(),
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => {
+                        // Cannot park: spin on the poll rather than hang.
+                        tracing::warn!("epoll_wait failed in an executor thread: {e}");
+                        break 0;
+                    }
+                }
+            };
+            self.unpark.state.store(RUNNING, Ordering::Release);
+            for ev in events[..got].iter() {
+                // SAFETY: epoll_wait initialised the first `got` events.
+                let ev = unsafe { ev.assume_init_ref() };
+                match { ev.data }.u64() {
+                    TIMER => unread |= self.timers.fire_due(),
+                    _ => {
+                        let mut buf = [0u8; 8];
+                        let _ = rustix::io::read(&self.unpark.efd, &mut buf);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sets [`CURRENT`] for the life of a `block_on`.
+struct CurrentGuard;
+
+impl CurrentGuard {
+    fn set(timers: Arc<TimerQueue>) -> Self {
+        CURRENT.with(|c| *c.borrow_mut() = Some(timers));
+        CurrentGuard
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.borrow_mut().take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    /// Records when it was woken.
+    struct Stamp(Mutex<Option<Instant>>, AtomicU64);
+
+    impl Wake for Stamp {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref()
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.lock().get_or_insert_with(Instant::now);
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// With no worker waiting, the fallback thread fires a due sleep on
+    /// time (a busy executor must not delay wake-ups).
+    #[test]
+    fn the_fallback_thread_fires_when_no_worker_waits() {
+        let parking = Parking::new("t", 2).unwrap();
+        let timers = parking.timers();
+        let stamp = Arc::new(Stamp(Mutex::new(None), AtomicU64::new(0)));
+        let waker = Waker::from(stamp.clone());
+        let t = Instant::now();
+        let deadline = t + Duration::from_millis(2);
+        timers.register(deadline, &waker).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        let woken = stamp.0.lock().expect("the sleep was never fired");
+        assert!(woken >= deadline, "fired early");
+        assert!(
+            woken - deadline < Duration::from_millis(40),
+            "fired {:?} late",
+            woken - deadline
+        );
+        assert_eq!(stamp.1.load(Ordering::Relaxed), 1, "fired once");
+        drop(parking);
+    }
+
+    /// Sleeps on a worker's `block_on` last at least their request, in
+    /// any order of registration, and a cancelled one never fires.
+    #[test]
+    fn sleeps_on_a_worker_end_in_deadline_order() {
+        let mut parking = Parking::new("t", 1).unwrap();
+        let worker = parking.workers.pop().unwrap();
+        let timers = parking.timers();
+        let out = worker.block_on(async move {
+            let t = Instant::now();
+            // Cancelled before its deadline.
+            let cancelled = Sleep {
+                timers: timers.clone(),
+                deadline: t + Duration::from_micros(300),
+                id: None,
+            };
+            let mut cancelled = Box::pin(cancelled);
+            let _ = futures_lite_poll(cancelled.as_mut());
+            drop(cancelled);
+            for us in [900u64, 200, 1500, 50] {
+                let d = Duration::from_micros(us);
+                let s = Instant::now();
+                sleep_on(timers.clone(), d).await;
+                assert!(s.elapsed() >= d);
+            }
+            assert!(current_timers().is_some());
+            t.elapsed()
+        });
+        assert!(out >= Duration::from_micros(2650));
+        assert!(current_timers().is_none(), "cleared after block_on");
+        assert!(parking.timers().inner.lock().entries.is_empty());
+    }
+
+    /// Polls once with a no-op waker.
+    fn futures_lite_poll<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
+        struct Noop;
+        impl Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        let w = Waker::from(Arc::new(Noop));
+        f.poll(&mut Context::from_waker(&w))
+    }
+
+    /// Many tasks sleeping at once on an executor run by two workers all
+    /// complete, in about one sleep's time.
+    #[test]
+    fn concurrent_sleeps_on_two_workers() {
+        let mut parking = Parking::new("t", 2).unwrap();
+        let timers = parking.timers();
+        let ex = Arc::new(smol::Executor::new());
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let threads: Vec<_> = parking
+            .workers
+            .drain(..)
+            .map(|w| {
+                let (ex, stopped) = (ex.clone(), stopped.clone());
+                std::thread::spawn(move || {
+                    w.block_on(ex.run(async {
+                        let _ = stopped.recv().await;
+                    }))
+                })
+            })
+            .collect();
+        let t = Instant::now();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        for i in 0..500u64 {
+            let (timers, done_tx) = (timers.clone(), done_tx.clone());
+            ex.spawn(async move {
+                sleep_on(timers, Duration::from_millis(20 + i % 7)).await;
+                let _ = done_tx.send(());
+            })
+            .detach();
+        }
+        for _ in 0..500 {
+            done_rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("a sleep never ended");
+        }
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(20));
+        assert!(took < Duration::from_millis(500), "took {took:?}");
+        drop(stop);
+        for th in threads {
+            th.join().unwrap();
+        }
+        parking.stop();
+    }
+}
