@@ -176,6 +176,7 @@ pub fn run_with_costs(
     let gil_stats = gil.map(|g| GilStats {
         acquisitions: g.acquisitions,
         forced_switches: g.forced_switches,
+        requester_wakes: g.requester_wakes,
         wait: Duration::from_nanos(g.wait_ns),
         hold_us: g.hold_us,
         handoff_us: g.handoff_us,
