@@ -230,15 +230,18 @@ impl Sim<'_> {
             }
         }
         self.threads[tid as usize].holds_gil = false;
-        // pthread_cond_signal (see `WakeOrder`): forget the entries that
-        // were woken or timed out, switch groups when G1 is empty, then
-        // wake the requester if the holder checked inside its wait-entry
-        // window, else the oldest entry.
+        // pthread_cond_signal (see `WakeOrder`): skip the entries at the
+        // front that were woken or timed out, switch groups when G1 is
+        // empty, then wake the requester if the holder checked inside its
+        // wait-entry window, else the oldest live entry.
         let threads = &self.threads;
-        g.waiters.retain(|&(w, gen, _)| {
+        let live = |w: Tid, gen: u32| {
             let wt = &threads[w as usize];
             wt.gen == gen && wt.block == Block::Gil
-        });
+        };
+        while g.waiters.front().is_some_and(|&(w, gen, _)| !live(w, gen)) {
+            g.waiters.pop_front();
+        }
         let noticed = g.noticed.take().filter(|&(t, _)| t == tid);
         if let Some(&(_, _, first)) = g.waiters.front() {
             if first >= g.g1_end {
@@ -252,7 +255,7 @@ impl Sim<'_> {
                     let g1_end = g.g1_end;
                     g.waiters
                         .iter()
-                        .rposition(|&(w, _, seq)| w == r && seq < g1_end)
+                        .rposition(|&(w, gen, seq)| w == r && seq < g1_end && live(w, gen))
                 }
                 _ => None,
             };
