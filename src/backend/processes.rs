@@ -219,6 +219,7 @@ pub(crate) fn merge_gil(stats: Vec<Option<GilStats>>) -> Option<GilStats> {
     for s in it {
         total.acquisitions += s.acquisitions;
         total.forced_switches += s.forced_switches;
+        total.requester_wakes += s.requester_wakes;
         total.wait += s.wait;
         let _ = total.hold_us.add(&s.hold_us);
         let _ = total.handoff_us.add(&s.handoff_us);

@@ -10,15 +10,19 @@
 //!   increment in progress. It then releases the GIL and, because the
 //!   request was pending (FORCE_SWITCHING), waits until another thread has
 //!   taken it before it asks again.
-//! - A release notifies one waiter (the longest waiting, as parking_lot's
-//!   condition variable does), which runs `gil_handoff` later and takes the
-//!   GIL if it is still free; a thread that comes back from IO in between
-//!   takes it first (barging), and the notified waiter waits again with a
-//!   fresh interval. That retake against a CPU-bound holder is the convoy
-//!   effect.
-//! - The waiter queue is FIFO and a timed-out waiter goes to its back.
+//! - A release signals one waiter, chosen as glibc's condition variable
+//!   does under CPython ([`crate::work::gil::WakeOrder`]): the oldest entry
+//!   of the older group, or, at a forced release whose holder checked the
+//!   request inside the requester's wait-entry window, the requester. The
+//!   woken thread runs `gil_handoff` later and takes the GIL if it is still
+//!   free; a thread that comes back from IO in between takes it first
+//!   (barging), and the woken waiter waits again with a fresh interval.
+//!   That retake against a CPU-bound holder is the convoy effect.
+//! - Waiters are kept in order of entry into their current wait; a
+//!   timed-out waiter enters again at the back.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use rand::Rng;
@@ -27,6 +31,7 @@ use super::clock::Ns;
 use super::sim::{Block, Ev, Flow, Sim, Tid};
 use crate::config::GilSettings;
 use crate::metrics::new_histogram;
+use crate::work::gil::requester_wins;
 
 /// The GIL's state and statistics.
 pub(super) struct GilState {
@@ -38,9 +43,21 @@ pub(super) struct GilState {
     last_holder: u64,
     switch_number: u64,
     pub drop_request: bool,
-    /// Waiting on the condition: (thread, its wait token). Entries whose
-    /// token is stale were notified or timed out and are skipped.
-    waiters: VecDeque<(Tid, u32)>,
+    /// Waiting on the condition: (thread, its wait token, entry number), in
+    /// entry order. Entries whose token is stale were woken or timed out
+    /// and are skipped.
+    waiters: VecDeque<(Tid, u32, u64)>,
+    /// Entry number of the next wait (glibc's `__wseq`).
+    next_seq: u64,
+    /// Entries numbered below this are the older group, G1.
+    g1_end: u64,
+    /// The pending drop request: (requester, when).
+    request: Option<(Tid, Ns)>,
+    /// The holder that saw the drop request at its check, and when: its
+    /// next release is the forced one.
+    pub noticed: Option<(Tid, Ns)>,
+    /// Forced releases whose signal went to the requester.
+    pub requester_wakes: u64,
     /// Threads that released on a drop request and wait for a switch.
     forced: Vec<Tid>,
     hold_start: Ns,
@@ -65,6 +82,11 @@ impl GilState {
             switch_number: 0,
             drop_request: false,
             waiters: VecDeque::new(),
+            next_seq: 0,
+            g1_end: 0,
+            request: None,
+            noticed: None,
+            requester_wakes: 0,
             forced: Vec::new(),
             hold_start: 0,
             acquisitions: 0,
@@ -108,7 +130,8 @@ impl Sim<'_> {
         let th = &mut self.threads[tid as usize];
         th.gen = th.gen.wrapping_add(1);
         th.saved_sn = g.switch_number;
-        g.waiters.push_back((tid, th.gen));
+        g.waiters.push_back((tid, th.gen, g.next_seq));
+        g.next_seq += 1;
         // The timed wait ends up to `timer_slack` late (the kernel's
         // hrtimer range), then the thread needs waking: that jitter is what
         // reorders the waiters at each switch (docs/gil.md §5).
@@ -127,6 +150,7 @@ impl Sim<'_> {
         }
         if g.switch_number == self.threads[tid as usize].saved_sn {
             g.drop_request = true;
+            g.request = Some((tid, self.now));
             let holder = g.holder;
             let th = &mut self.threads[tid as usize];
             th.requested_at.get_or_insert(self.now);
@@ -168,6 +192,7 @@ impl Sim<'_> {
         }
         g.hold_start = now;
         g.drop_request = false;
+        g.request = None;
         g.acquisitions += 1;
         let th = &mut self.threads[tid as usize];
         th.holds_gil = true;
@@ -205,13 +230,42 @@ impl Sim<'_> {
             }
         }
         self.threads[tid as usize].holds_gil = false;
-        // notify_one: the longest-waiting live waiter.
-        while let Some((w, gen)) = g.waiters.pop_front() {
-            let wt = &mut self.threads[w as usize];
-            if wt.gen == gen && wt.block == Block::Gil {
+        // pthread_cond_signal (see `WakeOrder`): skip the entries at the
+        // front that were woken or timed out, switch groups when G1 is
+        // empty, then wake the requester if the holder checked inside its
+        // wait-entry window, else the oldest live entry.
+        let threads = &self.threads;
+        let live = |w: Tid, gen: u32| {
+            let wt = &threads[w as usize];
+            wt.gen == gen && wt.block == Block::Gil
+        };
+        while g.waiters.front().is_some_and(|&(w, gen, _)| !live(w, gen)) {
+            g.waiters.pop_front();
+        }
+        let noticed = g.noticed.take().filter(|&(t, _)| t == tid);
+        if let Some(&(_, _, first)) = g.waiters.front() {
+            if first >= g.g1_end {
+                g.g1_end = g.next_seq;
+            }
+            let react = noticed
+                .zip(g.request)
+                .map(|((_, at), (_, asked))| at.saturating_sub(asked));
+            let requester = match (react, g.request) {
+                (Some(react), Some((r, _))) if requester_wins(Duration::from_nanos(react)) => {
+                    let g1_end = g.g1_end;
+                    g.waiters
+                        .iter()
+                        .rposition(|&(w, gen, seq)| w == r && seq < g1_end && live(w, gen))
+                }
+                _ => None,
+            };
+            if requester.is_some() {
+                g.requester_wakes += 1;
+            }
+            if let Some((w, _, _)) = g.waiters.remove(requester.unwrap_or(0)) {
+                let wt = &mut self.threads[w as usize];
                 wt.gen = wt.gen.wrapping_add(1);
                 self.q.push(now + handoff, Ev::GilWoken(w, wt.gen));
-                break;
             }
         }
         if g.drop_request && g.last_holder == serial {

@@ -248,6 +248,7 @@ fn gil_stats_of(g: gil::GilState) -> GilStats {
     GilStats {
         acquisitions: g.acquisitions,
         forced_switches: g.forced_switches,
+        requester_wakes: g.requester_wakes,
         wait: Duration::from_nanos(g.wait_ns),
         hold_us: g.hold_us,
         handoff_us: g.handoff_us,

@@ -963,6 +963,7 @@ impl<'p> Sim<'p> {
             // thread take the GIL, take it back, then finish the work.
             if let Some(g) = &mut self.gil {
                 g.forced_switches += 1;
+                g.noticed = Some((tid, self.now));
             }
             let rest = seg.ns - done;
             let ops = &mut self.threads[tid as usize].ops;
