@@ -394,15 +394,33 @@ fn explain(r: &RunReport, g: &GroupReport, what: &str, share: f64) -> String {
     match what {
         "gil" if io_led => format!("{pct}% of job time waiting for the GIL: IO completions queue behind CPU-bound threads (convoy effect)"),
         "gil" => format!("{pct}% of job time waiting for the GIL: CPU-bound work serialized"),
+        // Jobs queue behind workers that themselves wait for the GIL: the
+        // GIL is the cause, however little of the queued jobs' own time it
+        // takes (their time is almost all queue).
+        "queue" if blocking_pool && s.gil_wait > s.io.max(s.cpu + s.native) => format!(
+            "queue time {pct}%: the {} spent most of their time waiting for the GIL",
+            match r.workers { 1 => "1 worker".to_string(), _ => format!("{} workers", workers(r)) }
+        ),
         "queue" if io_led && blocking_pool => format!("queue time {pct}%: IO blocked the {}", match r.workers { 1 => "1 worker".to_string(), _ => format!("{} workers", workers(r)) }),
         "queue" if blocking_pool => format!("queue time {pct}%: more CPU work than the {} workers can run", workers(r)),
         "queue" if r.kind == "threads" => format!("queue time {pct}%: each job's new thread waited to start and be scheduled"),
         "queue" if cpu_led && inline => format!("queue time {pct}%: inline CPU work blocked the event loop, so tasks waited to start"),
         "queue" => format!("queue time {pct}%: tasks waited to be first polled"),
-        "blocked" if cpu_led && inline => format!("{pct}% of job time ready but not running: inline CPU work blocked the event loop"),
+        // With inline CPU the executor threads run nothing but CPU steps
+        // (IO is awaited), so when any job of the run does CPU work, that
+        // is what kept ready tasks waiting, even where it is a sliver of
+        // the waiting tasks' own time.
+        "blocked" if inline && run_has_cpu(r) => format!("{pct}% of job time ready but not running: inline CPU work blocked the event loop"),
         "blocked" => format!("{pct}% of job time ready but not running: woken tasks waited for a busy executor thread"),
         _ => format!("{pct}% of job time waiting for application locks"),
     }
+}
+
+/// Whether any job of the run did CPU work (interpreted or native).
+fn run_has_cpu(r: &RunReport) -> bool {
+    r.groups
+        .iter()
+        .any(|g| g.time_s.cpu + g.time_s.native > 0.0)
 }
 
 fn workers(r: &RunReport) -> String {
@@ -603,6 +621,74 @@ mod tests {
         // Per-group latency calls.
         assert!(v[1].starts_with("p50: crunch: threads wins"), "{t}");
         assert!(v[1].contains("; requests: threads wins"), "{t}");
+    }
+
+    #[test]
+    fn a_pool_queued_behind_the_gil_is_blamed_on_the_gil_not_on_io() {
+        // A 64-thread GIL pool far past its knee: jobs spend their time in
+        // the queue, and of the rest, GIL wait dwarfs IO and CPU.
+        let behind_gil = Shares {
+            queue: 0.993,
+            gil_wait: 0.006,
+            io: 0.001,
+            ..Default::default()
+        };
+        let mut pool = run("pool64+gil", 480.0, &[("requests", 18_000_000, behind_gil)]);
+        pool.workers = 64;
+        let free = run("free", 3_900.0, &[("requests", 12_000, fine())]);
+        let t = text(&verdict(&[pool.clone(), free.clone()]));
+        assert!(
+            t.contains(
+                "queue time 99%: the 64 workers spent most of their time waiting for the GIL"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("IO blocked"), "{t}");
+        // The same pool waiting on IO instead is still blamed on IO.
+        pool.groups[0].shares = Shares {
+            queue: 0.9,
+            io: 0.09,
+            gil_wait: 0.01,
+            ..Default::default()
+        };
+        let t = text(&verdict(&[pool, free]));
+        assert!(
+            t.contains("queue time 90%: IO blocked the 64 workers"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn an_event_loop_held_up_by_inline_cpu_is_blamed_on_the_cpu() {
+        // asyncio far past its knee: tasks wait ready for the one loop
+        // thread, which runs 2 ms CPU steps; the CPU is a sliver of the
+        // waiting tasks' own time, but it is what held them up.
+        let held_up = Shares {
+            queue: 0.498,
+            executor_blocked: 0.501,
+            ..Default::default()
+        };
+        let mut asyncio = run("asyncio+gil", 480.0, &[("requests", 36_000_000, held_up)]);
+        asyncio.kind = "tokio".into();
+        asyncio.workers = 1;
+        asyncio.cpu_mode = Some("inline".into());
+        asyncio.groups[0].time_s.cpu = 41.0;
+        asyncio.groups[0].time_s.io = 240.0;
+        let free = run("free", 3_900.0, &[("requests", 12_000, fine())]);
+        let t = text(&verdict(&[asyncio.clone(), free.clone()]));
+        assert!(
+            t.contains(
+                "50% of job time ready but not running: inline CPU work blocked the event loop"
+            ),
+            "{t}"
+        );
+        // Without any CPU in the run, the executor itself is named.
+        asyncio.groups[0].time_s.cpu = 0.0;
+        let t = text(&verdict(&[asyncio, free]));
+        assert!(
+            t.contains("woken tasks waited for a busy executor thread"),
+            "{t}"
+        );
     }
 
     #[test]
