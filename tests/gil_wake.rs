@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
-
 use common::{config, gilsim};
 use serde_json::Value;
 
@@ -63,25 +61,10 @@ fn model_holders(toml: &str) -> Vec<u64> {
 /// the first 70% of the holds (while all four threads run), as
 /// `python/gil_wake_order.py` computes it.
 fn longest_waiter_share(holders: &[u64]) -> f64 {
-    let mut seq: Vec<u64> = holders[..holders.len() * 7 / 10].to_vec();
-    seq.dedup();
-    let threads: BTreeSet<u64> = seq.iter().copied().collect();
-    let mut last_ran = HashMap::new();
-    let (mut hits, mut total) = (0u32, 0u32);
-    for (k, &holder) in seq.iter().enumerate() {
-        if k > 0 && last_ran.len() == threads.len() {
-            let longest = threads
-                .iter()
-                .filter(|&&t| t != seq[k - 1])
-                .min_by_key(|&&t| last_ran[&t])
-                .copied();
-            hits += u32::from(longest == Some(holder));
-            total += 1;
-        }
-        last_ran.insert(holder, k);
-    }
+    let first = holders[..holders.len() * 7 / 10].iter().copied();
+    let (share, total) = gilsim::work::gil::longest_waiter_share(first).expect("hand-offs");
     assert!(total > 100, "only {total} hand-offs");
-    f64::from(hits) / f64::from(total)
+    share
 }
 
 /// Share of hand-offs that went back to the thread that held the GIL two

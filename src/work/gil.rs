@@ -487,6 +487,32 @@ fn signal(st: &mut State, react: Option<Duration>) -> Option<WakeOrder> {
     Some(order)
 }
 
+/// The wake-order statistic, as `python/gil_wake_order.py` computes it:
+/// of the hand-offs in a sequence of GIL holders (consecutive holds by one
+/// thread count once), the share that went to the thread that ran least
+/// recently, counted once every thread has held the GIL; with the number
+/// of hand-offs counted. `None` when there is none.
+pub fn longest_waiter_share(holders: impl IntoIterator<Item = u64>) -> Option<(f64, u32)> {
+    let mut seq: Vec<u64> = holders.into_iter().collect();
+    seq.dedup();
+    let threads: std::collections::BTreeSet<u64> = seq.iter().copied().collect();
+    let mut last_ran = std::collections::HashMap::new();
+    let (mut hits, mut total) = (0u32, 0u32);
+    for (k, &holder) in seq.iter().enumerate() {
+        if k > 0 && last_ran.len() == threads.len() {
+            let longest = threads
+                .iter()
+                .filter(|&&t| t != seq[k - 1])
+                .min_by_key(|&&t| last_ran[&t])
+                .copied();
+            hits += u32::from(longest == Some(holder));
+            total += 1;
+        }
+        last_ran.insert(holder, k);
+    }
+    (total > 0).then(|| (f64::from(hits) / f64::from(total), total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,28 +676,9 @@ mod tests {
         assert!(waited < Duration::from_millis(500), "waited {waited:?}");
     }
 
-    /// Share of hand-offs that went to the thread that ran least recently
-    /// (as `python/gil_wake_order.py` computes it), once every thread has
-    /// held the GIL.
-    fn longest_waiter_share(holds: &[Hold]) -> Option<f64> {
-        let mut seq: Vec<u64> = holds.iter().map(|h| h.thread).collect();
-        seq.dedup();
-        let threads: std::collections::BTreeSet<u64> = seq.iter().copied().collect();
-        let mut last_ran = std::collections::HashMap::new();
-        let (mut hits, mut total) = (0u32, 0u32);
-        for (k, &holder) in seq.iter().enumerate() {
-            if k > 0 && last_ran.len() == threads.len() {
-                let longest = threads
-                    .iter()
-                    .filter(|&&t| t != seq[k - 1])
-                    .min_by_key(|&&t| last_ran[&t])
-                    .copied();
-                hits += u32::from(longest == Some(holder));
-                total += 1;
-            }
-            last_ran.insert(holder, k);
-        }
-        (total > 0).then(|| f64::from(hits) / f64::from(total))
+    /// [`longest_waiter_share`] of the holds.
+    fn share_of(holds: &[Hold]) -> Option<f64> {
+        longest_waiter_share(holds.iter().map(|h| h.thread)).map(|(share, _)| share)
     }
 
     #[test]
@@ -709,7 +716,7 @@ mod tests {
         }
         let holds = g.holds();
         // Leave out the end, when fewer threads are left.
-        let share = longest_waiter_share(&holds[..holds.len() * 7 / 10]).unwrap();
+        let share = share_of(&holds[..holds.len() * 7 / 10]).unwrap();
         assert!(
             (0.05..0.8).contains(&share),
             "longest waiter got {share:.2} of {} switches",
