@@ -34,66 +34,9 @@ import tempfile
 
 CORES = (1, 3, 64)
 
-EVERYTHING = r"""
-name = "everything"
-seed = 11
-[gil]
-switch_interval = "1ms"
-[[backend]]
-kind = "threads"
-gil = true
-[[backend]]
-kind = "threads"
-workers = 3
-name = "pool"
-[[backend]]
-kind = "rayon"
-gil = true
-[[backend]]
-kind = "tokio"
-gil = true
-name = "tokio-inline"
-[[backend]]
-kind = "tokio"
-flavor = "current_thread"
-gil = true
-cpu_mode = "spawn_blocking"
-name = "asyncio-threads"
-[[backend]]
-kind = "tokio"
-flavor = "current_thread"
-gil = true
-cpu_mode = "rayon"
-name = "asyncio-processes"
-[[backend]]
-kind = "async-std"
-name = "async-std"
-[[backend]]
-kind = "smol"
-gil = true
-cpu_mode = "spawn_blocking"
-name = "smol"
-[[group]]
-name = "mixed"
-jobs = 60
-arrival = { rate = 400, process = "poisson" }
-steps = [{ cpu = { dist = "exp", mean = "300us" } }, { io = { dist = "uniform", min = "1ms", max = "3ms" } },
-         { native = "200us" }, { lock = "db", cpu = "50us" }, { repeat = 2, steps = [{ io = "100us" }] }]
-[[group]]
-name = "clients"
-jobs = 40
-arrival = { closed = 4, think = { dist = "exp", mean = "1ms" } }
-steps = [{ io = "500us" }, { counter = "hits", add = 1000, guard = "none", switch_inside = true }]
-[[group]]
-name = "batch"
-jobs = 8
-steps = [{ cpu = "2ms" }, { counter = "safe", add = 500, guard = "lock" }]
-[[group]]
-name = "uniform"
-jobs = 30
-arrival = { rate = 1000, process = "uniform" }
-steps = [{ io = "1ms" }]
-"""
+# The config that uses every backend and step kind (shared with tests/model.rs).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "everything.toml")) as f:
+    EVERYTHING = f.read()
 
 REFERENCE = """
 name = "reference"
@@ -157,6 +100,27 @@ def steps(rng, depth, plain):
     return out
 
 
+def groups(rng, lines, job_counts, rates, max_clients, plain):
+    """Appends 1-3 random groups to `lines`: a job count from `job_counts`,
+    an arrival (batch, Poisson or uniform at one of `rates`, or up to
+    `max_clients` closed-loop clients) and random steps."""
+    for g in range(rng.randint(1, 3)):
+        jobs = rng.choice(job_counts)
+        arrival = rng.choice(
+            [
+                "",
+                f'arrival = {{ rate = {rng.choice(rates)}, process = "poisson" }}',
+                f'arrival = {{ rate = {rng.choice(rates[:2])}, process = "uniform" }}',
+                f"arrival = {{ closed = {rng.randint(1, max_clients)} }}",
+                f'arrival = {{ closed = {rng.randint(1, max_clients)}, think = {{ dist = "exp", mean = "300us" }} }}',
+            ]
+        )
+        lines += ["[[group]]", f'name = "g{g}"', f"jobs = {jobs}"]
+        if arrival:
+            lines.append(arrival)
+        lines.append(f"steps = [{', '.join(steps(rng, 0, plain))}]")
+
+
 def random_config(rng, i):
     """A random valid config; about half of them use only cpu/native/io steps."""
     plain = rng.random() < 0.5
@@ -176,21 +140,7 @@ def random_config(rng, i):
     for j, b in enumerate(rng.sample(backends, rng.randint(1, 3))):
         gil = "\ngil = true" if rng.random() < 0.4 else ""
         lines += ["[[backend]]", f'name = "b{j}"', b + gil]
-    for g in range(rng.randint(1, 3)):
-        jobs = rng.choice([1, 7, 50, 300])
-        arrival = rng.choice(
-            [
-                "",
-                f'arrival = {{ rate = {rng.choice([100, 2000, 50000])}, process = "poisson" }}',
-                f'arrival = {{ rate = {rng.choice([100, 2000])}, process = "uniform" }}',
-                f"arrival = {{ closed = {rng.randint(1, 6)} }}",
-                f'arrival = {{ closed = {rng.randint(1, 6)}, think = {{ dist = "exp", mean = "300us" }} }}',
-            ]
-        )
-        lines += ["[[group]]", f'name = "g{g}"', f"jobs = {jobs}"]
-        if arrival:
-            lines.append(arrival)
-        lines.append(f"steps = [{', '.join(steps(rng, 0, plain))}]")
+    groups(rng, lines, [1, 7, 50, 300], [100, 2000, 50000], 6, plain)
     return "\n".join(lines) + "\n"
 
 
@@ -198,21 +148,7 @@ def fast_class_config(rng, i):
     """A random config of the model's fast-path class (docs/model.md):
     thread per job, no GIL, only cpu/native/io steps (repeats allowed)."""
     lines = [f'name = "fast{i}"', f"seed = {rng.randint(0, 1 << 40)}", "[[backend]]", 'kind = "threads"']
-    for g in range(rng.randint(1, 3)):
-        jobs = rng.choice([1, 10, 200, 2000])
-        arrival = rng.choice(
-            [
-                "",
-                f'arrival = {{ rate = {rng.choice([500, 5000, 50000])}, process = "poisson" }}',
-                f'arrival = {{ rate = {rng.choice([500, 5000])}, process = "uniform" }}',
-                f"arrival = {{ closed = {rng.randint(1, 30)} }}",
-                f'arrival = {{ closed = {rng.randint(1, 30)}, think = {{ dist = "exp", mean = "300us" }} }}',
-            ]
-        )
-        lines += ["[[group]]", f'name = "g{g}"', f"jobs = {jobs}"]
-        if arrival:
-            lines.append(arrival)
-        lines.append(f"steps = [{', '.join(steps(rng, 0, True))}]")
+    groups(rng, lines, [1, 10, 200, 2000], [500, 5000, 50000], 30, True)
     return "\n".join(lines) + "\n"
 
 

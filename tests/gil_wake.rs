@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{config, gilsim};
+use common::{config, model_gilsim};
 use serde_json::Value;
 
 /// 4 CPU-bound threads under the GIL, as `python/gil_wake_order.py` runs
@@ -23,9 +23,7 @@ fn model_holders(toml: &str) -> Vec<u64> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = config(&dir, "wake", toml);
     let trace = dir.path().join("trace.json");
-    let out = gilsim()
-        .env("GILSIM_MODEL_COSTS", "defaults")
-        .env("GILSIM_ITERS_PER_US", "500")
+    let out = model_gilsim()
         .arg("run")
         .arg(&path)
         .args([

@@ -3,35 +3,11 @@
 
 mod common;
 
-use common::{config, gilsim, group, run_json, run_of};
+use common::{
+    config, gilsim, group, model_gilsim, model_json, model_toml, run_json, run_of,
+    without_sim_wall, EVERYTHING,
+};
 use serde_json::Value;
-
-/// Model runs in tests use the built-in costs, not whatever calibration this
-/// machine saved.
-fn model_json(path: &std::path::Path, extra: &[&str]) -> Value {
-    let out = gilsim()
-        .env("GILSIM_MODEL_COSTS", "defaults")
-        .env("GILSIM_ITERS_PER_US", "500")
-        .arg("run")
-        .arg(path)
-        .args(["--format", "json", "--engine", "model"])
-        .args(extra)
-        .output()
-        .expect("run gilsim");
-    assert!(
-        out.status.success(),
-        "gilsim failed ({:?}): {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON report")
-}
-
-fn model_toml(toml: &str, extra: &[&str]) -> Value {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = config(&dir, "m", toml);
-    model_json(&path, extra)
-}
 
 fn wall(report: &Value, label: &str) -> f64 {
     run_of(report, label)["wall_s"].as_f64().unwrap()
@@ -147,73 +123,6 @@ steps = [{ repeat = 20, steps = [{ io = "1ms" }] }]
     );
 }
 
-/// Every backend kind, every step kind, every arrival process.
-const EVERYTHING: &str = r#"
-name = "everything"
-seed = 11
-[gil]
-switch_interval = "1ms"
-[[backend]]
-kind = "threads"
-gil = true
-[[backend]]
-kind = "threads"
-workers = 3
-name = "pool"
-[[backend]]
-kind = "rayon"
-gil = true
-[[backend]]
-kind = "tokio"
-gil = true
-name = "tokio-inline"
-[[backend]]
-kind = "tokio"
-flavor = "current_thread"
-gil = true
-cpu_mode = "spawn_blocking"
-name = "asyncio-threads"
-[[backend]]
-kind = "tokio"
-flavor = "current_thread"
-gil = true
-cpu_mode = "rayon"
-name = "asyncio-processes"
-[[backend]]
-kind = "async-std"
-name = "async-std"
-[[backend]]
-kind = "smol"
-gil = true
-cpu_mode = "spawn_blocking"
-name = "smol"
-[[group]]
-name = "mixed"
-jobs = 60
-arrival = { rate = 400, process = "poisson" }
-steps = [{ cpu = { dist = "exp", mean = "300us" } }, { io = { dist = "uniform", min = "1ms", max = "3ms" } },
-         { native = "200us" }, { lock = "db", cpu = "50us" }, { repeat = 2, steps = [{ io = "100us" }] }]
-[[group]]
-name = "clients"
-jobs = 40
-arrival = { closed = 4, think = { dist = "exp", mean = "1ms" } }
-steps = [{ io = "500us" }, { counter = "hits", add = 1000, guard = "none", switch_inside = true }]
-[[group]]
-name = "batch"
-jobs = 8
-steps = [{ cpu = "2ms" }, { counter = "safe", add = 500, guard = "lock" }]
-[[group]]
-name = "uniform"
-jobs = 30
-arrival = { rate = 1000, process = "uniform" }
-steps = [{ io = "1ms" }]
-"#;
-
-fn without_sim_wall(mut r: Value) -> Value {
-    r["sim"]["wall_s"] = Value::Null;
-    r
-}
-
 #[test]
 fn every_backend_and_step_kind_completes_and_the_same_seed_gives_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,9 +218,7 @@ fn model_config_cores_apply_unless_the_flag_overrides_them() {
 fn exit_code(args: &[&str], toml: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = config(&dir, "b", toml);
-    let out = gilsim()
-        .env("GILSIM_MODEL_COSTS", "defaults")
-        .env("GILSIM_ITERS_PER_US", "500")
+    let out = model_gilsim()
         .arg("run")
         .arg(&path)
         .args(args)

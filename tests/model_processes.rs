@@ -10,41 +10,22 @@
 
 mod common;
 
-use common::{config, gilsim, group, run_json, run_of};
+use common::{
+    config, group, model_gilsim, model_json, model_toml, run_json, run_of, without_sim_wall,
+    EVERYTHING,
+};
 use serde_json::Value;
 
-/// A model run of `toml` with the built-in costs (not this machine's saved
-/// calibration), as one JSON report.
-fn model_toml(toml: &str, extra: &[&str]) -> Value {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = config(&dir, "m", toml);
-    model_json(&path, extra)
-}
-
-fn model_json(path: &std::path::Path, extra: &[&str]) -> Value {
-    let out = model_cmd(&["run"], path, &["--format", "json"], extra);
-    serde_json::from_slice(&out).expect("one JSON report")
-}
-
-/// Runs `gilsim SUB PATH --engine model ARGS EXTRA` and returns stdout.
-fn model_cmd(sub: &[&str], path: &std::path::Path, args: &[&str], extra: &[&str]) -> Vec<u8> {
-    let out = gilsim()
-        .env("GILSIM_MODEL_COSTS", "defaults")
-        .env("GILSIM_ITERS_PER_US", "500")
-        .args(sub)
-        .arg(path)
-        .args(["--engine", "model"])
-        .args(args)
-        .args(extra)
-        .output()
-        .expect("run gilsim");
-    assert!(
-        out.status.success(),
-        "gilsim failed ({:?}): {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+/// Runs `gilsim SUB PATH --engine model ARGS` with the built-in costs and
+/// returns its JSON output.
+fn model_cmd(sub: &str, path: &std::path::Path, args: &[&str]) -> Value {
+    common::success_json(
+        model_gilsim()
+            .arg(sub)
+            .arg(path)
+            .args(["--engine", "model"])
+            .args(args),
+    )
 }
 
 fn wall(report: &Value, label: &str) -> f64 {
@@ -305,86 +286,40 @@ steps = [{ lock = "db", cpu = "10ms" }, { counter = "hits", add = 1000, guard = 
 /// arrival process: every job completes, the processes' figures add up,
 /// and the same config and seed give the same report apart from
 /// `sim.wall_s`.
-const EVERY_KIND: &str = r#"
-name = "every-kind"
-seed = 11
-[gil]
-switch_interval = "1ms"
-[[backend]]
-kind = "threads"
-gil = true
-processes = 2
-[[backend]]
-kind = "threads"
-workers = 3
-processes = 3
-dispatch = "random"
-name = "pool"
-[[backend]]
-kind = "rayon"
-gil = true
-processes = 2
-[[backend]]
-kind = "tokio"
-gil = true
-processes = 3
-name = "tokio-inline"
-[[backend]]
-kind = "tokio"
-flavor = "current_thread"
-gil = true
-cpu_mode = "spawn_blocking"
-processes = 4
-dispatch = "random"
-name = "asyncio-threads"
-[[backend]]
-kind = "tokio"
-flavor = "current_thread"
-gil = true
-cpu_mode = "rayon"
-processes = 2
-name = "asyncio-processes"
-[[backend]]
-kind = "async-std"
-processes = 2
-name = "async-std"
-[[backend]]
-kind = "smol"
-gil = true
-cpu_mode = "spawn_blocking"
-processes = 2
-name = "smol"
-[[group]]
-name = "mixed"
-jobs = 60
-arrival = { rate = 400, process = "poisson" }
-steps = [{ cpu = { dist = "exp", mean = "300us" } }, { io = { dist = "uniform", min = "1ms", max = "3ms" } },
-         { native = "200us" }, { lock = "db", cpu = "50us" }, { repeat = 2, steps = [{ io = "100us" }] }]
-[[group]]
-name = "clients"
-jobs = 40
-arrival = { closed = 4, think = { dist = "exp", mean = "1ms" } }
-steps = [{ io = "500us" }, { counter = "hits", add = 1000, guard = "none", switch_inside = true }]
-[[group]]
-name = "batch"
-jobs = 8
-steps = [{ cpu = "2ms" }, { counter = "safe", add = 500, guard = "lock" }]
-[[group]]
-name = "uniform"
-jobs = 30
-arrival = { rate = 1000, process = "uniform" }
-steps = [{ io = "1ms" }]
-"#;
-
-fn without_sim_wall(mut r: Value) -> Value {
-    r["sim"]["wall_s"] = Value::Null;
-    r
+fn every_kind() -> String {
+    // (processes, dispatch) for each backend of EVERYTHING, in order.
+    let deployments = [
+        (2, None),
+        (3, Some("random")),
+        (2, None),
+        (3, None),
+        (4, Some("random")),
+        (2, None),
+        (2, None),
+        (2, None),
+    ];
+    let mut parts = EVERYTHING.split("[[backend]]\n");
+    let mut toml = parts
+        .next()
+        .expect("a header")
+        .replace("everything", "every-kind");
+    let mut given = 0;
+    for (part, (processes, dispatch)) in parts.zip(deployments) {
+        toml += &format!("[[backend]]\nprocesses = {processes}\n");
+        if let Some(d) = dispatch {
+            toml += &format!("dispatch = \"{d}\"\n");
+        }
+        toml += part;
+        given += 1;
+    }
+    assert_eq!(given, deployments.len(), "one deployment per backend");
+    toml
 }
 
 #[test]
 fn every_backend_kind_runs_as_several_processes_and_the_same_seed_gives_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
-    let path = config(&dir, "every-kind", EVERY_KIND);
+    let path = config(&dir, "every-kind", &every_kind());
     let a = model_json(&path, &["--cores", "3"]);
     for run in a["runs"].as_array().unwrap() {
         let label = run["backend"].as_str().unwrap();
@@ -472,8 +407,8 @@ fn a_model_sweep_over_processes_scales_a_gil_service() {
         "name = \"sweep\"\n[[backend]]\nkind = \"threads\"\ngil = true\nworkers = 2\nname = \"svc\"\n\
          [[group]]\nname = \"w\"\njobs = 32\nsteps = [{ cpu = \"10ms\" }]\n",
     );
-    let out = model_cmd(
-        &["sweep"],
+    let v = model_cmd(
+        "sweep",
         &path,
         &[
             "--cores",
@@ -484,9 +419,7 @@ fn a_model_sweep_over_processes_scales_a_gil_service() {
             "json",
             "--quiet",
         ],
-        &[],
     );
-    let v: Value = serde_json::from_slice(&out).expect("sweep JSON");
     assert_eq!(v["sweep"]["engine"], "model");
     let points = v["sweep"]["points"].as_array().unwrap();
     assert_eq!(points.len(), 3);
@@ -514,8 +447,8 @@ fn a_model_sweep_over_processes_scales_a_gil_service() {
 #[test]
 fn the_gunicorn_example_plans_on_the_model_engine() {
     let path = common::root().join("configs/capacity/gunicorn.toml");
-    let out = model_cmd(
-        &["plan"],
+    let v = model_cmd(
+        "plan",
         &path,
         &[
             "--cores",
@@ -528,9 +461,7 @@ fn the_gunicorn_example_plans_on_the_model_engine() {
             "json",
             "--quiet",
         ],
-        &[],
     );
-    let v: Value = serde_json::from_slice(&out).expect("plan JSON");
     let results = v["plan"]["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
     for r in results {

@@ -88,20 +88,13 @@ fn the_formula_matches_textbook_values() {
 }
 
 fn plan_json(config: &std::path::Path, args: &[&str]) -> Value {
-    let out = gilsim()
-        .arg("plan")
-        .arg(config)
-        .args(["--format", "json", "--quiet"])
-        .args(args)
-        .output()
-        .expect("run gilsim plan");
-    assert!(
-        out.status.success(),
-        "gilsim plan failed ({:?}): {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+    common::success_json(
+        gilsim()
+            .arg("plan")
+            .arg(config)
+            .args(["--format", "json", "--quiet"])
+            .args(args),
+    )
 }
 
 /// An open-loop Poisson stream into a pool of c threads whose jobs are one

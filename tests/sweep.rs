@@ -241,19 +241,13 @@ fn sweep_json(dir: &tempfile::TempDir, extra: &[&str]) -> Value {
 
 /// Runs a sweep of the config at `path` and returns its JSON.
 fn sweep_json_of(path: &std::path::Path, extra: &[&str]) -> Value {
-    let out = gilsim()
-        .arg("sweep")
-        .arg(path)
-        .args(["--format", "json", "--quiet"])
-        .args(extra)
-        .output()
-        .expect("run gilsim");
-    assert!(
-        out.status.success(),
-        "sweep failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
+    common::success_json(
+        gilsim()
+            .arg("sweep")
+            .arg(path)
+            .args(["--format", "json", "--quiet"])
+            .args(extra),
+    )
 }
 
 /// What must be identical between two runs of one sweep point: which

@@ -23,15 +23,10 @@ pub fn config(dir: &tempfile::TempDir, name: &str, toml: &str) -> PathBuf {
     path
 }
 
-/// Runs `gilsim run PATH --format json` and returns the report.
-pub fn run_json(path: &Path, extra: &[&str]) -> Value {
-    let out = gilsim()
-        .arg("run")
-        .arg(path)
-        .args(["--format", "json"])
-        .args(extra)
-        .output()
-        .expect("run gilsim");
+/// Runs `cmd`, asserts it succeeded (printing its stderr if not) and
+/// returns its stdout, which must be one JSON object.
+pub fn success_json(cmd: &mut Command) -> Value {
+    let out = cmd.output().expect("run gilsim");
     assert!(
         out.status.success(),
         "gilsim failed ({:?}): {}",
@@ -40,6 +35,56 @@ pub fn run_json(path: &Path, extra: &[&str]) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
 }
+
+/// Runs `gilsim run PATH --format json` and returns the report.
+pub fn run_json(path: &Path, extra: &[&str]) -> Value {
+    success_json(
+        gilsim()
+            .arg("run")
+            .arg(path)
+            .args(["--format", "json"])
+            .args(extra),
+    )
+}
+
+/// The binary for model-engine tests: the built-in costs, not whatever
+/// calibration this machine saved, and a pinned kernel speed, so that a
+/// model run gives the same report on every machine.
+pub fn model_gilsim() -> Command {
+    let mut cmd = gilsim();
+    cmd.env("GILSIM_MODEL_COSTS", "defaults")
+        .env("GILSIM_ITERS_PER_US", "500");
+    cmd
+}
+
+/// Runs `gilsim run PATH --engine model --format json EXTRA` with the
+/// built-in costs and returns the report.
+pub fn model_json(path: &Path, extra: &[&str]) -> Value {
+    success_json(
+        model_gilsim()
+            .arg("run")
+            .arg(path)
+            .args(["--format", "json", "--engine", "model"])
+            .args(extra),
+    )
+}
+
+/// [`model_json`] of an inline config.
+pub fn model_toml(toml: &str, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(&dir, "m", toml);
+    model_json(&path, extra)
+}
+
+/// A report with `sim.wall_s` (the only figure a model run may change from
+/// one run to the next) blanked, for comparing two runs.
+pub fn without_sim_wall(mut r: Value) -> Value {
+    r["sim"]["wall_s"] = Value::Null;
+    r
+}
+
+/// Every backend kind, every step kind, every arrival process.
+pub const EVERYTHING: &str = include_str!("../data/everything.toml");
 
 /// Runs an inline config and returns the report.
 pub fn run_toml(toml: &str) -> Value {
