@@ -252,6 +252,7 @@ pub(crate) mod tests {
             host_steal_ms: None,
             attempts: Vec::new(),
             gave_up: None,
+            steal_explains: false,
         }
     }
 

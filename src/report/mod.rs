@@ -7,7 +7,7 @@ mod csv_export;
 mod detail;
 pub mod files;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod hgrm;
 pub mod html;
 mod json;
