@@ -16,8 +16,7 @@ use crate::error::RunError;
 use crate::metrics::RunMeasurement;
 use crate::plan::Plan;
 
-/// Most virtual cores the model engine accepts (SPEC §6 `--cores`).
-pub const MAX_MODEL_CORES: usize = 65_536;
+pub use crate::config::limits::MAX_MODEL_CORES;
 
 /// Which engine runs a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -105,10 +105,10 @@ pub fn check_together<'a>(
                 return Err(RunError::Refused {
                     backend: spec.name.clone(),
                     why: format!(
-                        "async-std's executor is global and sized once per process: `{}` asks for {} and `{}` for {w}; \
+                        "async-std's executor is global and sized once per process: `{}` asks for {fw} {} and `{}` for {w}; \
                          give every async-std backend the same `workers`, or run them in separate invocations",
                         f.name,
-                        crate::report::count(fw as u64, "worker", "workers"),
+                        if fw == 1 { "worker" } else { "workers" },
                         spec.name
                     ),
                 })

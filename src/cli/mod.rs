@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod calibrate;
 mod compare;
+mod engine_args;
 mod interrupt;
 mod merge;
 mod plan;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::args::EngineArgs;
+use super::engine_args::EngineArgs;
 use super::interrupt;
 use gilsim::backend::{self, Progress};
 use gilsim::capacity::keys::{Base, KeyError, Target};

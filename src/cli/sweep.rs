@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::args::EngineArgs;
+use super::engine_args::EngineArgs;
 use super::interrupt;
 use gilsim::capacity::keys::Base;
 use gilsim::capacity::sweep::{self, Axis, Prepared, Request, Shard};

@@ -17,7 +17,7 @@ use toml::Spanned;
 
 use super::error::{key_span, Located};
 use super::model::{limits, DurationSpec};
-use super::raw::{Keyword, Kw};
+use super::keyword::{Keyword, Kw};
 use super::text::{truncate_echo, MAX_ECHO_CHARS};
 
 /// The examples shown whenever a duration is malformed.

@@ -16,6 +16,10 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// Most problems one config reports: past this, later ones are usually
+/// echoes of the same mistake.
+pub(crate) const MAX_PROBLEMS: usize = 20;
+
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -36,7 +40,7 @@ pub enum ConfigError {
         /// travel through every `Result` of the loading path).
         problem: Box<Problem>,
         /// Further problems, in file order (at most
-        /// [`MAX_PROBLEMS`](super::validate::MAX_PROBLEMS) in all). A TOML
+        /// [`MAX_PROBLEMS`](MAX_PROBLEMS) in all). A TOML
         /// syntax or type error stops parsing, so it always comes alone.
         more: Vec<Problem>,
         /// Problems found beyond those shown.
@@ -201,10 +205,10 @@ impl ConfigError {
     /// caller passes at least one (an empty list reports the file as a
     /// whole).
     pub(crate) fn invalid_all(path: &Path, source: &str, located: Vec<Located>) -> Self {
-        let omitted = located.len().saturating_sub(super::validate::MAX_PROBLEMS);
+        let omitted = located.len().saturating_sub(MAX_PROBLEMS);
         let mut all = located
             .into_iter()
-            .take(super::validate::MAX_PROBLEMS)
+            .take(MAX_PROBLEMS)
             .map(|l| Problem::of(source, l));
         let problem = all
             .next()

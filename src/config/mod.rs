@@ -14,8 +14,10 @@
 pub mod model;
 pub use model::*;
 
+mod check;
 mod duration;
 mod error;
+mod keyword;
 mod locate;
 mod raw;
 mod step;

@@ -422,4 +422,6 @@ pub mod limits {
     pub const MAX_NAME_CHARS: usize = 128;
     /// Most processes of one backend (each starts its own pool or runtime).
     pub const MAX_PROCESSES: usize = 256;
+    /// Most virtual cores the model engine accepts (SPEC §6 `--cores`).
+    pub const MAX_MODEL_CORES: usize = 65_536;
 }

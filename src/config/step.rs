@@ -10,11 +10,11 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::check::{checked_name, u64_in};
 use super::duration::resolve;
 use super::error::{key_span, Located};
 use super::model::{limits, Guard, Step};
 use super::raw::RawStep;
-use super::validate::u64_in;
 
 /// The keys that make a step what it is, as listed in messages.
 const KINDS: &str = "cpu, native, io, lock, counter, repeat";
@@ -283,7 +283,7 @@ fn reject_strays(s: &RawStep, kind: Kind, source: &str) -> Result<(), Located> {
 }
 
 fn name(name: &Spanned<String>, what: &str) -> Result<String, Located> {
-    super::validate::checked_name(name, &format!("a {what} name"))
+    checked_name(name, &format!("a {what} name"))
 }
 
 /// The value `kind_of` saw, as an error instead of a panic should the two

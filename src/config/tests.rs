@@ -1161,19 +1161,19 @@ fn a_single_problem_has_no_count_line() {
 #[test]
 fn problems_beyond_the_cap_are_counted_not_shown() {
     let mut source = String::new();
-    for i in 0..(validate::MAX_PROBLEMS + 5) {
+    for i in 0..(error::MAX_PROBLEMS + 5) {
         source.push_str(&format!(
             "[[group]]\nname = \"g{i}\"\njobs = 0\nsteps = [{{ cpu = \"1ms\" }}]\n"
         ));
     }
     let err = parse(&source, Path::new("cap.toml")).expect_err("many problems");
-    assert_eq!(err.problems().len(), validate::MAX_PROBLEMS);
+    assert_eq!(err.problems().len(), error::MAX_PROBLEMS);
     let text = err.to_string();
     assert!(
         text.ends_with(&format!(
             "cap.toml: {} problems; the first {} are shown, 5 more are not",
-            validate::MAX_PROBLEMS + 5,
-            validate::MAX_PROBLEMS
+            error::MAX_PROBLEMS + 5,
+            error::MAX_PROBLEMS
         )),
         "{text}"
     );

@@ -9,26 +9,21 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::check::{checked_name, u64_in, usize_in};
 use super::duration::{format_duration, resolve, FixedDuration};
 use super::error::{key_span, Located};
 use super::model::{
     limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Dispatch, Flavor,
     GilSettings, GroupSpec, InterpreterCosts, JobSet, Step,
 };
-use super::raw::{
-    Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup, RawInt,
-};
+use super::raw::{Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup};
 use super::step::{executions, steps, written};
-use super::text::{escape_controls, first_control};
+use super::text::escape_controls;
 
 /// The slowest open-loop rate accepted: one job per
 /// [`limits::MAX_DURATION_SECS`], so the mean gap between arrivals is
 /// itself a valid duration.
 const MIN_RATE: f64 = 1.0 / limits::MAX_DURATION_SECS as f64;
-
-/// Most problems one config reports: past this, later ones are usually
-/// echoes of the same mistake.
-pub(crate) const MAX_PROBLEMS: usize = 20;
 
 /// Checks a parsed config and fills in defaults. Independent parts (the
 /// name, the seed, `[gil]`, each backend, each group) are all checked, so
@@ -44,7 +39,7 @@ pub(crate) fn job_set(raw: RawConfig, source: &str, path: &Path) -> Result<JobSe
     let model_cores = problems.or_default(raw.model.as_ref(), None, |m| {
         m.cores
             .as_ref()
-            .map(|c| usize_in(c, "cores", 1, crate::engine::MAX_MODEL_CORES))
+            .map(|c| usize_in(c, "cores", 1, limits::MAX_MODEL_CORES))
             .transpose()
     });
     let backends = backends(&raw.backend, source, &mut problems);
@@ -477,60 +472,4 @@ fn too_many(at: Range<usize>, found: usize, what: &str, max: usize) -> Located {
         at,
         format!("{found} {what} tables; at most {max} are allowed in one config"),
     )
-}
-
-/// A name as users write it: not blank, no control characters (names are
-/// printed on terminals and in reports, where a newline or an ESC sequence
-/// would forge or garble output), at most [`limits::MAX_NAME_CHARS`].
-pub(crate) fn checked_name(name: &Spanned<String>, what: &str) -> Result<String, Located> {
-    let text = name.get_ref();
-    if text.trim().is_empty() {
-        return Err(Located::new(name.span(), format!("{what} cannot be empty")));
-    }
-    if let Some(c) = first_control(text) {
-        return Err(Located::new(
-            name.span(),
-            format!(
-                "{what} contains the control character U+{:04X}; names are printed on terminals \
-                 and in reports, so control characters (newline, tab, ESC, NUL, ...) are not allowed",
-                c as u32
-            ),
-        ));
-    }
-    let chars = text.chars().count();
-    if chars > limits::MAX_NAME_CHARS {
-        return Err(Located::new(
-            name.span(),
-            format!(
-                "{what} is {chars} characters long; at most {} are allowed",
-                limits::MAX_NAME_CHARS
-            ),
-        ));
-    }
-    Ok(text.clone())
-}
-
-/// An integer in `min..=max`, with a message naming `key`.
-pub(crate) fn u64_in(v: &Spanned<RawInt>, key: &str, min: u64, max: u64) -> Result<u64, Located> {
-    let n = v.get_ref().0;
-    let out_of_range = |message: String| Located::new(v.span(), message);
-    if n < i128::from(min) {
-        return Err(out_of_range(if min == 0 {
-            format!("`{key}` cannot be negative, found {n}")
-        } else {
-            format!("`{key}` must be at least {min}, found {n}")
-        }));
-    }
-    if n > i128::from(max) {
-        return Err(out_of_range(format!(
-            "`{key}` must be at most {max}, found {n}"
-        )));
-    }
-    u64::try_from(n).map_err(|_| out_of_range(format!("`{key}` is out of range, found {n}")))
-}
-
-fn usize_in(v: &Spanned<RawInt>, key: &str, min: usize, max: usize) -> Result<usize, Located> {
-    let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    let n = u64_in(v, key, as_u64(min), as_u64(max))?;
-    usize::try_from(n).map_err(|_| Located::new(v.span(), format!("`{key}` is out of range")))
 }

@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
 pub mod host;
+pub mod sim;
 
 pub use crate::hist::new_histogram;
 
@@ -266,7 +267,7 @@ pub struct RunMeasurement {
     /// measurements of such a run are partial.
     pub gave_up: Option<u64>,
     /// What the model engine adds (`None` for real runs).
-    pub sim: Option<crate::model::SimStats>,
+    pub sim: Option<sim::SimStats>,
 }
 
 /// What one process of a deployment of several measured.

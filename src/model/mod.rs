@@ -46,42 +46,11 @@ pub use costs::Costs;
 use crate::backend::{backend_for, Limiter, RunOptions};
 use crate::config::BackendSpec;
 use crate::error::RunError;
+use crate::metrics::sim::{SimStats, VirtualSpan};
 use crate::metrics::{HeldBack, ProcessMeasurement, RunMeasurement};
 use crate::plan::Plan;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{GilStats, Hold};
-
-/// What a model run adds to its measurement.
-#[derive(Debug, Clone, Default)]
-pub struct SimStats {
-    /// Events the simulation processed (timers, wake-ups, CPU completions).
-    pub events: u64,
-    /// Real time the simulation took.
-    pub wall: Duration,
-    /// The costs it used.
-    pub costs: Option<Costs>,
-    /// Virtual-time spans for `--trace` (empty unless a trace asked).
-    pub spans: Vec<VirtualSpan>,
-    /// Names of the virtual threads that appear in `spans` and GIL holds.
-    pub thread_names: Vec<(u64, String)>,
-    /// When virtual time 0 was, as an `Instant`.
-    pub base: Option<Instant>,
-}
-
-/// One finished interval on a virtual thread, in virtual ns.
-#[derive(Debug, Clone)]
-pub struct VirtualSpan {
-    /// The virtual thread's id.
-    pub tid: u64,
-    /// `job`, `queue`, `step`, `gil_wait`, `lock_wait`.
-    pub name: &'static str,
-    /// Start, virtual ns.
-    pub start_ns: u64,
-    /// End, virtual ns.
-    pub end_ns: u64,
-    /// `k=v` fields.
-    pub args: Option<String>,
-}
 
 /// Spans collected for a trace, up to a cap.
 #[derive(Debug, Default)]
@@ -130,7 +99,7 @@ pub fn run_with_costs(
     cores: usize,
     costs: &Costs,
 ) -> Result<RunMeasurement, RunError> {
-    let cores = cores.clamp(1, crate::engine::MAX_MODEL_CORES);
+    let cores = cores.clamp(1, crate::config::limits::MAX_MODEL_CORES);
     // The same refusals and bounds as the real engine.
     let backend = backend_for(spec, cores);
     backend.preflight(plan, opts)?;
@@ -235,7 +204,8 @@ pub fn run_with_costs(
         sim: Some(SimStats {
             events: out.events,
             wall: clock.elapsed(),
-            costs: Some(costs.clone()),
+            costs_us: costs.named().to_vec(),
+            costs_source: costs.source.clone(),
             spans,
             thread_names,
             base: Some(base),

@@ -86,22 +86,20 @@ pub struct SimReport {
 
 impl SimReport {
     /// What the model runs of one config add up to; `None` for real runs.
-    pub fn of<'a>(sims: impl IntoIterator<Item = &'a crate::model::SimStats>) -> Option<Self> {
+    pub fn of<'a>(
+        sims: impl IntoIterator<Item = &'a crate::metrics::sim::SimStats>,
+    ) -> Option<Self> {
         let sims: Vec<_> = sims.into_iter().collect();
         let first = sims.first()?;
-        let costs = first
-            .costs
-            .clone()
-            .unwrap_or_else(crate::model::Costs::defaults);
         Some(Self {
             events: sims.iter().map(|s| s.events).sum(),
             wall_s: round6(sims.iter().map(|s| s.wall.as_secs_f64()).sum()),
-            costs_us: costs
-                .named()
+            costs_us: first
+                .costs_us
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
-            costs_source: costs.source,
+            costs_source: first.costs_source.clone(),
         })
     }
 }
