@@ -2,7 +2,7 @@
 """Run each CPython reference program and its gilsim config, and compare the figures.
 
 Usage:
-    python3 python/compare.py [--gilsim PATH] [--only NAME...] [--json]
+    python3 python/compare.py [--gilsim PATH] [--only NAME...] [--rounds N] [--json]
 
 For every phenomenon it runs `python3 python/NAME.py` (one JSON object on
 stdout) and `GILSIM run configs/python/CONFIG.toml --format json` (the report
@@ -11,6 +11,14 @@ per figure: phenomenon, figure, unit, CPython value, gilsim value, and
 gilsim/CPython. Loss figures (lost updates of counter_race) are compared as
 lost fractions, and the last column says whether both sides agree that
 updates are lost ("both > 0", "both 0") instead of giving a ratio.
+
+A phenomenon whose figure varies a lot from run to run on CPython itself
+(asyncio_offload: the worst tick of one run spans 3-4x between runs on an
+idle machine) is run several rounds, the two sides interleaved (CPython,
+gilsim, CPython, gilsim, ...) so that both see the same machine conditions;
+each side's figure is then the median of its rounds, the ratio is the ratio
+of the medians, and the table prints each side's spread (min-max).
+`--rounds N` sets the number of rounds for every phenomenon selected.
 
 Exit status: 0 when everything ran, 1 when a side failed (or the gilsim
 binary is missing), 2 on bad usage.
@@ -170,6 +178,7 @@ class Figure:
 class Phenomenon:
     name: str                 # python/NAME.py
     figures: tuple[Figure, ...]
+    rounds: int = 1           # interleaved runs of both sides; medians compared when > 1
 
     @property
     def script(self) -> Path:
@@ -184,6 +193,11 @@ class Phenomenon:
 THREADS = "python-threads"
 SEQUENTIAL = "sequential"
 NOGIL = "threads-nogil"
+
+
+# Rounds of the asyncio_offload case (see PHENOMENA): the median of 7 is its
+# 4th value, so up to 3 outlying runs on each side do not move it.
+ASYNCIO_ROUNDS = 7
 
 
 def _speedup(name: str, config: str, backend: str) -> Figure:
@@ -231,11 +245,15 @@ PHENOMENA: tuple[Phenomenon, ...] = (
                counter_lost_fraction(THREADS, "plus_call")),
     )),
     Phenomenon("native_threads", (_speedup("speedup", "native_threads", THREADS),)),
+    # The worst tick is the longest of ~20 GIL waits, each a run of lost
+    # hand-offs: one run of CPython on an idle machine gives anything from
+    # ~30 to ~140 ms. One run per side cannot be judged against a 0.6-1.6x
+    # tolerance, a median of ASYNCIO_ROUNDS interleaved runs can.
     Phenomenon("asyncio_offload", tuple(
         _tick(variant, stat)
         for variant in ("inline", "threadpool", "processpool")
         for stat in ("max", "p50")
-    )),
+    ), rounds=ASYNCIO_ROUNDS),
     Phenomenon("service_knee", (
         *(_service(b, stat) for b in ("asyncio", "pool") for stat in ("p50", "p99")),
         *(Figure(f"{b}_busy", "share", py_value(f"{b}_busy"), "service_knee", cpu_busy(b, "requests"))
@@ -258,6 +276,10 @@ class Row:
     ratio: float | None = None       # gilsim / CPython, for non-loss figures
     agreement: str | None = None     # for loss figures
     error: str | None = None         # a side ran but its output lacks this figure
+    # With several rounds: every round's value per side (cpython and gilsim
+    # are then their medians).
+    cpython_runs: list[float] | None = None
+    gilsim_runs: list[float] | None = None
 
 
 def loss_agreement(cpython: float, gilsim: float) -> str:
@@ -291,6 +313,35 @@ def compare_figure(phenomenon: str, figure: Figure, py_out: Json | None,
             row.agreement = loss_agreement(cpy, gil)
         elif cpy != 0:
             row.ratio = gil / cpy
+    return row
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (the mean of the middle two for an even count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def compare_rounds(phenomenon: str, figure: Figure, py_outs: Sequence[Json | None],
+                   reports: Sequence[dict[str, Json]]) -> Row:
+    """One row from several interleaved rounds: each side's median over the
+    rounds it completed, and every round's value. One round is compare_figure."""
+    if len(py_outs) == 1 and len(reports) == 1:
+        return compare_figure(phenomenon, figure, py_outs[0], reports[0])
+    rounds = [compare_figure(phenomenon, figure, py, rep) for py, rep in zip(py_outs, reports)]
+    cpy = [r.cpython for r in rounds if r.cpython is not None]
+    gil = [r.gilsim for r in rounds if r.gilsim is not None]
+    errors = dict.fromkeys(r.error for r in rounds if r.error)
+    row = Row(phenomenon, figure.name, figure.unit,
+              median(cpy) if cpy else None, median(gil) if gil else None,
+              error="; ".join(e for e in errors if e) or None,
+              cpython_runs=cpy, gilsim_runs=gil)
+    if row.cpython is not None and row.gilsim is not None:
+        if figure.is_loss:
+            row.agreement = loss_agreement(row.cpython, row.gilsim)
+        elif row.cpython != 0:
+            row.ratio = row.gilsim / row.cpython
     return row
 
 
@@ -336,7 +387,9 @@ def run_gilsim(gilsim: Path, config: str) -> Json:
                     GILSIM_TIMEOUT_S)
 
 
-def run_phenomenon(ph: Phenomenon, gilsim: Path, failures: list[str]) -> list[Row]:
+def run_phenomenon(ph: Phenomenon, gilsim: Path, failures: list[str],
+                   rounds: int | None = None) -> list[Row]:
+    """Runs both sides `rounds` times (default: the phenomenon's own), interleaved."""
     def attempt(fn: Callable[[], Json]) -> Json | None:
         try:
             return fn()
@@ -344,15 +397,21 @@ def run_phenomenon(ph: Phenomenon, gilsim: Path, failures: list[str]) -> list[Ro
             failures.append(str(exc).rstrip())
             return None
 
-    _progress(f"running {ph.script.relative_to(ROOT)}")
-    py_out = attempt(lambda: run_cpython(ph))
-    reports: dict[str, Json] = {}
-    for config in ph.configs:
-        _progress(f"running gilsim on configs/python/{config}.toml")
-        report = attempt(lambda: run_gilsim(gilsim, config))
-        if report is not None:
-            reports[config] = report
-    rows = [compare_figure(ph.name, fig, py_out, reports) for fig in ph.figures]
+    n = rounds or ph.rounds
+    py_outs: list[Json | None] = []
+    all_reports: list[dict[str, Json]] = []
+    for k in range(n):
+        of = f" (round {k + 1} of {n})" if n > 1 else ""
+        _progress(f"running {ph.script.relative_to(ROOT)}{of}")
+        py_outs.append(attempt(lambda: run_cpython(ph)))
+        reports: dict[str, Json] = {}
+        for config in ph.configs:
+            _progress(f"running gilsim on configs/python/{config}.toml{of}")
+            report = attempt(lambda: run_gilsim(gilsim, config))
+            if report is not None:
+                reports[config] = report
+        all_reports.append(reports)
+    rows = [compare_rounds(ph.name, fig, py_outs, all_reports) for fig in ph.figures]
     # A side that ran but lacks what a figure needs is a failure too.
     failures.extend(f"{ph.name}/{r.figure}: {r.error}" for r in rows if r.error)
     return rows
@@ -384,10 +443,27 @@ def format_last(row: Row) -> str:
     return "n/a"
 
 
+def format_spread(row: Row) -> str:
+    """Each side's min-max over its rounds, or "" for a single round."""
+    if row.cpython_runs is None and row.gilsim_runs is None:
+        return ""
+
+    def side(values: list[float] | None) -> str:
+        if not values:
+            return "-"
+        return f"{format_value(min(values), row.unit)}-{format_value(max(values), row.unit)}"
+
+    n = max(len(row.cpython_runs or ()), len(row.gilsim_runs or ()))
+    return f"median of {n}: CPython {side(row.cpython_runs)}, gilsim {side(row.gilsim_runs)}"
+
+
 def render_table(rows: Sequence[Row]) -> str:
-    header = ("phenomenon", "figure", "unit", "CPython", "gilsim", "gilsim/CPython")
+    header: tuple[str, ...] = ("phenomenon", "figure", "unit", "CPython", "gilsim", "gilsim/CPython")
     body = [(r.phenomenon, r.figure, r.unit, format_value(r.cpython, r.unit),
              format_value(r.gilsim, r.unit), format_last(r)) for r in rows]
+    if any(format_spread(r) for r in rows):
+        header += ("spread",)
+        body = [(*b, format_spread(r)) for b, r in zip(body, rows)]
     widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
     numeric = {3, 4, 5}
 
@@ -400,9 +476,13 @@ def render_table(rows: Sequence[Row]) -> str:
 
 
 def render_json(rows: Sequence[Row], failures: Sequence[str]) -> str:
+    def finite(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return [finite(x) for x in v] if isinstance(v, list) else v
+
     def clean(row: Row) -> Json:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in asdict(row).items()}
+        return {k: finite(v) for k, v in asdict(row).items()}
     return json.dumps({"rows": [clean(r) for r in rows], "failures": list(failures)}, indent=2)
 
 
@@ -432,8 +512,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[Phe
                         help="the gilsim binary (default: target/release/gilsim in the repository)")
     parser.add_argument("--only", metavar="NAME", nargs="+",
                         help="run only these phenomena: " + ", ".join(ph.name for ph in PHENOMENA))
+    parser.add_argument("--rounds", metavar="N", type=int,
+                        help="run both sides N times, interleaved, and compare medians "
+                             "(default: 1, and %d for asyncio_offload)" % ASYNCIO_ROUNDS)
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args(argv)
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args, select(args.only, parser)
 
 
@@ -449,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     failures: list[str] = []
     for ph in phenomena:
-        rows.extend(run_phenomenon(ph, gilsim, failures))
+        rows.extend(run_phenomenon(ph, gilsim, failures, args.rounds))
 
     print(render_json(rows, failures) if args.json else render_table(rows))
     for failure in failures:

@@ -183,6 +183,71 @@ class Rows(unittest.TestCase):
         self.assertEqual(data["failures"], ["x failed"])
 
 
+class Rounds(unittest.TestCase):
+    """Several interleaved rounds: medians compared, each side's spread shown."""
+
+    @staticmethod
+    def asyncio_report(max_ms: float) -> dict:
+        rep = json.loads(json.dumps(ASYNCIO))
+        run_of = {r["backend"]: r for r in rep["runs"]}
+        run_of["asyncio-threadpool"]["groups"][0]["latency_us"]["max"] = max_ms * 1e3
+        return rep
+
+    def test_medians_and_every_rounds_value(self):
+        fig = figure("asyncio_offload", "threadpool_max_ms")
+        py = [{"threadpool_max_ms": v} for v in (30.0, 110.0, 50.0)]
+        reps = [{"asyncio_offload": self.asyncio_report(v)} for v in (90.0, 60.0, 70.0)]
+        row = compare.compare_rounds("asyncio_offload", fig, py, reps)
+        self.assertEqual((row.cpython, row.gilsim), (50.0, 70.0))
+        self.assertAlmostEqual(row.ratio, 70.0 / 50.0)
+        self.assertEqual(row.cpython_runs, [30.0, 110.0, 50.0])
+        self.assertEqual(row.gilsim_runs, [90.0, 60.0, 70.0])
+        table = compare.render_table([row])
+        self.assertIn("median of 3: CPython 30-110, gilsim 60-90", table)
+        self.assertEqual(json.loads(compare.render_json([row], []))["rows"][0]["gilsim_runs"],
+                         [90.0, 60.0, 70.0])
+
+    def test_a_failed_round_is_left_out_of_its_sides_median(self):
+        fig = figure("asyncio_offload", "threadpool_max_ms")
+        py = [{"threadpool_max_ms": 40.0}, None, {"threadpool_max_ms": 60.0}]
+        reps = [{"asyncio_offload": self.asyncio_report(v)} for v in (10.0, 20.0, 30.0)]
+        row = compare.compare_rounds("asyncio_offload", fig, py, reps)
+        self.assertEqual((row.cpython, row.gilsim), (50.0, 20.0))
+        self.assertIsNone(row.error)
+
+    def test_one_round_is_a_plain_row_without_a_spread_column(self):
+        row = compare.compare_rounds("cpu_threads", figure("cpu_threads", "pool_speedup"),
+                                     [{"pool_speedup": 2.5}], [{"cpu_threads": CPU_THREADS}])
+        self.assertIsNone(row.cpython_runs)
+        self.assertNotIn("spread", compare.render_table([row]))
+
+    def test_sides_run_interleaved_round_by_round(self):
+        ph = next(p for p in compare.PHENOMENA if p.name == "asyncio_offload")
+        self.assertGreater(ph.rounds, 1)
+        calls: list[str] = []
+
+        def cpython(_ph):
+            calls.append("cpython")
+            return {"threadpool_max_ms": 50.0}
+
+        def gilsim(_path, config):
+            calls.append("gilsim")
+            return self.asyncio_report(60.0)
+
+        with mock.patch.object(compare, "run_cpython", cpython), \
+                mock.patch.object(compare, "run_gilsim", gilsim), \
+                contextlib.redirect_stderr(io.StringIO()):
+            rows = compare.run_phenomenon(ph, Path("gilsim"), [], rounds=3)
+        self.assertEqual(calls, ["cpython", "gilsim"] * 3)
+        row = next(r for r in rows if r.figure == "threadpool_max_ms")
+        self.assertEqual(len(row.cpython_runs), 3)
+
+    def test_rounds_must_be_positive(self):
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as exc:
+            compare.parse_args(["--rounds", "0"])
+        self.assertEqual(exc.exception.code, 2)
+
+
 # --------------------------------------------------------------------------
 # The configs in configs/python/ must provide every label the extractors use,
 # and use only the keys of SPEC section 2 (gilsim rejects unknown keys).
