@@ -109,7 +109,10 @@ impl ClientChain {
             due: done.end,
         };
         let submitted = self.open.load(Ordering::SeqCst)
-            && matches!(self.exec.read().as_deref().map(|e| e.submit(ticket)), Some(Ok(())));
+            && matches!(
+                self.exec.read().as_deref().map(|e| e.submit(ticket)),
+                Some(Ok(()))
+            );
         if !submitted {
             self.submitted.fetch_sub(1, Ordering::SeqCst);
             return false;
@@ -171,5 +174,136 @@ impl Executor for Chained {
         if let Some(e) = exec {
             e.shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Arrival, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
+    use parking_lot::Mutex;
+
+    /// Keeps what it is given.
+    struct Keep(Arc<Mutex<Vec<JobTicket>>>);
+
+    impl Executor for Keep {
+        fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
+            self.0.lock().push(ticket);
+            Ok(())
+        }
+        fn shutdown(self: Box<Self>) {}
+    }
+
+    fn plan(groups: Vec<(u64, Arrival)>) -> Arc<Plan> {
+        Arc::new(Plan::new(&JobSet {
+            name: "chain".into(),
+            description: None,
+            seed: 1,
+            gil: GilSettings::default(),
+            backends: vec![],
+            groups: groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, (jobs, arrival))| GroupSpec {
+                    name: format!("g{i}"),
+                    jobs,
+                    arrival,
+                    steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
+                })
+                .collect(),
+            source: "chain.toml".into(),
+            model_cores: None,
+        }))
+    }
+
+    fn closed(clients: u64, think: Option<Duration>) -> Arrival {
+        Arrival::Closed {
+            clients,
+            think: think.map(DurationSpec::Fixed),
+        }
+    }
+
+    fn done(group: usize, index: u64) -> Done {
+        Done {
+            id: JobId { group, index },
+            end: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn only_plans_with_a_closed_group_get_a_chain() {
+        assert!(ClientChain::for_plan(&plan(vec![(5, Arrival::Batch)]), 0).is_none());
+        assert!(
+            ClientChain::for_plan(&plan(vec![(5, Arrival::Batch), (5, closed(1, None))]), 0)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_client_goes_on_with_its_next_job_due_at_the_previous_end() {
+        let chain = ClientChain::for_plan(&plan(vec![(10, closed(3, None))]), 0).unwrap();
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        chain.set_executor(Box::new(Keep(kept.clone())));
+        let d = done(0, 4);
+        assert!(chain.on_done(d));
+        assert_eq!(chain.submitted(), 1);
+        let t = kept.lock()[0];
+        assert_eq!(t.id, JobId { group: 0, index: 7 });
+        assert_eq!(t.due, d.end);
+        assert!(!chain.on_done(done(0, 7)), "job 10 does not exist");
+        assert_eq!(chain.submitted(), 1);
+    }
+
+    #[test]
+    fn the_driver_keeps_what_it_must_decide() {
+        let p = plan(vec![
+            (10, closed(1, Some(Duration::from_millis(1)))),
+            (10, closed(1, None)),
+            (10, Arrival::Batch),
+        ]);
+        let chain = ClientChain::for_plan(&p, 0).unwrap();
+        assert!(!chain.on_done(done(1, 0)), "no executor yet");
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        chain.set_executor(Box::new(Keep(kept.clone())));
+        assert!(!chain.on_done(done(0, 0)), "a think time: due later");
+        assert!(!chain.on_done(done(2, 0)), "not a closed-loop group");
+        chain.set_backlog(true);
+        assert!(!chain.on_done(done(1, 0)), "jobs are held back");
+        chain.set_backlog(false);
+        assert!(chain.on_done(done(1, 0)));
+        chain.close();
+        assert!(!chain.on_done(done(1, 1)), "the driver stopped");
+        assert_eq!(chain.submitted(), 1, "refused submissions are taken back");
+        assert_eq!(kept.lock().len(), 1);
+    }
+
+    #[test]
+    fn the_first_measured_due_time_counts_past_the_warm_up() {
+        let chain = ClientChain::for_plan(&plan(vec![(10, closed(1, None))]), 2).unwrap();
+        chain.set_executor(Box::new(Keep(Arc::new(Mutex::new(Vec::new())))));
+        assert!(chain.on_done(done(0, 0)));
+        assert_eq!(chain.first_measured_due(), None, "job 1 is warm-up");
+        let d = done(0, 1);
+        assert!(chain.on_done(d));
+        let first = chain.first_measured_due().unwrap();
+        let off = first.saturating_duration_since(d.end) + d.end.saturating_duration_since(first);
+        assert!(off < Duration::from_micros(1), "{off:?}");
+    }
+
+    #[test]
+    fn shutdown_through_the_chain_stops_the_executor_and_closes_it() {
+        let chain = ClientChain::for_plan(&plan(vec![(10, closed(1, None))]), 0).unwrap();
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        chain.set_executor(Box::new(Keep(kept.clone())));
+        let exec = Box::new(Chained(chain.clone()));
+        exec.submit(JobTicket {
+            id: JobId { group: 0, index: 0 },
+            due: Instant::now(),
+        })
+        .unwrap();
+        assert_eq!(kept.lock().len(), 1);
+        exec.shutdown();
+        assert!(!chain.on_done(done(0, 0)));
+        assert!(chain.exec.read().is_none());
     }
 }

@@ -611,18 +611,26 @@ mod tests {
     }
 
     fn set(jobs: u64, arrival: Arrival) -> Arc<Plan> {
+        set_of(vec![(jobs, arrival)])
+    }
+
+    fn set_of(groups: Vec<(u64, Arrival)>) -> Arc<Plan> {
         Arc::new(Plan::new(&JobSet {
             name: "driver".into(),
             description: None,
             seed: 1,
             gil: GilSettings::default(),
             backends: vec![],
-            groups: vec![GroupSpec {
-                name: "g".into(),
-                jobs,
-                arrival,
-                steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
-            }],
+            groups: groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, (jobs, arrival))| GroupSpec {
+                    name: format!("g{i}"),
+                    jobs,
+                    arrival,
+                    steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
+                })
+                .collect(),
             source: "driver.toml".into(),
             model_cores: None,
         }))
@@ -658,6 +666,44 @@ mod tests {
             };
             let m = run(&spec, set(3_000, closed), &opts(65_536)).unwrap();
             assert_eq!(m.jobs, 3_000, "{}", spec.name);
+        }
+    }
+
+    /// Closed-loop clients that go on by themselves ([`ClientChain`]) still
+    /// respect a bound below the number of clients, and every job of a
+    /// mix of chained clients, clients with a think time and a batch is
+    /// run and measured once, on every kind of executor.
+    #[test]
+    fn chained_clients_complete_under_a_bound_and_beside_other_groups() {
+        let mut pool = BackendSpec::new(BackendKind::Threads, false);
+        pool.workers = 2;
+        let per_job = BackendSpec::new(BackendKind::Threads, false);
+        let closed = Arrival::Closed {
+            clients: 10,
+            think: None,
+        };
+        for spec in [
+            pool,
+            per_job,
+            BackendSpec::new(BackendKind::Rayon, false),
+            BackendSpec::new(BackendKind::Tokio, false),
+            BackendSpec::new(BackendKind::Smol, false),
+        ] {
+            let m = run(&spec, set(2_000, closed.clone()), &opts(3)).unwrap();
+            assert_eq!(m.jobs, 2_000, "{}", spec.name);
+            assert!(m.held_back.is_some(), "{}: 10 clients, 3 slots", spec.name);
+            let thinking = Arrival::Closed {
+                clients: 2,
+                think: Some(DurationSpec::Fixed(Duration::from_micros(50))),
+            };
+            let mixed = set_of(vec![
+                (1_000, closed.clone()),
+                (300, thinking),
+                (500, Arrival::Batch),
+            ]);
+            let m = run(&spec, mixed, &opts(65_536)).unwrap();
+            assert_eq!(m.jobs, 1_800, "{}", spec.name);
+            assert!(m.complete, "{}", spec.name);
         }
     }
 }

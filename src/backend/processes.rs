@@ -21,10 +21,10 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
+use super::chain::{Chained, ClientChain};
 use super::{Backend, Executor, RunOptions};
 use crate::config::{BackendKind, BackendSpec, Dispatch};
 use crate::error::RunError;
-use super::chain::{Chained, ClientChain};
 use crate::exec::{AfterJob, Bell, Done, JobTicket, NextJob, RunShared};
 use crate::metrics::{new_histogram, GroupMetrics, ProcessMeasurement};
 use crate::plan::{ArrivalPlan, JobId, Plan};

@@ -262,6 +262,26 @@ mod tests {
     }
 
     #[test]
+    fn a_quiet_ring_counts_without_waking_and_a_later_loud_one_wakes() {
+        let bell = Arc::new(Bell::default());
+        let b = bell.clone();
+        let ringer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            b.ring_ended_quietly(Instant::now());
+            std::thread::sleep(Duration::from_millis(30));
+            b.ring_ended(Instant::now());
+        });
+        let t = Instant::now();
+        bell.wait(1, Some(t + Duration::from_secs(10)));
+        assert!(
+            t.elapsed() >= Duration::from_millis(30),
+            "woken by the quiet ring"
+        );
+        assert_eq!(bell.rung(), 2);
+        ringer.join().unwrap();
+    }
+
+    #[test]
     fn many_ringers_never_lose_the_wake() {
         for _ in 0..50 {
             let bell = Arc::new(Bell::default());

@@ -796,6 +796,29 @@ mod tests {
     }
 
     #[test]
+    fn a_client_that_went_on_by_itself_is_counted_but_not_sent() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let went_on = Arc::new(AtomicBool::new(true));
+        let w = went_on.clone();
+        let s = shared(tx).with_next_job(NextJob(Box::new(move |_| w.load(Ordering::SeqCst))));
+        s.run_job_sync(ticket());
+        assert!(rx.try_recv().is_err(), "the hook submitted the next job");
+        assert_eq!(s.bell.rung(), 1);
+        assert_eq!(s.recorder.finish()[0].jobs, 1);
+        went_on.store(false, Ordering::SeqCst);
+        s.run_job_sync(ticket());
+        assert!(rx.try_recv().is_ok(), "left to the driver");
+        assert_eq!(s.bell.rung(), 2);
+        s.cancel();
+        went_on.store(true, Ordering::SeqCst);
+        s.run_job_sync(ticket());
+        assert!(
+            rx.try_recv().is_ok(),
+            "a cancelled run goes on with nothing"
+        );
+    }
+
+    #[test]
     fn a_finished_job_is_recorded_once() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let s = shared(tx);
