@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use super::chain::ClientChain;
 use super::processes::Deployment;
 use super::{available_cores, backend_for, Backend, Executor};
 use crate::config::BackendSpec;
@@ -103,6 +104,7 @@ pub fn run(
     tracing::debug!(backend = %spec.name, jobs = plan.total_jobs(), processes = spec.processes, "starting run");
     let deployment = Deployment::launch(spec, &*backend, &plan, opts, tx, cores)?;
     let bell = deployment.bell.clone();
+    let chain = deployment.chain.clone();
     let cpu_before = process_cpu_time();
     let steal_before = host::steal_time();
     let limiter = in_flight_limiter(&*backend, opts);
@@ -112,6 +114,7 @@ pub fn run(
     driver.set_give_up(opts.give_up);
     let cancel = deployment.canceller();
     driver.cancel = Some(&cancel);
+    driver.chain = chain.as_deref();
     let outcome = driver.drive(&*deployment.executor);
     let gave_up = driver.gave_up;
     let abandon = driver.abandoned > 0;
@@ -226,6 +229,11 @@ struct Driver<'a> {
     cancel: Option<&'a dyn Fn()>,
     /// Jobs known to be late when the driver gave up on the run, if it did.
     gave_up: Option<u64>,
+    /// Where closed-loop clients submit their next jobs themselves, when
+    /// they can ([`ClientChain`]); such jobs count in `submitted`.
+    chain: Option<&'a ClientChain>,
+    /// The chain's count of submissions last added to `submitted`.
+    chained_seen: u64,
 }
 
 /// Completions the driver lets accumulate, at the in-flight bound, before it
@@ -284,6 +292,8 @@ impl<'a> Driver<'a> {
             due_offsets: Vec::new(),
             cancel: None,
             gave_up: None,
+            chain: None,
+            chained_seen: 0,
         }
     }
 
@@ -293,8 +303,16 @@ impl<'a> Driver<'a> {
     /// (of a measured job, when there is a warm-up) and the last
     /// completion.
     fn drive(&mut self, exec: &dyn Executor) -> Result<(Instant, Instant), RunError> {
+        // Everything due at t0 is queued before t0: filling a queue of
+        // 100,000 jobs takes a millisecond or two, which would otherwise
+        // delay every job's start past its due time.
+        self.queue_initial_jobs();
         sleep_until(self.t0);
         let result = self.submit_all(exec);
+        if let Some(chain) = self.chain {
+            chain.close();
+        }
+        self.drain();
         // Whatever happened, jobs already submitted still report in; wait
         // for them so the engine can shut down cleanly.
         let grace_end =
@@ -308,18 +326,26 @@ impl<'a> Driver<'a> {
         }
         self.abandoned = self.submitted - self.completed;
         result?;
-        let first = self
-            .first_measured_due
-            .or(self.first_due)
-            .unwrap_or(self.t0);
+        let chained_first = self.chain.and_then(ClientChain::first_measured_due);
+        let measured = match (self.first_measured_due, chained_first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let first = measured.or(self.first_due).unwrap_or(self.t0);
         Ok((first, self.bell.last_end().unwrap_or(first)))
     }
 
-    fn submit_all(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
+    /// Queues the jobs due at t0 (batch jobs, each closed client's first)
+    /// and schedules each open-loop group's first job.
+    fn queue_initial_jobs(&mut self) {
         let t0 = self.t0;
-        self.ready
-            .extend(self.initial_jobs().into_iter().map(|id| (t0, id)));
+        let initial = self.initial_jobs();
+        self.ready.reserve(initial.len());
+        self.ready.extend(initial.into_iter().map(|id| (t0, id)));
         self.schedule_first_open_jobs();
+    }
+
+    fn submit_all(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
         let mut last_report = Instant::now();
         while self.completed < self.total && !stop::requested() && !self.decided() {
             self.report_progress(&mut last_report);
@@ -407,6 +433,9 @@ impl<'a> Driver<'a> {
         // Whatever is still ready waits for a slot.
         self.held_back += (self.ready.len() - self.counted_in_ready) as u64;
         self.counted_in_ready = self.ready.len();
+        if let Some(chain) = self.chain {
+            chain.set_backlog(!self.ready.is_empty());
+        }
         Ok(())
     }
 
@@ -503,6 +532,13 @@ impl<'a> Driver<'a> {
     /// rung, so every one counted is already in the channel.
     fn drain(&mut self) {
         let rung = self.bell.rung();
+        // After the ring count: a job chained by a finishing job is counted
+        // as submitted before that job is rung.
+        if let Some(chain) = self.chain {
+            let chained = chain.submitted();
+            self.submitted = (self.submitted + chained).saturating_sub(self.chained_seen);
+            self.chained_seen = chained;
+        }
         while let Ok(done) = self.done_rx.try_recv() {
             self.on_done(done);
         }
@@ -575,18 +611,26 @@ mod tests {
     }
 
     fn set(jobs: u64, arrival: Arrival) -> Arc<Plan> {
+        set_of(vec![(jobs, arrival)])
+    }
+
+    fn set_of(groups: Vec<(u64, Arrival)>) -> Arc<Plan> {
         Arc::new(Plan::new(&JobSet {
             name: "driver".into(),
             description: None,
             seed: 1,
             gil: GilSettings::default(),
             backends: vec![],
-            groups: vec![GroupSpec {
-                name: "g".into(),
-                jobs,
-                arrival,
-                steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
-            }],
+            groups: groups
+                .into_iter()
+                .enumerate()
+                .map(|(i, (jobs, arrival))| GroupSpec {
+                    name: format!("g{i}"),
+                    jobs,
+                    arrival,
+                    steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
+                })
+                .collect(),
             source: "driver.toml".into(),
             model_cores: None,
         }))
@@ -622,6 +666,44 @@ mod tests {
             };
             let m = run(&spec, set(3_000, closed), &opts(65_536)).unwrap();
             assert_eq!(m.jobs, 3_000, "{}", spec.name);
+        }
+    }
+
+    /// Closed-loop clients that go on by themselves ([`ClientChain`]) still
+    /// respect a bound below the number of clients, and every job of a
+    /// mix of chained clients, clients with a think time and a batch is
+    /// run and measured once, on every kind of executor.
+    #[test]
+    fn chained_clients_complete_under_a_bound_and_beside_other_groups() {
+        let mut pool = BackendSpec::new(BackendKind::Threads, false);
+        pool.workers = 2;
+        let per_job = BackendSpec::new(BackendKind::Threads, false);
+        let closed = Arrival::Closed {
+            clients: 10,
+            think: None,
+        };
+        for spec in [
+            pool,
+            per_job,
+            BackendSpec::new(BackendKind::Rayon, false),
+            BackendSpec::new(BackendKind::Tokio, false),
+            BackendSpec::new(BackendKind::Smol, false),
+        ] {
+            let m = run(&spec, set(2_000, closed.clone()), &opts(3)).unwrap();
+            assert_eq!(m.jobs, 2_000, "{}", spec.name);
+            assert!(m.held_back.is_some(), "{}: 10 clients, 3 slots", spec.name);
+            let thinking = Arrival::Closed {
+                clients: 2,
+                think: Some(DurationSpec::Fixed(Duration::from_micros(50))),
+            };
+            let mixed = set_of(vec![
+                (1_000, closed.clone()),
+                (300, thinking),
+                (500, Arrival::Batch),
+            ]);
+            let m = run(&spec, mixed, &opts(65_536)).unwrap();
+            assert_eq!(m.jobs, 1_800, "{}", spec.name);
+            assert!(m.complete, "{}", spec.name);
         }
     }
 }

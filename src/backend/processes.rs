@@ -10,7 +10,9 @@
 //! from the shared accept queue: no extra thread, no extra hop.
 //!
 //! With one process nothing of this is in the way: the backend is launched
-//! on one [`RunShared`] exactly as before.
+//! on one [`RunShared`] exactly as before (with a [`ClientChain`] when the
+//! plan has closed-loop groups; a deployment of several processes sends
+//! every closed-loop completion through the driver).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
@@ -19,10 +21,11 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
+use super::chain::{Chained, ClientChain};
 use super::{Backend, Executor, RunOptions};
 use crate::config::{BackendKind, BackendSpec, Dispatch};
 use crate::error::RunError;
-use crate::exec::{AfterJob, Bell, Done, JobTicket, RunShared};
+use crate::exec::{AfterJob, Bell, Done, JobTicket, NextJob, RunShared};
 use crate::metrics::{new_histogram, GroupMetrics, ProcessMeasurement};
 use crate::plan::{ArrivalPlan, JobId, Plan};
 use crate::work::counter::CounterResult;
@@ -36,6 +39,9 @@ pub(super) struct Deployment {
     pub bell: Arc<Bell>,
     shared: Vec<Arc<RunShared>>,
     dispatcher: Option<Arc<Dispatcher>>,
+    /// Lets closed-loop clients go on where their jobs end (one process;
+    /// see [`ClientChain`]).
+    pub chain: Option<Arc<ClientChain>>,
 }
 
 /// What a deployment measured, merged over its processes.
@@ -87,13 +93,24 @@ impl Deployment {
                 .sending_only(closed_groups(plan))
         };
         if processes == 1 {
-            let shared = Arc::new(new_shared(0));
-            let executor = backend.launch(shared.clone())?;
+            let chain = ClientChain::for_plan(plan, opts.warmup_jobs);
+            let mut one = new_shared(0);
+            if let Some(c) = &chain {
+                let c = c.clone();
+                one = one.with_next_job(NextJob(Box::new(move |d| c.on_done(d))));
+            }
+            let shared = Arc::new(one);
+            let mut executor = backend.launch(shared.clone())?;
+            if let Some(c) = &chain {
+                c.set_executor(executor);
+                executor = Box::new(Chained(c.clone()));
+            }
             return Ok(Self {
                 executor,
                 bell,
                 shared: vec![shared],
                 dispatcher: None,
+                chain,
             });
         }
         let dispatcher = Arc::new(Dispatcher::new(
@@ -132,6 +149,7 @@ impl Deployment {
             bell,
             shared,
             dispatcher: Some(dispatcher),
+            chain: None,
         })
     }
 

@@ -75,12 +75,27 @@ impl Bell {
     /// [`Bell::ring`] for a completion that ended at `end`, which
     /// [`Bell::last_end`] then takes into account.
     pub fn ring_ended(&self, end: Instant) {
+        let shard = self.shard_ended(end);
+        self.count(shard);
+    }
+
+    /// [`Bell::ring_ended`] that never wakes the waiter: the completion is
+    /// counted, but the waiter has nothing to do about it (a closed-loop
+    /// client that went on by itself). A waiter waiting for a count this
+    /// ring reaches is woken by the next loud ring, or its deadline.
+    pub fn ring_ended_quietly(&self, end: Instant) {
+        let shard = self.shard_ended(end);
+        shard.rung.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// This thread's shard, with `end` taken into its latest end time.
+    fn shard_ended(&self, end: Instant) -> &Shard {
         let shard = &self.shards[thread_token() as usize % SHARDS];
         let ns = end.saturating_duration_since(self.epoch).as_nanos() as u64 + 1;
-        // Published by the SeqCst add in `count`, which the reader's SeqCst
-        // loads of the count synchronise with.
+        // Published by the SeqCst add of the count that follows, which the
+        // reader's SeqCst loads of the count synchronise with.
         shard.last_end.fetch_max(ns, Ordering::Relaxed);
-        self.count(shard);
+        shard
     }
 
     fn count(&self, shard: &Shard) {
@@ -244,6 +259,26 @@ mod tests {
         );
         assert!(t.elapsed() >= Duration::from_millis(10));
         assert_eq!(bell.rung(), 5);
+    }
+
+    #[test]
+    fn a_quiet_ring_counts_without_waking_and_a_later_loud_one_wakes() {
+        let bell = Arc::new(Bell::default());
+        let b = bell.clone();
+        let ringer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            b.ring_ended_quietly(Instant::now());
+            std::thread::sleep(Duration::from_millis(30));
+            b.ring_ended(Instant::now());
+        });
+        let t = Instant::now();
+        bell.wait(1, Some(t + Duration::from_secs(10)));
+        assert!(
+            t.elapsed() >= Duration::from_millis(30),
+            "woken by the quiet ring"
+        );
+        assert_eq!(bell.rung(), 2);
+        ringer.join().unwrap();
     }
 
     #[test]
