@@ -182,6 +182,45 @@ mod tests {
     }
 
     #[test]
+    fn streams_fire_in_the_order_of_a_single_queue() {
+        // Three streams (each with one event pending, scheduled when the
+        // previous one fires) among other events, against the same pushes
+        // all made with `push`: the same events at the same times.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(4);
+        let (mut lanes, mut single) = (EventQueue::new(), EventQueue::new());
+        for s in 0..3u64 {
+            let at = rng.random_range(0..5);
+            lanes.push_stream(at, (s, 0));
+            single.push(at, (s, 0));
+        }
+        let mut other = 100u64;
+        let mut now = 0;
+        for _ in 0..50_000 {
+            let a = lanes.pop();
+            assert_eq!(a, single.pop());
+            let Some((at, (kind, n))) = a else { break };
+            assert!(at >= now);
+            now = at;
+            lanes.set_now(now);
+            single.set_now(now);
+            if kind < 3 {
+                let next = now + rng.random_range(0..4);
+                lanes.push_stream(next, (kind, n + 1));
+                single.push(next, (kind, n + 1));
+            }
+            for _ in 0..rng.random_range(0..3) {
+                other += 1;
+                let at = now + [0, 0, 1, 3, 20][rng.random_range(0..5)];
+                lanes.push(at, (other, 0));
+                single.push(at, (other, 0));
+            }
+            assert_eq!(lanes.peek_time(), single.peek_time());
+        }
+        assert_eq!(lanes.popped, single.popped);
+    }
+
+    #[test]
     fn events_due_now_keep_their_order_among_earlier_scheduled_ones() {
         // Scheduled for 5 before time reached 5, then at 5: all in
         // scheduling order, with the heap's and the FIFO's interleaved

@@ -28,9 +28,10 @@ use rand_pcg::Pcg64Mcg;
 
 use super::arrivals::{common_event, Arrivals, Runner};
 use super::clock::{EventQueue, Ns};
-use super::cores::Cores;
+use super::cores::{u64_to_f64, Cores};
 use super::costs::Costs;
 use super::sim::{CostNs, Ev, Finished, Outcome};
+use super::tally::Tally;
 use crate::config::{BackendKind, BackendSpec};
 use crate::metrics::GroupMetrics;
 use crate::plan::dist::Sampler;
@@ -164,6 +165,23 @@ struct Sums {
     service: u128,
 }
 
+/// A group's three histograms, tallied (see `tally.rs`).
+struct Tallies {
+    latency: Tally,
+    queue: Tally,
+    service: Tally,
+}
+
+impl Tallies {
+    fn of(g: &GroupMetrics) -> Option<Self> {
+        Some(Self {
+            latency: Tally::for_histogram(&g.latency)?,
+            queue: Tally::for_histogram(&g.queue)?,
+            service: Tally::for_histogram(&g.service)?,
+        })
+    }
+}
+
 /// `ns` as a `Duration` (whole nanoseconds; beyond `u64` seconds it
 /// saturates, where adding `Duration`s would have overflowed).
 fn duration_of(ns: u128) -> Duration {
@@ -187,6 +205,8 @@ pub(super) struct Fast<'p> {
     arrivals: Arrivals<'p>,
     groups: Vec<GroupMetrics>,
     sums: Vec<Sums>,
+    /// Per group: its histograms' tallies (`None`: recorded directly).
+    tallies: Vec<Option<Tallies>>,
     last_end: Ns,
 }
 
@@ -199,6 +219,7 @@ impl<'p> Fast<'p> {
         in_flight_limit: u64,
         warmup_jobs: u64,
     ) -> Self {
+        let groups: Vec<GroupMetrics> = plan.groups.iter().map(|_| GroupMetrics::new()).collect();
         Self {
             plan,
             groups_of: plan
@@ -221,7 +242,8 @@ impl<'p> Fast<'p> {
             trees: Vec::new(),
             free: Vec::new(),
             arrivals: Arrivals::new(plan, in_flight_limit, warmup_jobs),
-            groups: plan.groups.iter().map(|_| GroupMetrics::new()).collect(),
+            tallies: groups.iter().map(Tallies::of).collect(),
+            groups,
             sums: vec![Sums::default(); plan.groups.len()],
             last_end: 0,
         }
@@ -266,6 +288,13 @@ impl<'p> Fast<'p> {
                 "the model stopped with {} of {total} jobs complete (a modelling bug: please report it with the config)",
                 self.arrivals.completed
             ));
+        }
+        for (g, t) in self.groups.iter_mut().zip(&self.tallies) {
+            if let Some(t) = t {
+                t.latency.add_to(&mut g.latency);
+                t.queue.add_to(&mut g.queue);
+                t.service.add_to(&mut g.service);
+            }
         }
         for (g, s) in self.groups.iter_mut().zip(&self.sums) {
             g.times.cpu += duration_of(s.cpu);
@@ -448,7 +477,7 @@ impl<'p> Fast<'p> {
         s.state = State::Cpu(kind);
         s.since = self.now;
         let gen = s.cpu_gen;
-        self.cores.run(tid, gen, s_now + ns as f64);
+        self.cores.run(tid, gen, s_now + u64_to_f64(ns));
         true
     }
 
@@ -484,9 +513,18 @@ impl<'p> Fast<'p> {
             let latency = now.saturating_sub(due);
             let g = &mut self.groups[id.group];
             g.jobs += 1;
-            g.latency.saturating_record(latency / 1_000);
-            g.queue.saturating_record(queue / 1_000);
-            g.service.saturating_record(service / 1_000);
+            match &mut self.tallies[id.group] {
+                Some(t) => {
+                    t.latency.record(latency / 1_000);
+                    t.queue.record(queue / 1_000);
+                    t.service.record(service / 1_000);
+                }
+                None => {
+                    g.latency.saturating_record(latency / 1_000);
+                    g.queue.saturating_record(queue / 1_000);
+                    g.service.saturating_record(service / 1_000);
+                }
+            }
             let sums = &mut self.sums[id.group];
             sums.cpu += u128::from(s.cpu);
             sums.native += u128::from(s.native);
