@@ -9,10 +9,17 @@
 //!
 //! Only the next due time of each open group is held, so memory does not
 //! grow with the number of jobs.
+//!
+//! Both simulators (the general one, `sim.rs`, and the compiled fast path,
+//! `fast.rs`) drive their runs through the same code here: they implement
+//! [`Runner`], and [`common_event`] handles the events they share (an
+//! open-loop arrival, a closed client's next job, a thread's wake-up), so
+//! the arrival rules exist once.
 
 use std::collections::VecDeque;
 
-use super::clock::Ns;
+use super::clock::{EventQueue, Ns};
+use super::sim::Ev;
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
 
 /// Due jobs and the in-flight bound.
@@ -29,11 +36,19 @@ pub struct Arrivals<'p> {
     /// Jobs that found the run at its bound, each counted once.
     pub held_back: u64,
     counted_in_ready: usize,
+    /// Index of each open-loop group's next job.
+    open_next: Vec<u64>,
+    /// Per group: jobs with an index below this run but are left out of the
+    /// measurements (the warm-up, as on the real engine).
+    warmup: Vec<u64>,
+    /// The first measured job's due time (past any warm-up).
+    pub first_due: Option<Ns>,
 }
 
 impl<'p> Arrivals<'p> {
-    /// The driver of `plan`, admitting at most `limit` jobs at once.
-    pub fn new(plan: &'p Plan, limit: u64) -> Self {
+    /// The driver of `plan`, admitting at most `limit` jobs at once, the
+    /// first `warmup_jobs` (as the real driver counts them) unmeasured.
+    pub fn new(plan: &'p Plan, limit: u64, warmup_jobs: u64) -> Self {
         Self {
             plan,
             open: (0..plan.groups.len())
@@ -45,12 +60,59 @@ impl<'p> Arrivals<'p> {
             completed: 0,
             held_back: 0,
             counted_in_ready: 0,
+            open_next: vec![0; plan.groups.len()],
+            warmup: (0..plan.groups.len())
+                .map(|g| crate::exec::warmup_of(plan, g, warmup_jobs))
+                .collect(),
+            first_due: None,
+        }
+    }
+
+    /// The start of a run: the jobs due at 0 and each open group's first
+    /// arrival scheduled.
+    pub fn start(&mut self, q: &mut EventQueue<Ev>) {
+        self.initial();
+        for g in 0..self.plan.groups.len() {
+            if let Some(at) = self.next_open(g) {
+                q.push_stream(at, Ev::Open(g as u32));
+            }
+        }
+    }
+
+    /// Whether job `id` is measured (past its group's warm-up).
+    #[inline]
+    pub fn measured(&self, id: JobId) -> bool {
+        id.index >= self.warmup[id.group]
+    }
+
+    /// An open-loop arrival of group `g` is due now: the job joins the
+    /// due jobs and the group's next arrival is scheduled.
+    #[inline]
+    fn open_due(&mut self, g: u32, now: Ns, q: &mut EventQueue<Ev>) {
+        let group = g as usize;
+        let index = self.open_next[group];
+        self.open_next[group] += 1;
+        self.due(now, JobId { group, index });
+        if let Some(at) = self.next_open(group) {
+            q.push_stream(at.max(now), Ev::Open(g));
+        }
+    }
+
+    /// Job `id` completed at `now`: a closed client's next job becomes due
+    /// now or is scheduled for after its think time.
+    pub fn job_done(&mut self, now: Ns, id: JobId, q: &mut EventQueue<Ev>) {
+        if let Some((due, next)) = self.done(now, id) {
+            if due <= now {
+                self.due(due, next);
+            } else {
+                q.push(due, Ev::Closed(next.group as u32, next.index));
+            }
         }
     }
 
     /// Batch jobs and closed clients' first jobs, interleaved across groups
     /// as the real driver submits them; all due at 0.
-    pub fn initial(&mut self) {
+    fn initial(&mut self) {
         let firsts: Vec<u64> = self
             .plan
             .groups
@@ -72,31 +134,36 @@ impl<'p> Arrivals<'p> {
     }
 
     /// The next due time of open group `group`, if any job is left.
-    pub fn next_open(&mut self, group: usize) -> Option<Ns> {
+    fn next_open(&mut self, group: usize) -> Option<Ns> {
         self.open.get_mut(group)?.as_mut()?.next()
     }
 
     /// A job became due.
-    pub fn due(&mut self, at: Ns, id: JobId) {
+    fn due(&mut self, at: Ns, id: JobId) {
         self.ready.push_back((at, id));
     }
 
-    /// The next job that may enter the run now, if a slot is free.
+    /// The next job that may enter the run now, if a slot is free (the
+    /// first measured one's due time is kept).
+    #[inline]
     pub fn admit(&mut self) -> Option<(Ns, JobId)> {
         if self.in_flight >= self.limit {
             self.held_back += (self.ready.len() - self.counted_in_ready) as u64;
             self.counted_in_ready = self.ready.len();
             return None;
         }
-        let job = self.ready.pop_front()?;
+        let (due, id) = self.ready.pop_front()?;
         self.counted_in_ready = self.counted_in_ready.saturating_sub(1);
         self.in_flight += 1;
-        Some(job)
+        if self.measured(id) {
+            self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
+        }
+        Some((due, id))
     }
 
     /// A job completed at `now`: the closed client's next job and when it is
     /// due, if there is one.
-    pub fn done(&mut self, now: Ns, id: JobId) -> Option<(Ns, JobId)> {
+    fn done(&mut self, now: Ns, id: JobId) -> Option<(Ns, JobId)> {
         self.in_flight -= 1;
         self.completed += 1;
         let g = &self.plan.groups[id.group];
@@ -112,4 +179,46 @@ impl<'p> Arrivals<'p> {
             _ => None,
         }
     }
+}
+
+/// A simulator, as the shared driver code sees it.
+pub(super) trait Runner<'p> {
+    /// The driver, the event queue and the current time.
+    fn driver(&mut self) -> (&mut Arrivals<'p>, &mut EventQueue<Ev>, Ns);
+    /// Starts every due job a slot allows.
+    fn admit(&mut self);
+    /// Whether `gen` is thread `tid`'s live wake-up token.
+    fn live(&self, tid: u32, gen: u32) -> bool;
+    /// Thread `tid`'s wait is over.
+    fn wake(&mut self, tid: u32);
+}
+
+/// Handles the events every simulator has: an open-loop arrival, a closed
+/// client's next job (each followed by admissions), a wake-up (unless its
+/// token is stale). Hands any other event back.
+#[inline]
+pub(super) fn common_event<'p>(r: &mut impl Runner<'p>, ev: Ev) -> Option<Ev> {
+    match ev {
+        Ev::Open(g) => {
+            let (arrivals, q, now) = r.driver();
+            arrivals.open_due(g, now, q);
+            r.admit();
+        }
+        Ev::Closed(group, index) => {
+            let id = JobId {
+                group: group as usize,
+                index,
+            };
+            let (arrivals, _, now) = r.driver();
+            arrivals.due(now, id);
+            r.admit();
+        }
+        Ev::Wake(tid, gen) => {
+            if r.live(tid, gen) {
+                r.wake(tid);
+            }
+        }
+        other => return Some(other),
+    }
+    None
 }

@@ -26,13 +26,14 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
-use super::arrivals::Arrivals;
+use super::arrivals::{common_event, Arrivals, Runner};
 use super::clock::{EventQueue, Ns};
-use super::cores::Cores;
+use super::cores::{u64_to_f64, Cores};
 use super::costs::Costs;
-use super::sim::{record_ns, CostNs, Ev, Finished, Outcome};
+use super::sim::{CostNs, Ev, Finished, Outcome};
+use super::tally::Tally;
 use crate::config::{BackendKind, BackendSpec};
-use crate::metrics::{GroupMetrics, TimeBreakdown};
+use crate::metrics::GroupMetrics;
 use crate::plan::dist::Sampler;
 use crate::plan::{Action, JobCursor, JobId, Plan, PlanStep};
 
@@ -114,62 +115,98 @@ fn compile(steps: &[PlanStep]) -> Option<Vec<Compiled>> {
         .collect()
 }
 
-/// Where a job is in its steps.
-enum Cursor<'p> {
-    /// A group compiled flat: the next step, and the job's own stream
-    /// (made at its first draw, from the seed [`Plan::cursor`] uses, so the
-    /// draws are the cursor's).
-    Flat {
-        next: u32,
-        seed: u64,
-        rng: Option<Pcg64Mcg>,
-    },
-    /// Anything else: the plan's cursor.
-    Tree(JobCursor<'p>),
+/// How a group's jobs walk their steps.
+struct Group {
+    /// The steps compiled flat, if the group has no `repeat` (else each
+    /// job walks the plan's cursor).
+    flat: Option<Vec<Compiled>>,
+    /// Whether a flat step draws: a job of the group then makes its stream
+    /// when it starts (from the seed [`Plan::cursor`] uses, so the draws
+    /// are the cursor's; the cursor makes it at the first draw, and every
+    /// flat step is run, so the stream is the same).
+    draws: bool,
 }
 
-/// A job in flight.
-struct Job<'p> {
-    id: JobId,
-    due: Ns,
-    start: Ns,
-    cursor: Cursor<'p>,
-    /// The breakdown's only fields here, in ns.
-    cpu: u64,
-    native: u64,
-    io: u64,
-}
-
-/// One thread slot (the general path's `Thread` and `Task` in one: a job's
-/// thread lives exactly as long as its job).
-struct Slot<'p> {
+/// One thread slot with its job (the general path's `Thread` and `Task`
+/// in one: a job's thread lives exactly as long as its job). Plain data,
+/// reused in place: starting a job allocates nothing.
+struct Slot {
     /// Token of the slot's live wake-up.
     gen: u32,
     /// Token of its live CPU segment.
     cpu_gen: u32,
     state: State,
+    /// The job's group.
+    group: u32,
+    /// The job's next step (flat groups).
+    next: u32,
     /// When the current sleep or CPU segment began.
     since: Ns,
-    job: Option<Job<'p>>,
+    /// The job's index in its group.
+    index: u64,
+    due: Ns,
+    start: Ns,
+    /// The breakdown's only fields here, in ns.
+    cpu: u64,
+    native: u64,
+    io: u64,
+    /// The job's stream (flat groups that draw).
+    rng: Pcg64Mcg,
+}
+
+/// A group's summed durations, in ns, made `Duration`s once at the end:
+/// sums of whole nanoseconds, so the same `Duration`s as adding each job's.
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    cpu: u128,
+    native: u128,
+    io: u128,
+    queue: u128,
+    service: u128,
+}
+
+/// A group's three histograms, tallied (see `tally.rs`).
+struct Tallies {
+    latency: Tally,
+    queue: Tally,
+    service: Tally,
+}
+
+impl Tallies {
+    fn of(g: &GroupMetrics) -> Option<Self> {
+        Some(Self {
+            latency: Tally::for_histogram(&g.latency)?,
+            queue: Tally::for_histogram(&g.queue)?,
+            service: Tally::for_histogram(&g.service)?,
+        })
+    }
+}
+
+/// `ns` as a `Duration` (whole nanoseconds; beyond `u64` seconds it
+/// saturates, where adding `Duration`s would have overflowed).
+fn duration_of(ns: u128) -> Duration {
+    let secs = u64::try_from(ns / 1_000_000_000).unwrap_or(u64::MAX);
+    Duration::new(secs, (ns % 1_000_000_000) as u32)
 }
 
 /// The fast path's whole run.
 pub(super) struct Fast<'p> {
     plan: &'p Plan,
-    /// Per group: its steps compiled flat, if it has no `repeat`.
-    compiled: Vec<Option<Vec<Compiled>>>,
+    groups_of: Vec<Group>,
     costs: CostNs,
     now: Ns,
     q: EventQueue<Ev>,
     cores: Cores,
     cpu_completions: u64,
-    slots: Vec<Slot<'p>>,
+    slots: Vec<Slot>,
+    /// Per slot: the plan's cursor of its job, for groups with `repeat`.
+    trees: Vec<Option<JobCursor<'p>>>,
     free: Vec<u32>,
     arrivals: Arrivals<'p>,
-    open_next: Vec<u64>,
     groups: Vec<GroupMetrics>,
-    warmup: Vec<u64>,
-    first_due: Option<Ns>,
+    sums: Vec<Sums>,
+    /// Per group: its histograms' tallies (`None`: recorded directly).
+    tallies: Vec<Option<Tallies>>,
     last_end: Ns,
 }
 
@@ -182,35 +219,39 @@ impl<'p> Fast<'p> {
         in_flight_limit: u64,
         warmup_jobs: u64,
     ) -> Self {
+        let groups: Vec<GroupMetrics> = plan.groups.iter().map(|_| GroupMetrics::new()).collect();
         Self {
             plan,
-            compiled: plan.groups.iter().map(|g| compile(&g.steps)).collect(),
+            groups_of: plan
+                .groups
+                .iter()
+                .map(|g| {
+                    let flat = compile(&g.steps);
+                    let draws = flat
+                        .as_ref()
+                        .is_some_and(|f| f.iter().any(|c| c.sampler.is_random()));
+                    Group { flat, draws }
+                })
+                .collect(),
             costs: CostNs::from(costs),
             now: 0,
             q: EventQueue::new(),
             cores: Cores::new(cores),
             cpu_completions: 0,
             slots: Vec::new(),
+            trees: Vec::new(),
             free: Vec::new(),
-            arrivals: Arrivals::new(plan, in_flight_limit),
-            open_next: vec![0; plan.groups.len()],
-            groups: plan.groups.iter().map(|_| GroupMetrics::new()).collect(),
-            warmup: (0..plan.groups.len())
-                .map(|g| crate::exec::warmup_of(plan, g, warmup_jobs))
-                .collect(),
-            first_due: None,
+            arrivals: Arrivals::new(plan, in_flight_limit, warmup_jobs),
+            tallies: groups.iter().map(Tallies::of).collect(),
+            groups,
+            sums: vec![Sums::default(); plan.groups.len()],
             last_end: 0,
         }
     }
 
     /// Runs every job to completion (as `Sim::run`).
     pub fn run(mut self) -> Result<Finished, String> {
-        self.arrivals.initial();
-        for g in 0..self.plan.groups.len() {
-            if let Some(at) = self.arrivals.next_open(g) {
-                self.q.push(at, Ev::Open(g as u32));
-            }
-        }
+        self.arrivals.start(&mut self.q);
         self.admit();
         let total = self.plan.total_jobs();
         loop {
@@ -236,7 +277,9 @@ impl<'p> Fast<'p> {
                 _ => {
                     let Some((at, ev)) = self.q.pop() else { break };
                     self.set_now(at);
-                    self.event(ev);
+                    // Never anything else on this path (no GIL, no async
+                    // tasks).
+                    let _ = common_event(&mut self, ev);
                 }
             }
         }
@@ -246,7 +289,21 @@ impl<'p> Fast<'p> {
                 self.arrivals.completed
             ));
         }
-        let first = self.first_due.unwrap_or(0);
+        for (g, t) in self.groups.iter_mut().zip(&self.tallies) {
+            if let Some(t) = t {
+                t.latency.add_to(&mut g.latency);
+                t.queue.add_to(&mut g.queue);
+                t.service.add_to(&mut g.service);
+            }
+        }
+        for (g, s) in self.groups.iter_mut().zip(&self.sums) {
+            g.times.cpu += duration_of(s.cpu);
+            g.times.native += duration_of(s.native);
+            g.times.io += duration_of(s.io);
+            g.queue_total += duration_of(s.queue);
+            g.service_total += duration_of(s.service);
+        }
+        let first = self.arrivals.first_due.unwrap_or(0);
         let outcome = Outcome {
             wall: Duration::from_nanos(self.last_end.saturating_sub(first)),
             first_due: first,
@@ -266,74 +323,39 @@ impl<'p> Fast<'p> {
         self.cores.advance(self.now);
     }
 
-    fn event(&mut self, ev: Ev) {
-        match ev {
-            Ev::Open(g) => {
-                let g = g as usize;
-                let index = self.open_next[g];
-                self.open_next[g] += 1;
-                self.arrivals.due(self.now, JobId { group: g, index });
-                if let Some(at) = self.arrivals.next_open(g) {
-                    self.q.push(at.max(self.now), Ev::Open(g as u32));
-                }
-                self.admit();
-            }
-            Ev::Closed(group, index) => {
-                let id = JobId {
-                    group: group as usize,
-                    index,
-                };
-                self.arrivals.due(self.now, id);
-                self.admit();
-            }
-            Ev::Wake(tid, gen) => {
-                if self.slots[tid as usize].gen == gen {
-                    self.wake(tid);
-                }
-            }
-            // Never scheduled on this path (no GIL, no async tasks).
-            Ev::GilTimeout(..) | Ev::GilWoken(..) | Ev::IoDone(_) => {}
-        }
-    }
-
     /// Starts every due job a slot allows, each on a new thread.
     fn admit(&mut self) {
         while let Some((due, id)) = self.arrivals.admit() {
-            if id.index >= self.warmup[id.group] {
-                self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
+            let tid = self.new_slot();
+            let group = &self.groups_of[id.group];
+            let s = &mut self.slots[tid as usize];
+            s.group = id.group as u32;
+            s.index = id.index;
+            s.due = due;
+            s.start = 0;
+            s.next = 0;
+            s.cpu = 0;
+            s.native = 0;
+            s.io = 0;
+            if group.draws {
+                s.rng = Pcg64Mcg::seed_from_u64(self.plan.job_stream_seed(id));
             }
-            let cursor = match self.compiled[id.group] {
-                Some(_) => Cursor::Flat {
-                    next: 0,
-                    seed: self.plan.job_stream_seed(id),
-                    rng: None,
-                },
-                None => Cursor::Tree(self.plan.cursor(id)),
-            };
-            let job = Job {
-                id,
-                due,
-                start: 0,
-                cursor,
-                cpu: 0,
-                native: 0,
-                io: 0,
-            };
-            let tid = self.new_slot(job);
+            if group.flat.is_none() {
+                self.trees[tid as usize] = Some(self.plan.cursor(id));
+            }
             self.block(tid, State::Start, self.costs.thread_start);
         }
     }
 
-    /// A thread slot for `job`: the last one freed, else a new one (the
-    /// general path's order, which the cores' tie-breaks depend on).
-    fn new_slot(&mut self, job: Job<'p>) -> u32 {
+    /// A thread slot: the last one freed, else a new one (the general
+    /// path's order, which the cores' tie-breaks depend on).
+    fn new_slot(&mut self) -> u32 {
         match self.free.pop() {
             Some(tid) => {
                 let s = &mut self.slots[tid as usize];
                 s.gen = s.gen.wrapping_add(1);
                 s.cpu_gen = s.cpu_gen.wrapping_add(1);
                 s.state = State::Idle;
-                s.job = Some(job);
                 tid
             }
             None => {
@@ -341,9 +363,18 @@ impl<'p> Fast<'p> {
                     gen: 0,
                     cpu_gen: 0,
                     state: State::Idle,
+                    group: 0,
+                    next: 0,
                     since: 0,
-                    job: Some(job),
+                    index: 0,
+                    due: 0,
+                    start: 0,
+                    cpu: 0,
+                    native: 0,
+                    io: 0,
+                    rng: Pcg64Mcg::new(0),
                 });
+                self.trees.push(None);
                 (self.slots.len() - 1) as u32
             }
         }
@@ -361,34 +392,32 @@ impl<'p> Fast<'p> {
     }
 
     /// A started or sleeping thread runs again.
-    fn wake(&mut self, tid: u32) {
+    fn wake_slot(&mut self, tid: u32) {
         let now = self.now;
         let s = &mut self.slots[tid as usize];
         let state = s.state;
         s.state = State::Running;
-        let since = s.since;
-        let Some(job) = s.job.as_mut() else { return };
         match state {
             State::Start => {
-                job.start = now;
+                s.start = now;
                 if self.cpu(tid, self.costs.job, Kind::Harness) {
                     return;
                 }
             }
-            State::Sleep => job.io += now - since,
+            State::Sleep => s.io += now - s.since,
             _ => {}
         }
         self.step(tid);
     }
 
     /// Runs `tid`'s job on from its next step until it blocks or ends.
+    #[inline]
     fn step(&mut self, tid: u32) {
         loop {
-            let Some((kind, d)) = self.next_step(tid) else {
+            let Some((kind, ns)) = self.next_step(tid) else {
                 self.end_job(tid);
                 return;
             };
-            let ns = d.as_nanos() as u64;
             let blocked = match kind {
                 StepKind::Cpu => self.cpu(tid, ns, Kind::Interp),
                 StepKind::Native => self.cpu(tid, ns, Kind::Native),
@@ -403,34 +432,35 @@ impl<'p> Fast<'p> {
         }
     }
 
-    /// The next step of `tid`'s job with its duration drawn; `None` at the
-    /// end (or without a job).
+    /// The next step of `tid`'s job with its duration drawn, in ns; `None`
+    /// at the end.
     #[inline]
-    fn next_step(&mut self, tid: u32) -> Option<(StepKind, Duration)> {
-        let job = self.slots[tid as usize].job.as_mut()?;
-        match &mut job.cursor {
-            Cursor::Flat { next, seed, rng } => {
-                let steps = self.compiled[job.id.group].as_deref()?;
-                let step = steps.get(*next as usize)?;
-                *next += 1;
+    fn next_step(&mut self, tid: u32) -> Option<(StepKind, u64)> {
+        let s = &mut self.slots[tid as usize];
+        match &self.groups_of[s.group as usize].flat {
+            Some(steps) => {
+                let step = steps.get(s.next as usize)?;
+                s.next += 1;
                 let d = match step.sampler {
                     Sampler::Fixed(d) => d,
-                    sampler => {
-                        let seed = *seed;
-                        sampler.sample(rng.get_or_insert_with(|| Pcg64Mcg::seed_from_u64(seed)))
-                    }
+                    sampler => sampler.sample(&mut s.rng),
                 };
-                Some((step.kind, d))
+                Some((step.kind, d.as_nanos() as u64))
             }
-            Cursor::Tree(c) => loop {
-                match c.next()? {
-                    Action::Cpu(d) => return Some((StepKind::Cpu, d)),
-                    Action::Native(d) => return Some((StepKind::Native, d)),
-                    Action::Io(d) => return Some((StepKind::Io, d)),
-                    // `applies` leaves locks and counters to the general path.
-                    Action::Lock { .. } | Action::Counter { .. } => {}
+            None => {
+                let c = self.trees[tid as usize].as_mut()?;
+                loop {
+                    let (kind, d) = match c.next()? {
+                        Action::Cpu(d) => (StepKind::Cpu, d),
+                        Action::Native(d) => (StepKind::Native, d),
+                        Action::Io(d) => (StepKind::Io, d),
+                        // `applies` leaves locks and counters to the
+                        // general path.
+                        Action::Lock { .. } | Action::Counter { .. } => continue,
+                    };
+                    return Some((kind, d.as_nanos() as u64));
                 }
-            },
+            }
         }
     }
 
@@ -447,7 +477,7 @@ impl<'p> Fast<'p> {
         s.state = State::Cpu(kind);
         s.since = self.now;
         let gen = s.cpu_gen;
-        self.cores.run(tid, gen, s_now + ns as f64);
+        self.cores.run(tid, gen, s_now + u64_to_f64(ns));
         true
     }
 
@@ -458,12 +488,10 @@ impl<'p> Fast<'p> {
         let State::Cpu(kind) = s.state else { return };
         s.state = State::Running;
         let elapsed = now - s.since;
-        if let Some(job) = s.job.as_mut() {
-            match kind {
-                Kind::Interp => job.cpu += elapsed,
-                Kind::Native => job.native += elapsed,
-                Kind::Harness => {}
-            }
+        match kind {
+            Kind::Interp => s.cpu += elapsed,
+            Kind::Native => s.native += elapsed,
+            Kind::Harness => {}
         }
         self.step(tid);
     }
@@ -472,39 +500,70 @@ impl<'p> Fast<'p> {
     /// free the thread (after the admissions, as the general path does).
     fn end_job(&mut self, tid: u32) {
         let now = self.now;
-        let Some(job) = self.slots[tid as usize].job.take() else {
-            return;
+        let s = &self.slots[tid as usize];
+        let id = JobId {
+            group: s.group as usize,
+            index: s.index,
         };
-        if job.id.index >= self.warmup[job.id.group] {
-            // Sums of whole nanoseconds: the same Durations as charging
-            // each piece as it happens.
-            let times = TimeBreakdown {
-                cpu: Duration::from_nanos(job.cpu),
-                native: Duration::from_nanos(job.native),
-                io: Duration::from_nanos(job.io),
-                ..TimeBreakdown::default()
-            };
-            record_ns(
-                &mut self.groups[job.id.group],
-                job.due,
-                job.start,
-                now,
-                &times,
-            );
+        if self.arrivals.measured(id) {
+            // As `sim::record_ns`, the durations summed in ns.
+            let (due, start) = (s.due, s.start);
+            let queue = start.saturating_sub(due);
+            let service = now.saturating_sub(start);
+            let latency = now.saturating_sub(due);
+            let g = &mut self.groups[id.group];
+            g.jobs += 1;
+            match &mut self.tallies[id.group] {
+                Some(t) => {
+                    t.latency.record(latency / 1_000);
+                    t.queue.record(queue / 1_000);
+                    t.service.record(service / 1_000);
+                }
+                None => {
+                    g.latency.saturating_record(latency / 1_000);
+                    g.queue.saturating_record(queue / 1_000);
+                    g.service.saturating_record(service / 1_000);
+                }
+            }
+            let sums = &mut self.sums[id.group];
+            sums.cpu += u128::from(s.cpu);
+            sums.native += u128::from(s.native);
+            sums.io += u128::from(s.io);
+            sums.queue += u128::from(queue);
+            sums.service += u128::from(service);
+        }
+        if self.groups_of[id.group].flat.is_none() {
+            self.trees[tid as usize] = None;
         }
         self.last_end = self.last_end.max(now);
-        if let Some((due, next)) = self.arrivals.done(now, job.id) {
-            if due <= now {
-                self.arrivals.due(due, next);
-            } else {
-                self.q.push(due, Ev::Closed(next.group as u32, next.index));
-            }
-        }
+        self.arrivals.job_done(now, id, &mut self.q);
         self.admit();
         let s = &mut self.slots[tid as usize];
         s.gen = s.gen.wrapping_add(1);
         s.state = State::Idle;
         self.free.push(tid);
+    }
+}
+
+impl<'p> Runner<'p> for Fast<'p> {
+    #[inline]
+    fn driver(&mut self) -> (&mut Arrivals<'p>, &mut EventQueue<Ev>, Ns) {
+        (&mut self.arrivals, &mut self.q, self.now)
+    }
+
+    #[inline]
+    fn admit(&mut self) {
+        Fast::admit(self);
+    }
+
+    #[inline]
+    fn live(&self, tid: u32, gen: u32) -> bool {
+        self.slots[tid as usize].gen == gen
+    }
+
+    #[inline]
+    fn wake(&mut self, tid: u32) {
+        self.wake_slot(tid);
     }
 }
 

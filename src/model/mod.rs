@@ -17,6 +17,8 @@
 //! - `sim`: threads executing micro-ops, and the main loop;
 //! - `fast`: the same run compiled for thread-per-job backends without a
 //!   GIL whose steps are plain cpu/native/io (the same report, faster);
+//! - `tally`: the fast path's histogram recording (HdrHistogram's counts,
+//!   added once at the end);
 //! - `deploy`: deployments of several processes (`processes`, `dispatch`);
 //! - `costs`: the calibrated costs the model cannot derive.
 //!
@@ -37,6 +39,7 @@ mod gil;
 mod heap;
 mod sim;
 mod sync;
+mod tally;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use super::arrivals::Arrivals;
+use super::arrivals::{common_event, Arrivals, Runner};
 use super::clock::{EventQueue, Ns};
 use super::cores::Cores;
 use super::costs::Costs;
@@ -240,14 +240,7 @@ pub(super) struct Sim<'p> {
     pub locks: Vec<LockState>,
     pub counters: Vec<CounterState>,
     pub arrivals: Arrivals<'p>,
-    /// Index of each open-loop group's next job.
-    open_next: Vec<u64>,
     pub groups: Vec<GroupMetrics>,
-    /// Per group: jobs with an index below this run but are left out of the
-    /// measurements (the warm-up, as on the real engine).
-    warmup: Vec<u64>,
-    /// The first measured job's due time (past any warm-up).
-    pub first_due: Option<Ns>,
     pub last_end: Ns,
     pub base: Instant,
     pub trace: Option<TraceLog>,
@@ -321,13 +314,8 @@ impl<'p> Sim<'p> {
                 .iter()
                 .map(|_| CounterState::default())
                 .collect(),
-            arrivals: Arrivals::new(plan, in_flight_limit),
-            open_next: vec![0; plan.groups.len()],
+            arrivals: Arrivals::new(plan, in_flight_limit, warmup_jobs),
             groups: plan.groups.iter().map(|_| GroupMetrics::new()).collect(),
-            warmup: (0..plan.groups.len())
-                .map(|g| crate::exec::warmup_of(plan, g, warmup_jobs))
-                .collect(),
-            first_due: None,
             last_end: 0,
             base: Instant::now(),
             trace: trace.then(TraceLog::default),
@@ -354,12 +342,7 @@ impl<'p> Sim<'p> {
 
     /// Runs every job to completion.
     pub fn run(mut self) -> Result<Finished, String> {
-        self.arrivals.initial();
-        for g in 0..self.plan.groups.len() {
-            if let Some(at) = self.arrivals.next_open(g) {
-                self.q.push(at, Ev::Open(g as u32));
-            }
-        }
+        self.arrivals.start(&mut self.q);
         self.admit();
         let total = self.plan.total_jobs();
         let debug = std::env::var_os("GILSIM_MODEL_DEBUG").is_some();
@@ -416,7 +399,7 @@ impl<'p> Sim<'p> {
         }
         let deployment = self.leave_deployment();
         self.finish_gil_hold();
-        let first = self.first_due.unwrap_or(0);
+        let first = self.arrivals.first_due.unwrap_or(0);
         let outcome = Outcome {
             wall: Duration::from_nanos(self.last_end.saturating_sub(first)),
             first_due: first,
@@ -452,56 +435,26 @@ impl<'p> Sim<'p> {
 
     fn event(&mut self, ev: Ev) {
         self.enter_for(&ev);
-        match ev {
-            Ev::Open(g) => {
-                let g = g as usize;
-                let index = self.arrivals_next_index(g);
-                self.arrivals.due(self.now, JobId { group: g, index });
-                if let Some(at) = self.arrivals.next_open(g) {
-                    self.q.push(at.max(self.now), Ev::Open(g as u32));
-                }
-                self.admit();
-            }
-            Ev::Closed(group, index) => {
-                let id = JobId {
-                    group: group as usize,
-                    index,
-                };
-                self.arrivals.due(self.now, id);
-                self.admit();
-            }
-            Ev::Wake(tid, gen) => {
-                if self.threads[tid as usize].gen == gen {
-                    self.wake(tid);
-                }
-            }
-            Ev::GilTimeout(tid, gen) => {
+        match common_event(self, ev) {
+            Some(Ev::GilTimeout(tid, gen)) => {
                 if self.threads[tid as usize].gen == gen {
                     self.gil_timeout(tid);
                 }
             }
-            Ev::GilWoken(tid, gen) => {
+            Some(Ev::GilWoken(tid, gen)) => {
                 if self.threads[tid as usize].gen == gen {
                     self.gil_woken(tid);
                 }
             }
-            Ev::IoDone(task) => self.io_done(task),
+            Some(Ev::IoDone(task)) => self.io_done(task),
+            // Handled by `common_event`.
+            Some(Ev::Open(_) | Ev::Closed(..) | Ev::Wake(..)) | None => {}
         }
-    }
-
-    /// Index of the next open-loop job of group `g`.
-    fn arrivals_next_index(&mut self, g: usize) -> u64 {
-        let i = self.open_next[g];
-        self.open_next[g] += 1;
-        i
     }
 
     /// Submits every due job a slot allows.
     pub fn admit(&mut self) {
         while let Some((due, id)) = self.arrivals.admit() {
-            if id.index >= self.warmup[id.group] {
-                self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
-            }
             let task = self.new_task(id, due);
             self.dispatch(task);
         }
@@ -609,7 +562,7 @@ impl<'p> Sim<'p> {
     }
 
     /// A blocked thread's wait is over.
-    fn wake(&mut self, tid: Tid) {
+    fn wake_thread(&mut self, tid: Tid) {
         let th = &mut self.threads[tid as usize];
         let block = th.block;
         let began = th.wait_began;
@@ -822,7 +775,7 @@ impl<'p> Sim<'p> {
         };
         let now = self.now;
         let start = t.start.unwrap_or(now);
-        let measured = t.id.index >= self.warmup[t.id.group];
+        let measured = self.arrivals.measured(t.id);
         if measured {
             record_ns(&mut self.groups[t.id.group], t.due, start, now, &t.times);
         }
@@ -842,13 +795,7 @@ impl<'p> Sim<'p> {
             });
         }
         self.job_ended(task, latency);
-        if let Some((due, next)) = self.arrivals.done(now, id) {
-            if due <= now {
-                self.arrivals.due(due, next);
-            } else {
-                self.q.push(due, Ev::Closed(next.group as u32, next.index));
-            }
-        }
+        self.arrivals.job_done(now, id, &mut self.q);
         self.admit();
     }
 
@@ -998,6 +945,26 @@ impl<'p> Sim<'p> {
         th.block = Block::Idle;
         th.ops.clear();
         self.free_threads.push(tid);
+    }
+}
+
+impl<'p> Runner<'p> for Sim<'p> {
+    #[inline]
+    fn driver(&mut self) -> (&mut Arrivals<'p>, &mut EventQueue<Ev>, Ns) {
+        (&mut self.arrivals, &mut self.q, self.now)
+    }
+
+    fn admit(&mut self) {
+        Sim::admit(self);
+    }
+
+    #[inline]
+    fn live(&self, tid: u32, gen: u32) -> bool {
+        self.threads[tid as usize].gen == gen
+    }
+
+    fn wake(&mut self, tid: u32) {
+        self.wake_thread(tid);
     }
 }
 

@@ -128,10 +128,34 @@ fn lognormal_params(median: Duration, p99: Duration) -> (f64, f64) {
 /// Clamps to [0, a day] and converts; negative draws (normal) truncate at 0.
 fn secs_to_duration(secs: f64) -> Duration {
     if secs.is_finite() && secs > 0.0 {
-        Duration::from_secs_f64(secs.min(86_400.0))
+        let secs = secs.min(86_400.0);
+        nearest_ns(secs).map_or_else(|| Duration::from_secs_f64(secs), Duration::from_nanos)
     } else {
         Duration::ZERO
     }
+}
+
+/// `Duration::from_secs_f64(secs)` in whole ns (the exact product rounded
+/// to nearest) for `secs` in (0, a day], the cheap way, or `None` where
+/// the cheap way cannot be sure. This runs on every draw, and the standard
+/// conversion takes the float apart bit by bit.
+///
+/// `y = secs * 1e9` is the exact product rounded once: below 2^47 (a day
+/// is 8.64e13 ns) it is within 2^-7 of it. Rounding to the nearest integer
+/// only jumps at half-integers, so when `y`'s fraction is farther than that
+/// from one half, `y` and the exact product round to the same integer
+/// (tested against the standard conversion:
+/// `cheap_conversion_is_the_standard_one`).
+#[inline]
+fn nearest_ns(secs: f64) -> Option<u64> {
+    let y = secs * 1e9;
+    if !(0.0..8.7e13).contains(&y) {
+        return None;
+    }
+    let t = y as i64;
+    // Exact: t <= y < t + 1 (Sterbenz).
+    let frac = y - t as f64;
+    ((frac - 0.5).abs() > 1.0 / 32.0).then(|| t as u64 + u64::from(frac > 0.5))
 }
 
 /// Mean of N(mu, sigma) truncated below at 0.
@@ -176,6 +200,53 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_pcg::Pcg64Mcg;
+
+    #[test]
+    fn cheap_conversion_is_the_standard_one() {
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let mut cheap = 0u64;
+        let mut check = |secs: f64| {
+            if !(secs.is_finite() && secs > 0.0) {
+                return;
+            }
+            let secs = secs.min(86_400.0);
+            let want = Duration::from_secs_f64(secs);
+            assert_eq!(secs_to_duration(secs), want, "{secs:e}");
+            if let Some(ns) = nearest_ns(secs) {
+                assert_eq!(Duration::from_nanos(ns), want, "{secs:e}");
+                cheap += 1;
+            }
+        };
+        for _ in 0..2_000_000 {
+            // Every scale from sub-ns to past a day.
+            let scale = 10f64.powi(rng.random_range(-11..6));
+            check(rng.random::<f64>() * scale);
+            // Near half a nanosecond, where rounding turns.
+            let k = rng.random_range(0..100_000_000_000u64) as f64;
+            let off = (rng.random::<f64>() - 0.5) * 1e-3;
+            check((k + 0.5 + off) / 1e9);
+            check((k + 0.5) / 1e9);
+            check(k / 1e9);
+        }
+        for ns in [
+            1u64,
+            2,
+            999,
+            1_000_000,
+            86_400_000_000_000,
+            86_399_999_999_999,
+        ] {
+            check(ns as f64 / 1e9);
+            check((ns as f64 + 0.5) / 1e9);
+            check(f64::from_bits((ns as f64 / 1e9).to_bits() + 1));
+            check(f64::from_bits((ns as f64 / 1e9).to_bits() - 1));
+        }
+        check(f64::MIN_POSITIVE);
+        check(5e-324);
+        check(1e300);
+        // The cheap way is the common one.
+        assert!(cheap > 3_500_000, "{cheap}");
+    }
 
     fn ms(x: f64) -> Duration {
         Duration::from_secs_f64(x / 1e3)
