@@ -16,8 +16,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 use super::error::{key_span, Located};
-use super::model::{limits, DurationSpec};
 use super::keyword::{Keyword, Kw};
+use super::model::{limits, DurationSpec};
 use super::text::{truncate_echo, MAX_ECHO_CHARS};
 
 /// The examples shown whenever a duration is malformed.
