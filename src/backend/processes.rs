@@ -93,7 +93,10 @@ impl Deployment {
                 .sending_only(closed_groups(plan))
         };
         if processes == 1 {
-            let chain = ClientChain::for_plan(plan, opts.warmup_jobs);
+            let chain = backend
+                .queues_alike_from_workers()
+                .then(|| ClientChain::for_plan(plan, opts.warmup_jobs))
+                .flatten();
             let mut one = new_shared(0);
             if let Some(c) = &chain {
                 let c = c.clone();

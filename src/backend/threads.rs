@@ -55,6 +55,12 @@ fn concurrent_threads(plan: &Plan) -> u64 {
 }
 
 impl Backend for Threads {
+    /// One FIFO channel feeds the pool, and a thread per job is a new
+    /// thread whoever spawns it.
+    fn queues_alike_from_workers(&self) -> bool {
+        true
+    }
+
     fn preflight(&self, plan: &Plan, opts: &RunOptions) -> Result<(), RunError> {
         let needed = if self.workers == 0 {
             concurrent_threads(plan)
