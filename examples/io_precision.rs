@@ -9,12 +9,11 @@
 //! ([`gilsim::backend::set_precise_wait`]), then a summary of the async-io
 //! rows, each round's ratio to its own `nanosleep`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gilsim::bench::bare::SmolPool;
 use gilsim::bench::{io_precision, BenchSize, Figure};
 use gilsim::work::kernel::Calibration;
-use gilsim::work::sleep::reduce_timer_slack;
 
 /// p50 overshoot in µs of `n` sequential waits of `d` made by `wait`.
 async fn p50_overshoot<F, Fut>(n: u64, d: Duration, mut wait: F) -> f64
@@ -35,27 +34,12 @@ where
 /// A bare smol program: an executor run by two threads in async-io's
 /// `block_on`, one task sleeping on `async_io::Timer`.
 fn bare_smol(n: u64, d: Duration) -> f64 {
-    let ex = Arc::new(smol::Executor::new());
-    let (stop, stopped) = smol::channel::bounded::<()>(1);
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let (ex, stopped) = (ex.clone(), stopped.clone());
-            std::thread::spawn(move || {
-                reduce_timer_slack();
-                smol::block_on(ex.run(async {
-                    let _ = stopped.recv().await;
-                }))
-            })
-        })
-        .collect();
-    let task = ex.spawn(p50_overshoot(n, d, |d| async move {
+    let pool = SmolPool::start(2);
+    let task = pool.executor().spawn(p50_overshoot(n, d, |d| async move {
         async_io::Timer::after(d).await;
     }));
     let p50 = smol::block_on(task);
-    drop(stop);
-    for t in threads {
-        let _ = t.join();
-    }
+    pool.stop();
     p50
 }
 

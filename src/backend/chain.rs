@@ -180,7 +180,7 @@ impl Executor for Chained {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Arrival, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
+    use crate::config::{Arrival, DurationSpec};
     use parking_lot::Mutex;
 
     /// Keeps what it is given.
@@ -195,25 +195,7 @@ mod tests {
     }
 
     fn plan(groups: Vec<(u64, Arrival)>) -> Arc<Plan> {
-        Arc::new(Plan::new(&JobSet {
-            name: "chain".into(),
-            description: None,
-            seed: 1,
-            gil: GilSettings::default(),
-            backends: vec![],
-            groups: groups
-                .into_iter()
-                .enumerate()
-                .map(|(i, (jobs, arrival))| GroupSpec {
-                    name: format!("g{i}"),
-                    jobs,
-                    arrival,
-                    steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(2)))],
-                })
-                .collect(),
-            source: "chain.toml".into(),
-            model_cores: None,
-        }))
+        super::super::driver::tests::set_of(groups)
     }
 
     fn closed(clients: u64, think: Option<Duration>) -> Arrival {

@@ -592,7 +592,7 @@ impl<'a> Driver<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::{Arrival, BackendKind, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
 
@@ -614,7 +614,8 @@ mod tests {
         set_of(vec![(jobs, arrival)])
     }
 
-    fn set_of(groups: Vec<(u64, Arrival)>) -> Arc<Plan> {
+    /// A plan of `groups` (job count, arrival), each job one 2 µs CPU step.
+    pub(in crate::backend) fn set_of(groups: Vec<(u64, Arrival)>) -> Arc<Plan> {
         Arc::new(Plan::new(&JobSet {
             name: "driver".into(),
             description: None,

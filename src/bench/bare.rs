@@ -228,14 +228,16 @@ fn tokio_runtime(kind: Bare, workers: usize) -> (TokioRt, Option<std::thread::Jo
 }
 
 /// A smol executor run by `workers` threads, as gilsim's smol backend runs it.
-struct SmolPool {
+pub struct SmolPool {
     ex: Arc<smol::Executor<'static>>,
     stop: smol::channel::Sender<()>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl SmolPool {
-    fn start(workers: usize) -> Self {
+    /// Starts `workers` threads (at least one), each running the executor
+    /// in smol's `block_on` until [`SmolPool::stop`].
+    pub fn start(workers: usize) -> Self {
         let ex = Arc::new(smol::Executor::new());
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let threads = (0..workers.max(1))
@@ -252,7 +254,13 @@ impl SmolPool {
         Self { ex, stop, threads }
     }
 
-    fn stop(self) {
+    /// The executor, to spawn tasks on.
+    pub fn executor(&self) -> &smol::Executor<'static> {
+        &self.ex
+    }
+
+    /// Stops the threads and waits for them.
+    pub fn stop(self) {
         drop(self.stop);
         for t in self.threads {
             let _ = t.join();
