@@ -13,7 +13,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 use super::duration::{FixedDuration, RawDuration};
-pub(crate) use super::keyword::{Keyword, Kw};
+use super::keyword::{Keyword, Kw};
 use super::model::{ArrivalProcess, BackendKind, CpuMode, Dispatch, Flavor, Guard};
 
 /// The whole file.

@@ -12,11 +12,12 @@ use toml::Spanned;
 use super::check::{checked_name, u64_in, usize_in};
 use super::duration::{format_duration, resolve, FixedDuration};
 use super::error::{key_span, Located};
+use super::keyword::Kw;
 use super::model::{
     limits, Arrival, ArrivalProcess, BackendKind, BackendSpec, CpuMode, Dispatch, Flavor,
     GilSettings, GroupSpec, InterpreterCosts, JobSet, Step,
 };
-use super::raw::{Kw, RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup};
+use super::raw::{RawArrival, RawArrivalTable, RawBackend, RawConfig, RawGil, RawGroup};
 use super::step::{executions, steps, written};
 use super::text::escape_controls;
 
