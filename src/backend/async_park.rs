@@ -38,7 +38,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
@@ -49,22 +49,7 @@ use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
-/// Whether smol runs on gilsim's `block_on` and async-std's threads get a
-/// same-thread kick (on by default; the IO-precision measurement turns it
-/// off to compare with the path before, side by side).
-static PRECISE: AtomicBool = AtomicBool::new(true);
-
-/// Turns gilsim's `block_on` for smol (and the async-std kick,
-/// [`super::async_timer`]) on or off, for side-by-side measurements only.
-/// Takes effect at the next run's launch.
-pub fn set_precise_wait(on: bool) {
-    PRECISE.store(on, Ordering::Relaxed);
-}
-
-/// Whether [`set_precise_wait`] is on.
-pub(super) fn precise_wait() -> bool {
-    PRECISE.load(Ordering::Relaxed)
-}
+use super::async_support::warn_fallback;
 
 /// epoll data of the timerfd.
 const TIMER: u64 = 0;
@@ -231,7 +216,7 @@ pub(super) async fn sleep_on(timers: Arc<TimerQueue>, d: Duration) {
         id: None,
     };
     if let Err(e) = sleep.await {
-        super::async_timer::warn_fallback(&e);
+        warn_fallback(&e);
         async_io::Timer::at(deadline).await;
     }
 }

@@ -1,8 +1,12 @@
-//! Pieces every async backend shares: where offloaded CPU work runs, and
-//! wrapping work for a blocking pool gilsim does not own.
+//! Pieces every async backend shares: where offloaded CPU work runs,
+//! wrapping work for a blocking pool gilsim does not own, the switch
+//! between gilsim's precise waits and the runtimes' own, and the one
+//! warning when a precise sleep cannot be had.
 
+use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 
 use super::available_cores;
 use super::rayon_pool::build_pool;
@@ -38,4 +42,37 @@ pub(super) fn inline_groups(shared: &RunShared, offload: &Offload) -> Vec<bool> 
     (0..shared.plan.groups.len())
         .map(|g| never_awaits(&shared.plan, g, offload))
         .collect()
+}
+
+/// Whether smol runs on gilsim's `block_on` and async-std's threads get a
+/// same-thread kick (on by default; the IO-precision measurement turns it
+/// off to compare with the path before, side by side).
+static PRECISE: AtomicBool = AtomicBool::new(true);
+
+/// Turns gilsim's `block_on` for smol (and the async-std kick,
+/// `async_timer`) on or off, for side-by-side measurements only.
+/// Takes effect at the next run's launch.
+pub fn set_precise_wait(on: bool) {
+    PRECISE.store(on, Ordering::Relaxed);
+}
+
+/// Whether [`set_precise_wait`] is on.
+pub(super) fn precise_wait() -> bool {
+    PRECISE.load(Ordering::Relaxed)
+}
+
+/// Logs, once per process, that precise sleeps fell back to a runtime's timer.
+pub(super) fn warn_fallback(e: &io::Error) {
+    static WARNED: Once = Once::new();
+    WARNED.call_once(|| {
+        let hint = match e.raw_os_error() {
+            Some(libc::EMFILE) => " (too many open files: raise `ulimit -n`, or run fewer IO jobs at once)",
+            Some(libc::ENFILE) => " (the system's file table is full)",
+            _ => "",
+        };
+        tracing::warn!(
+            "precise async sleeps are unavailable: {e}{hint}; falling back to the runtime's own timer, \
+             whose granularity is coarser (about 1 ms on tokio), so IO waits will overshoot more"
+        );
+    });
 }

@@ -49,6 +49,8 @@ use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use super::async_support::{precise_wait, warn_fallback};
+
 /// Most idle timerfds a thread keeps for reuse, per runtime kind.
 const FREE_LIST_MAX: usize = 32;
 
@@ -128,22 +130,6 @@ pub fn raise_fd_limit() {
                 }
             }
         }
-    });
-}
-
-/// Logs, once per process, that precise sleeps fell back to a runtime's timer.
-pub(super) fn warn_fallback(e: &io::Error) {
-    static WARNED: Once = Once::new();
-    WARNED.call_once(|| {
-        let hint = match e.raw_os_error() {
-            Some(libc::EMFILE) => " (too many open files: raise `ulimit -n`, or run fewer IO jobs at once)",
-            Some(libc::ENFILE) => " (the system's file table is full)",
-            _ => "",
-        };
-        tracing::warn!(
-            "precise async sleeps are unavailable: {e}{hint}; falling back to the runtime's own timer, \
-             whose granularity is coarser (about 1 ms on tokio), so IO waits will overshoot more"
-        );
     });
 }
 
@@ -381,7 +367,7 @@ fn kick_this_thread() {
     if WAKE_HERE.load(Ordering::Relaxed) {
         let _ = KICK.try_with(wake);
     }
-    if super::async_park::precise_wait() {
+    if precise_wait() {
         let _ = KICK_LOCAL.try_with(wake);
     }
 }
@@ -413,7 +399,7 @@ pub(super) const ASYNC_STD_THREAD: &str = "async-std";
 /// task itself, one futex wake-up sooner than the thread async-executor
 /// notified. The kicker itself does nothing when polled.
 pub(super) fn ensure_async_std_kicker() {
-    if !super::async_park::precise_wait() {
+    if !precise_wait() {
         return;
     }
     let _ = KICKER_CHECKED.try_with(|checked| {

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use smol::channel::Sender;
 
-use super::async_park::{current_timers, precise_wait, sleep_on, Parking};
-use super::async_support::{catching, inline_groups, offload_for};
+use super::async_park::{current_timers, sleep_on, Parking};
+use super::async_support::{catching, inline_groups, offload_for, precise_wait};
 use super::async_timer::{async_io_sleep, raise_fd_limit, run_here_on_wake};
 use super::{Backend, Executor};
 use crate::config::CpuMode;
