@@ -4,9 +4,11 @@
 //! (no gilsim: the runtime's own timer, `async_io::Timer`, on 2 executor
 //! threads), measured in the same round.
 //!
-//! `cargo run --release --example io_precision [samples] [ab]`: with `ab`,
-//! 4 rounds, gilsim's precise wait for smol and async-std off, on, off, on
-//! ([`gilsim::backend::set_precise_wait`]), then a summary of the async-io
+//! `cargo run --release --example io_precision [samples] [ab|hold]`: with
+//! `ab`, 4 rounds, gilsim's precise wait for smol and async-std off, on,
+//! off, on ([`gilsim::backend::set_precise_wait`]); with `hold`, the same
+//! for smol's held-back peer wake-ups alone
+//! ([`gilsim::backend::set_hold_wakes`]); then a summary of the async-io
 //! rows, each round's ratio to its own `nanosleep`.
 
 use std::time::{Duration, Instant};
@@ -65,12 +67,19 @@ fn main() {
     let mut figs: Vec<Figure> = Vec::new();
     // Off and on, interleaved, when asked: gilsim's block_on for smol and
     // the async-std kick (on) against the path before them (off).
-    let ab = std::env::args().nth(2).is_some_and(|a| a == "ab");
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    let hold = mode == "hold";
+    let ab = mode == "ab" || hold;
+    let switch = if hold { "hold-wakes" } else { "precise-wait" };
     // (round label, wait label, row, p50 µs, ratio to that round's nanosleep)
     let mut summary: Vec<(String, &str, String, f64, f64)> = Vec::new();
     for round in 0..if ab { 4 } else { 1 } {
         let on = !ab || round % 2 == 1;
-        gilsim::backend::set_precise_wait(on);
+        if hold {
+            gilsim::backend::set_hold_wakes(on);
+        } else {
+            gilsim::backend::set_precise_wait(on);
+        }
         let mut these = Vec::new();
         if let Err(e) = io_precision(size, c, &mut these) {
             eprintln!("{e}");
@@ -116,7 +125,7 @@ fn main() {
         }
         for f in &mut these {
             if ab {
-                f.name = format!("[precise-wait {tag}] {}", f.name);
+                f.name = format!("[{switch} {tag}] {}", f.name);
             }
         }
         figs.extend(these);

@@ -21,6 +21,7 @@ mod tokio_rt;
 use std::sync::Arc;
 
 pub use crate::metrics::{HeldBack, Limiter};
+pub use async_park::set_hold_wakes;
 pub use async_support::set_precise_wait;
 pub use async_timer::set_wake_here;
 pub use driver::{run, GiveUp, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use smol::channel::Sender;
 
-use super::async_park::{current_timers, sleep_on, Parking};
+use super::async_park::{current_timers, send_held_wakes, sleep_on, Parking};
 use super::async_support::{catching, inline_groups, offload_for, precise_wait};
 use super::async_timer::{async_io_sleep, raise_fd_limit, run_here_on_wake};
 use super::{Backend, Executor};
@@ -128,7 +128,10 @@ impl Executor for Running {
         if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
             let shared = self.shared.clone();
             self.ex
-                .spawn(async move { shared.run_task_inline(ticket) })
+                .spawn(async move {
+                    send_held_wakes();
+                    shared.run_task_inline(ticket)
+                })
                 .detach();
             return Ok(());
         }
@@ -179,6 +182,10 @@ impl AsyncPlatform for SmolPlatform {
         F: FnOnce() -> R + Send + 'static,
     {
         smol::unblock(catching(f))
+    }
+
+    fn before_work(&self) {
+        send_held_wakes();
     }
 }
 

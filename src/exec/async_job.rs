@@ -27,6 +27,13 @@ pub trait AsyncPlatform: Send + Sync + 'static {
     where
         R: Send + 'static,
         F: FnOnce() -> R + Send + 'static;
+
+    /// Called on the task's thread when the job starts, before each of its
+    /// actions, before it waits for the GIL after an await, and when it
+    /// ends: before anything that can keep the thread. A platform whose
+    /// worker holds back other threads' wake-ups while the task it woke
+    /// resumes sends them here.
+    fn before_work(&self) {}
 }
 
 /// Where CPU-type actions of an async job run.
@@ -107,6 +114,7 @@ async fn run_job_inner<P: AsyncPlatform>(
     offload: Offload,
     ticket: JobTicket,
 ) {
+    platform.before_work();
     let start = Instant::now();
     let guard = JobGuard::new(&shared, ticket);
     super::trace_queue(ticket, start);
@@ -115,6 +123,7 @@ async fn run_job_inner<P: AsyncPlatform>(
     // Creating the task and running its first step (asyncio.create_task).
     shared.charge(|c| c.task, &mut slot, &mut times);
     for action in shared.actions(ticket.id) {
+        platform.before_work();
         match (action, &offload) {
             (Action::Io(d), _) => {
                 shared.charge(|c| c.io_call, &mut slot, &mut times);
@@ -128,8 +137,7 @@ async fn run_job_inner<P: AsyncPlatform>(
                     ))
                     .await;
                 times.split_wait(t, woken, |tb| &mut tb.io);
-                slot.acquire(&mut times);
-                shared.charge(|c| c.resume, &mut slot, &mut times);
+                resume(&shared, &platform, &mut slot, &mut times);
             }
             // Counter updates are Python-level code of the coroutine itself.
             (Action::Counter { .. }, _) | (_, Offload::Inline) => {
@@ -143,16 +151,14 @@ async fn run_job_inner<P: AsyncPlatform>(
                 let job = offloaded(shared.clone(), action, true);
                 let (sub, woken) = stamped(platform.spawn_blocking(job)).await;
                 times.add_offloaded(sub, woken);
-                slot.acquire(&mut times);
-                shared.charge(|c| c.resume, &mut slot, &mut times);
+                resume(&shared, &platform, &mut slot, &mut times);
             }
             (_, Offload::Rayon(pool)) => {
                 slot.release();
                 let job = offloaded(shared.clone(), action, false);
                 let (sub, woken) = stamped(on_rayon(pool, job)).await;
                 times.add_offloaded(sub, woken);
-                slot.acquire(&mut times);
-                shared.charge(|c| c.resume, &mut slot, &mut times);
+                resume(&shared, &platform, &mut slot, &mut times);
             }
         }
     }
@@ -160,6 +166,24 @@ async fn run_job_inner<P: AsyncPlatform>(
     slot.release();
     drop(slot);
     guard.finish(start, end, times);
+    platform.before_work();
+}
+
+/// Takes the GIL back after an await and charges the task's resumption.
+/// A wait for the GIL can keep the thread, so the platform's
+/// [`AsyncPlatform::before_work`] comes first; without a GIL it comes at
+/// the next action or the job's end, after the wait's end is measured.
+fn resume<P: AsyncPlatform>(
+    shared: &RunShared,
+    platform: &P,
+    slot: &mut GilSlot<'_>,
+    times: &mut TimeBreakdown,
+) {
+    if slot.may_block() {
+        platform.before_work();
+    }
+    slot.acquire(times);
+    shared.charge(|c| c.resume, slot, times);
 }
 
 /// A closure that runs `action` on another thread and returns its time

@@ -26,6 +26,11 @@ impl<'g> GilSlot<'g> {
         self.held
     }
 
+    /// Whether [`GilSlot::acquire`] may block: there is a GIL to take.
+    pub fn may_block(&self) -> bool {
+        self.gil.is_some()
+    }
+
     /// Whether a waiter asked the holder to drop the GIL (false when this
     /// slot does not hold it).
     #[inline]
