@@ -115,6 +115,25 @@ impl<E: Copy> EventQueue<E> {
         }
     }
 
+    /// Whether an event scheduled now for `at` would be the next one
+    /// taken: due now, with nothing else due now and nothing in the heaps
+    /// due by now (whatever is scheduled after it comes after it). Then it
+    /// is counted as scheduled and taken, and the caller runs it before
+    /// taking anything else from the queue; else nothing changes (the
+    /// caller pushes it).
+    #[inline]
+    pub fn take_at_once(&mut self, at: Ns) -> bool {
+        if at != self.now || !self.due_now.is_empty() {
+            return false;
+        }
+        if self.first_key().is_some_and(|(k, _)| key_at(k) <= at) {
+            return false;
+        }
+        self.seq += 1;
+        self.popped += 1;
+        true
+    }
+
     /// Schedules the next event of a stream at `at` (see the module doc):
     /// the same order as [`EventQueue::push`], for a stream that has one
     /// event pending at a time.

@@ -215,6 +215,9 @@ pub(super) struct Fast<'p> {
     q: EventQueue<Ev>,
     cores: Cores,
     cpu_completions: u64,
+    /// A wake-up taken from the queue at once (see [`Fast::block`]): it
+    /// runs before anything else.
+    next_wake: Option<(u32, u32)>,
     slots: Vec<Slot>,
     /// Per slot: the plan's cursor of its job, for groups with `repeat`.
     trees: Vec<Option<JobCursor<'p>>>,
@@ -255,6 +258,7 @@ impl<'p> Fast<'p> {
             q: EventQueue::new(),
             cores: Cores::new(cores),
             cpu_completions: 0,
+            next_wake: None,
             slots: Vec::new(),
             trees: Vec::new(),
             free: Vec::new(),
@@ -272,6 +276,10 @@ impl<'p> Fast<'p> {
         self.admit();
         let total = self.plan.total_jobs();
         loop {
+            if let Some((tid, gen)) = self.next_wake.take() {
+                let _ = common_event(&mut self, Ev::Wake(tid, gen));
+                continue;
+            }
             // Events due by now come before any CPU completion (the
             // general path's order), so the cores are asked only when
             // none is.
@@ -419,7 +427,16 @@ impl<'p> Fast<'p> {
         s.state = state;
         s.since = self.now;
         let gen = s.gen;
-        self.q.push(self.now + delay, Ev::Wake(tid, gen));
+        let at = self.now + delay;
+        // A wake-up that is the queue's very next event (a zero delay with
+        // nothing else due by now) skips the queue: it runs as soon as the
+        // current event is done, exactly where the queue would have
+        // given it (see `EventQueue::take_at_once`).
+        if self.next_wake.is_none() && self.q.take_at_once(at) {
+            self.next_wake = Some((tid, gen));
+        } else {
+            self.q.push(at, Ev::Wake(tid, gen));
+        }
     }
 
     /// A started or sleeping thread runs again.
