@@ -118,11 +118,16 @@ impl<T: Copy> Heap<T> {
             // on indices, free of branches: the children's order is
             // random, so a branch per compare would be mispredicted half
             // the time.
+            // The keys are selected as values, not reloaded by index: a
+            // load would wait on the compare before it.
             let c = &self.keys[first..first + ARITY];
-            let a = usize::from(c[1] < c[0]);
-            let b = 2 + usize::from(c[3] < c[2]);
-            let m = a ^ ((a ^ b) & usize::from(c[b] < c[a]).wrapping_neg());
-            let min_key = c[m];
+            let (c0, c1, c2, c3) = (c[0], c[1], c[2], c[3]);
+            let (l1, l3) = (c1 < c0, c3 < c2);
+            let (ka, kb) = (pick(l1, c1, c0), pick(l3, c3, c2));
+            let lb = kb < ka;
+            let min_key = pick(lb, kb, ka);
+            let (a, b) = (usize::from(l1), 2 + usize::from(l3));
+            let m = a ^ ((a ^ b) & usize::from(lb).wrapping_neg());
             if last_key <= min_key {
                 break;
             }
@@ -134,6 +139,13 @@ impl<T: Copy> Heap<T> {
         self.vals[i] = last;
         Some(top)
     }
+}
+
+/// `x` if `cond` else `y`, as arithmetic (which the compiler keeps free
+/// of branches).
+#[inline(always)]
+fn pick(cond: bool, x: u128, y: u128) -> u128 {
+    y ^ ((x ^ y) & u128::from(cond).wrapping_neg())
 }
 
 impl<T: Copy> Default for Heap<T> {
