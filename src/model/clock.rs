@@ -294,6 +294,50 @@ mod tests {
     }
 
     #[test]
+    fn an_event_taken_at_once_is_the_one_a_pop_would_give_next() {
+        // The same random pushes into two queues; in one, an event that
+        // `take_at_once` accepts runs next without going in. Both give
+        // the same events at the same times, and count the same.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
+        let (mut fast, mut single) = (EventQueue::new(), EventQueue::new());
+        let (mut id, mut now, mut at_once) = (0u64, 0, 0);
+        let mut pending: Option<u64> = None;
+        for _ in 0..50_000 {
+            let a = match pending.take() {
+                Some(e) => Some((now, e)),
+                None => fast.next().and_then(|(_, place)| fast.take(place)),
+            };
+            let b = single.pop();
+            assert_eq!(a, b);
+            if let Some((at, _)) = a {
+                now = at;
+                fast.set_now(now);
+                single.set_now(now);
+            }
+            let pushes = if a.is_none() {
+                1
+            } else {
+                rng.random_range(0..3)
+            };
+            for _ in 0..pushes {
+                id += 1;
+                let at = now + [0, 0, 0, 1, 3, 20][rng.random_range(0..6)];
+                if pending.is_none() && fast.take_at_once(at) {
+                    pending = Some(id);
+                    at_once += 1;
+                } else {
+                    fast.push(at, id);
+                }
+                single.push(at, id);
+            }
+        }
+        // An event taken at once counts when taken, before it runs.
+        assert_eq!(fast.popped, single.popped + u64::from(pending.is_some()));
+        assert!(at_once > 1_000, "{at_once}");
+    }
+
+    #[test]
     fn events_due_now_keep_their_order_among_earlier_scheduled_ones() {
         // Scheduled for 5 before time reached 5, then at 5: all in
         // scheduling order, with the heap's and the FIFO's interleaved
