@@ -23,11 +23,10 @@
 
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
 use super::arrivals::{common_event, Arrivals, Runner};
-use super::clock::{EventQueue, Ns};
+use super::clock::{EventQueue, Ns, Place};
 use super::cores::{u64_to_f64, Cores};
 use super::costs::Costs;
 use super::sim::{CostNs, Ev, Finished, Outcome};
@@ -189,6 +188,24 @@ fn duration_of(ns: u128) -> Duration {
     Duration::new(secs, (ns % 1_000_000_000) as u32)
 }
 
+/// `Pcg64Mcg::seed_from_u64(seed)`, inline: the same four PCG32 steps
+/// fill the 128-bit seed, read little-endian (rand_core's documented,
+/// value-stable construction; `rand_core`'s is an out-of-line call through
+/// a byte array, once per job here). Tested against it.
+#[inline]
+fn job_rng(seed: u64) -> Pcg64Mcg {
+    const MUL: u64 = 6_364_136_223_846_793_005;
+    const INC: u64 = 11_634_580_027_462_260_723;
+    let mut state = seed;
+    let mut word = || {
+        state = state.wrapping_mul(MUL).wrapping_add(INC);
+        let xorshifted = (((state >> 18) ^ state) >> 27) as u32;
+        u64::from(xorshifted.rotate_right((state >> 59) as u32))
+    };
+    let (a, b, c, d) = (word(), word(), word(), word());
+    Pcg64Mcg::new(u128::from(a | b << 32) | u128::from(c | d << 32) << 64)
+}
+
 /// The fast path's whole run.
 pub(super) struct Fast<'p> {
     plan: &'p Plan,
@@ -198,6 +215,9 @@ pub(super) struct Fast<'p> {
     q: EventQueue<Ev>,
     cores: Cores,
     cpu_completions: u64,
+    /// A wake-up taken from the queue at once (see [`Fast::block`]): it
+    /// runs before anything else.
+    next_wake: Option<(u32, u32)>,
     slots: Vec<Slot>,
     /// Per slot: the plan's cursor of its job, for groups with `repeat`.
     trees: Vec<Option<JobCursor<'p>>>,
@@ -238,6 +258,7 @@ impl<'p> Fast<'p> {
             q: EventQueue::new(),
             cores: Cores::new(cores),
             cpu_completions: 0,
+            next_wake: None,
             slots: Vec::new(),
             trees: Vec::new(),
             free: Vec::new(),
@@ -255,32 +276,37 @@ impl<'p> Fast<'p> {
         self.admit();
         let total = self.plan.total_jobs();
         loop {
-            let ev_at = self.q.peek_time();
-            let cpu_at = if ev_at.is_some_and(|e| e <= self.now) {
-                None
-            } else {
-                let slots = &self.slots;
-                self.cores.next_finish(|t, g| {
-                    let s = &slots[t as usize];
-                    s.cpu_gen == g && matches!(s.state, State::Cpu(_))
-                })
+            if let Some((tid, gen)) = self.next_wake.take() {
+                let _ = common_event(&mut self, Ev::Wake(tid, gen));
+                continue;
+            }
+            // Events due by now come before any CPU completion (the
+            // general path's order), so the cores are asked only when
+            // none is.
+            let next = self.q.next();
+            let ev_at = match next {
+                Some((at, place)) if at <= self.now => {
+                    self.event(place);
+                    continue;
+                }
+                other => other.map(|n| n.0),
             };
-            match (cpu_at, ev_at) {
+            let slots = &self.slots;
+            let cpu_at = self.cores.next_finish(|t, g| {
+                let s = &slots[t as usize];
+                s.cpu_gen == g && matches!(s.state, State::Cpu(_))
+            });
+            match (cpu_at, next) {
                 (None, None) => break,
-                (Some(c), e) if e.map_or(true, |e| c < e) => {
+                (Some(c), _) if ev_at.map_or(true, |e| c < e) => {
                     self.set_now(c);
                     if let Some((tid, _)) = self.cores.pop_finished() {
                         self.cpu_completions += 1;
                         self.cpu_done(tid);
                     }
                 }
-                _ => {
-                    let Some((at, ev)) = self.q.pop() else { break };
-                    self.set_now(at);
-                    // Never anything else on this path (no GIL, no async
-                    // tasks).
-                    let _ = common_event(&mut self, ev);
-                }
+                (_, Some((_, place))) => self.event(place),
+                (_, None) => break,
             }
         }
         if self.arrivals.completed < total {
@@ -316,6 +342,19 @@ impl<'p> Fast<'p> {
         Ok((outcome, None, None, Vec::new()))
     }
 
+    /// Takes the next event (from `place`, as the queue said) and runs it.
+    #[inline]
+    fn event(&mut self, place: Place) {
+        let Some((at, ev)) = self.q.take(place) else {
+            return;
+        };
+        if at > self.now {
+            self.set_now(at);
+        }
+        // Never anything else on this path (no GIL, no async tasks).
+        let _ = common_event(self, ev);
+    }
+
     #[inline]
     fn set_now(&mut self, t: Ns) {
         self.now = t.max(self.now);
@@ -338,7 +377,7 @@ impl<'p> Fast<'p> {
             s.native = 0;
             s.io = 0;
             if group.draws {
-                s.rng = Pcg64Mcg::seed_from_u64(self.plan.job_stream_seed(id));
+                s.rng = job_rng(self.plan.job_stream_seed(id));
             }
             if group.flat.is_none() {
                 self.trees[tid as usize] = Some(self.plan.cursor(id));
@@ -388,7 +427,16 @@ impl<'p> Fast<'p> {
         s.state = state;
         s.since = self.now;
         let gen = s.gen;
-        self.q.push(self.now + delay, Ev::Wake(tid, gen));
+        let at = self.now + delay;
+        // A wake-up that is the queue's very next event (a zero delay with
+        // nothing else due by now) skips the queue: it runs as soon as the
+        // current event is done, exactly where the queue would have
+        // given it (see `EventQueue::take_at_once`).
+        if self.next_wake.is_none() && self.q.take_at_once(at) {
+            self.next_wake = Some((tid, gen));
+        } else {
+            self.q.push(at, Ev::Wake(tid, gen));
+        }
     }
 
     /// A started or sleeping thread runs again.
@@ -441,11 +489,7 @@ impl<'p> Fast<'p> {
             Some(steps) => {
                 let step = steps.get(s.next as usize)?;
                 s.next += 1;
-                let d = match step.sampler {
-                    Sampler::Fixed(d) => d,
-                    sampler => sampler.sample(&mut s.rng),
-                };
-                Some((step.kind, d.as_nanos() as u64))
+                Some((step.kind, step.sampler.sample_ns(&mut s.rng)))
             }
             None => {
                 let c = self.trees[tid as usize].as_mut()?;
@@ -571,6 +615,7 @@ impl<'p> Runner<'p> for Fast<'p> {
 mod tests {
     use super::*;
     use crate::model::sim::Sim;
+    use rand::SeedableRng;
     use std::path::Path;
 
     /// Configs of the fast path's class: every arrival mode, repeats,
@@ -678,6 +723,23 @@ steps = [{ cpu = "50us" }, { io = "150us" }, { native = "100us" }]
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn job_rng_is_seed_from_u64() {
+        use rand::RngCore;
+        let mut seeds = vec![0, 1, 2, u64::MAX, 1 << 63, 0x9E37_79B9_7F4A_7C15];
+        let mut x = 12_345u64;
+        for _ in 0..2_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            seeds.push(x);
+        }
+        for seed in seeds {
+            let (mut a, mut b) = (job_rng(seed), Pcg64Mcg::seed_from_u64(seed));
+            for _ in 0..4 {
+                assert_eq!(a.next_u64(), b.next_u64(), "{seed}");
             }
         }
     }

@@ -94,6 +94,33 @@ impl Sampler {
             Sampler::Other(spec) => sample(spec, rng),
         }
     }
+
+    /// [`Sampler::sample`]'s duration in whole nanoseconds (the same value
+    /// as `sample(rng).as_nanos() as u64`: every draw is at most a day),
+    /// without building a `Duration` to take apart again (the model's fast
+    /// path draws on every step).
+    #[inline]
+    pub fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+        match self {
+            Sampler::Fixed(d) => d.as_nanos() as u64,
+            Sampler::Exp(e) => secs_to_ns(match e {
+                Some(e) => e.sample(rng),
+                None => 0.0,
+            }),
+            Sampler::Other(spec) => sample(spec, rng).as_nanos() as u64,
+        }
+    }
+}
+
+/// [`secs_to_duration`] in whole nanoseconds.
+#[inline]
+fn secs_to_ns(secs: f64) -> u64 {
+    if secs.is_finite() && secs > 0.0 {
+        let secs = secs.min(86_400.0);
+        nearest_ns(secs).unwrap_or_else(|| Duration::from_secs_f64(secs).as_nanos() as u64)
+    } else {
+        0
+    }
 }
 
 /// The mean of the distribution (of the truncated distribution for
@@ -140,12 +167,15 @@ fn secs_to_duration(secs: f64) -> Duration {
 /// the cheap way cannot be sure. This runs on every draw, and the standard
 /// conversion takes the float apart bit by bit.
 ///
-/// `y = secs * 1e9` is the exact product rounded once: below 2^47 (a day
-/// is 8.64e13 ns) it is within 2^-7 of it. Rounding to the nearest integer
-/// only jumps at half-integers, so when `y`'s fraction is farther than that
-/// from one half, `y` and the exact product round to the same integer
-/// (tested against the standard conversion:
-/// `cheap_conversion_is_the_standard_one`).
+/// `y = secs * 1e9` is the exact product rounded once: within half an ulp
+/// of `y` of it, and `y * 2^-53` (an exact scaling) is at least that.
+/// Rounding to the nearest integer only jumps at half-integers, so when
+/// `y`'s fraction is farther than that from one half, `y` and the exact
+/// product round to the same integer (tested against the standard
+/// conversion: `cheap_conversion_is_the_standard_one`). Below 2^47 (a day
+/// is 8.64e13 ns) the margin is under 2^-6; for draws of milliseconds
+/// (about 2^20 ns) it is about 2^-33, so the standard conversion is almost
+/// never needed.
 #[inline]
 fn nearest_ns(secs: f64) -> Option<u64> {
     let y = secs * 1e9;
@@ -155,7 +185,9 @@ fn nearest_ns(secs: f64) -> Option<u64> {
     let t = y as i64;
     // Exact: t <= y < t + 1 (Sterbenz).
     let frac = y - t as f64;
-    ((frac - 0.5).abs() > 1.0 / 32.0).then(|| t as u64 + u64::from(frac > 0.5))
+    // At least half an ulp of `y` (see above).
+    let margin = y * (f64::EPSILON / 2.0);
+    ((frac - 0.5).abs() > margin).then(|| t as u64 + u64::from(frac > 0.5))
 }
 
 /// Mean of N(mu, sigma) truncated below at 0.
@@ -227,6 +259,12 @@ mod tests {
             check((k + 0.5 + off) / 1e9);
             check((k + 0.5) / 1e9);
             check(k / 1e9);
+            // Milliseconds within a few ulps of half a nanosecond, where
+            // the margin is smallest.
+            let h = ((k as u64 % 10_000_000) as f64 + 0.5) / 1e9;
+            let ulps = rng.random_range(-4i64..=4);
+            check(f64::from_bits((h.to_bits() as i64 + ulps) as u64));
+            check(h + (rng.random::<f64>() - 0.5) * 1e-16);
         }
         for ns in [
             1u64,
@@ -310,10 +348,13 @@ mod tests {
         ];
         for spec in specs {
             let (mut a, mut b) = (Pcg64Mcg::seed_from_u64(9), Pcg64Mcg::seed_from_u64(9));
+            let mut c = Pcg64Mcg::seed_from_u64(9);
             let s = Sampler::new(&spec);
             assert_eq!(s.is_random(), is_random(&spec));
             for _ in 0..100_000 {
-                assert_eq!(s.sample(&mut a), sample(&spec, &mut b), "{spec:?}");
+                let want = sample(&spec, &mut b);
+                assert_eq!(s.sample(&mut a), want, "{spec:?}");
+                assert_eq!(s.sample_ns(&mut c), want.as_nanos() as u64, "{spec:?}");
             }
         }
     }
