@@ -81,7 +81,7 @@ impl RunShared {
     /// readings are shared between neighbouring CPU steps as on a thread
     /// ([`RunShared::run_job_sync`]).
     pub fn run_task_inline(&self, ticket: JobTicket) {
-        let start = Instant::now();
+        let start = super::clock::now();
         let guard = JobGuard::new(self, ticket);
         super::trace_queue(ticket, start);
         let span = tracing::trace_span!("job", group = %self.plan.groups[ticket.id.group].name, job = ticket.id.index);
@@ -93,7 +93,7 @@ impl RunShared {
         for action in self.actions(ticket.id) {
             at = self.run_action_timed(action, &mut slot, &mut times, at);
         }
-        let end = at.unwrap_or_else(Instant::now);
+        let end = at.unwrap_or_else(super::clock::now);
         slot.release();
         drop(slot);
         drop(_enter);
@@ -107,7 +107,7 @@ async fn run_job_inner<P: AsyncPlatform>(
     offload: Offload,
     ticket: JobTicket,
 ) {
-    let start = Instant::now();
+    let start = super::clock::now();
     let guard = JobGuard::new(&shared, ticket);
     super::trace_queue(ticket, start);
     let mut times = TimeBreakdown::default();
@@ -156,7 +156,7 @@ async fn run_job_inner<P: AsyncPlatform>(
             }
         }
     }
-    let end = Instant::now();
+    let end = super::clock::now();
     slot.release();
     drop(slot);
     guard.finish(start, end, times);
