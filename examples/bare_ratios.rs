@@ -11,6 +11,11 @@ fn main() {
     if std::env::var("PRECISE_WAIT").is_ok_and(|v| v == "0") {
         gilsim::backend::set_precise_wait(false);
     }
+    // `CHEAP_CLOCK=0`: job stamps from `Instant::now()` instead of the
+    // time-stamp counter (to compare the two side by side).
+    if std::env::var("CHEAP_CLOCK").is_ok_and(|v| v == "0") {
+        gilsim::exec::clock::set_cheap_clock(false);
+    }
     let c = match Calibration::from_env_or_measure() {
         Ok(c) => c,
         Err(e) => {
