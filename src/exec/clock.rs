@@ -87,6 +87,10 @@ mod tsc {
         span: u64,
     }
 
+    /// ns per tick, 32.32 fixed point, of a 10 GHz and a 100 MHz counter.
+    const MIN_MULT: u64 = (1 << 32) / 10;
+    const MAX_MULT: u64 = 10 << 32;
+
     /// The process's first anchor, or `None` when the counter cannot be
     /// used.
     static ORIGIN: OnceLock<Option<(u64, Instant)>> = OnceLock::new();
@@ -149,6 +153,12 @@ mod tsc {
             return Some(at);
         }
         let mult = ((ns.as_nanos() << 32) / u128::from(ticks)) as u64;
+        // A counter running slower than 100 MHz or faster than 10 GHz is not
+        // one the kernel would keep its clock on: distrust it.
+        if !(MIN_MULT..=MAX_MULT).contains(&mult) {
+            cell.set(None);
+            return Some(at);
+        }
         let span = ((REANCHOR.as_nanos() << 32) / u128::from(mult.max(1))) as u64;
         cell.set(Some(Anchor {
             tsc,
