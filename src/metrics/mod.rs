@@ -1,6 +1,7 @@
 //! Measurements: what a run produced, kept as histograms and sums (never
 //! per-job vectors) so that memory does not grow with the number of jobs.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -259,6 +260,17 @@ const SHARDS: usize = 8;
 /// jobs uses little).
 pub const PENDING_MAX: usize = 1 << 16;
 
+/// The pending limit in force ([`set_pending_limit`]).
+static PENDING_LIMIT: AtomicUsize = AtomicUsize::new(PENDING_MAX);
+
+/// Sets how many jobs a shard keeps pending before adding them to the
+/// histograms, for the whole process: 1 to [`PENDING_MAX`] (the default);
+/// 1 adds each job as the next one is recorded. For side-by-side
+/// measurements.
+pub fn set_pending_limit(jobs: usize) {
+    PENDING_LIMIT.store(jobs.clamp(1, PENDING_MAX), Ordering::Relaxed);
+}
+
 impl Recorder {
     /// A recorder for a plan with `groups` groups.
     pub fn new(groups: usize) -> Self {
@@ -278,7 +290,7 @@ impl Recorder {
         };
         g.times.add(&r.times);
         g.jobs += 1;
-        if data.pending.len() >= PENDING_MAX {
+        if data.pending.len() >= PENDING_LIMIT.load(Ordering::Relaxed) {
             data.flush(false);
         }
         data.pending.push((
