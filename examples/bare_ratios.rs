@@ -11,6 +11,20 @@ fn main() {
     if std::env::var("PRECISE_WAIT").is_ok_and(|v| v == "0") {
         gilsim::backend::set_precise_wait(false);
     }
+    // `CHEAP_CLOCK=0`: job stamps from `Instant::now()` instead of the
+    // time-stamp counter (to compare the two side by side).
+    if std::env::var("CHEAP_CLOCK").is_ok_and(|v| v == "0") {
+        gilsim::exec::clock::set_cheap_clock(false);
+    }
+    // `PENDING_RECORDS=N`: a recorder shard adds its jobs to the histograms
+    // every N jobs (1: at once) instead of when 65,536 are pending or the
+    // run ends.
+    if let Some(n) = std::env::var("PENDING_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        gilsim::metrics::set_pending_limit(n);
+    }
     let c = match Calibration::from_env_or_measure() {
         Ok(c) => c,
         Err(e) => {

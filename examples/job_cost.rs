@@ -1,6 +1,7 @@
 //! What running one job costs on top of its work, on one thread: `n` jobs
 //! of 1 µs CPU through `RunShared::run_job_sync` against the bare kernel
-//! loop, interleaved, thread CPU time. `cargo run --release --example job_cost`.
+//! loop, interleaved, thread CPU time. `cargo run --release --example job_cost`
+//! (`CHEAP_CLOCK=0`: stamps from `Instant::now()`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,11 @@ fn main() {
     let c = Calibration::from_env_or_measure().unwrap_or(Calibration {
         iters_per_us: 650.0,
     });
+    // `CHEAP_CLOCK=0`: job stamps from `Instant::now()` instead of the
+    // time-stamp counter (to compare the two side by side).
+    if std::env::var("CHEAP_CLOCK").is_ok_and(|v| v == "0") {
+        gilsim::exec::clock::set_cheap_clock(false);
+    }
     let n = 200_000u64;
     let set = JobSet {
         name: "cost".into(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{Backend, Executor};
 use crate::error::RunError;
-use crate::exec::{JobTicket, RunShared};
+use crate::exec::{thread_run, JobTicket, RunShared};
 use crate::work::sleep::reduce_timer_slack;
 
 /// The `rayon` backend.
@@ -28,11 +28,24 @@ impl RayonPool {
 
 /// Builds a rayon pool whose threads sleep precisely.
 pub fn build_pool(name: &str, workers: usize) -> Result<rayon::ThreadPool, RunError> {
+    build_pool_with(name, workers, || {})
+}
+
+/// [`build_pool`], each thread calling `on_start` when it starts.
+fn build_pool_with(
+    name: &str,
+    workers: usize,
+    on_start: impl Fn() + Send + Sync + 'static,
+) -> Result<rayon::ThreadPool, RunError> {
     let prefix = name.to_string();
     rayon::ThreadPoolBuilder::new()
         .num_threads(workers.max(1))
         .thread_name(move |i| format!("{prefix}-{i}"))
-        .start_handler(|_| reduce_timer_slack())
+        .start_handler(move |_| {
+            reduce_timer_slack();
+            on_start();
+        })
+        .exit_handler(|_| thread_run::release())
         .build()
         .map_err(|e| RunError::Spawn {
             backend: name.to_string(),
@@ -43,23 +56,26 @@ pub fn build_pool(name: &str, workers: usize) -> Result<rayon::ThreadPool, RunEr
 
 impl Backend for RayonPool {
     fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError> {
-        Ok(Box::new(Running {
-            pool: build_pool(&self.name, self.workers)?,
-            shared,
-        }))
+        // Every thread of the pool holds the run (see `thread_run`), so a
+        // job carries only its ticket.
+        let pool = build_pool_with(&self.name, self.workers, move || thread_run::adopt(&shared))?;
+        Ok(Box::new(Running { pool }))
     }
 }
 
 struct Running {
     pool: rayon::ThreadPool,
-    shared: Arc<RunShared>,
 }
 
 impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
-        let shared = self.shared.clone();
-        // spawn_fifo: jobs start in the order they became due.
-        self.pool.spawn_fifo(move || shared.run_job_pooled(ticket));
+        // spawn_fifo: jobs start in the order they became due. A pool's jobs
+        // run only on its threads, each of which adopted the run as it
+        // started.
+        self.pool.spawn_fifo(move || {
+            let ran = thread_run::with_thread_run(|shared| shared.run_job_pooled(ticket));
+            debug_assert!(ran.is_some(), "a rayon thread without its run");
+        });
         Ok(())
     }
 

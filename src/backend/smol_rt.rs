@@ -23,7 +23,7 @@ use super::async_timer::{async_io_sleep, raise_fd_limit, run_here_on_wake};
 use super::{Backend, Executor};
 use crate::config::CpuMode;
 use crate::error::RunError;
-use crate::exec::{run_job_async, AsyncPlatform, JobTicket, Offload, RunShared};
+use crate::exec::{run_job_async, thread_run, AsyncPlatform, JobTicket, Offload, RunShared};
 use crate::work::sleep::reduce_timer_slack;
 
 /// The `smol` backend.
@@ -80,10 +80,16 @@ impl Backend for Smol {
         for i in 0..self.workers {
             let (ex, stopped) = (ex.clone(), stopped.clone());
             let parked = parked.next();
+            // The executor is this run's alone and only these threads run
+            // it: each holds the run, so an inline task carries only its
+            // ticket.
+            let run = running.shared.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{i}", self.name))
                 .spawn(move || {
                     reduce_timer_slack();
+                    thread_run::adopt(&run);
+                    drop(run);
                     let run = ex.run(async {
                         let _ = stopped.recv().await;
                     });
@@ -91,6 +97,7 @@ impl Backend for Smol {
                         Some(worker) => worker.block_on(run),
                         None => smol::block_on(run_here_on_wake(run)),
                     }
+                    thread_run::release();
                 })
                 .map_err(|source| RunError::Spawn {
                     backend: self.name.clone(),
@@ -126,11 +133,13 @@ struct Running {
 impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
         if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
-            let shared = self.shared.clone();
+            // Only the run's executor threads run its tasks, and each
+            // adopted the run as it started.
             self.ex
                 .spawn(async move {
                     send_held_wakes();
-                    shared.run_task_inline(ticket)
+                    let ran = thread_run::with_thread_run(|shared| shared.run_task_inline(ticket));
+                    debug_assert!(ran.is_some(), "a smol thread without its run");
                 })
                 .detach();
             return Ok(());

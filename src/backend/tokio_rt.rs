@@ -18,7 +18,7 @@ use super::async_timer::{raise_fd_limit, tokio_sleep};
 use super::{Backend, Executor};
 use crate::config::{CpuMode, Flavor};
 use crate::error::RunError;
-use crate::exec::{run_job_async, AsyncPlatform, JobTicket, Offload, RunShared};
+use crate::exec::{run_job_async, thread_run, AsyncPlatform, JobTicket, Offload, RunShared};
 use crate::work::sleep::reduce_timer_slack;
 
 /// How long shutdown waits for blocking-pool threads still running (there
@@ -53,7 +53,9 @@ impl Tokio {
         }
     }
 
-    fn builder(&self) -> tokio::runtime::Builder {
+    /// The runtime's builder; its threads adopt `run` (see
+    /// [`crate::exec::thread_run`]) when given one.
+    fn builder_for(&self, run: Option<Arc<RunShared>>) -> tokio::runtime::Builder {
         let mut b = match self.flavor {
             Flavor::MultiThread => {
                 let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -67,8 +69,19 @@ impl Tokio {
         b.enable_io()
             .enable_time()
             .thread_name_fn(move || format!("{prefix}-{}", next.fetch_add(1, Ordering::Relaxed)))
-            .on_thread_start(reduce_timer_slack);
+            .on_thread_start(move || {
+                reduce_timer_slack();
+                if let Some(run) = &run {
+                    thread_run::adopt(run);
+                }
+            })
+            .on_thread_stop(thread_run::release);
         b
+    }
+
+    #[cfg(test)]
+    fn builder(&self) -> tokio::runtime::Builder {
+        self.builder_for(None)
     }
 }
 
@@ -76,8 +89,10 @@ impl Backend for Tokio {
     fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError> {
         raise_fd_limit();
         let offload = offload_for(&self.name, self.cpu_mode)?;
+        // The runtime is this run's alone: its threads hold the run, so
+        // an inline task carries only its ticket.
         let rt = self
-            .builder()
+            .builder_for(Some(shared.clone()))
             .build()
             .map_err(|e| self.spawn_error("the tokio runtime", e))?;
         let handle = rt.handle().clone();
@@ -87,14 +102,18 @@ impl Backend for Tokio {
                 // The runtime's one thread: it runs every task spawned
                 // through the handle until told to stop.
                 let (stop, stopped) = oneshot::channel::<()>();
+                let run = shared.clone();
                 let thread = std::thread::Builder::new()
                     .name(self.name.clone())
                     .spawn(move || {
                         reduce_timer_slack();
+                        thread_run::adopt(&run);
+                        drop(run);
                         rt.block_on(async {
                             let _ = stopped.await;
                         });
                         rt.shutdown_timeout(SHUTDOWN_GRACE);
+                        thread_run::release();
                     })
                     .map_err(|e| self.spawn_error("the runtime thread", e))?;
                 Engine::Loop { stop, thread }
@@ -136,9 +155,12 @@ impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
         // The task is detached: it reports its completion through `shared`.
         if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
-            let shared = self.shared.clone();
-            self.handle
-                .spawn(async move { shared.run_task_inline(ticket) });
+            // Tasks run only on the runtime's threads, each of which
+            // adopted the run as it started.
+            self.handle.spawn(async move {
+                let ran = thread_run::with_thread_run(|shared| shared.run_task_inline(ticket));
+                debug_assert!(ran.is_some(), "a tokio thread without its run");
+            });
             return Ok(());
         }
         self.handle.spawn(run_job_async(

@@ -55,7 +55,11 @@ impl Calibration {
 
     /// Iterations that make up `d` of CPU work.
     pub fn iters_for(&self, d: Duration) -> u64 {
-        (d.as_secs_f64() * 1e6 * self.iters_per_us).round() as u64
+        // On every CPU step's path: ns times a rate and `+ 0.5` truncated
+        // (`x.round()` for x ≥ 0) avoid `as_secs_f64`'s division and a
+        // call to libm's `round`. Negative or NaN rates give 0, as before.
+        let ns = d.as_secs().saturating_mul(1_000_000_000) + u64::from(d.subsec_nanos());
+        (ns as f64 * (self.iters_per_us * 1e-3) + 0.5) as u64
     }
 }
 
