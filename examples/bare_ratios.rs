@@ -17,7 +17,7 @@ fn main() {
         gilsim::exec::clock::set_cheap_clock(false);
     }
     // `PENDING_RECORDS=N`: a recorder shard adds its jobs to the histograms
-    // every N jobs (1: at once) instead of when 65,536 are pending or the
+    // every N jobs (1: at once) instead of when 4,096 are pending or the
     // run ends.
     if let Some(n) = std::env::var("PENDING_RECORDS")
         .ok()

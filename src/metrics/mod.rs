@@ -255,10 +255,16 @@ impl ShardData {
 /// Number of recorder shards.
 const SHARDS: usize = 8;
 
-/// Most jobs a shard keeps pending (56 bytes each: at most 3.5 MB a shard,
-/// allocated as it fills, so a short run or a thread that records a few
-/// jobs uses little).
-pub const PENDING_MAX: usize = 1 << 16;
+/// Most jobs a shard keeps pending (56 bytes each: at most 224 KB a
+/// shard, allocated as it fills).
+///
+/// Why not more: the worker that fills a buffer adds it to the histograms
+/// before it runs its next job, a pause every later job queued behind it
+/// sees. 4,096 jobs take about 0.2 ms, within the OS scheduler's own noise;
+/// 65,536 took about 3 ms, a tail that gilsim, not the runtime, would have
+/// put into long runs. Throughput on 1 µs jobs was the same with either
+/// (`PENDING_RECORDS` in `examples/bare_ratios.rs`, docs/harness.md).
+pub const PENDING_MAX: usize = 1 << 12;
 
 /// The pending limit in force ([`set_pending_limit`]).
 static PENDING_LIMIT: AtomicUsize = AtomicUsize::new(PENDING_MAX);
