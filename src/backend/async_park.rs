@@ -535,8 +535,8 @@ fn hold_wakes() {
 /// default; the IO-precision measurement turns it off to compare).
 static HOLD: AtomicBool = AtomicBool::new(true);
 
-/// Turns the holding back of [`send_held_wakes`] on or off, for
-/// side-by-side measurements only.
+/// Turns the holding back of peers' wake-ups by timer-woken smol workers
+/// on or off, for side-by-side measurements only.
 pub fn set_hold_wakes(on: bool) {
     HOLD.store(on, Ordering::Relaxed);
 }

@@ -132,7 +132,7 @@ struct PerJob {
     /// The job threads started and not yet joined, running or exiting.
     handles: Mutex<VecDeque<JoinHandle<()>>>,
     /// Most unjoined threads before a submission waits for the oldest to
-    /// exit (see [`PerJob::make_room`]).
+    /// exit (see [`make_room`]).
     most_unjoined: usize,
 }
 
