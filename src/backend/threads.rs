@@ -3,8 +3,10 @@
 //! `ThreadPoolExecutor(N)`).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
@@ -98,8 +100,10 @@ impl Backend for Threads {
             return Ok(Box::new(PerJob {
                 backend: self.name.clone(),
                 shared,
-                handles: Mutex::new(VecDeque::new()),
-                most_unjoined: unjoined_bound(thread_limit(u64::MAX).0),
+                // One more than the limit: the preflight lets up to `limit`
+                // closed-loop clients in, which must not fill the bound
+                // while they all wait for room (see `Unjoined::reserve`).
+                threads: Unjoined::new(unjoined_bound(thread_limit(u64::MAX).0).saturating_add(1)),
             }));
         }
         let (tx, rx) = crossbeam_channel::unbounded::<JobTicket>();
@@ -129,52 +133,56 @@ impl Backend for Threads {
 struct PerJob {
     backend: String,
     shared: Arc<RunShared>,
-    /// The job threads started and not yet joined, running or exiting.
-    handles: Mutex<VecDeque<JoinHandle<()>>>,
-    /// Most unjoined threads before a submission waits for the oldest to
-    /// exit (see [`make_room`]).
-    most_unjoined: usize,
+    /// The job threads started and not yet joined.
+    threads: Unjoined,
 }
 
-/// `limit` as a count of handles, at least 1.
+/// `limit` as a count of threads, at least 1.
 fn unjoined_bound(limit: u64) -> usize {
     usize::try_from(limit).unwrap_or(usize::MAX).max(1)
 }
 
 impl Executor for PerJob {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
+        self.threads.reserve();
         let shared = self.shared.clone();
-        let handle = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("{}-job", self.backend))
             .stack_size(JOB_STACK)
-            .spawn(move || shared.run_job_sync(ticket))
-            .map_err(|source| RunError::Spawn {
-                backend: self.backend.clone(),
-                what: format!(
-                    "a thread for job {} (raise no limit blindly: use `workers = N`)",
-                    ticket.id.index
-                ),
-                source,
-            })?;
-        let mut handles = self.handles.lock();
-        make_room(&mut handles, self.most_unjoined);
-        handles.push_back(handle);
-        Ok(())
+            .spawn(move || shared.run_job_sync(ticket));
+        match spawned {
+            Ok(handle) => {
+                self.threads.add(handle);
+                Ok(())
+            }
+            Err(source) => {
+                self.threads.unreserve();
+                Err(RunError::Spawn {
+                    backend: self.backend.clone(),
+                    what: format!(
+                        "a thread for job {} (raise no limit blindly: use `workers = N`)",
+                        ticket.id.index
+                    ),
+                    source,
+                })
+            }
+        }
     }
 
     fn shutdown(self: Box<Self>) {
-        for h in self.handles.into_inner() {
-            let _ = h.join();
-        }
+        self.threads.join_all();
     }
 }
 
-/// Unjoined threads from which each submission first joins those whose
-/// job has ended (so that handles do not pile up).
+/// Unjoined threads from which an addition first joins those whose job
+/// has ended (so that handles do not pile up).
 const REAP_EVERY: usize = 1024;
 
-/// Joins the threads whose job has ended once [`REAP_EVERY`] are unjoined,
-/// then waits for the oldest to exit while `most` still are.
+/// How long a submission waiting for room sleeps between looks.
+const ROOM_POLL: Duration = Duration::from_micros(100);
+
+/// The job threads of a thread-per-job run that are not joined yet, and a
+/// bound on how many there may be.
 ///
 /// Why a thread counts until it is joined, not until its job ends: a
 /// thread that has finished its job still holds its stack, its signal
@@ -184,27 +192,103 @@ const REAP_EVERY: usize = 1024;
 /// cores. Measured: 1,000 closed-loop clients of 1 µs jobs had up to
 /// 15,000-16,500 threads alive at once for 1,000 jobs in flight, up to
 /// 63,000 memory maps against Linux's default limit of 65,530; past it a
-/// new thread cannot map its signal stack and the process aborts. Waiting
-/// for the oldest once [`thread_limit`] threads are unjoined keeps the
-/// count under the OS's limits; the submissions after it wait, and their
-/// jobs keep their due time, so the wait is queue time. Joins happen under
-/// the lock, so that no thread is left uncounted while being joined.
-fn make_room(handles: &mut VecDeque<JoinHandle<()>>, most: usize) {
-    if handles.len() >= REAP_EVERY {
-        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(handles)
+/// new thread cannot map its signal stack and the process aborts.
+///
+/// Why a thread is counted before it is started: a closed-loop client's
+/// next job is started by the thread of the job before it, so while one
+/// submission waits for room, a finishing job could start a thread whose
+/// job finishes and starts another, a chain no count of started threads
+/// would see (14,300 threads against a bound of 12,286 were measured so).
+/// A submission over the bound waits, joining threads whose job has
+/// ended; it never joins a running one, which may itself be a finishing
+/// job waiting for room (two such would wait for each other). Its job keeps
+/// its due time, so the wait is queue time.
+#[derive(Debug)]
+struct Unjoined {
+    handles: Mutex<VecDeque<JoinHandle<()>>>,
+    /// Threads counted: reserved (about to start) or started and unjoined.
+    counted: AtomicUsize,
+    /// Reservations waiting for room (in `counted` too).
+    waiting: AtomicUsize,
+    /// Most threads counted before a submission waits.
+    most: usize,
+}
+
+impl Unjoined {
+    fn new(most: usize) -> Self {
+        Self {
+            handles: Mutex::new(VecDeque::new()),
+            counted: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            most: most.max(1),
+        }
+    }
+
+    /// Counts a thread about to start, first waiting while
+    /// [`Unjoined::most`] others are started or about to start.
+    ///
+    /// Reservations still waiting do not count against each other: every
+    /// waiting submission may be a finishing job's thread (a closed-loop
+    /// client's), so counting them would let clients that all wait at once
+    /// wait for each other forever. With fewer clients than `most`, the
+    /// waiting ones alone never fill the bound, so someone always goes on.
+    /// Submissions that find room at the same moment may together pass the
+    /// bound by their number (at most one per client).
+    fn reserve(&self) {
+        if self.counted.fetch_add(1, Ordering::AcqRel) < self.most {
+            return;
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        loop {
+            self.reap();
+            let counted = self.counted.load(Ordering::Acquire);
+            let waiting = self.waiting.load(Ordering::Acquire);
+            if counted.saturating_sub(waiting) < self.most {
+                break;
+            }
+            std::thread::sleep(ROOM_POLL);
+        }
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Takes back a reservation whose thread did not start.
+    fn unreserve(&self) {
+        self.counted.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Adds a started thread, joining the ended ones once [`REAP_EVERY`]
+    /// are unjoined.
+    fn add(&self, handle: JoinHandle<()>) {
+        let mut handles = self.handles.lock();
+        handles.push_back(handle);
+        if handles.len() >= REAP_EVERY {
+            self.reap_locked(&mut handles);
+        }
+    }
+
+    /// Joins the threads whose job has ended.
+    fn reap(&self) {
+        self.reap_locked(&mut self.handles.lock());
+    }
+
+    fn reap_locked(&self, handles: &mut VecDeque<JoinHandle<()>>) {
+        let (ended, running): (VecDeque<_>, VecDeque<_>) = std::mem::take(handles)
             .into_iter()
             .partition(|h| h.is_finished());
-        for h in done {
+        *handles = running;
+        let n = ended.len();
+        // A finished thread is only being torn down: its join cannot wait
+        // on anything of this run.
+        for h in ended {
             let _ = h.join();
         }
-        *handles = running.into();
+        self.counted.fetch_sub(n, Ordering::AcqRel);
     }
-    while handles.len() >= most {
-        match handles.pop_front() {
-            Some(h) => {
-                let _ = h.join();
-            }
-            None => break,
+
+    /// Joins every thread (at the end of a run).
+    fn join_all(self) {
+        for h in self.handles.into_inner() {
+            let _ = h.join();
         }
     }
 }
@@ -236,40 +320,95 @@ impl Executor for Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
-    /// With room for 3 unjoined threads, starting 9 threads of 30 ms each
-    /// waits for the oldest to exit: at most 3 are unjoined when a new one
-    /// starts, and the 9 take at least three rounds of 30 ms. Without the
-    /// bound they would all run at once.
+    /// With room for 3 threads, starting 9 threads of 30 ms each waits for
+    /// the oldest to end: at most 3 are counted once a new one may start,
+    /// and the 9 take at least three rounds of 30 ms. Without the bound
+    /// they would all run at once.
     #[test]
     fn a_new_thread_waits_while_the_most_threads_are_unjoined() {
-        let mut handles = VecDeque::new();
+        let threads = Unjoined::new(3);
         let t = Instant::now();
         for _ in 0..9 {
-            make_room(&mut handles, 3);
-            assert!(handles.len() < 3);
-            handles.push_back(std::thread::spawn(|| {
+            threads.reserve();
+            assert!(threads.counted.load(Ordering::Acquire) <= 3);
+            threads.add(std::thread::spawn(|| {
                 std::thread::sleep(Duration::from_millis(30))
             }));
         }
-        for h in handles {
-            h.join().unwrap();
-        }
+        threads.join_all();
         let took = t.elapsed();
         assert!(took >= Duration::from_millis(90), "took only {took:?}");
+    }
+
+    /// Each thread starts the next from inside itself (a closed-loop
+    /// client's next job): the chain is counted as it grows, so no more
+    /// than the bound (and one per client) are ever alive, however fast its
+    /// links end, and clients that all wait for room at once go on.
+    #[test]
+    fn threads_started_by_threads_stay_within_the_bound() {
+        fn link(
+            threads: Arc<Unjoined>,
+            alive: Arc<AtomicUsize>,
+            peak: Arc<AtomicUsize>,
+            left: u32,
+        ) {
+            let now = alive.fetch_add(1, Ordering::AcqRel) + 1;
+            peak.fetch_max(now, Ordering::AcqRel);
+            if left > 0 {
+                threads.reserve();
+                let (t, a, p) = (threads.clone(), alive.clone(), peak.clone());
+                let h = std::thread::spawn(move || link(t, a, p, left - 1));
+                threads.add(h);
+            }
+            // A thread slow to go away after its job.
+            std::thread::sleep(Duration::from_millis(5));
+            alive.fetch_sub(1, Ordering::AcqRel);
+        }
+        let threads = Arc::new(Unjoined::new(4));
+        let (alive, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        // Three clients, each a chain of 60 threads.
+        for _ in 0..3 {
+            threads.reserve();
+            let (t, a, p) = (threads.clone(), alive.clone(), peak.clone());
+            let h = std::thread::spawn(move || link(t, a, p, 60));
+            threads.add(h);
+        }
+        while threads.counted.load(Ordering::Acquire) > 0 {
+            // The bound, plus a reservation per client waiting for room.
+            assert!(threads.counted.load(Ordering::Acquire) <= 4 + 3);
+            threads.reap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            peak.load(Ordering::Acquire) <= 4,
+            "peak {}",
+            peak.load(Ordering::Acquire)
+        );
     }
 
     /// Threads whose job has ended are joined once they pile up, without
     /// waiting for the ones still running.
     #[test]
     fn ended_threads_are_joined_every_so_often() {
-        let mut handles: VecDeque<_> = (0..REAP_EVERY).map(|_| std::thread::spawn(|| ())).collect();
-        std::thread::sleep(Duration::from_millis(50));
-        make_room(&mut handles, usize::MAX);
-        assert!(handles.len() < REAP_EVERY);
-        for h in handles {
-            h.join().unwrap();
+        let threads = Unjoined::new(usize::MAX);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        threads.reserve();
+        threads.add(std::thread::spawn(move || {
+            let _ = rx.recv();
+        }));
+        for _ in 1..REAP_EVERY - 1 {
+            threads.reserve();
+            threads.add(std::thread::spawn(|| ()));
         }
+        std::thread::sleep(Duration::from_millis(50));
+        threads.reserve();
+        threads.add(std::thread::spawn(|| ()));
+        // The running one (and at most a few slow to end) are left.
+        assert!(threads.handles.lock().len() < REAP_EVERY / 2);
+        assert!(threads.counted.load(Ordering::Acquire) >= 1);
+        drop(tx);
+        threads.join_all();
     }
 }
