@@ -4,7 +4,7 @@
 //!
 //! The checks are the backends' own [`Backend::preflight`](crate::backend::Backend::preflight)
 //! (the thread limit of thread-per-job backends, ...) and
-//! [`check_together`](crate::backend::check_together) (async-std's single
+//! [`crate::backend::check_together`] (async-std's single
 //! executor). A refusal about a backend written in a config file is
 //! reported as a config error with that backend's `file:line:col`.
 

@@ -347,7 +347,7 @@ impl<F: Future> Future for RememberBlockOn<F> {
 /// benchmark turns it off to measure the difference side by side).
 static WAKE_HERE: AtomicBool = AtomicBool::new(true);
 
-/// Turns the same-thread wake-up of [`run_here_on_wake`] on or off (for
+/// Turns the same-thread wake-up of `run_here_on_wake` on or off (for
 /// side-by-side measurements only).
 pub fn set_wake_here(on: bool) {
     WAKE_HERE.store(on, Ordering::Relaxed);

@@ -83,7 +83,7 @@ pub struct RunOptions<'a> {
     pub warmup_jobs: u64,
     /// Points at which the run may be given up: at the first one reached
     /// the driver submits no more jobs, cancels those in flight
-    /// ([`RunShared::cancel`]) and ends the run with
+    /// ([`RunShared::cancel`](crate::exec::RunShared::cancel)) and ends the run with
     /// [`RunMeasurement::gave_up`] set. Empty: run to the end. The model
     /// engine ignores these (virtual time costs little).
     pub give_up: &'a [GiveUp],

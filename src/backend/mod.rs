@@ -51,7 +51,7 @@ pub trait Backend {
     /// Whether a job submitted from one of this backend's own worker
     /// threads queues exactly as one submitted by the driver: then a
     /// closed-loop client may submit its next job itself
-    /// ([`chain::ClientChain`]). Not so for work-stealing runtimes (rayon,
+    /// (`chain::ClientChain`). Not so for work-stealing runtimes (rayon,
     /// tokio, async executors), where a worker's own spawn goes to its local
     /// queue, ahead of jobs injected from outside: a client would jump the
     /// queue that a real client's next request joins at the back.

@@ -23,7 +23,7 @@
 //! throughput, so one measurement that meets every SLO is what the
 //! workload does. Each disturbed measurement is kept in the probe's
 //! `attempts`. Only a miss the stolen time can account for is measured
-//! again ([`steal_explains`]): a p99 100 ms over its bound with 10 ms
+//! again (`steal_explains`): a p99 100 ms over its bound with 10 ms
 //! stolen is the workload's, not the host's.
 
 use std::collections::BTreeMap;
@@ -228,7 +228,7 @@ pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gave_up: Option<u64>,
     /// Whether the host stole enough CPU time during this measurement to
-    /// account for every way it missed ([`steal_explains`]).
+    /// account for every way it missed (`steal_explains`).
     #[serde(skip)]
     pub steal_explains: bool,
 }

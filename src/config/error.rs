@@ -40,7 +40,7 @@ pub enum ConfigError {
         /// travel through every `Result` of the loading path).
         problem: Box<Problem>,
         /// Further problems, in file order (at most
-        /// [`MAX_PROBLEMS`](MAX_PROBLEMS) in all). A TOML
+        /// `MAX_PROBLEMS` in all). A TOML
         /// syntax or type error stops parsing, so it always comes alone.
         more: Vec<Problem>,
         /// Problems found beyond those shown.

@@ -149,7 +149,7 @@ pub struct GilTimeline {
 impl GilTimeline {
     /// The window of the first holds in `holds` (logged from the run's
     /// start, oldest first): at most [`TIMELINE_HOLDS`] holds and
-    /// [`TIMELINE_SWITCHES`] hand-overs. `None` when nothing held the GIL.
+    /// `TIMELINE_SWITCHES` hand-overs. `None` when nothing held the GIL.
     pub fn of(holds: &[Hold], started: Instant, run_holds: u64) -> Option<Self> {
         let window = &holds[..window_len(holds)];
         let first = window.first()?;

@@ -144,7 +144,7 @@ struct Waiter {
 /// holder cannot check before the requester has blocked): CPython under
 /// load. The real engine looks at the two threads' CPUs the same way, and
 /// takes the holder's reaction from where its first check after the request
-/// fell ([`first_check_after`]); the model engine from the virtual time to
+/// fell (`first_check_after`); the model engine from the virtual time to
 /// the holder's next tick boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WakeOrder {
