@@ -134,6 +134,7 @@ impl<'p> Arrivals<'p> {
     }
 
     /// The next due time of open group `group`, if any job is left.
+    #[inline]
     fn next_open(&mut self, group: usize) -> Option<Ns> {
         self.open.get_mut(group)?.as_mut()?.next()
     }
@@ -196,7 +197,7 @@ pub(super) trait Runner<'p> {
 /// Handles the events every simulator has: an open-loop arrival, a closed
 /// client's next job (each followed by admissions), a wake-up (unless its
 /// token is stale). Hands any other event back.
-#[inline]
+#[inline(always)]
 pub(super) fn common_event<'p>(r: &mut impl Runner<'p>, ev: Ev) -> Option<Ev> {
     match ev {
         Ev::Open(g) => {

@@ -23,6 +23,7 @@
 
 use std::collections::VecDeque;
 
+use super::calendar::Calendar;
 use super::heap::Heap;
 
 /// Virtual nanoseconds since the start of the run.
@@ -55,7 +56,7 @@ pub enum Place {
 
 /// Pending events, earliest first; FIFO among events at the same time.
 pub struct EventQueue<E> {
-    heap: Heap<E>,
+    heap: Calendar<E>,
     /// Streams' next events (see the module doc).
     streams: Heap<E>,
     /// Events due at `now`, in the order they were scheduled.
@@ -72,7 +73,7 @@ impl<E: Copy> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         Self {
-            heap: Heap::new(),
+            heap: Calendar::new(),
             streams: Heap::new(),
             due_now: VecDeque::new(),
             now: 0,
@@ -100,7 +101,7 @@ impl<E: Copy> EventQueue<E> {
     fn flush_due_now(&mut self) {
         let at = self.now;
         while let Some((seq, event)) = self.due_now.pop_front() {
-            self.heap.push(key(at, seq), event);
+            self.heap.push(key(at, seq), at, event);
         }
     }
 
@@ -111,7 +112,7 @@ impl<E: Copy> EventQueue<E> {
         if at == self.now {
             self.due_now.push_back((self.seq, event));
         } else {
-            self.heap.push(key(at, self.seq), event);
+            self.heap.push(key(at, self.seq), at, event);
         }
     }
 
@@ -212,12 +213,11 @@ impl<E: Copy> EventQueue<E> {
         };
         let out = match from {
             Some(stream) => {
-                let heap = if stream {
-                    &mut self.streams
+                let (k, event) = if stream {
+                    self.streams.pop()?
                 } else {
-                    &mut self.heap
+                    self.heap.pop()?
                 };
-                let (k, event) = heap.pop()?;
                 (key_at(k), event)
             }
             None => {

@@ -147,6 +147,7 @@ impl Cores {
     }
 
     /// When the next segment ends, given which entries are still live.
+    #[inline]
     pub fn next_finish(&mut self, live: impl Fn(u32, u32) -> bool) -> Option<Ns> {
         while let Some(top) = self.heap.peek_key() {
             let (at_s, tid, gen) = finish_of(top);
