@@ -38,21 +38,25 @@ const WINDOW: u32 = 1024;
 /// Bitmap words.
 const WORDS: usize = SLOTS / 64;
 
-/// Monotone entries `(key, value)` with a position each, smallest key
-/// first (see the module doc).
+/// Entries `(key, value)` with a position each, smallest key first (see
+/// the module doc).
 pub struct Calendar<T> {
     /// log2 of a bucket's width in position units.
     shift: u32,
     /// With the ring not empty, the bucket of its smallest entry: the ring
     /// holds buckets `cur..cur + SLOTS`, bucket `b` in slot `b % SLOTS`.
     cur: u64,
-    /// `PER_SLOT` keys per slot.
+    /// `PER_SLOT` places per slot, each an entry's index in `keys` and
+    /// `vals` (fixed-size, so that a masked index needs no bounds check;
+    /// places past a slot's count are stale).
+    ring: Box<[u32; SLOTS * PER_SLOT]>,
+    /// The ring's entries' keys and values, dense (what a pop reads stays
+    /// in a few cache lines), and their free indices.
     keys: Vec<u128>,
-    /// The values beside `keys` (made when the first entry comes, from
-    /// copies of it; entries past a slot's count are stale).
     vals: Vec<T>,
+    free: Vec<u32>,
     /// Entries per slot.
-    counts: Vec<u8>,
+    counts: Box<[u8; SLOTS]>,
     /// Occupied slots.
     bits: [u64; WORDS],
     /// Entries in the ring.
@@ -60,17 +64,18 @@ pub struct Calendar<T> {
     /// Entries in all.
     len: usize,
     /// The ring's smallest key (`u128::MAX` with the ring empty) and its
-    /// index in `keys`.
+    /// place in `ring`.
     min_key: u128,
     min_at: usize,
     /// Entries the ring does not hold, and their smallest key
     /// (`u128::MAX`: none).
     far: Heap<T>,
     far_key: u128,
-    /// This window's pushes and their distances ahead of the ring's front,
-    /// summed.
+    /// This window's pushes, those beyond the ring's reach, and those
+    /// that found their slot full.
     pushes: u32,
-    ahead_sum: u64,
+    beyond: u32,
+    full: u32,
 }
 
 impl<T: Copy> Calendar<T> {
@@ -79,9 +84,11 @@ impl<T: Copy> Calendar<T> {
         Self {
             shift: 10,
             cur: 0,
-            keys: vec![u128::MAX; SLOTS * PER_SLOT],
+            ring: Box::new([0; SLOTS * PER_SLOT]),
+            keys: Vec::new(),
             vals: Vec::new(),
-            counts: vec![0; SLOTS],
+            free: Vec::new(),
+            counts: Box::new([0; SLOTS]),
             bits: [0; WORDS],
             ring_len: 0,
             len: 0,
@@ -90,7 +97,8 @@ impl<T: Copy> Calendar<T> {
             far: Heap::new(),
             far_key: u128::MAX,
             pushes: 0,
-            ahead_sum: 0,
+            beyond: 0,
+            full: 0,
         }
     }
 
@@ -119,32 +127,24 @@ impl<T: Copy> Calendar<T> {
     /// Adds an entry at position `pos`. Positions must be in the keys'
     /// order (a smaller key never has a larger position); the ring takes
     /// an entry from its smallest entry's bucket to `SLOTS` buckets on.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, key: u128, pos: u64, value: T) {
         self.len += 1;
+        self.pushes += 1;
+        if self.pushes >= WINDOW {
+            self.choose_width();
+        }
         let bucket = pos >> self.shift;
         if self.ring_len == 0 {
             self.cur = bucket;
         }
-        self.pushes += 1;
         let ahead = bucket.wrapping_sub(self.cur);
-        self.ahead_sum = self
-            .ahead_sum
-            .saturating_add(bucket.saturating_sub(self.cur).min(1 << 40) << self.shift);
-        if self.pushes >= WINDOW {
-            self.choose_width();
-            return self.push_again(key, pos, value);
-        }
         if ahead < SLOTS as u64 {
             let slot = (bucket as usize) & (SLOTS - 1);
             let n = usize::from(self.counts[slot]);
             if n < PER_SLOT {
-                if self.vals.is_empty() {
-                    self.vals = vec![value; SLOTS * PER_SLOT];
-                }
-                let at = slot * PER_SLOT + n;
-                self.keys[at] = key;
-                self.vals[at] = value;
+                let at = (slot * PER_SLOT + n) & (SLOTS * PER_SLOT - 1);
+                self.ring[at] = self.store(key, value);
                 self.counts[slot] = n as u8 + 1;
                 self.bits[slot / 64] |= 1 << (slot % 64);
                 self.ring_len += 1;
@@ -156,80 +156,107 @@ impl<T: Copy> Calendar<T> {
                 return;
             }
         }
+        self.push_far(key, ahead, value);
+    }
+
+    /// An entry the ring does not take goes to the heap.
+    #[inline(never)]
+    fn push_far(&mut self, key: u128, ahead: u64, value: T) {
+        // A full slot, or beyond the ring's reach (else before its front).
+        self.full += u32::from(ahead < SLOTS as u64);
+        self.beyond += u32::from((SLOTS as u64..1 << 63).contains(&ahead));
         self.far.push(key, value);
         self.far_key = self.far_key.min(key);
     }
 
-    /// [`Calendar::push`] after a change of width (the entry not counted
-    /// again).
-    #[cold]
-    fn push_again(&mut self, key: u128, pos: u64, value: T) {
-        self.len -= 1;
-        self.pushes -= 1;
-        self.push(key, pos, value);
-    }
-
     /// Takes the smallest entry.
-    #[inline]
+    #[inline(always)]
     pub fn pop(&mut self) -> Option<(u128, T)> {
         if self.len == 0 {
             return None;
         }
         self.len -= 1;
         if self.far_key < self.min_key {
-            let out = self.far.pop();
-            self.far_key = self.far.peek_key().unwrap_or(u128::MAX);
-            return out;
+            return self.pop_far();
         }
-        let at = self.min_at;
-        let out = (self.min_key, self.vals[at]);
+        let at = self.min_at & (SLOTS * PER_SLOT - 1);
+        let e = self.ring[at];
+        let out = (self.min_key, self.vals[e as usize]);
+        self.free.push(e);
         let slot = at / PER_SLOT;
-        let base = slot * PER_SLOT;
         let n = usize::from(self.counts[slot]) - 1;
         // The slot's last entry fills the hole.
-        self.keys[at] = self.keys[base + n];
-        self.vals[at] = self.vals[base + n];
+        let last = (slot * PER_SLOT + n) & (SLOTS * PER_SLOT - 1);
+        self.ring[at] = self.ring[last];
         self.counts[slot] = n as u8;
         self.ring_len -= 1;
         if n == 0 {
             self.bits[slot / 64] &= !(1 << (slot % 64));
+            if self.ring_len == 0 {
+                self.min_key = u128::MAX;
+                return Some(out);
+            }
         }
         self.find_min(slot);
         Some(out)
     }
 
+    /// Takes the heap's smallest entry.
+    #[inline(never)]
+    fn pop_far(&mut self) -> Option<(u128, T)> {
+        let out = self.far.pop();
+        self.far_key = self.far.peek_key().unwrap_or(u128::MAX);
+        out
+    }
+
     /// Sets the ring's smallest entry, and `cur` to its bucket: the
     /// smallest of the first occupied slot from `slot` on (the ring holds
-    /// nothing before it).
-    #[inline]
+    /// one, and nothing before it).
+    #[inline(always)]
     fn find_min(&mut self, slot: usize) {
-        self.min_key = u128::MAX;
-        if self.ring_len == 0 {
-            return;
-        }
         let slot = self.first_occupied(slot);
         let base = slot * PER_SLOT;
         let n = usize::from(self.counts[slot]);
         let mut best = base;
+        let mut best_key = self.keys[self.ring[base] as usize];
         for i in base + 1..base + n {
-            if self.keys[i] < self.keys[best] {
+            let k = self.keys[self.ring[i & (SLOTS * PER_SLOT - 1)] as usize];
+            if k < best_key {
                 best = i;
+                best_key = k;
             }
         }
-        self.min_key = self.keys[best];
+        self.min_key = best_key;
         self.min_at = best;
         self.cur = self.bucket_of_slot(slot);
     }
 
+    /// Stores an entry of the ring; its index.
+    #[inline(always)]
+    fn store(&mut self, key: u128, value: T) -> u32 {
+        match self.free.pop() {
+            Some(e) => {
+                self.keys[e as usize] = key;
+                self.vals[e as usize] = value;
+                e
+            }
+            None => {
+                self.keys.push(key);
+                self.vals.push(value);
+                (self.keys.len() - 1) as u32
+            }
+        }
+    }
+
     /// The first occupied slot from `slot` on, around the ring (one
     /// exists).
-    #[inline]
+    #[inline(always)]
     fn first_occupied(&self, slot: usize) -> usize {
         let mut w = slot / 64;
         let mut word = self.bits[w] & (u64::MAX << (slot % 64));
         for _ in 0..=WORDS {
             if word != 0 {
-                return w * 64 + word.trailing_zeros() as usize;
+                return (w * 64 + word.trailing_zeros() as usize) & (SLOTS - 1);
             }
             w = (w + 1) % WORDS;
             word = self.bits[w];
@@ -237,29 +264,40 @@ impl<T: Copy> Calendar<T> {
         unreachable!("the ring holds an entry, so a bit is set")
     }
 
-    /// Sets the width to about 1/64 of the last window's mean distance
-    /// ahead (when it is off by more than a factor of two); when it
+    /// Sets the width for the last window's pushes: twice as wide when
+    /// more than one in 32 went beyond the ring's reach, half as wide when
+    /// more than one in 32 found its slot full (and not both). When it
     /// changes, the ring's entries move to the heap.
     #[cold]
+    #[inline(never)]
     fn choose_width(&mut self) {
-        let mean = self.ahead_sum / u64::from(self.pushes);
+        let (beyond, full) = (self.beyond > WINDOW / 32, self.full > WINDOW / 32);
+        let shift = match (beyond, full) {
+            (true, false) => (self.shift + 1).min(56),
+            (false, true) => self.shift.saturating_sub(1),
+            _ => self.shift,
+        };
         self.pushes = 0;
-        self.ahead_sum = 0;
-        let shift = (mean / 64).max(1).ilog2().min(48);
-        if shift.abs_diff(self.shift) < 2 {
+        self.beyond = 0;
+        self.full = 0;
+        if shift == self.shift {
             return;
         }
         for slot in 0..SLOTS {
             let base = slot * PER_SLOT;
             for i in base..base + usize::from(self.counts[slot]) {
-                self.far.push(self.keys[i], self.vals[i]);
-                self.far_key = self.far_key.min(self.keys[i]);
+                let e = self.ring[i] as usize;
+                self.far.push(self.keys[e], self.vals[e]);
+                self.far_key = self.far_key.min(self.keys[e]);
             }
             self.counts[slot] = 0;
         }
         self.bits = [0; WORDS];
         self.ring_len = 0;
         self.min_key = u128::MAX;
+        self.keys.clear();
+        self.vals.clear();
+        self.free.clear();
         self.shift = shift;
     }
 }

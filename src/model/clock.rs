@@ -24,7 +24,6 @@
 use std::collections::VecDeque;
 
 use super::calendar::Calendar;
-use super::heap::Heap;
 
 /// Virtual nanoseconds since the start of the run.
 pub type Ns = u64;
@@ -58,7 +57,7 @@ pub enum Place {
 pub struct EventQueue<E> {
     heap: Calendar<E>,
     /// Streams' next events (see the module doc).
-    streams: Heap<E>,
+    streams: Lane<E>,
     /// Events due at `now`, in the order they were scheduled.
     due_now: VecDeque<(u64, E)>,
     /// The current time, as the simulation last set it.
@@ -74,7 +73,7 @@ impl<E: Copy> EventQueue<E> {
     pub fn new() -> Self {
         Self {
             heap: Calendar::new(),
-            streams: Heap::new(),
+            streams: Lane::new(),
             due_now: VecDeque::new(),
             now: 0,
             seq: 0,
@@ -227,6 +226,61 @@ impl<E: Copy> EventQueue<E> {
         };
         self.popped += 1;
         Some(out)
+    }
+}
+
+/// The streams' lane: one pending event per stream, few streams (one per
+/// open-loop group), so a list with its smallest key found again after a
+/// pop, instead of a heap.
+struct Lane<E> {
+    entries: Vec<(u128, E)>,
+    /// The index of the smallest key (with `entries` not empty).
+    min: usize,
+}
+
+impl<E: Copy> Lane<E> {
+    fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            min: 0,
+        }
+    }
+
+    #[inline]
+    fn peek_key(&self) -> Option<u128> {
+        self.entries.get(self.min).map(|e| e.0)
+    }
+
+    #[inline]
+    fn push(&mut self, key: u128, event: E) {
+        if self.peek_key().is_some_and(|k| k < key) {
+            self.entries.push((key, event));
+        } else {
+            self.min = self.entries.len();
+            self.entries.push((key, event));
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(u128, E)> {
+        if self.min >= self.entries.len() {
+            return None;
+        }
+        let out = self.entries.swap_remove(self.min);
+        if self.entries.len() > 1 {
+            self.find_min();
+        } else {
+            self.min = 0;
+        }
+        Some(out)
+    }
+
+    /// The smallest key's index (several streams).
+    #[inline(never)]
+    fn find_min(&mut self) {
+        self.min = (0..self.entries.len())
+            .min_by_key(|&i| self.entries[i].0)
+            .unwrap_or(0);
     }
 }
 

@@ -20,7 +20,7 @@
 //! at once at a reduced rate). docs/model.md discusses the effect.
 
 use super::clock::Ns;
-use super::heap::Heap;
+use super::calendar::Calendar;
 
 /// The heap key of a pending completion: attained service `at_s`, then
 /// thread id, then generation, packed into one `u128` whose integer order
@@ -68,7 +68,7 @@ pub struct Cores {
     /// When `s` was last brought up to date.
     last: Ns,
     runnable: u32,
-    heap: Heap<()>,
+    heap: Calendar<()>,
     /// Entries in `heap` withdrawn by [`Cores::reschedule`] and not popped
     /// yet. Only a reschedule withdraws an entry (a thread on the cores
     /// runs no ops, so nothing else ends its segment early), so while this
@@ -86,7 +86,7 @@ impl Cores {
             s: 0.0,
             last: 0,
             runnable: 0,
-            heap: Heap::new(),
+            heap: Calendar::new(),
             withdrawn: 0,
             busy_ns: 0.0,
         }
@@ -136,14 +136,14 @@ impl Cores {
     /// service clock. `gen` tells a live entry from a withdrawn one.
     pub fn run(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.runnable += 1;
-        self.heap.push(finish_key(until_s, tid, gen), ());
+        self.heap.push(finish_key(until_s, tid, gen), position(until_s), ());
     }
 
     /// Moves the end of a running thread's segment (the caller bumped its
     /// generation, so the old entry is skipped).
     pub fn reschedule(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.withdrawn += 1;
-        self.heap.push(finish_key(until_s, tid, gen), ());
+        self.heap.push(finish_key(until_s, tid, gen), position(until_s), ());
     }
 
     /// When the next segment ends, given which entries are still live.
@@ -176,6 +176,26 @@ impl Cores {
         self.runnable -= 1;
         let (_, tid, gen) = finish_of(top);
         Some((tid, gen))
+    }
+}
+
+/// A segment end's position in the completions' calendar: the service
+/// value's whole part, in the order of [`finish_key`] (negative values and
+/// a NaN with its sign set first, a positive NaN and infinity last).
+#[inline]
+fn position(until_s: f64) -> u64 {
+    if (0.0..4.6e18).contains(&until_s) {
+        // One signed conversion (see `u64_to_f64`), truncating.
+        until_s as i64 as u64
+    } else if until_s.is_nan() {
+        if until_s.is_sign_negative() {
+            0
+        } else {
+            u64::MAX
+        }
+    } else {
+        // Saturates: negatives to 0, beyond u64 and infinity to the max.
+        until_s as u64
     }
 }
 
