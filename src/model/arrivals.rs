@@ -144,6 +144,13 @@ impl<'p> Arrivals<'p> {
         self.ready.push_back((at, id));
     }
 
+    /// Whether a due job waits for an in-flight slot (without one,
+    /// [`Arrivals::admit`] changes nothing).
+    #[inline]
+    pub fn waiting(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// The next job that may enter the run now, if a slot is free (the
     /// first measured one's due time is kept).
     #[inline]
