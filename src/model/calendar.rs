@@ -38,6 +38,9 @@ const WINDOW: u32 = 1024;
 /// Bitmap words.
 const WORDS: usize = SLOTS / 64;
 
+// Ring places are `u16` indices into the slab.
+const _: () = assert!(SLOTS * PER_SLOT <= 1 << 16);
+
 /// Entries `(key, value)` with a position each, smallest key first (see
 /// the module doc).
 pub struct Calendar<T> {
@@ -49,12 +52,13 @@ pub struct Calendar<T> {
     /// `PER_SLOT` places per slot, each an entry's index in `keys` and
     /// `vals` (fixed-size, so that a masked index needs no bounds check;
     /// places past a slot's count are stale).
-    ring: Box<[u32; SLOTS * PER_SLOT]>,
+    ring: Box<[u16; SLOTS * PER_SLOT]>,
     /// The ring's entries' keys and values, dense (what a pop reads stays
-    /// in a few cache lines), and their free indices.
+    /// in a few cache lines), and their free indices (never more entries
+    /// than the ring's `SLOTS * PER_SLOT` places, so `u16` indices).
     keys: Vec<u128>,
     vals: Vec<T>,
-    free: Vec<u32>,
+    free: Vec<u16>,
     /// Entries per slot.
     counts: Box<[u8; SLOTS]>,
     /// Occupied slots.
@@ -233,7 +237,7 @@ impl<T: Copy> Calendar<T> {
 
     /// Stores an entry of the ring; its index.
     #[inline(always)]
-    fn store(&mut self, key: u128, value: T) -> u32 {
+    fn store(&mut self, key: u128, value: T) -> u16 {
         match self.free.pop() {
             Some(e) => {
                 self.keys[e as usize] = key;
@@ -243,7 +247,7 @@ impl<T: Copy> Calendar<T> {
             None => {
                 self.keys.push(key);
                 self.vals.push(value);
-                (self.keys.len() - 1) as u32
+                (self.keys.len() - 1) as u16
             }
         }
     }
