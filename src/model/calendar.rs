@@ -1,28 +1,34 @@
 //! A calendar queue in front of the 4-ary heap: the same order, cheaper
 //! pushes and pops for entries due soon.
 //!
-//! Both of the model's priority queues are *monotone*: an entry's
-//! position (its time, or its end on the cores' service clock) is never
-//! below the current position, and the current position only grows. A
-//! calendar exploits that: a ring of [`SLOTS`] buckets, each covering
-//! `2^shift` units of position from the current one on, and holding up to
-//! [`PER_SLOT`] entries unsorted. A push computes its bucket and appends
-//! (a few instructions, where a heap push may climb); the smallest key is
-//! the smallest of the first occupied bucket (a bitmap finds it; a bucket
-//! holds one or two entries when the width suits the load). An entry that
-//! does not fit — beyond the ring's reach, in a full bucket, or with a
-//! position the ring cannot place — goes to the heap behind, and a pop
-//! takes the smaller of the two fronts.
+//! Both of the model's priority queues hold entries whose *position* (an
+//! event's time, a CPU segment's end on the cores' service clock) is
+//! mostly a little ahead of the current one. A calendar exploits that: a
+//! ring of [`SLOTS`] buckets of `2^shift` position units each, from the
+//! bucket of its smallest entry on, each holding up to [`PER_SLOT`]
+//! entries unsorted (as `u16` indices into a dense slab of keys and
+//! values, so that what a pop reads stays in a few cache lines). A push
+//! computes its bucket and appends (where a heap push may climb); a pop
+//! takes the ring's smallest entry, then finds the next one as the
+//! smallest of the first occupied bucket (a bitmap finds it; a bucket
+//! holds about one entry when the width suits the load). An entry the
+//! ring does not take — before its first bucket, beyond its reach, or in
+//! a full bucket — goes to the heap behind, and a pop takes the smaller of
+//! the two fronts.
 //!
-//! The order is exactly the keys' order, whatever the width, the ring or
-//! the heap hold: every key is distinct, the ring's first occupied bucket
-//! holds its smallest keys (buckets are in position order, and positions
-//! in key order), and the front is the smaller of the ring's and the
-//! heap's smallest. The width only decides how much lands in the heap, so
-//! it adapts to the load: every [`WINDOW`] pushes it is set to about
-//! 1/64 of their mean distance ahead (the ring then reaches 8 means ahead),
-//! the ring's entries moving to the heap when it changes. Tested against
-//! `std`'s `BinaryHeap` (`pops_in_the_same_order_as_a_binary_heap`).
+//! The order is exactly the keys' order, whatever the width and whatever
+//! the ring and the heap hold: every key is distinct, positions are in the
+//! keys' order (the caller's promise: a smaller key never has a larger
+//! position), so buckets are in key order and the ring's first occupied
+//! bucket holds its smallest key, and the front is the smaller of the
+//! ring's and the heap's smallest. The width only decides how much lands
+//! in the heap, so it adapts to the load: every [`WINDOW`] pushes it
+//! doubles when more than one in 32 went beyond the ring's reach, and
+//! halves when more than one in 32 found its bucket full, the ring's
+//! entries moving to the heap when it changes. Tested against `std`'s
+//! `BinaryHeap` (`pops_in_the_same_order_as_a_binary_heap`, with delays
+//! of five scales, ties and full buckets), and through the event queue's
+//! and the cores' own tests and the fast path's.
 
 use super::heap::Heap;
 
@@ -370,7 +376,7 @@ mod tests {
     }
 
     /// The cores' use: the current position may pass entries' positions
-    /// (several segments ending at one instant), and the ring keeps them.
+    /// (several segments ending at one instant): the order holds.
     #[test]
     fn a_position_past_pending_entries_keeps_their_order() {
         let mut rng = Pcg64Mcg::seed_from_u64(3);

@@ -6,7 +6,8 @@
 //! order, thread timing or the allocator.
 //!
 //! Most events a model run schedules are due later (CPU, IO, timers) and go
-//! to a 4-ary heap of small entries (`heap.rs`). Those due *now* (a zero cost: a thread
+//! to a calendar queue (`calendar.rs`: a ring of buckets by time, with the
+//! 4-ary heap of `heap.rs` behind it for what the ring does not hold). Those due *now* (a zero cost: a thread
 //! start or a wake-up on an ideal machine, a job handed over at once) go to
 //! a FIFO instead: O(1) each way, and the order is the heap's own, because
 //! every heap entry due now was scheduled before time reached now, so it

@@ -10,8 +10,9 @@
 //! - every operation is O(log k): the shares are tracked as one global
 //!   "attained service" clock `s` (what each runnable thread has received
 //!   so far), and a thread's CPU segment ends when `s` reaches its start
-//!   value plus its work, so a heap keyed by that value gives the next
-//!   completion however often `k` changes;
+//!   value plus its work, so a priority queue keyed by that value (a
+//!   calendar queue, `calendar.rs`, positioned by the value's whole part)
+//!   gives the next completion however often `k` changes;
 //! - it does not invent a slice length that the real kernel does not have
 //!   (CFS's slices depend on load and wake-up preemption).
 //!
@@ -19,8 +20,8 @@
 //! that wakes when every core is busy waits for a tick there; here it starts
 //! at once at a reduced rate). docs/model.md discusses the effect.
 
-use super::clock::Ns;
 use super::calendar::Calendar;
+use super::clock::Ns;
 
 /// The heap key of a pending completion: attained service `at_s`, then
 /// thread id, then generation, packed into one `u128` whose integer order
@@ -68,6 +69,7 @@ pub struct Cores {
     /// When `s` was last brought up to date.
     last: Ns,
     runnable: u32,
+    /// Pending completions by [`finish_key`].
     heap: Calendar<()>,
     /// Entries in `heap` withdrawn by [`Cores::reschedule`] and not popped
     /// yet. Only a reschedule withdraws an entry (a thread on the cores
@@ -136,14 +138,16 @@ impl Cores {
     /// service clock. `gen` tells a live entry from a withdrawn one.
     pub fn run(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.runnable += 1;
-        self.heap.push(finish_key(until_s, tid, gen), position(until_s), ());
+        self.heap
+            .push(finish_key(until_s, tid, gen), position(until_s), ());
     }
 
     /// Moves the end of a running thread's segment (the caller bumped its
     /// generation, so the old entry is skipped).
     pub fn reschedule(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.withdrawn += 1;
-        self.heap.push(finish_key(until_s, tid, gen), position(until_s), ());
+        self.heap
+            .push(finish_key(until_s, tid, gen), position(until_s), ());
     }
 
     /// When the next segment ends, given which entries are still live.
