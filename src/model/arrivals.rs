@@ -134,6 +134,7 @@ impl<'p> Arrivals<'p> {
     }
 
     /// The next due time of open group `group`, if any job is left.
+    #[inline]
     fn next_open(&mut self, group: usize) -> Option<Ns> {
         self.open.get_mut(group)?.as_mut()?.next()
     }
@@ -141,6 +142,13 @@ impl<'p> Arrivals<'p> {
     /// A job became due.
     fn due(&mut self, at: Ns, id: JobId) {
         self.ready.push_back((at, id));
+    }
+
+    /// Whether a due job waits for an in-flight slot (without one,
+    /// [`Arrivals::admit`] changes nothing).
+    #[inline]
+    pub fn waiting(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     /// The next job that may enter the run now, if a slot is free (the
@@ -196,7 +204,7 @@ pub(super) trait Runner<'p> {
 /// Handles the events every simulator has: an open-loop arrival, a closed
 /// client's next job (each followed by admissions), a wake-up (unless its
 /// token is stale). Hands any other event back.
-#[inline]
+#[inline(always)]
 pub(super) fn common_event<'p>(r: &mut impl Runner<'p>, ev: Ev) -> Option<Ev> {
     match ev {
         Ev::Open(g) => {

@@ -6,7 +6,8 @@
 //! order, thread timing or the allocator.
 //!
 //! Most events a model run schedules are due later (CPU, IO, timers) and go
-//! to a 4-ary heap of small entries (`heap.rs`). Those due *now* (a zero cost: a thread
+//! to a calendar queue (`calendar.rs`: a ring of buckets by time, with the
+//! 4-ary heap of `heap.rs` behind it for what the ring does not hold). Those due *now* (a zero cost: a thread
 //! start or a wake-up on an ideal machine, a job handed over at once) go to
 //! a FIFO instead: O(1) each way, and the order is the heap's own, because
 //! every heap entry due now was scheduled before time reached now, so it
@@ -23,7 +24,7 @@
 
 use std::collections::VecDeque;
 
-use super::heap::Heap;
+use super::calendar::Calendar;
 
 /// Virtual nanoseconds since the start of the run.
 pub type Ns = u64;
@@ -55,9 +56,9 @@ pub enum Place {
 
 /// Pending events, earliest first; FIFO among events at the same time.
 pub struct EventQueue<E> {
-    heap: Heap<E>,
+    heap: Calendar<E>,
     /// Streams' next events (see the module doc).
-    streams: Heap<E>,
+    streams: Lane<E>,
     /// Events due at `now`, in the order they were scheduled.
     due_now: VecDeque<(u64, E)>,
     /// The current time, as the simulation last set it.
@@ -72,8 +73,8 @@ impl<E: Copy> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         Self {
-            heap: Heap::new(),
-            streams: Heap::new(),
+            heap: Calendar::new(),
+            streams: Lane::new(),
             due_now: VecDeque::new(),
             now: 0,
             seq: 0,
@@ -100,7 +101,7 @@ impl<E: Copy> EventQueue<E> {
     fn flush_due_now(&mut self) {
         let at = self.now;
         while let Some((seq, event)) = self.due_now.pop_front() {
-            self.heap.push(key(at, seq), event);
+            self.heap.push(key(at, seq), at, event);
         }
     }
 
@@ -111,7 +112,7 @@ impl<E: Copy> EventQueue<E> {
         if at == self.now {
             self.due_now.push_back((self.seq, event));
         } else {
-            self.heap.push(key(at, self.seq), event);
+            self.heap.push(key(at, self.seq), at, event);
         }
     }
 
@@ -212,12 +213,11 @@ impl<E: Copy> EventQueue<E> {
         };
         let out = match from {
             Some(stream) => {
-                let heap = if stream {
-                    &mut self.streams
+                let (k, event) = if stream {
+                    self.streams.pop()?
                 } else {
-                    &mut self.heap
+                    self.heap.pop()?
                 };
-                let (k, event) = heap.pop()?;
                 (key_at(k), event)
             }
             None => {
@@ -227,6 +227,61 @@ impl<E: Copy> EventQueue<E> {
         };
         self.popped += 1;
         Some(out)
+    }
+}
+
+/// The streams' lane: one pending event per stream, few streams (one per
+/// open-loop group), so a list with its smallest key found again after a
+/// pop, instead of a heap.
+struct Lane<E> {
+    entries: Vec<(u128, E)>,
+    /// The index of the smallest key (with `entries` not empty).
+    min: usize,
+}
+
+impl<E: Copy> Lane<E> {
+    fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            min: 0,
+        }
+    }
+
+    #[inline]
+    fn peek_key(&self) -> Option<u128> {
+        self.entries.get(self.min).map(|e| e.0)
+    }
+
+    #[inline]
+    fn push(&mut self, key: u128, event: E) {
+        if self.peek_key().is_some_and(|k| k < key) {
+            self.entries.push((key, event));
+        } else {
+            self.min = self.entries.len();
+            self.entries.push((key, event));
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(u128, E)> {
+        if self.min >= self.entries.len() {
+            return None;
+        }
+        let out = self.entries.swap_remove(self.min);
+        if self.entries.len() > 1 {
+            self.find_min();
+        } else {
+            self.min = 0;
+        }
+        Some(out)
+    }
+
+    /// The smallest key's index (several streams).
+    #[inline(never)]
+    fn find_min(&mut self) {
+        self.min = (0..self.entries.len())
+            .min_by_key(|&i| self.entries[i].0)
+            .unwrap_or(0);
     }
 }
 

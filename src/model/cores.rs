@@ -10,8 +10,9 @@
 //! - every operation is O(log k): the shares are tracked as one global
 //!   "attained service" clock `s` (what each runnable thread has received
 //!   so far), and a thread's CPU segment ends when `s` reaches its start
-//!   value plus its work, so a heap keyed by that value gives the next
-//!   completion however often `k` changes;
+//!   value plus its work, so a priority queue keyed by that value (a
+//!   calendar queue, `calendar.rs`, positioned by the value's whole part)
+//!   gives the next completion however often `k` changes;
 //! - it does not invent a slice length that the real kernel does not have
 //!   (CFS's slices depend on load and wake-up preemption).
 //!
@@ -19,8 +20,8 @@
 //! that wakes when every core is busy waits for a tick there; here it starts
 //! at once at a reduced rate). docs/model.md discusses the effect.
 
+use super::calendar::Calendar;
 use super::clock::Ns;
-use super::heap::Heap;
 
 /// The heap key of a pending completion: attained service `at_s`, then
 /// thread id, then generation, packed into one `u128` whose integer order
@@ -68,7 +69,8 @@ pub struct Cores {
     /// When `s` was last brought up to date.
     last: Ns,
     runnable: u32,
-    heap: Heap<()>,
+    /// Pending completions by [`finish_key`].
+    heap: Calendar<()>,
     /// Entries in `heap` withdrawn by [`Cores::reschedule`] and not popped
     /// yet. Only a reschedule withdraws an entry (a thread on the cores
     /// runs no ops, so nothing else ends its segment early), so while this
@@ -86,7 +88,7 @@ impl Cores {
             s: 0.0,
             last: 0,
             runnable: 0,
-            heap: Heap::new(),
+            heap: Calendar::new(),
             withdrawn: 0,
             busy_ns: 0.0,
         }
@@ -136,17 +138,20 @@ impl Cores {
     /// service clock. `gen` tells a live entry from a withdrawn one.
     pub fn run(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.runnable += 1;
-        self.heap.push(finish_key(until_s, tid, gen), ());
+        self.heap
+            .push(finish_key(until_s, tid, gen), position(until_s), ());
     }
 
     /// Moves the end of a running thread's segment (the caller bumped its
     /// generation, so the old entry is skipped).
     pub fn reschedule(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.withdrawn += 1;
-        self.heap.push(finish_key(until_s, tid, gen), ());
+        self.heap
+            .push(finish_key(until_s, tid, gen), position(until_s), ());
     }
 
     /// When the next segment ends, given which entries are still live.
+    #[inline]
     pub fn next_finish(&mut self, live: impl Fn(u32, u32) -> bool) -> Option<Ns> {
         while let Some(top) = self.heap.peek_key() {
             let (at_s, tid, gen) = finish_of(top);
@@ -175,6 +180,26 @@ impl Cores {
         self.runnable -= 1;
         let (_, tid, gen) = finish_of(top);
         Some((tid, gen))
+    }
+}
+
+/// A segment end's position in the completions' calendar: the service
+/// value's whole part, in the order of [`finish_key`] (negative values and
+/// a NaN with its sign set first, a positive NaN and infinity last).
+#[inline]
+fn position(until_s: f64) -> u64 {
+    if (0.0..4.6e18).contains(&until_s) {
+        // One signed conversion (see `u64_to_f64`), truncating.
+        until_s as i64 as u64
+    } else if until_s.is_nan() {
+        if until_s.is_sign_negative() {
+            0
+        } else {
+            u64::MAX
+        }
+    } else {
+        // Saturates: negatives to 0, beyond u64 and infinity to the max.
+        until_s as u64
     }
 }
 

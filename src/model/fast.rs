@@ -581,7 +581,11 @@ impl<'p> Fast<'p> {
         }
         self.last_end = self.last_end.max(now);
         self.arrivals.job_done(now, id, &mut self.q);
-        self.admit();
+        // Nothing waiting (the usual case): an admission would change
+        // nothing, not even the held-back count.
+        if self.arrivals.waiting() {
+            self.admit();
+        }
         let s = &mut self.slots[tid as usize];
         s.gen = s.gen.wrapping_add(1);
         s.state = State::Idle;

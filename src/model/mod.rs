@@ -28,6 +28,7 @@
 
 mod arrivals;
 pub mod bench;
+mod calendar;
 pub mod calibrate;
 mod clock;
 mod cores;

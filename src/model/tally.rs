@@ -114,7 +114,10 @@ impl Tally {
         }
         let max_i = self.index(self.max);
         let min_i = (self.min_nz != u64::MAX).then(|| self.index(self.min_nz));
-        for (i, (&low, &high)) in self.low.iter().zip(&self.high).enumerate() {
+        // Nothing was recorded above the maximum's bucket: the rest of the
+        // arrays (most of them; untouched pages of zeros) is not read.
+        let end = (max_i + 1).min(self.low.len());
+        for (i, (&low, &high)) in self.low[..end].iter().zip(&self.high[..end]).enumerate() {
             let c = high + u64::from(low);
             if c == 0 {
                 continue;
