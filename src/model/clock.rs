@@ -254,12 +254,10 @@ impl<E: Copy> Lane<E> {
 
     #[inline]
     fn push(&mut self, key: u128, event: E) {
-        if self.peek_key().is_some_and(|k| k < key) {
-            self.entries.push((key, event));
-        } else {
+        if !self.peek_key().is_some_and(|k| k < key) {
             self.min = self.entries.len();
-            self.entries.push((key, event));
         }
+        self.entries.push((key, event));
     }
 
     #[inline]
