@@ -27,6 +27,7 @@ use super::async_support::{catching, inline_groups, offload_for};
 use super::async_timer::{
     async_io_sleep, ensure_async_std_kicker, raise_fd_limit, ASYNC_STD_THREAD,
 };
+use super::kept::Kept;
 use super::{Backend, Executor, RunOptions};
 use crate::config::CpuMode;
 use crate::error::RunError;
@@ -107,6 +108,7 @@ impl Backend for AsyncStd {
             shared,
             platform: AsyncStdPlatform,
             offload,
+            kept: Kept::default(),
         }))
     }
 }
@@ -117,6 +119,8 @@ struct Running {
     offload: Offload,
     /// Per group: its jobs never await ([`inline_groups`]).
     inline: Vec<bool>,
+    /// Handles of the tasks the driver spawned.
+    kept: Kept<async_std::task::JoinHandle<()>>,
 }
 
 impl Executor for Running {
@@ -124,26 +128,29 @@ impl Executor for Running {
         // async-std's threads are not ours to configure, but they need no
         // set-up: the one timed wait a job makes on them, for the GIL,
         // lowers that thread's timer slack itself (Gil::acquire).
-        // Dropping the handle detaches the task.
-        if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
+        let task = if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
             let shared = self.shared.clone();
-            drop(async_std::task::spawn(async move {
-                shared.run_task_inline(ticket)
-            }));
-            return Ok(());
+            async_std::task::spawn(async move { shared.run_task_inline(ticket) })
+        } else {
+            async_std::task::spawn(run_job_async(
+                self.shared.clone(),
+                self.platform,
+                self.offload.clone(),
+                ticket,
+            ))
+        };
+        // The driver keeps its tasks' handles ([`Kept`]); a task spawned
+        // by a task (a closed-loop client's next job) is detached.
+        if async_std::task::try_current().is_none() {
+            self.kept.keep(task);
         }
-        drop(async_std::task::spawn(run_job_async(
-            self.shared.clone(),
-            self.platform,
-            self.offload.clone(),
-            ticket,
-        )));
         Ok(())
     }
 
     fn shutdown(self: Box<Self>) {
         // The executor is global and stays up; the driver has seen every
         // completion, so nothing of this run is left on it.
+        self.kept.clear();
     }
 }
 

@@ -11,6 +11,7 @@ mod async_support;
 mod async_timer;
 mod chain;
 pub mod driver;
+mod kept;
 mod limits;
 mod processes;
 mod rayon_pool;

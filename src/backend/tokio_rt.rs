@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle as TaskHandle;
 
 use super::async_support::{inline_groups, offload_for};
 use super::async_timer::{raise_fd_limit, tokio_sleep};
+use super::kept::Kept;
 use super::{Backend, Executor};
 use crate::config::{CpuMode, Flavor};
 use crate::error::RunError;
@@ -126,6 +128,7 @@ impl Backend for Tokio {
             shared,
             platform: TokioPlatform,
             offload,
+            kept: Kept::default(),
         }))
     }
 }
@@ -149,6 +152,20 @@ struct Running {
     offload: Offload,
     /// Per group: its jobs never await ([`inline_groups`]).
     inline: Vec<bool>,
+    /// Handles of the tasks the driver spawned ([`Kept`]).
+    kept: Kept<TaskHandle<()>>,
+}
+
+impl Running {
+    /// Keeps the handle of a task spawned from outside the runtime, so
+    /// that the spawning thread frees it ([`Kept`]); a task spawned on a
+    /// runtime thread (a closed-loop client's next job) was allocated
+    /// there, and is left detached.
+    fn detach_or_keep(&self, task: TaskHandle<()>) {
+        if Handle::try_current().is_err() {
+            self.kept.keep(task);
+        }
+    }
 }
 
 impl Executor for Running {
@@ -157,24 +174,27 @@ impl Executor for Running {
         if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
             // Tasks run only on the runtime's threads, each of which
             // adopted the run as it started.
-            self.handle.spawn(async move {
+            let task = self.handle.spawn(async move {
                 let ran = thread_run::with_thread_run(|shared| shared.run_task_inline(ticket));
                 debug_assert!(ran.is_some(), "a tokio thread without its run");
             });
+            self.detach_or_keep(task);
             return Ok(());
         }
-        self.handle.spawn(run_job_async(
+        let task = self.handle.spawn(run_job_async(
             self.shared.clone(),
             self.platform,
             self.offload.clone(),
             ticket,
         ));
+        self.detach_or_keep(task);
         Ok(())
     }
 
     fn shutdown(self: Box<Self>) {
         // The driver has seen every completion, so no task is left; called
         // from the driver thread, outside any async context.
+        self.kept.clear();
         match self.engine {
             Engine::Pool(rt) => rt.shutdown_timeout(SHUTDOWN_GRACE),
             Engine::Loop { stop, thread } => {
