@@ -15,6 +15,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Wake, Waker};
@@ -39,10 +40,12 @@ impl<T> Ended for tokio::task::JoinHandle<T> {
 impl<T> Ended for async_std::task::JoinHandle<T> {
     /// async-std's handle cannot be asked, only polled: a task that has
     /// ended hands over its output (dropped here), one still running keeps
-    /// a waker that does nothing.
+    /// a waker that does nothing. A task whose job panicked has no output,
+    /// and polling its handle panics: that task has ended too (the job's
+    /// guard has reported the failure).
     fn ended(&mut self) -> bool {
         let mut cx = Context::from_waker(noop_waker());
-        Pin::new(self).poll(&mut cx).is_ready()
+        catch_unwind(AssertUnwindSafe(|| Pin::new(self).poll(&mut cx).is_ready())).unwrap_or(true)
     }
 }
 
@@ -215,5 +218,17 @@ mod tests {
         assert!(ended, "a task that ran has ended");
         assert!(!waiting.ended(), "a task still waiting has not");
         let _ = tx.send(());
+    }
+
+    #[test]
+    fn an_async_std_task_that_panicked_has_ended_without_a_panic_here() {
+        let mut failed = async_std::task::spawn(async { panic!("a job failed") });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut ended = false;
+        while !ended && std::time::Instant::now() < deadline {
+            ended = failed.ended();
+            std::thread::yield_now();
+        }
+        assert!(ended);
     }
 }
