@@ -170,7 +170,8 @@ impl Running {
 
 impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
-        // The task is detached: it reports its completion through `shared`.
+        // A task reports its completion through `shared`; its handle is
+        // kept only so that the driver frees it (`detach_or_keep`).
         if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
             // Tasks run only on the runtime's threads, each of which
             // adopted the run as it started.
