@@ -172,22 +172,21 @@ impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
         // A task reports its completion through `shared`; its handle is
         // kept only so that the driver frees it (`detach_or_keep`).
-        if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
+        let task = if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
             // Tasks run only on the runtime's threads, each of which
             // adopted the run as it started.
-            let task = self.handle.spawn(async move {
+            self.handle.spawn(async move {
                 let ran = thread_run::with_thread_run(|shared| shared.run_task_inline(ticket));
                 debug_assert!(ran.is_some(), "a tokio thread without its run");
-            });
-            self.detach_or_keep(task);
-            return Ok(());
-        }
-        let task = self.handle.spawn(run_job_async(
-            self.shared.clone(),
-            self.platform,
-            self.offload.clone(),
-            ticket,
-        ));
+            })
+        } else {
+            self.handle.spawn(run_job_async(
+                self.shared.clone(),
+                self.platform,
+                self.offload.clone(),
+                ticket,
+            ))
+        };
         self.detach_or_keep(task);
         Ok(())
     }
