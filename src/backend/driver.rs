@@ -5,7 +5,7 @@
 //! behind, its jobs show queue time instead of silently arriving later.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::exec::{warmup_of, Bell, Done, JobTicket};
 use crate::metrics::{host, process_cpu_time, HeldBack, Limiter, RunMeasurement};
-use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
+use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan, Ready};
 use crate::stop;
 use crate::work::kernel::Calibration;
 use crate::work::sleep::sleep_until;
@@ -189,8 +189,9 @@ struct Driver<'a> {
     open: Vec<Option<OpenArrivals<'a>>>,
     /// Jobs due later, earliest first.
     pending: BinaryHeap<Reverse<(Instant, JobId)>>,
-    /// Jobs due now or earlier, waiting for an in-flight slot.
-    ready: VecDeque<(Instant, JobId)>,
+    /// Jobs due now or earlier, waiting for an in-flight slot: the initial
+    /// jobs (read one at a time, never listed), then later ones.
+    ready: Ready<Instant>,
     max_in_flight: u64,
     t0: Instant,
     total: u64,
@@ -205,7 +206,7 @@ struct Driver<'a> {
     /// Jobs that found the run at its in-flight bound, each counted once.
     held_back: u64,
     /// How many jobs at the front of `ready` are already in `held_back`.
-    counted_in_ready: usize,
+    counted_in_ready: u64,
     /// Rung by every completion: counts them and keeps the latest end
     /// time; lets the driver sleep through the ones it does not need to act
     /// on at once. Only closed-loop groups' completions come on `done_rx`
@@ -261,6 +262,8 @@ impl<'a> Driver<'a> {
         progress: Option<&'a (dyn Fn(Progress) + Sync)>,
         max_in_flight: u64,
     ) -> Self {
+        // A short lead lets the engine settle before the first job is due.
+        let t0 = Instant::now() + Duration::from_millis(2);
         Self {
             plan,
             done_rx,
@@ -269,10 +272,9 @@ impl<'a> Driver<'a> {
                 .map(|g| plan.open_arrivals(g))
                 .collect(),
             pending: BinaryHeap::new(),
-            ready: VecDeque::new(),
+            ready: Ready::new(plan, t0),
             max_in_flight: max_in_flight.max(1),
-            // A short lead lets the engine settle before the first job is due.
-            t0: Instant::now() + Duration::from_millis(2),
+            t0,
             total: plan.total_jobs(),
             submitted: 0,
             completed: 0,
@@ -303,10 +305,10 @@ impl<'a> Driver<'a> {
     /// (of a measured job, when there is a warm-up) and the last
     /// completion.
     fn drive(&mut self, exec: &dyn Executor) -> Result<(Instant, Instant), RunError> {
-        // Everything due at t0 is queued before t0: filling a queue of
-        // 100,000 jobs takes a millisecond or two, which would otherwise
-        // delay every job's start past its due time.
-        self.queue_initial_jobs();
+        // The jobs due at t0 are already in `ready` (read one at a time as
+        // they are submitted, so a batch of any size costs nothing before
+        // t0), and each open-loop group's first job is scheduled.
+        self.schedule_first_open_jobs();
         sleep_until(self.t0);
         let result = self.submit_all(exec);
         if let Some(chain) = self.chain {
@@ -333,16 +335,6 @@ impl<'a> Driver<'a> {
         };
         let first = measured.or(self.first_due).unwrap_or(self.t0);
         Ok((first, self.bell.last_end().unwrap_or(first)))
-    }
-
-    /// Queues the jobs due at t0 (batch jobs, each closed client's first)
-    /// and schedules each open-loop group's first job.
-    fn queue_initial_jobs(&mut self) {
-        let t0 = self.t0;
-        let initial = self.initial_jobs();
-        self.ready.reserve(initial.len());
-        self.ready.extend(initial.into_iter().map(|id| (t0, id)));
-        self.schedule_first_open_jobs();
     }
 
     fn submit_all(&mut self, exec: &dyn Executor) -> Result<(), RunError> {
@@ -415,7 +407,7 @@ impl<'a> Driver<'a> {
                 break;
             }
             self.pending.pop();
-            self.ready.push_back((due, id));
+            self.ready.push_back(due, id);
             self.schedule_next_open(id.group, id.index + 1);
         }
     }
@@ -431,41 +423,12 @@ impl<'a> Driver<'a> {
             self.submit(exec, id, due)?;
         }
         // Whatever is still ready waits for a slot.
-        self.held_back += (self.ready.len() - self.counted_in_ready) as u64;
+        self.held_back += self.ready.len() - self.counted_in_ready;
         self.counted_in_ready = self.ready.len();
         if let Some(chain) = self.chain {
             chain.set_backlog(!self.ready.is_empty());
         }
         Ok(())
-    }
-
-    /// Batch jobs and each closed client's first job, interleaved across
-    /// groups so no group is favoured by submission order.
-    fn initial_jobs(&self) -> Vec<JobId> {
-        let firsts: Vec<(usize, u64)> = self
-            .plan
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(gi, g)| {
-                let n = match &g.arrival {
-                    ArrivalPlan::Batch => g.jobs,
-                    ArrivalPlan::Closed { clients, .. } => (*clients).min(g.jobs),
-                    ArrivalPlan::Open { .. } => 0,
-                };
-                (gi, n)
-            })
-            .collect();
-        let longest = firsts.iter().map(|f| f.1).max().unwrap_or(0);
-        let mut out = Vec::with_capacity(firsts.iter().map(|f| f.1 as usize).sum());
-        for index in 0..longest {
-            for &(group, n) in &firsts {
-                if index < n {
-                    out.push(JobId { group, index });
-                }
-            }
-        }
-        out
     }
 
     fn schedule_first_open_jobs(&mut self) {

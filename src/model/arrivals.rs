@@ -7,8 +7,9 @@
 //! plus the think time of [`Plan::think_before`]. Jobs beyond the in-flight
 //! bound wait here with their due time (it counts as queue time).
 //!
-//! Only the next due time of each open group is held, so memory does not
-//! grow with the number of jobs.
+//! Only the next due time of each open group is held, and the jobs due at
+//! the start are read one at a time ([`Ready`]), so memory does not grow
+//! with the number of jobs.
 //!
 //! Both simulators (the general one, `sim.rs`, and the compiled fast path,
 //! `fast.rs`) drive their runs through the same code here: they implement
@@ -16,18 +17,17 @@
 //! open-loop arrival, a closed client's next job, a thread's wake-up), so
 //! the arrival rules exist once.
 
-use std::collections::VecDeque;
-
 use super::clock::{EventQueue, Ns};
 use super::sim::Ev;
-use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan};
+use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan, Ready};
 
 /// Due jobs and the in-flight bound.
 pub struct Arrivals<'p> {
     plan: &'p Plan,
     open: Vec<Option<OpenArrivals<'p>>>,
-    /// Due jobs waiting for an in-flight slot, oldest first.
-    ready: VecDeque<(Ns, JobId)>,
+    /// Due jobs waiting for an in-flight slot, oldest first (the initial
+    /// jobs, due at 0, read one at a time).
+    ready: Ready<Ns>,
     limit: u64,
     /// Jobs submitted and not completed.
     pub in_flight: u64,
@@ -35,7 +35,7 @@ pub struct Arrivals<'p> {
     pub completed: u64,
     /// Jobs that found the run at its bound, each counted once.
     pub held_back: u64,
-    counted_in_ready: usize,
+    counted_in_ready: u64,
     /// Index of each open-loop group's next job.
     open_next: Vec<u64>,
     /// Per group: jobs with an index below this run but are left out of the
@@ -54,7 +54,7 @@ impl<'p> Arrivals<'p> {
             open: (0..plan.groups.len())
                 .map(|g| plan.open_arrivals(g))
                 .collect(),
-            ready: VecDeque::new(),
+            ready: Ready::new(plan, 0),
             limit: limit.max(1),
             in_flight: 0,
             completed: 0,
@@ -68,10 +68,9 @@ impl<'p> Arrivals<'p> {
         }
     }
 
-    /// The start of a run: the jobs due at 0 and each open group's first
-    /// arrival scheduled.
+    /// The start of a run: each open group's first arrival scheduled (the
+    /// jobs due at 0 are in the ready queue from the start).
     pub fn start(&mut self, q: &mut EventQueue<Ev>) {
-        self.initial();
         for g in 0..self.plan.groups.len() {
             if let Some(at) = self.next_open(g) {
                 q.push_stream(at, Ev::Open(g as u32));
@@ -110,29 +109,6 @@ impl<'p> Arrivals<'p> {
         }
     }
 
-    /// Batch jobs and closed clients' first jobs, interleaved across groups
-    /// as the real driver submits them; all due at 0.
-    fn initial(&mut self) {
-        let firsts: Vec<u64> = self
-            .plan
-            .groups
-            .iter()
-            .map(|g| match &g.arrival {
-                ArrivalPlan::Batch => g.jobs,
-                ArrivalPlan::Closed { clients, .. } => (*clients).min(g.jobs),
-                ArrivalPlan::Open { .. } => 0,
-            })
-            .collect();
-        let longest = firsts.iter().copied().max().unwrap_or(0);
-        for index in 0..longest {
-            for (group, &n) in firsts.iter().enumerate() {
-                if index < n {
-                    self.ready.push_back((0, JobId { group, index }));
-                }
-            }
-        }
-    }
-
     /// The next due time of open group `group`, if any job is left.
     #[inline]
     fn next_open(&mut self, group: usize) -> Option<Ns> {
@@ -141,7 +117,7 @@ impl<'p> Arrivals<'p> {
 
     /// A job became due.
     fn due(&mut self, at: Ns, id: JobId) {
-        self.ready.push_back((at, id));
+        self.ready.push_back(at, id);
     }
 
     /// Whether a due job waits for an in-flight slot (without one,
@@ -156,7 +132,7 @@ impl<'p> Arrivals<'p> {
     #[inline]
     pub fn admit(&mut self) -> Option<(Ns, JobId)> {
         if self.in_flight >= self.limit {
-            self.held_back += (self.ready.len() - self.counted_in_ready) as u64;
+            self.held_back += self.ready.len() - self.counted_in_ready;
             self.counted_in_ready = self.ready.len();
             return None;
         }

@@ -8,6 +8,7 @@
 mod cursor;
 pub mod digest;
 pub mod dist;
+mod initial;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64Mcg;
 
 pub use cursor::{Action, JobCursor};
+pub use initial::{InitialJobs, Ready};
 
 use crate::config::{Arrival, ArrivalProcess, DurationSpec, GilSettings, Guard, JobSet, Step};
 
@@ -279,6 +281,12 @@ impl Plan {
             )),
             _ => None,
         }
+    }
+
+    /// The jobs due when a run starts (batch jobs and each closed-loop
+    /// client's first), interleaved across groups, one at a time.
+    pub fn initial_jobs(&self) -> InitialJobs {
+        InitialJobs::of(self)
     }
 
     /// Pairs per-group values, in plan order, with their group's name.
