@@ -580,12 +580,13 @@ pub fn against_bare_only(
             figure(
                 "harness",
                 format!(
-                    "{n} × 1µs cpu on {}: gilsim {:.0} vs bare {} {:.0} jobs/s (median of {} pairs)",
+                    "{n} × 1µs cpu on {}: gilsim {:.0} vs bare {} {:.0} jobs/s (median of {} pairs, {})",
                     spec.name,
                     median(&mut ours),
                     kind.program(),
                     median(&mut theirs),
-                    size.pairs
+                    size.pairs,
+                    spread(&ratios)
                 ),
                 ratio,
                 "× bare",
@@ -632,12 +633,13 @@ pub fn against_bare_only(
             figure(
                 "harness",
                 format!(
-                    "1ms io job, CPU per job on {}: gilsim {:.1} µs vs bare {} {:.1} µs (median of {} pairs)",
+                    "1ms io job, CPU per job on {}: gilsim {:.1} µs vs bare {} {:.1} µs (median of {} pairs, {})",
                     spec.name,
                     median(&mut ours),
                     kind.program(),
                     median(&mut theirs),
-                    size.pairs
+                    size.pairs,
+                    spread(&ratios)
                 ),
                 ratio,
                 "× bare",
@@ -670,6 +672,18 @@ fn bare_pairs() -> Vec<(BackendSpec, Bare)> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The range of the pairs' ratios, for a figure's name: a reader sees how
+/// far one pair can be from the median on this machine ("pairs 0.74–0.86",
+/// or "one pair").
+fn spread(ratios: &[f64]) -> String {
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if ratios.len() < 2 || !lo.is_finite() || !hi.is_finite() {
+        return "one pair".into();
+    }
+    format!("pairs {lo:.2}–{hi:.2}")
 }
 
 /// Peak resident set size since the last reset, in bytes.
@@ -740,5 +754,17 @@ fn many_threads(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) {
             f.met = Some(e.is_refusal());
             figs.push(f)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn spread_names_the_lowest_and_highest_pair() {
+        assert_eq!(spread(&[0.86, 0.74, 0.8]), "pairs 0.74–0.86");
+        assert_eq!(spread(&[0.9]), "one pair");
+        assert_eq!(spread(&[]), "one pair");
     }
 }
