@@ -205,8 +205,6 @@ struct Driver<'a> {
     first_measured_due: Option<Instant>,
     /// Jobs that found the run at its in-flight bound, each counted once.
     held_back: u64,
-    /// How many jobs at the front of `ready` are already in `held_back`.
-    counted_in_ready: u64,
     /// Rung by every completion: counts them and keeps the latest end
     /// time; lets the driver sleep through the ones it does not need to act
     /// on at once. Only closed-loop groups' completions come on `done_rx`
@@ -282,7 +280,6 @@ impl<'a> Driver<'a> {
             warmup_jobs: 0,
             first_measured_due: None,
             held_back: 0,
-            counted_in_ready: 0,
             bell,
             closed: plan
                 .groups
@@ -419,12 +416,10 @@ impl<'a> Driver<'a> {
             let Some((due, id)) = self.ready.pop_front() else {
                 break;
             };
-            self.counted_in_ready = self.counted_in_ready.saturating_sub(1);
             self.submit(exec, id, due)?;
         }
         // Whatever is still ready waits for a slot.
-        self.held_back += self.ready.len() - self.counted_in_ready;
-        self.counted_in_ready = self.ready.len();
+        self.held_back += self.ready.newly_held_back();
         if let Some(chain) = self.chain {
             chain.set_backlog(!self.ready.is_empty());
         }

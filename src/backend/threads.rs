@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use super::{thread_limit, Backend, Executor, Limiter, RunOptions};
 use crate::error::RunError;
 use crate::exec::{JobTicket, RunShared};
-use crate::plan::{ArrivalPlan, Plan};
+use crate::plan::Plan;
 use crate::work::sleep::reduce_timer_slack;
 
 /// Stack size of job threads: jobs do not recurse, and small stacks let
@@ -47,14 +47,8 @@ impl Threads {
 /// jobs finish, so they are bounded while running instead (see
 /// [`Backend::in_flight_cap`]).
 fn concurrent_threads(plan: &Plan) -> u64 {
-    plan.groups
-        .iter()
-        .map(|g| match &g.arrival {
-            ArrivalPlan::Batch => g.jobs,
-            ArrivalPlan::Closed { clients, .. } => (*clients).min(g.jobs),
-            ArrivalPlan::Open { .. } => 0,
-        })
-        .sum()
+    // Exactly the jobs due at the start.
+    plan.initial_jobs().remaining()
 }
 
 impl Backend for Threads {

@@ -35,7 +35,6 @@ pub struct Arrivals<'p> {
     pub completed: u64,
     /// Jobs that found the run at its bound, each counted once.
     pub held_back: u64,
-    counted_in_ready: u64,
     /// Index of each open-loop group's next job.
     open_next: Vec<u64>,
     /// Per group: jobs with an index below this run but are left out of the
@@ -59,7 +58,6 @@ impl<'p> Arrivals<'p> {
             in_flight: 0,
             completed: 0,
             held_back: 0,
-            counted_in_ready: 0,
             open_next: vec![0; plan.groups.len()],
             warmup: (0..plan.groups.len())
                 .map(|g| crate::exec::warmup_of(plan, g, warmup_jobs))
@@ -132,12 +130,10 @@ impl<'p> Arrivals<'p> {
     #[inline]
     pub fn admit(&mut self) -> Option<(Ns, JobId)> {
         if self.in_flight >= self.limit {
-            self.held_back += self.ready.len() - self.counted_in_ready;
-            self.counted_in_ready = self.ready.len();
+            self.held_back += self.ready.newly_held_back();
             return None;
         }
         let (due, id) = self.ready.pop_front()?;
-        self.counted_in_ready = self.counted_in_ready.saturating_sub(1);
         self.in_flight += 1;
         if self.measured(id) {
             self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));

@@ -105,6 +105,9 @@ pub struct Ready<T> {
     start: T,
     initial: InitialJobs,
     later: VecDeque<(T, JobId)>,
+    /// How many jobs at the front have already been counted as held back
+    /// ([`Ready::newly_held_back`]).
+    counted: u64,
 }
 
 impl<T: Copy> Ready<T> {
@@ -114,6 +117,7 @@ impl<T: Copy> Ready<T> {
             start,
             initial: plan.initial_jobs(),
             later: VecDeque::new(),
+            counted: 0,
         }
     }
 
@@ -126,10 +130,25 @@ impl<T: Copy> Ready<T> {
     /// The oldest due job with its due time.
     #[inline]
     pub fn pop_front(&mut self) -> Option<(T, JobId)> {
-        if self.initial.remaining() > 0 {
-            return self.initial.next().map(|id| (self.start, id));
+        let job = if self.initial.remaining() > 0 {
+            self.initial.next().map(|id| (self.start, id))
+        } else {
+            self.later.pop_front()
+        };
+        if job.is_some() {
+            self.counted = self.counted.saturating_sub(1);
         }
-        self.later.pop_front()
+        job
+    }
+
+    /// The jobs waiting now that no earlier call counted: the driver calls
+    /// it whenever the in-flight bound holds the queue back, so each job
+    /// that ever waited for a slot is counted once.
+    #[inline]
+    pub fn newly_held_back(&mut self) -> u64 {
+        let new = self.len() - self.counted;
+        self.counted = self.len();
+        new
     }
 
     /// Jobs waiting.
@@ -236,6 +255,21 @@ mod tests {
         );
         assert!(r.is_empty());
         assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn each_job_held_back_is_counted_once() {
+        let p = batches(&[("a", 3)]);
+        let mut r = Ready::new(&p, 0u64);
+        assert_eq!(r.newly_held_back(), 3);
+        assert_eq!(r.newly_held_back(), 0);
+        r.pop_front();
+        r.push_back(1, JobId { group: 0, index: 7 });
+        // Two of the three counted are still there; the new one is not.
+        assert_eq!(r.newly_held_back(), 1);
+        while r.pop_front().is_some() {}
+        r.push_back(2, JobId { group: 0, index: 8 });
+        assert_eq!(r.newly_held_back(), 1);
     }
 
     /// A huge batch costs nothing up front: the queue holds a cursor, not
