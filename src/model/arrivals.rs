@@ -18,7 +18,7 @@
 //! the arrival rules exist once.
 
 use super::clock::{EventQueue, Ns};
-use super::sim::Ev;
+use super::ops::Ev;
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan, Ready};
 
 /// Due jobs and the in-flight bound.

@@ -6,9 +6,9 @@
 //! job goes to one process.
 //!
 //! How it fits the simulator without a cost for one process:
-//! - The simulator keeps one process's GIL and executor in `Sim::gil` and
-//!   `Sim::exec`: the *active* process. The others wait parked here, and
-//!   [`Sim::enter`] swaps process p in before anything of p runs: an event
+//! - The simulator keeps one process's GIL and executor in its own fields:
+//!   the *active* process. The others wait parked here, and
+//!   [`Deployment::enter`] swaps process p in before anything of p runs: an event
 //!   of one of its threads or tasks, a CPU completion on one of its
 //!   threads, a job dispatched to it. A process only ever touches its own
 //!   GIL, executor, locks and counters, so nothing else needs to know.
@@ -16,7 +16,7 @@
 //! - Locks and counters are not swapped: the simulator's tables hold every
 //!   process's (locks: every process's application locks, then every
 //!   process's counter locks; counters: process by process), and a job's
-//!   actions are pointed at its own process's ([`Sim::localize`]).
+//!   actions are pointed at its own process's ([`Deployment::localize`]).
 //! - Dispatch makes the real engine's choices (`backend::processes`):
 //!   `shared_queue` gives a job to the process with a free worker and the
 //!   fewest jobs in flight (ties rotate), else queues it in one accept queue
@@ -31,22 +31,21 @@ use hdrhistogram::Histogram;
 use super::clock::Ns;
 use super::exec::Exec;
 use super::gil::GilState;
-use super::sim::{Ev, Sim, TaskId, Tid};
-use super::sync::{CounterState, LockState};
+use super::ops::{Ev, TaskId, Tid};
+use super::world::World;
 use crate::backend::{dispatch_capacity, random_process};
 use crate::config::Dispatch;
 use crate::metrics::new_histogram;
 use crate::plan::Action;
 
-/// The processes of a model run with `processes > 1`.
+/// The processes of a model run with `processes > 1`. Which process is
+/// active, and each thread's process, are the world's
+/// ([`World::active_process`], [`World::thread_process`]): threads are made
+/// there.
 pub(super) struct Deployment {
-    /// The process whose GIL and executor are in the simulator now.
-    active: u32,
     /// Every process's GIL and executor; the active one's slot holds
     /// placeholders while it is in the simulator.
     parked: Vec<Parked>,
-    /// The process of each thread slot (set when a thread is made).
-    thread_proc: Vec<u32>,
     /// The process of each task slot (set when its job is dispatched).
     task_proc: Vec<u32>,
     dispatch: Dispatch,
@@ -86,53 +85,84 @@ pub(super) struct DeployOutcome {
 }
 
 impl Deployment {
-    /// Builds the processes of `sim.spec` (when it has more than one) in
-    /// `sim`, whose own GIL and executor become process 0's.
-    pub fn attach(sim: &mut Sim<'_>, cores: usize) {
-        let n = sim.spec.processes;
+    /// Builds processes 1.. of `w.spec` (when it has more than one) in
+    /// `w`; the simulator's own GIL and executor are process 0's. `None`
+    /// with one process.
+    pub fn attach(w: &mut World<'_>, cores: usize) -> Option<Box<Self>> {
+        let n = w.spec.processes;
         if n <= 1 {
-            return;
+            return None;
         }
-        let plan = sim.plan;
-        let (locks, counters) = (plan.locks.len(), plan.counters.len());
-        sim.locks = (0..(locks + counters) * n)
-            .map(|_| LockState::default())
-            .collect();
-        sim.counters = (0..counters * n).map(|_| CounterState::default()).collect();
-        let gil = sim.spec.gil;
-        sim.deploy = Some(Box::new(Deployment {
-            active: 0,
-            parked: (0..n)
-                .map(|p| Parked {
-                    // Only the first process's GIL keeps its holds (the
-                    // trace's one GIL track, as on the real engine).
-                    gil: (p > 0 && gil).then(|| GilState::new(plan.gil, false)),
-                    exec: Exec::Unset,
-                })
-                .collect(),
-            thread_proc: vec![0; sim.threads.len()],
+        let plan = w.plan;
+        let gil = w.spec.gil;
+        w.thread_process = Some(vec![0; w.threads.len()]);
+        let mut parked = Vec::with_capacity(n);
+        for p in 0..n {
+            w.active_process = p as u32;
+            parked.push(Parked {
+                // Only the first process's GIL keeps its holds (the
+                // trace's one GIL track, as on the real engine).
+                gil: (p > 0 && gil).then(|| GilState::new(plan.gil, false)),
+                exec: if p > 0 {
+                    Exec::for_spec(w, cores)
+                } else {
+                    Exec::Unset
+                },
+            });
+        }
+        w.active_process = 0;
+        Some(Box::new(Self {
+            parked,
             task_proc: Vec::new(),
-            dispatch: sim.spec.dispatch,
-            capacity: dispatch_capacity(sim.spec, cores),
+            dispatch: w.spec.dispatch,
+            capacity: dispatch_capacity(w.spec, cores),
             seed: plan.seed,
             in_flight: vec![0; n],
             queue: VecDeque::new(),
             next: 0,
-            locks,
-            counters,
+            locks: plan.locks.len(),
+            counters: plan.counters.len(),
             jobs: vec![0; n],
             latency: (0..n).map(|_| new_histogram()).collect(),
-        }));
-        for p in 1..n {
-            sim.enter(p as u32);
-            sim.exec = Exec::for_spec(sim, cores);
+        }))
+    }
+
+    /// Makes process `p` the active one: its GIL and executor go into
+    /// `gil` and `exec`, the active one's are parked.
+    pub fn enter(
+        &mut self,
+        p: u32,
+        w: &mut World<'_>,
+        gil: &mut Option<GilState>,
+        exec: &mut Exec,
+    ) {
+        let a = w.active_process;
+        if a == p {
+            return;
         }
-        sim.enter(0);
+        let (a, p) = (a as usize, p as usize);
+        std::mem::swap(gil, &mut self.parked[a].gil);
+        std::mem::swap(exec, &mut self.parked[a].exec);
+        std::mem::swap(gil, &mut self.parked[p].gil);
+        std::mem::swap(exec, &mut self.parked[p].exec);
+        w.active_process = p as u32;
+    }
+
+    /// The process that event `ev` belongs to, if any.
+    pub fn process_of(&self, w: &World<'_>, ev: &Ev) -> Option<u32> {
+        match *ev {
+            Ev::Wake(t, _) | Ev::GilTimeout(t, _) | Ev::GilWoken(t, _) => w
+                .thread_process
+                .as_ref()
+                .and_then(|v| v.get(t as usize).copied()),
+            Ev::IoDone(task) => self.task_proc.get(task as usize).copied(),
+            Ev::Open(_) | Ev::Closed(..) => None,
+        }
     }
 
     /// Where `dispatch` sends the job of `task` (`None`: it waits in the
     /// shared queue); counts it in flight there.
-    fn place(&mut self, task: TaskId, id: crate::plan::JobId) -> Option<u32> {
+    pub fn place(&mut self, task: TaskId, id: crate::plan::JobId) -> Option<u32> {
         let n = self.in_flight.len();
         let p = match self.dispatch {
             Dispatch::Random => Some(random_process(self.seed, id, n)),
@@ -159,6 +189,68 @@ impl Deployment {
     fn has_room(&self, p: usize) -> bool {
         self.capacity.map_or(true, |c| self.in_flight[p] < c)
     }
+
+    /// `task`'s job ended on its process, `latency` after it was due when
+    /// it is measured (past any warm-up). With `dispatch = "shared_queue"`
+    /// that process's freed worker takes the next job of the shared queue,
+    /// as the real engine's does: returns that process and job, to submit.
+    pub fn job_ended(&mut self, task: TaskId, latency: Option<Ns>) -> Option<(u32, TaskId)> {
+        let p = self.task_proc.get(task as usize).copied().unwrap_or(0) as usize;
+        if let Some(ns) = latency {
+            self.jobs[p] += 1;
+            self.latency[p].saturating_record(ns / 1_000);
+        }
+        self.in_flight[p] = self.in_flight[p].saturating_sub(1);
+        if !self.has_room(p) {
+            return None;
+        }
+        let next = self.queue.pop_front()?;
+        self.in_flight[p] += 1;
+        set(&mut self.task_proc, next, p as u32);
+        Some((p as u32, next))
+    }
+
+    /// `action` with its lock and counter ids pointed at process
+    /// `active`'s own.
+    pub fn localize(&self, active: u32, action: Action) -> Action {
+        let p = active as usize;
+        match action {
+            Action::Lock { lock, cpu } => Action::Lock {
+                lock: lock + p * self.locks,
+                cpu,
+            },
+            Action::Counter {
+                counter,
+                add,
+                guard,
+                switch_inside,
+            } => Action::Counter {
+                counter: counter + p * self.counters,
+                add,
+                guard,
+                switch_inside,
+            },
+            other => other,
+        }
+    }
+
+    /// What each process measured (process 0 must be the active one, so
+    /// that the other processes' GILs are all parked).
+    pub fn finish(self) -> DeployOutcome {
+        DeployOutcome {
+            jobs: self.jobs,
+            latency: self.latency,
+            other_gils: self.parked.into_iter().skip(1).map(|p| p.gil).collect(),
+        }
+    }
+}
+
+/// The process of thread `tid` (0 without a deployment).
+pub(super) fn thread_process(w: &World<'_>, tid: Tid) -> u32 {
+    w.thread_process
+        .as_ref()
+        .and_then(|v| v.get(tid as usize).copied())
+        .unwrap_or(0)
 }
 
 /// `v[i] = x`, growing `v` as needed (slots are reused, ids stay small).
@@ -168,148 +260,6 @@ fn set(v: &mut Vec<u32>, i: u32, x: u32) {
         v.resize(i + 1, 0);
     }
     v[i] = x;
-}
-
-impl Sim<'_> {
-    /// Makes process `p` the active one (its GIL and executor in the
-    /// simulator). Nothing without a deployment or when `p` is active.
-    pub(super) fn enter(&mut self, p: u32) {
-        let Some(d) = self.deploy.as_deref_mut() else {
-            return;
-        };
-        if d.active == p {
-            return;
-        }
-        let (a, p) = (d.active as usize, p as usize);
-        std::mem::swap(&mut self.gil, &mut d.parked[a].gil);
-        std::mem::swap(&mut self.exec, &mut d.parked[a].exec);
-        std::mem::swap(&mut self.gil, &mut d.parked[p].gil);
-        std::mem::swap(&mut self.exec, &mut d.parked[p].exec);
-        d.active = p as u32;
-    }
-
-    /// Activates the process of thread `tid`.
-    pub(super) fn enter_thread(&mut self, tid: Tid) {
-        if let Some(d) = self.deploy.as_deref() {
-            let p = d.thread_proc.get(tid as usize).copied().unwrap_or(0);
-            self.enter(p);
-        }
-    }
-
-    /// Activates the process that event `ev` belongs to, if any.
-    pub(super) fn enter_for(&mut self, ev: &Ev) {
-        let Some(d) = self.deploy.as_deref() else {
-            return;
-        };
-        let p = match *ev {
-            Ev::Wake(t, _) | Ev::GilTimeout(t, _) | Ev::GilWoken(t, _) => {
-                d.thread_proc.get(t as usize)
-            }
-            Ev::IoDone(task) => d.task_proc.get(task as usize),
-            Ev::Open(_) | Ev::Closed(..) => None,
-        };
-        if let Some(&p) = p {
-            self.enter(p);
-        }
-    }
-
-    /// A thread was made in slot `tid`: it belongs to the active process.
-    pub(super) fn thread_born(&mut self, tid: Tid) {
-        if let Some(d) = self.deploy.as_deref_mut() {
-            let p = d.active;
-            set(&mut d.thread_proc, tid, p);
-        }
-    }
-
-    /// Hands a job that entered the run to its process.
-    pub(super) fn dispatch(&mut self, task: TaskId) {
-        let Some(d) = self.deploy.as_deref_mut() else {
-            self.submit(task);
-            return;
-        };
-        let id = match self.tasks.get(task as usize) {
-            Some(Some(t)) => t.id,
-            _ => return,
-        };
-        let prev = d.active;
-        if let Some(p) = d.place(task, id) {
-            self.enter(p);
-            self.submit(task);
-            self.enter(prev);
-        }
-    }
-
-    /// `task`'s job ended on its process's thread (the active process),
-    /// `latency` after it was due when it is measured (past any warm-up).
-    /// With `dispatch = "shared_queue"`, that process's freed worker takes
-    /// the next job of the shared queue, as the real engine's does.
-    pub(super) fn job_ended(&mut self, task: TaskId, latency: Option<Ns>) {
-        let Some(d) = self.deploy.as_deref_mut() else {
-            return;
-        };
-        let p = d.task_proc.get(task as usize).copied().unwrap_or(0) as usize;
-        if let Some(ns) = latency {
-            d.jobs[p] += 1;
-            d.latency[p].saturating_record(ns / 1_000);
-        }
-        d.in_flight[p] = d.in_flight[p].saturating_sub(1);
-        if !d.has_room(p) {
-            return;
-        }
-        let Some(next) = d.queue.pop_front() else {
-            return;
-        };
-        d.in_flight[p] += 1;
-        set(&mut d.task_proc, next, p as u32);
-        self.enter(p as u32);
-        self.submit(next);
-    }
-
-    /// The index of the first counter lock (`guard = "lock"`) in the lock
-    /// table: after every process's application locks.
-    pub(super) fn lock_base(&self) -> u32 {
-        let processes = self.deploy.as_deref().map_or(1, |d| d.parked.len());
-        (self.plan.locks.len() * processes) as u32
-    }
-
-    /// `action` with its lock and counter ids pointed at the active
-    /// process's own.
-    pub(super) fn localize(&self, action: Action) -> Action {
-        let Some(d) = self.deploy.as_deref() else {
-            return action;
-        };
-        let p = d.active as usize;
-        match action {
-            Action::Lock { lock, cpu } => Action::Lock {
-                lock: lock + p * d.locks,
-                cpu,
-            },
-            Action::Counter {
-                counter,
-                add,
-                guard,
-                switch_inside,
-            } => Action::Counter {
-                counter: counter + p * d.counters,
-                add,
-                guard,
-                switch_inside,
-            },
-            other => other,
-        }
-    }
-
-    /// Ends the deployment: process 0 back in the simulator, and what each
-    /// process measured.
-    pub(super) fn leave_deployment(&mut self) -> Option<DeployOutcome> {
-        self.enter(0);
-        let d = self.deploy.take()?;
-        Some(DeployOutcome {
-            jobs: d.jobs,
-            latency: d.latency,
-            other_gils: d.parked.into_iter().skip(1).map(|p| p.gil).collect(),
-        })
-    }
 }
 
 /// Each counter's value summed over the processes: `values` holds every

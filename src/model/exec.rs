@@ -20,7 +20,8 @@
 use std::collections::VecDeque;
 
 use super::clock::Ns;
-use super::sim::{interp_ops, sync_ops, Block, Ev, Op, Role, Sim, TaskId, Tid};
+use super::ops::{interp_ops, Block, Ev, Op, Role, SyncOps, TaskId, Tid};
+use super::world::World;
 use crate::config::{BackendKind, CpuMode};
 use crate::plan::Action;
 
@@ -61,15 +62,15 @@ pub(super) enum Exec {
 }
 
 impl Exec {
-    /// Builds the backend's threads in `sim` (all idle).
-    pub fn for_spec(sim: &mut Sim<'_>, cores: usize) -> Exec {
-        let spec = sim.spec;
+    /// Builds the backend's threads in `w` (all idle).
+    pub fn for_spec(w: &mut World<'_>, cores: usize) -> Exec {
+        let spec = w.spec;
         let gil = spec.gil;
         let workers = spec.resolved_workers(cores);
         let name = spec.name.clone();
-        let spawn = |sim: &mut Sim<'_>, role: Role, gil: bool, n: usize, what: &str| -> Vec<Tid> {
+        let spawn = |w: &mut World<'_>, role: Role, gil: bool, n: usize, what: &str| -> Vec<Tid> {
             (0..n)
-                .map(|i| sim.new_thread(role, gil, |_| format!("{name}{what}-{i}")))
+                .map(|i| w.new_thread(role, gil, |_| format!("{name}{what}-{i}")))
                 .rev()
                 .collect()
         };
@@ -77,17 +78,17 @@ impl Exec {
             BackendKind::Threads if workers == 0 => Exec::PerJob,
             BackendKind::Threads | BackendKind::Rayon => Exec::Pool {
                 queue: VecDeque::new(),
-                idle: spawn(sim, Role::Worker, gil, workers.max(1), ""),
+                idle: spawn(w, Role::Worker, gil, workers.max(1), ""),
             },
             BackendKind::Tokio | BackendKind::AsyncStd | BackendKind::Smol => {
                 let mode = spec.cpu_mode();
-                let idle = spawn(sim, Role::Worker, gil, workers.max(1), "");
+                let idle = spawn(w, Role::Worker, gil, workers.max(1), "");
                 let cpu_threads = if mode == CpuMode::Rayon {
                     cores.max(1)
                 } else {
                     0
                 };
-                let cpu_idle = spawn(sim, Role::Offload, false, cpu_threads, "-cpu");
+                let cpu_idle = spawn(w, Role::Offload, false, cpu_threads, "-cpu");
                 Exec::Async {
                     ready: VecDeque::new(),
                     idle,
@@ -142,93 +143,90 @@ impl Exec {
     }
 }
 
-impl Sim<'_> {
+impl Exec {
     /// Hands a job that entered the run to the backend.
-    pub(super) fn submit(&mut self, task: TaskId) {
-        match &mut self.exec {
+    pub(super) fn submit(&mut self, w: &mut World<'_>, task: TaskId) {
+        match self {
             Exec::Unset => {}
             Exec::PerJob => {
-                let spec = self.spec;
-                let tid =
-                    self.new_thread(Role::Job, spec.gil, |s| format!("{}-job-{s}", spec.name));
-                let th = &mut self.threads[tid as usize];
+                let spec = w.spec;
+                let tid = w.new_thread(Role::Job, spec.gil, |s| format!("{}-job-{s}", spec.name));
+                let th = &mut w.threads[tid as usize];
                 th.task = Some(task);
                 th.ops.push_back(Op::JobStart);
-                self.sleep_then_wake(tid, Block::Start, self.costs.thread_start);
+                w.sleep_then_wake(tid, Block::Start, w.costs.thread_start);
             }
             Exec::Pool { queue, .. } => {
                 queue.push_back(task);
-                self.wake_worker();
+                self.wake_worker(w);
             }
             Exec::Async { .. } => {
-                self.task(task).saved.push_back(Op::JobStart);
-                self.make_ready(task);
+                w.task(task).saved.push_back(Op::JobStart);
+                self.make_ready(w, task);
             }
         }
     }
 
     /// Wakes an idle pool or executor worker, if there is one.
-    fn wake_worker(&mut self) {
-        let w = match &mut self.exec {
+    fn wake_worker(&mut self, w: &mut World<'_>) {
+        let worker = match self {
             Exec::Pool { idle, .. } | Exec::Async { idle, .. } => idle.pop(),
             _ => None,
         };
-        if let Some(w) = w {
-            self.sleep_then_wake(w, Block::Start, self.costs.wake);
+        if let Some(worker) = worker {
+            w.sleep_then_wake(worker, Block::Start, w.costs.wake);
         }
     }
 
     /// An async task is ready to be polled.
-    fn make_ready(&mut self, task: TaskId) {
-        let now = self.now;
-        self.task(task).ready_at = now;
-        if let Exec::Async { ready, .. } = &mut self.exec {
+    fn make_ready(&mut self, w: &mut World<'_>, task: TaskId) {
+        let now = w.now;
+        w.task(task).ready_at = now;
+        if let Exec::Async { ready, .. } = self {
             ready.push_back(task);
         }
-        self.wake_worker();
+        self.wake_worker(w);
     }
 
     /// Finds `tid` its next piece of work; false when there is none (the
     /// thread goes idle, or ends if it was started for one job).
-    pub(super) fn find_work(&mut self, tid: Tid) -> bool {
-        let now = self.now;
-        let role = self.threads[tid as usize].role;
-        match (&mut self.exec, role) {
+    pub(super) fn find_work(&mut self, w: &mut World<'_>, tid: Tid) -> bool {
+        let now = w.now;
+        let role = w.threads[tid as usize].role;
+        match (self, role) {
             (_, Role::Job) => {
-                self.end_thread(tid);
+                w.end_thread(tid);
                 false
             }
             (Exec::Pool { queue, idle }, Role::Worker) => match queue.pop_front() {
                 Some(task) => {
-                    let th = &mut self.threads[tid as usize];
+                    let th = &mut w.threads[tid as usize];
                     th.task = Some(task);
                     th.ops.push_back(Op::JobStart);
                     true
                 }
                 None => {
                     idle.push(tid);
-                    self.threads[tid as usize].block = Block::Idle;
+                    w.threads[tid as usize].block = Block::Idle;
                     false
                 }
             },
             (Exec::Async { ready, idle, .. }, Role::Worker) => match ready.pop_front() {
                 Some(task) => {
-                    let t = self.tasks[task as usize]
-                        .as_mut()
-                        .expect("ready task lives");
+                    let t = w.task(task);
                     if t.start.is_some() {
                         t.times.executor_blocked +=
                             std::time::Duration::from_nanos(now - t.ready_at);
                     }
                     let ops = std::mem::take(&mut t.saved);
-                    let th = &mut self.threads[tid as usize];
+                    let th = &mut w.threads[tid as usize];
                     th.task = Some(task);
                     th.ops = ops;
                     true
                 }
                 None => {
                     idle.push(tid);
-                    self.threads[tid as usize].block = Block::Idle;
+                    w.threads[tid as usize].block = Block::Idle;
                     false
                 }
             },
@@ -238,74 +236,48 @@ impl Sim<'_> {
                 } else {
                     cpu
                 };
-                match pool.queue.pop_front() {
-                    Some((task, action, queued)) => {
-                        let gil = pool.gil;
-                        let lock_base = self.lock_base();
-                        let t = self.tasks[task as usize]
-                            .as_mut()
-                            .expect("offloaded task lives");
-                        t.times.offload_wait += std::time::Duration::from_nanos(now - queued);
-                        let io_call = self.interp.io_call;
-                        let complete = if gil { self.interp.complete } else { 0 };
-                        let th = &mut self.threads[tid as usize];
-                        th.task = Some(task);
-                        th.ops.push_back(Op::GilAcquire);
-                        sync_ops(action, gil, lock_base, io_call, &mut th.ops);
-                        interp_ops(complete, &mut th.ops);
-                        th.ops.push_back(Op::GilRelease);
-                        th.ops.push_back(Op::OffloadDone);
-                        true
-                    }
-                    None => {
-                        pool.idle.push(tid);
-                        self.threads[tid as usize].block = Block::Idle;
-                        false
-                    }
-                }
+                pool.take_work(w, tid)
             }
             _ => false,
         }
     }
 
     /// The task on `tid` awaits an IO wait of `ns`: it leaves the thread.
-    pub(super) fn await_io(&mut self, tid: Tid, ns: u64) {
-        let th = &mut self.threads[tid as usize];
+    pub(super) fn await_io(w: &mut World<'_>, tid: Tid, ns: u64) {
+        let th = &mut w.threads[tid as usize];
         let Some(task) = th.task.take() else { return };
         let rest = std::mem::take(&mut th.ops);
-        let now = self.now;
-        let t = self.task(task);
+        let now = w.now;
+        let t = w.task(task);
         t.saved = rest;
         t.ready_at = now;
-        self.q
-            .push(now + ns + self.costs.overshoot, Ev::IoDone(task));
+        w.q.push(now + ns + w.costs.overshoot, Ev::IoDone(task));
     }
 
     /// An awaited IO wait is over: the task is ready.
-    pub(super) fn io_done(&mut self, task: TaskId) {
-        let now = self.now;
-        let t = self.task(task);
+    pub(super) fn io_done(&mut self, w: &mut World<'_>, task: TaskId) {
+        let now = w.now;
+        let t = w.task(task);
         t.times.io += std::time::Duration::from_nanos(now - t.ready_at);
-        self.make_ready(task);
+        self.make_ready(w, task);
     }
 
     /// The task on `tid` offloads its pending action and leaves the thread.
-    pub(super) fn offload(&mut self, tid: Tid) {
-        let th = &mut self.threads[tid as usize];
+    pub(super) fn offload(&mut self, w: &mut World<'_>, tid: Tid) {
+        let th = &mut w.threads[tid as usize];
         let Some(task) = th.task.take() else { return };
         let rest = std::mem::take(&mut th.ops);
-        let t = self.task(task);
+        let t = w.task(task);
         t.saved = rest;
         let Some(action) = t.offload.take() else {
             return;
         };
-        let now = self.now;
         let Exec::Async {
             mode,
             blocking,
             cpu,
             ..
-        } = &mut self.exec
+        } = self
         else {
             return;
         };
@@ -314,22 +286,56 @@ impl Sim<'_> {
         } else {
             blocking
         };
-        pool.queue.push_back((task, action, now));
-        let (role, gil) = (pool.role, pool.gil);
-        if let Some(w) = pool.idle.pop() {
-            self.sleep_then_wake(w, Block::Start, self.costs.wake);
-        } else if pool.threads < pool.max {
-            pool.threads += 1;
-            let name = format!("{}-blocking", self.spec.name);
-            let w = self.new_thread(role, gil, |s| format!("{name}-{s}"));
-            self.sleep_then_wake(w, Block::Start, self.costs.thread_start);
-        }
+        pool.push(w, task, action);
     }
 
     /// An offloaded action is done: its task is ready again.
-    pub(super) fn offload_done(&mut self, tid: Tid) {
-        if let Some(task) = self.threads[tid as usize].task.take() {
-            self.make_ready(task);
+    pub(super) fn offload_done(&mut self, w: &mut World<'_>, tid: Tid) {
+        if let Some(task) = w.threads[tid as usize].task.take() {
+            self.make_ready(w, task);
         }
+    }
+}
+
+impl OffloadPool {
+    /// Queues `task`'s offloaded `action`, waking an idle thread of the
+    /// pool or starting one while the pool is below its limit.
+    fn push(&mut self, w: &mut World<'_>, task: TaskId, action: Action) {
+        self.queue.push_back((task, action, w.now));
+        if let Some(idle) = self.idle.pop() {
+            w.sleep_then_wake(idle, Block::Start, w.costs.wake);
+        } else if self.threads < self.max {
+            self.threads += 1;
+            let name = format!("{}-blocking", w.spec.name);
+            let t = w.new_thread(self.role, self.gil, |s| format!("{name}-{s}"));
+            w.sleep_then_wake(t, Block::Start, w.costs.thread_start);
+        }
+    }
+
+    /// Gives the pool's thread `tid` the next offloaded action's ops;
+    /// false (and the thread idle) when none waits.
+    fn take_work(&mut self, w: &mut World<'_>, tid: Tid) -> bool {
+        let Some((task, action, queued)) = self.queue.pop_front() else {
+            self.idle.push(tid);
+            w.threads[tid as usize].block = Block::Idle;
+            return false;
+        };
+        let gil = self.gil;
+        let expand = SyncOps {
+            gil,
+            lock_base: w.lock_base(),
+            io_call: w.interp.io_call,
+        };
+        let now = w.now;
+        w.task(task).times.offload_wait += std::time::Duration::from_nanos(now - queued);
+        let complete = if gil { w.interp.complete } else { 0 };
+        let th = &mut w.threads[tid as usize];
+        th.task = Some(task);
+        th.ops.push_back(Op::GilAcquire);
+        expand.push(action, &mut th.ops);
+        interp_ops(complete, &mut th.ops);
+        th.ops.push_back(Op::GilRelease);
+        th.ops.push_back(Op::OffloadDone);
+        true
     }
 }

@@ -28,7 +28,8 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 
 use super::clock::Ns;
-use super::sim::{Block, Ev, Flow, Sim, Tid};
+use super::ops::{Block, Ev, Flow, Thread, Tid};
+use super::world::World;
 use crate::config::GilSettings;
 use crate::metrics::new_histogram;
 use crate::work::gil::requester_wins;
@@ -102,176 +103,139 @@ impl GilState {
 /// Most GIL holds kept for a trace.
 const MAX_HOLDS: usize = crate::trace::DEFAULT_LIMIT;
 
-impl Sim<'_> {
+impl GilState {
     /// `take_gil` by `tid`.
-    pub(super) fn gil_acquire(&mut self, tid: Tid) -> Flow {
-        let th = &self.threads[tid as usize];
-        let Some(g) = &self.gil else {
-            return Flow::Continue;
-        };
+    pub(super) fn acquire(&mut self, w: &mut World<'_>, tid: Tid) -> Flow {
+        let th = &w.threads[tid as usize];
         if !th.gil_ctx || th.holds_gil {
             return Flow::Continue;
         }
-        if !g.locked {
-            self.gil_take(tid);
+        if !self.locked {
+            self.take(w, tid);
             return Flow::Continue;
         }
-        let th = &mut self.threads[tid as usize];
+        let th = &mut w.threads[tid as usize];
         th.block = Block::Gil;
-        th.wait_began = self.now;
+        th.wait_began = w.now;
         th.requested_at = None;
-        self.gil_wait_again(tid);
+        self.wait_again(w, tid);
         Flow::Blocked
     }
 
     /// A timed wait on the GIL's condition.
-    fn gil_wait_again(&mut self, tid: Tid) {
-        let Some(g) = &mut self.gil else { return };
-        let th = &mut self.threads[tid as usize];
+    fn wait_again(&mut self, w: &mut World<'_>, tid: Tid) {
+        let th = &mut w.threads[tid as usize];
         th.gen = th.gen.wrapping_add(1);
-        th.saved_sn = g.switch_number;
-        g.waiters.push_back((tid, th.gen, g.next_seq));
-        g.next_seq += 1;
+        th.saved_sn = self.switch_number;
+        self.waiters.push_back((tid, th.gen, self.next_seq));
+        self.next_seq += 1;
         // The timed wait ends up to `timer_slack` late (the kernel's
         // hrtimer range), then the thread needs waking: that jitter is what
         // reorders the waiters at each switch (docs/gil.md §5).
-        let slack = self.rng.random_range(0..=g.timer_slack);
-        let at = self.now + g.interval + slack + self.costs.wake;
-        self.q.push(at, Ev::GilTimeout(tid, th.gen));
+        let gen = th.gen;
+        let slack = w.rng.random_range(0..=self.timer_slack);
+        let at = w.now + self.interval + slack + w.costs.wake;
+        w.q.push(at, Ev::GilTimeout(tid, gen));
     }
 
-    /// A waiter's timed wait ran out.
-    pub(super) fn gil_timeout(&mut self, tid: Tid) {
-        let Some(g) = &mut self.gil else { return };
-        if !g.locked {
-            self.gil_take(tid);
-            self.resume(tid);
-            return;
+    /// A waiter's timed wait ran out; true when it took the GIL and runs
+    /// on.
+    pub(super) fn timeout(&mut self, w: &mut World<'_>, tid: Tid) -> bool {
+        if !self.locked {
+            self.take(w, tid);
+            return true;
         }
-        if g.switch_number == self.threads[tid as usize].saved_sn {
-            g.drop_request = true;
-            g.request = Some((tid, self.now));
-            let holder = g.holder;
-            let th = &mut self.threads[tid as usize];
-            th.requested_at.get_or_insert(self.now);
+        if self.switch_number == w.threads[tid as usize].saved_sn {
+            self.drop_request = true;
+            self.request = Some((tid, w.now));
+            let holder = self.holder;
+            let now = w.now;
+            w.threads[tid as usize].requested_at.get_or_insert(now);
             if let Some(h) = holder {
-                self.interrupt_holder(h);
+                w.interrupt_holder(h);
             }
         }
-        self.gil_wait_again(tid);
+        self.wait_again(w, tid);
+        false
     }
 
-    /// A notified waiter runs again.
-    pub(super) fn gil_woken(&mut self, tid: Tid) {
-        let Some(g) = &self.gil else { return };
-        if g.locked {
-            self.gil_wait_again(tid);
+    /// A notified waiter runs again; true when it took the GIL and runs on.
+    pub(super) fn woken(&mut self, w: &mut World<'_>, tid: Tid) -> bool {
+        if self.locked {
+            self.wait_again(w, tid);
+            false
         } else {
-            self.gil_take(tid);
-            self.resume(tid);
+            self.take(w, tid);
+            true
         }
     }
 
     /// `tid` takes the free GIL.
-    fn gil_take(&mut self, tid: Tid) {
-        let now = self.now;
-        let wake = self.costs.wake;
-        let serial = self.threads[tid as usize].serial;
-        let Some(g) = &mut self.gil else { return };
-        g.locked = true;
-        g.holder = Some(tid);
-        if g.last_holder != serial {
-            g.last_holder = serial;
-            g.switch_number += 1;
+    fn take(&mut self, w: &mut World<'_>, tid: Tid) {
+        let now = w.now;
+        let wake = w.costs.wake;
+        let serial = w.threads[tid as usize].serial;
+        self.locked = true;
+        self.holder = Some(tid);
+        if self.last_holder != serial {
+            self.last_holder = serial;
+            self.switch_number += 1;
             // switch_cond: every thread waiting for a switch may go on.
-            for f in std::mem::take(&mut g.forced) {
-                let th = &mut self.threads[f as usize];
+            for f in std::mem::take(&mut self.forced) {
+                let th = &mut w.threads[f as usize];
                 th.gen = th.gen.wrapping_add(1);
-                self.q.push(now + wake, Ev::Wake(f, th.gen));
+                let gen = th.gen;
+                w.q.push(now + wake, Ev::Wake(f, gen));
             }
         }
-        g.hold_start = now;
-        g.drop_request = false;
-        g.request = None;
-        g.acquisitions += 1;
-        let th = &mut self.threads[tid as usize];
+        self.hold_start = now;
+        self.drop_request = false;
+        self.request = None;
+        self.acquisitions += 1;
+        let th = &mut w.threads[tid as usize];
         th.holds_gil = true;
         if th.block == Block::Gil {
             th.block = Block::No;
             let waited = now - th.wait_began;
-            g.wait_ns += waited;
+            self.wait_ns += waited;
             if let Some(at) = th.requested_at.take() {
-                g.handoff_us.saturating_record((now - at) / 1_000);
+                self.handoff_us.saturating_record((now - at) / 1_000);
             }
             let began = th.wait_began;
-            self.charge(tid, |t| &mut t.gil_wait, waited);
-            self.span(tid, "gil_wait", began, None);
+            w.charge(tid, |t| &mut t.gil_wait, waited);
+            w.span(tid, "gil_wait", began, None);
         }
     }
 
     /// `drop_gil` by `tid`, if it holds the GIL.
-    pub(super) fn gil_release(&mut self, tid: Tid) -> Flow {
-        let now = self.now;
-        let handoff = self.costs.handoff;
-        let th = &self.threads[tid as usize];
+    pub(super) fn release(&mut self, w: &mut World<'_>, tid: Tid) -> Flow {
+        let now = w.now;
+        let handoff = w.costs.handoff;
+        let th = &w.threads[tid as usize];
         let serial = th.serial;
-        let Some(g) = &mut self.gil else {
-            return Flow::Continue;
-        };
         if !th.gil_ctx || !th.holds_gil {
             return Flow::Continue;
         }
-        g.locked = false;
-        g.holder = None;
-        g.hold_us.saturating_record((now - g.hold_start) / 1_000);
-        if let Some(h) = &mut g.holds {
+        self.locked = false;
+        self.holder = None;
+        self.hold_us
+            .saturating_record((now - self.hold_start) / 1_000);
+        if let Some(h) = &mut self.holds {
             if h.len() < MAX_HOLDS {
-                h.push((serial, g.hold_start, now));
+                h.push((serial, self.hold_start, now));
             }
         }
-        self.threads[tid as usize].holds_gil = false;
-        // pthread_cond_signal (see `WakeOrder`): skip the entries at the
-        // front that were woken or timed out, switch groups when G1 is
-        // empty, then wake the requester if the holder checked inside its
-        // wait-entry window, else the oldest live entry.
-        let threads = &self.threads;
-        let live = |w: Tid, gen: u32| {
-            let wt = &threads[w as usize];
-            wt.gen == gen && wt.block == Block::Gil
-        };
-        while g.waiters.front().is_some_and(|&(w, gen, _)| !live(w, gen)) {
-            g.waiters.pop_front();
+        w.threads[tid as usize].holds_gil = false;
+        if let Some(waiter) = self.signal(&w.threads, tid) {
+            let wt = &mut w.threads[waiter as usize];
+            wt.gen = wt.gen.wrapping_add(1);
+            let gen = wt.gen;
+            w.q.push(now + handoff, Ev::GilWoken(waiter, gen));
         }
-        let noticed = g.noticed.take().filter(|&(t, _)| t == tid);
-        if let Some(&(_, _, first)) = g.waiters.front() {
-            if first >= g.g1_end {
-                g.g1_end = g.next_seq;
-            }
-            let react = noticed
-                .zip(g.request)
-                .map(|((_, at), (_, asked))| at.saturating_sub(asked));
-            let requester = match (react, g.request) {
-                (Some(react), Some((r, _))) if requester_wins(Duration::from_nanos(react)) => {
-                    let g1_end = g.g1_end;
-                    g.waiters
-                        .iter()
-                        .rposition(|&(w, gen, seq)| w == r && seq < g1_end && live(w, gen))
-                }
-                _ => None,
-            };
-            if requester.is_some() {
-                g.requester_wakes += 1;
-            }
-            if let Some((w, _, _)) = g.waiters.remove(requester.unwrap_or(0)) {
-                let wt = &mut self.threads[w as usize];
-                wt.gen = wt.gen.wrapping_add(1);
-                self.q.push(now + handoff, Ev::GilWoken(w, wt.gen));
-            }
-        }
-        if g.drop_request && g.last_holder == serial {
-            g.drop_request = false;
-            g.forced.push(tid);
-            let th = &mut self.threads[tid as usize];
+        if self.drop_request && self.last_holder == serial {
+            self.drop_request = false;
+            self.forced.push(tid);
+            let th = &mut w.threads[tid as usize];
             th.gen = th.gen.wrapping_add(1);
             th.block = Block::Forced;
             th.wait_began = now;
@@ -280,24 +244,65 @@ impl Sim<'_> {
         Flow::Continue
     }
 
-    /// A thread that released on a drop request saw another take the GIL.
-    pub(super) fn forced_wait_over(&mut self, tid: Tid) {
-        let began = self.threads[tid as usize].wait_began;
-        let waited = self.now - began;
-        if let Some(g) = &mut self.gil {
-            g.wait_ns += waited;
+    /// pthread_cond_signal at `tid`'s release (see `WakeOrder`): skips the
+    /// entries at the front that were woken or timed out, switches groups
+    /// when G1 is empty, then takes the requester if the holder checked
+    /// inside its wait-entry window, else the oldest live entry. Returns
+    /// the waiter to wake.
+    fn signal(&mut self, threads: &[Thread], tid: Tid) -> Option<Tid> {
+        let live = |w: Tid, gen: u32| {
+            let wt = &threads[w as usize];
+            wt.gen == gen && wt.block == Block::Gil
+        };
+        while self
+            .waiters
+            .front()
+            .is_some_and(|&(w, gen, _)| !live(w, gen))
+        {
+            self.waiters.pop_front();
         }
-        self.charge(tid, |t| &mut t.gil_wait, waited);
-        self.span(tid, "gil_wait", began, Some("forced=true"));
+        let noticed = self.noticed.take().filter(|&(t, _)| t == tid);
+        let &(_, _, first) = self.waiters.front()?;
+        if first >= self.g1_end {
+            self.g1_end = self.next_seq;
+        }
+        let react = noticed
+            .zip(self.request)
+            .map(|((_, at), (_, asked))| at.saturating_sub(asked));
+        let requester = match (react, self.request) {
+            (Some(react), Some((r, _))) if requester_wins(Duration::from_nanos(react)) => {
+                let g1_end = self.g1_end;
+                self.waiters
+                    .iter()
+                    .rposition(|&(w, gen, seq)| w == r && seq < g1_end && live(w, gen))
+            }
+            _ => None,
+        };
+        if requester.is_some() {
+            self.requester_wakes += 1;
+        }
+        self.waiters
+            .remove(requester.unwrap_or(0))
+            .map(|(w, _, _)| w)
     }
 
-    /// Closes a hold still open at the end (none should be).
-    pub(super) fn finish_gil_hold(&mut self) {
-        if let Some(g) = &mut self.gil {
-            if g.locked {
-                g.hold_us
-                    .saturating_record((self.now - g.hold_start) / 1_000);
-            }
+    /// A thread that released on a drop request saw another take the GIL:
+    /// its wait is charged (and counted by the GIL, if there is one).
+    pub(super) fn forced_wait_over(gil: Option<&mut Self>, w: &mut World<'_>, tid: Tid) {
+        let began = w.threads[tid as usize].wait_began;
+        let waited = w.now - began;
+        if let Some(g) = gil {
+            g.wait_ns += waited;
+        }
+        w.charge(tid, |t| &mut t.gil_wait, waited);
+        w.span(tid, "gil_wait", began, Some("forced=true"));
+    }
+
+    /// Closes a hold still open at `now`, the end (none should be).
+    pub(super) fn finish_hold(&mut self, now: Ns) {
+        if self.locked {
+            self.hold_us
+                .saturating_record((now - self.hold_start) / 1_000);
         }
     }
 }

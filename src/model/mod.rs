@@ -38,9 +38,11 @@ mod exec;
 mod fast;
 mod gil;
 mod heap;
+mod ops;
 mod sim;
 mod sync;
 mod tally;
+mod world;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,35 +52,11 @@ pub use costs::Costs;
 use crate::backend::{backend_for, Limiter, RunOptions};
 use crate::config::BackendSpec;
 use crate::error::RunError;
-use crate::metrics::sim::{SimStats, VirtualSpan};
+use crate::metrics::sim::SimStats;
 use crate::metrics::{HeldBack, ProcessMeasurement, RunMeasurement};
 use crate::plan::Plan;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{GilStats, Hold};
-
-/// Spans collected for a trace, up to a cap.
-#[derive(Debug, Default)]
-pub(crate) struct TraceLog {
-    spans: Vec<VirtualSpan>,
-    names: Vec<(u64, String)>,
-    dropped: u64,
-}
-
-impl TraceLog {
-    fn push(&mut self, s: VirtualSpan) {
-        if self.spans.len() < crate::trace::DEFAULT_LIMIT {
-            self.spans.push(s);
-        } else {
-            self.dropped += 1;
-        }
-    }
-
-    fn name_thread(&mut self, serial: u64, name: String) {
-        if self.names.len() < crate::trace::DEFAULT_LIMIT {
-            self.names.push((serial, name));
-        }
-    }
-}
 
 /// Runs `plan` on the backend `spec` in virtual time on `cores` cores, with
 /// the costs of [`Costs::load`].

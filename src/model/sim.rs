@@ -1,5 +1,5 @@
-//! The simulator's state and main loop: threads running jobs' micro-ops on
-//! virtual cores.
+//! The simulator's main loop: threads running jobs' micro-ops on virtual
+//! cores.
 //!
 //! Every OS thread of the modelled backend is a [`Thread`] that executes a
 //! queue of micro-ops ([`Op`]): CPU segments on the cores, IO sleeps, GIL
@@ -7,260 +7,47 @@
 //! executors. A job's actions come from the plan's own cursor (the same
 //! per-job random streams as the real engine), and are expanded into
 //! micro-ops one action at a time, so memory per job is a cursor and a few
-//! ops. How each backend places jobs on threads is in `exec.rs`, the GIL in
-//! `gil.rs`, locks and counters in `sync.rs`.
+//! ops. The threads, tasks, clock and cores are the [`World`]
+//! (`world.rs`); how each backend places jobs on threads is in `exec.rs`,
+//! the GIL in `gil.rs`, locks and counters in `sync.rs`, several processes
+//! in `deploy.rs`. This file owns them all and hands each the world; none
+//! of them calls back into it.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64Mcg;
+use rand::Rng;
 
 use super::arrivals::{common_event, Arrivals, Runner};
 use super::clock::{EventQueue, Ns};
-use super::cores::Cores;
 use super::costs::Costs;
-use super::deploy::{DeployOutcome, Deployment};
+use super::deploy::{thread_process, DeployOutcome, Deployment};
 use super::exec::Exec;
 use super::gil::GilState;
-use super::sync::{CounterState, LockState};
-use super::{TraceLog, VirtualSpan};
+use super::ops::{interp_ops, Block, CpuKind, Ev, Flow, Op, Role, Seg, SyncOps, TaskId, Tid};
+use super::sync::SyncState;
+use super::world::{TraceLog, World};
 use crate::config::{BackendSpec, Guard};
+use crate::metrics::sim::VirtualSpan;
 use crate::metrics::{GroupMetrics, TimeBreakdown};
-use crate::plan::{Action, JobCursor, JobId, Plan};
-use crate::work::counter::INCREMENT_COST;
-
-/// Thread and task handles (indices into the simulator's slabs).
-pub(super) type Tid = u32;
-pub(super) type TaskId = u32;
-
-/// Something scheduled for a virtual time.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Ev {
-    /// The next job of an open-loop group is due.
-    Open(u32),
-    /// A closed client's next job is due (after its think time): group and
-    /// job index (a `u32` group keeps an event at 16 bytes).
-    Closed(u32, u64),
-    /// A blocked thread resumes (token as in [`Thread::gen`]).
-    Wake(Tid, u32),
-    /// A GIL waiter's timed wait runs out.
-    GilTimeout(Tid, u32),
-    /// A notified GIL waiter runs again and looks at the GIL.
-    GilWoken(Tid, u32),
-    /// An async task's IO wait is over.
-    IoDone(TaskId),
-}
-
-/// What a thread is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
-    /// Started for one job, ends with it.
-    Job,
-    /// A pool or executor worker.
-    Worker,
-    /// A blocking-pool thread (spawn_blocking).
-    Blocking,
-    /// A worker of the CPU offload pool (cpu_mode = "rayon").
-    Offload,
-}
-
-/// Why a thread is not running its ops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Block {
-    /// Running (on the cores, or between ops).
-    No,
-    /// Idle, waiting for work.
-    Idle,
-    /// Starting, or woken to look for work.
-    Start,
-    /// In an IO sleep of this many ns.
-    Sleep(u64),
-    /// Waiting to take the GIL.
-    Gil,
-    /// Released the GIL on a drop request; waits for another to take it.
-    Forced,
-    /// Waiting for an application lock (granted when woken).
-    Lock,
-    /// A CPU segment on the cores.
-    Cpu,
-}
-
-/// Kinds of CPU segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CpuKind {
-    /// Interpreted work: under the GIL, checks the drop request every tick.
-    Interp,
-    /// Native work: no GIL.
-    Native,
-    /// gilsim's own per-job cost.
-    Harness,
-    /// Counter increments (50 ns each), checked after each.
-    Counter {
-        counter: u32,
-        guard: Guard,
-        switch_inside: bool,
-    },
-}
-
-/// One step of a thread's work.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Op {
-    /// The job starts on this thread (queue time ends).
-    JobStart,
-    /// Take the GIL (when this thread runs under it and does not hold it).
-    GilAcquire,
-    /// Release the GIL if held.
-    GilRelease,
-    /// Run `ns` of work on the cores.
-    Cpu { ns: u64, kind: CpuKind },
-    /// A blocking IO wait.
-    Sleep(u64),
-    /// An awaited IO wait: the task leaves the thread.
-    AwaitIo(u64),
-    /// The task's pending offloaded action ([`Task::offload`]): the task
-    /// leaves the thread until it is done. (The action waits in the task,
-    /// not here, so that an op stays 16 bytes.)
-    Offload,
-    /// Take a lock (releasing the GIL while blocked).
-    LockTake(u32),
-    /// Wait for a lock that was busy.
-    LockWait(u32),
-    /// Release a lock.
-    LockRelease(u32),
-    /// The job is complete: record it.
-    EndJob,
-    /// An offloaded action is complete: wake its task.
-    OffloadDone,
-}
-
-/// Whether a thread goes on with its next op.
-pub(super) enum Flow {
-    Continue,
-    Blocked,
-}
-
-/// The current CPU segment of a thread.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Seg {
-    pub ns: u64,
-    pub kind: CpuKind,
-    pub start_t: Ns,
-    pub start_s: f64,
-    /// Where the segment stops early (a drop request), in ns of its work.
-    pub stop: Option<u64>,
-}
-
-/// One modelled OS thread.
-pub(super) struct Thread {
-    /// Token of the thread's live event; bumping it cancels the event.
-    pub gen: u32,
-    /// Token of its live CPU segment.
-    pub cpu_gen: u32,
-    /// Unique id over the run (thread slots are reused).
-    pub serial: u64,
-    pub role: Role,
-    pub block: Block,
-    pub task: Option<TaskId>,
-    pub ops: VecDeque<Op>,
-    /// Whether this thread's Python code runs under the run's GIL.
-    pub gil_ctx: bool,
-    pub holds_gil: bool,
-    pub seg: Seg,
-    /// When the current wait began.
-    pub wait_began: Ns,
-    /// GIL switch number when the current timed wait began.
-    pub saved_sn: u64,
-    /// When this waiter set the drop request.
-    pub requested_at: Option<Ns>,
-    /// An unguarded increment read before a forced switch: (counter, value).
-    pub pending_write: Option<(u32, u64)>,
-    /// Counter service clock when its segment began (parallel increments).
-    pub counter_acc0: f64,
-}
-
-/// One job in flight.
-pub(super) struct Task<'p> {
-    pub id: JobId,
-    pub due: Ns,
-    pub start: Option<Ns>,
-    pub cursor: JobCursor<'p>,
-    pub times: TimeBreakdown,
-    /// Ops left over when the task left its thread (async).
-    pub saved: VecDeque<Op>,
-    /// When it last became ready to run (async).
-    pub ready_at: Ns,
-    /// Whether the cursor is exhausted and the end is queued.
-    pub ending: bool,
-    /// The action an [`Op::Offload`] queued on its thread sends away.
-    pub offload: Option<Action>,
-    /// Trace id of the thread that started it (for its job span).
-    pub first_thread: u64,
-}
-
-/// Costs in ns.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct CostNs {
-    pub thread_start: Ns,
-    pub wake: Ns,
-    pub handoff: Ns,
-    pub overshoot: Ns,
-    pub job: Ns,
-}
-
-impl From<&Costs> for CostNs {
-    fn from(c: &Costs) -> Self {
-        Self {
-            thread_start: Costs::ns(c.thread_start_us),
-            wake: Costs::ns(c.wake_us),
-            handoff: Costs::ns(c.gil_handoff_us),
-            overshoot: Costs::ns(c.io_overshoot_us),
-            job: Costs::ns(c.job_overhead_us),
-        }
-    }
-}
+use crate::plan::{Action, Plan};
 
 /// The whole simulated run.
 pub(super) struct Sim<'p> {
-    pub plan: &'p Plan,
-    pub spec: &'p BackendSpec,
-    pub costs: CostNs,
-    pub now: Ns,
-    pub q: EventQueue<Ev>,
-    pub cores: Cores,
+    /// Threads, tasks, clock, cores, costs and trace.
+    pub w: World<'p>,
     pub cpu_completions: u64,
-    pub threads: Vec<Thread>,
-    free_threads: Vec<Tid>,
-    next_serial: u64,
-    pub tasks: Vec<Option<Task<'p>>>,
-    free_tasks: Vec<TaskId>,
+    /// The active process's executor (`deploy.rs` swaps them).
     pub exec: Exec,
+    /// The active process's GIL, if the backend has one.
     pub gil: Option<GilState>,
-    pub tick_ns: u64,
-    pub locks: Vec<LockState>,
-    pub counters: Vec<CounterState>,
+    /// Every process's locks and counters.
+    pub sync: SyncState,
     pub arrivals: Arrivals<'p>,
     pub groups: Vec<GroupMetrics>,
     pub last_end: Ns,
     pub base: Instant,
-    pub trace: Option<TraceLog>,
-    /// The model's own draws (timer slack, where a counter switch lands),
-    /// seeded from the plan's seed: same seed, same run.
-    pub rng: Pcg64Mcg,
-    /// `[gil.cost]` in ns (all zero without a GIL, as on the real engine).
-    pub interp: InterpNs,
     /// The other processes of a backend with `processes > 1` (deploy.rs).
     pub deploy: Option<Box<Deployment>>,
-}
-
-/// `[gil.cost]` in ns.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct InterpNs {
-    pub task: u64,
-    pub resume: u64,
-    pub io_call: u64,
-    pub submit: u64,
-    pub complete: u64,
 }
 
 /// The outcome, the trace, the GIL and the counters' final values.
@@ -289,82 +76,50 @@ impl<'p> Sim<'p> {
         trace: bool,
         warmup_jobs: u64,
     ) -> Self {
-        let gil = spec.gil.then(|| GilState::new(plan.gil, trace));
-        let mut sim = Self {
-            plan,
-            spec,
-            costs: CostNs::from(costs),
-            now: 0,
-            q: EventQueue::new(),
-            cores: Cores::new(cores),
+        let mut w = World::new(plan, spec, cores, costs, trace);
+        // Process 0's threads first, then the other processes' (the order
+        // of thread slots, which the cores' tie-breaks depend on).
+        let exec = Exec::for_spec(&mut w, cores);
+        let deploy = Deployment::attach(&mut w, cores);
+        Self {
+            w,
             cpu_completions: 0,
-            threads: Vec::new(),
-            free_threads: Vec::new(),
-            next_serial: 1,
-            tasks: Vec::new(),
-            free_tasks: Vec::new(),
-            exec: Exec::Unset,
-            gil,
-            tick_ns: (plan.gil.tick.as_nanos() as u64).max(1),
-            locks: (0..plan.locks.len() + plan.counters.len())
-                .map(|_| LockState::default())
-                .collect(),
-            counters: plan
-                .counters
-                .iter()
-                .map(|_| CounterState::default())
-                .collect(),
+            exec,
+            gil: spec.gil.then(|| GilState::new(plan.gil, trace)),
+            sync: SyncState::new(plan, spec.processes),
             arrivals: Arrivals::new(plan, in_flight_limit, warmup_jobs),
             groups: plan.groups.iter().map(|_| GroupMetrics::new()).collect(),
             last_end: 0,
             base: Instant::now(),
-            trace: trace.then(TraceLog::default),
-            rng: Pcg64Mcg::seed_from_u64(plan.seed ^ 0x6d6f_6465_6c00_0000),
-            interp: if spec.gil {
-                let c = &plan.gil.cost;
-                let ns = |d: Duration| d.as_nanos() as u64;
-                InterpNs {
-                    task: ns(c.task),
-                    resume: ns(c.resume),
-                    io_call: ns(c.io_call),
-                    submit: ns(c.submit),
-                    complete: ns(c.complete),
-                }
-            } else {
-                InterpNs::default()
-            },
-            deploy: None,
-        };
-        sim.exec = Exec::for_spec(&mut sim, cores);
-        Deployment::attach(&mut sim, cores);
-        sim
+            deploy,
+        }
     }
 
     /// Runs every job to completion.
     pub fn run(mut self) -> Result<Finished, String> {
-        self.arrivals.start(&mut self.q);
+        self.arrivals.start(&mut self.w.q);
         self.admit();
-        let total = self.plan.total_jobs();
+        let total = self.w.plan.total_jobs();
         let debug = std::env::var_os("GILSIM_MODEL_DEBUG").is_some();
         loop {
             if debug {
                 eprintln!(
                     "t={} done={} q={} gil={:?}",
-                    self.now,
+                    self.w.now,
                     self.arrivals.completed,
-                    self.q.peek_time().unwrap_or(0),
+                    self.w.q.peek_time().unwrap_or(0),
                     self.gil.as_ref().map(|g| (g.holder, g.drop_request))
                 );
             }
-            let ev_at = self.q.peek_time();
+            let ev_at = self.w.q.peek_time();
             // An event due now goes before any CPU completion (those end
             // now at the earliest, and ties go to events): no need to ask
             // the cores.
-            let cpu_at = if ev_at.is_some_and(|e| e <= self.now) {
+            let cpu_at = if ev_at.is_some_and(|e| e <= self.w.now) {
                 None
             } else {
-                let threads = &self.threads;
-                self.cores.next_finish(|t, g| {
+                let threads = &self.w.threads;
+                self.w.cores.next_finish(|t, g| {
                     threads[t as usize].cpu_gen == g && threads[t as usize].block == Block::Cpu
                 })
             };
@@ -372,9 +127,9 @@ impl<'p> Sim<'p> {
                 (None, None) => break,
                 (Some(c), e) if e.map_or(true, |e| c < e) => {
                     self.set_now(c);
-                    if let Some((tid, _)) = self.cores.pop_finished() {
+                    if let Some((tid, _)) = self.w.cores.pop_finished() {
                         if debug {
-                            let th = &self.threads[tid as usize];
+                            let th = &self.w.threads[tid as usize];
                             eprintln!("  cpu done {tid} {:?} ops={:?}", th.seg, th.ops);
                         }
                         self.cpu_completions += 1;
@@ -382,7 +137,9 @@ impl<'p> Sim<'p> {
                     }
                 }
                 _ => {
-                    let Some((at, ev)) = self.q.pop() else { break };
+                    let Some((at, ev)) = self.w.q.pop() else {
+                        break;
+                    };
                     if debug {
                         eprintln!("  ev {ev:?}");
                     }
@@ -398,31 +155,33 @@ impl<'p> Sim<'p> {
             ));
         }
         let deployment = self.leave_deployment();
-        self.finish_gil_hold();
+        if let Some(g) = &mut self.gil {
+            g.finish_hold(self.w.now);
+        }
         let first = self.arrivals.first_due.unwrap_or(0);
         let outcome = Outcome {
             wall: Duration::from_nanos(self.last_end.saturating_sub(first)),
             first_due: first,
-            busy_ns: self.cores.busy_ns,
-            events: self.q.popped + self.cpu_completions,
+            busy_ns: self.w.cores.busy_ns,
+            events: self.w.q.popped + self.cpu_completions,
             held_back: self.arrivals.held_back,
             groups: std::mem::take(&mut self.groups),
             deployment,
         };
-        let values = self.counters.iter().map(|c| c.value).collect();
-        Ok((outcome, self.trace.take(), self.gil.take(), values))
+        let values = self.sync.counters.iter().map(|c| c.value).collect();
+        Ok((outcome, self.w.trace.take(), self.gil.take(), values))
     }
 
     fn set_now(&mut self, t: Ns) {
-        debug_assert!(t >= self.now, "time went backwards");
-        self.now = t.max(self.now);
-        self.q.set_now(self.now);
+        debug_assert!(t >= self.w.now, "time went backwards");
+        self.w.now = t.max(self.w.now);
+        self.w.q.set_now(self.w.now);
         // The share that held since the last event (`advance` leaves the
         // runnable count alone, so asking after it is the same).
-        let ds = self.cores.advance(self.now);
-        if ds > 0.0 && !self.counters.is_empty() {
-            let others_on_cores = self.cores.others_on_cores();
-            for c in &mut self.counters {
+        let ds = self.w.cores.advance(self.w.now);
+        if ds > 0.0 && !self.sync.counters.is_empty() {
+            let others_on_cores = self.w.cores.others_on_cores();
+            for c in &mut self.sync.counters {
                 if c.active > 0 {
                     // Writers on a core at the same instant as a given one:
                     // itself, plus each other writer's chance to be on one.
@@ -437,16 +196,25 @@ impl<'p> Sim<'p> {
         self.enter_for(&ev);
         match common_event(self, ev) {
             Some(Ev::GilTimeout(tid, gen)) => {
-                if self.threads[tid as usize].gen == gen {
-                    self.gil_timeout(tid);
+                if self.w.threads[tid as usize].gen == gen {
+                    let runs_on = self
+                        .gil
+                        .as_mut()
+                        .is_some_and(|g| g.timeout(&mut self.w, tid));
+                    if runs_on {
+                        self.resume(tid);
+                    }
                 }
             }
             Some(Ev::GilWoken(tid, gen)) => {
-                if self.threads[tid as usize].gen == gen {
-                    self.gil_woken(tid);
+                if self.w.threads[tid as usize].gen == gen {
+                    let runs_on = self.gil.as_mut().is_some_and(|g| g.woken(&mut self.w, tid));
+                    if runs_on {
+                        self.resume(tid);
+                    }
                 }
             }
-            Some(Ev::IoDone(task)) => self.io_done(task),
+            Some(Ev::IoDone(task)) => self.exec.io_done(&mut self.w, task),
             // Handled by `common_event`.
             Some(Ev::Open(_) | Ev::Closed(..) | Ev::Wake(..)) | None => {}
         }
@@ -455,151 +223,38 @@ impl<'p> Sim<'p> {
     /// Submits every due job a slot allows.
     pub fn admit(&mut self) {
         while let Some((due, id)) = self.arrivals.admit() {
-            let task = self.new_task(id, due);
+            let task = self.w.new_task(id, due);
             self.dispatch(task);
         }
     }
 
-    fn new_task(&mut self, id: JobId, due: Ns) -> TaskId {
-        let t = Task {
-            id,
-            due,
-            start: None,
-            cursor: self.plan.cursor(id),
-            times: TimeBreakdown::default(),
-            saved: VecDeque::new(),
-            ready_at: due,
-            ending: false,
-            offload: None,
-            first_thread: 0,
-        };
-        match self.free_tasks.pop() {
-            Some(i) => {
-                self.tasks[i as usize] = Some(t);
-                i
-            }
-            None => {
-                self.tasks.push(Some(t));
-                (self.tasks.len() - 1) as TaskId
-            }
-        }
-    }
-
-    pub fn task(&mut self, id: TaskId) -> &mut Task<'p> {
-        // A task id is only handed out while its task lives.
-        self.tasks[id as usize].as_mut().expect("live task id")
-    }
-
-    /// A new thread (idle until given work).
-    pub fn new_thread(
-        &mut self,
-        role: Role,
-        gil_ctx: bool,
-        name: impl FnOnce(u64) -> String,
-    ) -> Tid {
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        if let Some(tr) = &mut self.trace {
-            tr.name_thread(serial, name(serial));
-        }
-        let t = Thread {
-            gen: 0,
-            cpu_gen: 0,
-            serial,
-            role,
-            block: Block::Idle,
-            task: None,
-            ops: VecDeque::new(),
-            gil_ctx,
-            holds_gil: false,
-            seg: Seg {
-                ns: 0,
-                kind: CpuKind::Harness,
-                start_t: 0,
-                start_s: 0.0,
-                stop: None,
-            },
-            wait_began: 0,
-            saved_sn: 0,
-            requested_at: None,
-            pending_write: None,
-            counter_acc0: 0.0,
-        };
-        let tid = match self.free_threads.pop() {
-            Some(i) => {
-                // Keep the slot's tokens moving: an event still queued for
-                // the slot's previous thread must not match the new one.
-                let old = &mut self.threads[i as usize];
-                let (gen, cpu_gen) = (old.gen.wrapping_add(1), old.cpu_gen.wrapping_add(1));
-                // Reuse the op queue's allocation too.
-                let mut ops = std::mem::take(&mut old.ops);
-                ops.clear();
-                *old = Thread {
-                    gen,
-                    cpu_gen,
-                    ops,
-                    ..t
-                };
-                i
-            }
-            None => {
-                self.threads.push(t);
-                (self.threads.len() - 1) as Tid
-            }
-        };
-        self.thread_born(tid);
-        tid
-    }
-
-    /// Blocks `tid` for `delay`, then resumes it through `wake`.
-    pub fn sleep_then_wake(&mut self, tid: Tid, block: Block, delay: Ns) {
-        let th = &mut self.threads[tid as usize];
-        th.gen = th.gen.wrapping_add(1);
-        th.block = block;
-        th.wait_began = self.now;
-        let gen = th.gen;
-        self.q.push(self.now + delay, Ev::Wake(tid, gen));
-    }
-
     /// A blocked thread's wait is over.
     fn wake_thread(&mut self, tid: Tid) {
-        let th = &mut self.threads[tid as usize];
+        let th = &mut self.w.threads[tid as usize];
         let block = th.block;
         let began = th.wait_began;
         th.block = Block::No;
         match block {
             Block::Sleep(_) => {
-                let waited = self.now - began;
-                self.charge(tid, |t| &mut t.io, waited);
-                self.span(tid, "step", began, Some("kind=io"));
+                let waited = self.w.now - began;
+                self.w.charge(tid, |t| &mut t.io, waited);
+                self.w.span(tid, "step", began, Some("kind=io"));
             }
             Block::Lock => {
-                self.charge(tid, |t| &mut t.lock_wait, self.now - began);
-                self.span(tid, "lock_wait", began, None);
+                self.w.charge(tid, |t| &mut t.lock_wait, self.w.now - began);
+                self.w.span(tid, "lock_wait", began, None);
             }
-            Block::Forced => self.forced_wait_over(tid),
+            Block::Forced => GilState::forced_wait_over(self.gil.as_mut(), &mut self.w, tid),
             _ => {}
         }
         self.resume(tid);
     }
 
-    /// Adds `ns` to a field of the breakdown of the task `tid` runs.
-    pub fn charge(
-        &mut self,
-        tid: Tid,
-        field: impl FnOnce(&mut TimeBreakdown) -> &mut Duration,
-        ns: Ns,
-    ) {
-        if let Some(task) = self.threads[tid as usize].task {
-            *field(&mut self.task(task).times) += Duration::from_nanos(ns);
-        }
-    }
-
     /// Runs `tid`'s ops until one blocks it or it runs out of work.
     pub fn resume(&mut self, tid: Tid) {
-        self.threads[tid as usize].block = Block::No;
+        self.w.threads[tid as usize].block = Block::No;
         loop {
-            let op = match self.threads[tid as usize].ops.pop_front() {
+            let op = match self.w.threads[tid as usize].ops.pop_front() {
                 Some(op) => op,
                 None => {
                     if self.refill(tid) {
@@ -618,28 +273,28 @@ impl<'p> Sim<'p> {
     /// Queues the ops of the next action of `tid`'s task, or finds it new
     /// work. False when the thread has nothing to do (idle or ended).
     fn refill(&mut self, tid: Tid) -> bool {
-        let Some(task) = self.threads[tid as usize].task else {
-            return self.find_work(tid);
+        let Some(task) = self.w.threads[tid as usize].task else {
+            return self.exec.find_work(&mut self.w, tid);
         };
-        let role = self.threads[tid as usize].role;
+        let role = self.w.threads[tid as usize].role;
         if matches!(role, Role::Blocking | Role::Offload) {
             // An offloaded action's ops were queued whole; nothing follows.
-            return self.find_work(tid);
+            return self.exec.find_work(&mut self.w, tid);
         }
-        let t = self.task(task);
+        let t = self.w.task(task);
         if t.ending {
             return false;
         }
         match t.cursor.next() {
             Some(action) => self.expand(tid, action),
             None => {
-                self.task(task).ending = true;
+                self.w.task(task).ending = true;
                 let complete = if self.exec.pooled() {
-                    self.interp.complete
+                    self.w.interp.complete
                 } else {
                     0
                 };
-                let ops = &mut self.threads[tid as usize].ops;
+                let ops = &mut self.w.threads[tid as usize].ops;
                 interp_ops(complete, ops);
                 ops.push_back(Op::EndJob);
                 if self.gil.is_some() {
@@ -654,15 +309,15 @@ impl<'p> Sim<'p> {
     fn expand(&mut self, tid: Tid, action: Action) {
         let action = self.localize(action);
         let gil = self.gil.is_some();
-        let lock_base = self.lock_base();
+        let lock_base = self.w.lock_base();
         let offload = self.exec.offloads(action);
         if offload.is_some() {
-            if let Some(task) = self.threads[tid as usize].task {
-                self.task(task).offload = Some(action);
+            if let Some(task) = self.w.threads[tid as usize].task {
+                self.w.task(task).offload = Some(action);
             }
         }
-        let c = self.interp;
-        let ops = &mut self.threads[tid as usize].ops;
+        let c = self.w.interp;
+        let ops = &mut self.w.threads[tid as usize].ops;
         match offload {
             // loop.run_in_executor: submit on the loop thread, resume after.
             Some(blocking) => {
@@ -682,7 +337,12 @@ impl<'p> Sim<'p> {
                     ]);
                     interp_ops(c.resume, ops);
                 }
-                _ => sync_ops(action, gil, lock_base, c.io_call, ops),
+                _ => SyncOps {
+                    gil,
+                    lock_base,
+                    io_call: c.io_call,
+                }
+                .push(action, ops),
             },
         }
     }
@@ -694,25 +354,32 @@ impl<'p> Sim<'p> {
                 self.job_start(tid);
                 Flow::Continue
             }
-            Op::GilAcquire => self.gil_acquire(tid),
-            Op::GilRelease => self.gil_release(tid),
+            Op::GilAcquire => match &mut self.gil {
+                Some(g) => g.acquire(&mut self.w, tid),
+                None => Flow::Continue,
+            },
+            Op::GilRelease => match &mut self.gil {
+                Some(g) => g.release(&mut self.w, tid),
+                None => Flow::Continue,
+            },
             Op::Cpu { ns, kind } => self.cpu_start(tid, ns, kind),
             Op::Sleep(ns) => {
-                self.sleep_then_wake(tid, Block::Sleep(ns), ns + self.costs.overshoot);
+                self.w
+                    .sleep_then_wake(tid, Block::Sleep(ns), ns + self.w.costs.overshoot);
                 Flow::Blocked
             }
             Op::AwaitIo(ns) => {
-                self.await_io(tid, ns);
+                Exec::await_io(&mut self.w, tid, ns);
                 Flow::Continue
             }
             Op::Offload => {
-                self.offload(tid);
+                self.exec.offload(&mut self.w, tid);
                 Flow::Continue
             }
-            Op::LockTake(l) => self.lock_take(tid, l),
-            Op::LockWait(l) => self.lock_wait(tid, l),
+            Op::LockTake(l) => self.sync.lock_take(&mut self.w, tid, l),
+            Op::LockWait(l) => self.sync.lock_wait(&mut self.w, tid, l),
             Op::LockRelease(l) => {
-                self.lock_release(l);
+                self.sync.lock_release(&mut self.w, l);
                 Flow::Continue
             }
             Op::EndJob => {
@@ -720,35 +387,35 @@ impl<'p> Sim<'p> {
                 Flow::Continue
             }
             Op::OffloadDone => {
-                self.offload_done(tid);
+                self.exec.offload_done(&mut self.w, tid);
                 Flow::Continue
             }
         }
     }
 
     fn job_start(&mut self, tid: Tid) {
-        let Some(task) = self.threads[tid as usize].task else {
+        let Some(task) = self.w.threads[tid as usize].task else {
             return;
         };
-        let now = self.now;
-        let serial = self.threads[tid as usize].serial;
-        let t = self.task(task);
+        let now = self.w.now;
+        let serial = self.w.threads[tid as usize].serial;
+        let t = self.w.task(task);
         if t.start.is_none() {
             t.start = Some(now);
             t.first_thread = serial;
             let due = t.due;
-            self.span(tid, "queue", due, None);
+            self.w.span(tid, "queue", due, None);
         }
         // Pushed to the front in reverse: harness, then the interpreter's
         // first cost (`submit` on a pool, `task` on an event loop).
         let first = if self.exec.pooled() {
-            self.interp.submit
+            self.w.interp.submit
         } else if self.exec.is_async() {
-            self.interp.task
+            self.w.interp.task
         } else {
             0
         };
-        let ops = &mut self.threads[tid as usize].ops;
+        let ops = &mut self.w.threads[tid as usize].ops;
         if first > 0 {
             ops.push_front(Op::Cpu {
                 ns: first,
@@ -756,24 +423,24 @@ impl<'p> Sim<'p> {
             });
             ops.push_front(Op::GilAcquire);
         }
-        if self.costs.job > 0 {
+        if self.w.costs.job > 0 {
             ops.push_front(Op::Cpu {
-                ns: self.costs.job,
+                ns: self.w.costs.job,
                 kind: CpuKind::Harness,
             });
         }
     }
 
     fn end_job(&mut self, tid: Tid) {
-        let Some(task) = self.threads[tid as usize].task.take() else {
+        let Some(task) = self.w.threads[tid as usize].task.take() else {
             return;
         };
         // Read in place (a task is a few hundred bytes: no move), then
         // dropped in its slot.
-        let Some(t) = self.tasks[task as usize].as_ref() else {
+        let Some(t) = self.w.tasks[task as usize].as_ref() else {
             return;
         };
-        let now = self.now;
+        let now = self.w.now;
         let start = t.start.unwrap_or(now);
         let measured = self.arrivals.measured(t.id);
         if measured {
@@ -781,11 +448,10 @@ impl<'p> Sim<'p> {
         }
         let latency = measured.then(|| now.saturating_sub(t.due));
         let (id, first_thread) = (t.id, t.first_thread);
-        self.tasks[task as usize] = None;
-        self.free_tasks.push(task);
+        self.w.free_task(task);
         self.last_end = self.last_end.max(now);
-        if let Some(tr) = &mut self.trace {
-            let name = &self.plan.groups[id.group].name;
+        if let Some(tr) = &mut self.w.trace {
+            let name = &self.w.plan.groups[id.group].name;
             tr.push(VirtualSpan {
                 tid: first_thread,
                 name: "job",
@@ -795,94 +461,63 @@ impl<'p> Sim<'p> {
             });
         }
         self.job_ended(task, latency);
-        self.arrivals.job_done(now, id, &mut self.q);
+        self.arrivals.job_done(now, id, &mut self.w.q);
         self.admit();
     }
 
     /// Starts a CPU segment of `ns` on the cores.
     fn cpu_start(&mut self, tid: Tid, ns: u64, kind: CpuKind) -> Flow {
-        if let Some((c, stale)) = self.threads[tid as usize].pending_write.take() {
-            self.counters[c as usize].value = stale.wrapping_add(1);
+        if let Some((c, stale)) = self.w.threads[tid as usize].pending_write.take() {
+            self.sync.counters[c as usize].value = stale.wrapping_add(1);
         }
         if ns == 0 {
             return Flow::Continue;
         }
-        let s = self.cores.service();
+        let s = self.w.cores.service();
         if let CpuKind::Counter {
             counter,
             guard: Guard::None,
             ..
         } = kind
         {
-            if !self.threads[tid as usize].holds_gil {
-                let c = &mut self.counters[counter as usize];
+            if !self.w.threads[tid as usize].holds_gil {
+                let c = &mut self.sync.counters[counter as usize];
                 c.active += 1;
-                self.threads[tid as usize].counter_acc0 = c.acc;
+                self.w.threads[tid as usize].counter_acc0 = c.acc;
             }
         }
-        let th = &mut self.threads[tid as usize];
+        let th = &mut self.w.threads[tid as usize];
         th.cpu_gen = th.cpu_gen.wrapping_add(1);
         th.block = Block::Cpu;
         th.seg = Seg {
             ns,
             kind,
-            start_t: self.now,
+            start_t: self.w.now,
             start_s: s,
             stop: None,
         };
         let gen = th.cpu_gen;
-        self.cores.run(tid, gen, s + ns as f64);
+        self.w.cores.run(tid, gen, s + ns as f64);
         // A drop request already pending is seen at the first check.
-        if self.gil.as_ref().is_some_and(|g| g.drop_request) && self.threads[tid as usize].holds_gil
+        if self.gil.as_ref().is_some_and(|g| g.drop_request)
+            && self.w.threads[tid as usize].holds_gil
         {
-            self.interrupt_holder(tid);
+            self.w.interrupt_holder(tid);
         }
         Flow::Blocked
-    }
-
-    /// The tick at which a segment of `kind` checks the drop request.
-    fn check_every(&self, kind: CpuKind) -> Option<u64> {
-        match kind {
-            CpuKind::Interp => Some(self.tick_ns),
-            CpuKind::Counter { .. } => Some(INCREMENT_COST.as_nanos() as u64),
-            _ => None,
-        }
-    }
-
-    /// A drop request reached the holder `tid`: if it runs interpreted
-    /// work, it stops at its next eval-breaker check.
-    pub fn interrupt_holder(&mut self, tid: Tid) {
-        let th = &self.threads[tid as usize];
-        if th.block != Block::Cpu || th.seg.stop.is_some() {
-            return;
-        }
-        let Some(tick) = self.check_every(th.seg.kind) else {
-            return;
-        };
-        let done = (self.cores.service() - th.seg.start_s).max(0.0);
-        let ticks = ((done / tick as f64).ceil() as u64).max(1);
-        let stop = ticks.saturating_mul(tick);
-        if stop >= th.seg.ns {
-            return;
-        }
-        let th = &mut self.threads[tid as usize];
-        th.seg.stop = Some(stop);
-        th.cpu_gen = th.cpu_gen.wrapping_add(1);
-        let (gen, at) = (th.cpu_gen, th.seg.start_s + stop as f64);
-        self.cores.reschedule(tid, gen, at);
     }
 
     /// A CPU segment ended (complete, or stopped at a drop request).
     fn cpu_done(&mut self, tid: Tid) {
         self.enter_thread(tid);
-        let seg = self.threads[tid as usize].seg;
-        self.threads[tid as usize].block = Block::No;
+        let seg = self.w.threads[tid as usize].seg;
+        self.w.threads[tid as usize].block = Block::No;
         let done = seg.stop.unwrap_or(seg.ns);
-        let elapsed = self.now - seg.start_t;
+        let elapsed = self.w.now - seg.start_t;
         match seg.kind {
-            CpuKind::Native => self.charge(tid, |t| &mut t.native, elapsed),
+            CpuKind::Native => self.w.charge(tid, |t| &mut t.native, elapsed),
             CpuKind::Harness => {}
-            _ => self.charge(tid, |t| &mut t.cpu, elapsed),
+            _ => self.w.charge(tid, |t| &mut t.cpu, elapsed),
         }
         let label = match seg.kind {
             CpuKind::Native => "kind=native",
@@ -890,7 +525,7 @@ impl<'p> Sim<'p> {
             CpuKind::Counter { .. } => "kind=counter",
             CpuKind::Interp => "kind=cpu",
         };
-        self.span(tid, "step", seg.start_t, Some(label));
+        self.w.span(tid, "step", seg.start_t, Some(label));
         if let CpuKind::Counter {
             counter,
             guard,
@@ -901,19 +536,22 @@ impl<'p> Sim<'p> {
             // served at the check inside the read..write window with
             // probability `counter_inside_share`, else at the back edge
             // (docs/gil.md §6).
-            let share = self.plan.gil.counter_inside_share.clamp(0.0, 1.0);
-            let inside = seg.stop.is_some() && switch_inside && self.rng.random_bool(share);
-            self.counter_progress(tid, counter, guard, inside, done, seg.stop.is_some());
+            let share = self.w.plan.gil.counter_inside_share.clamp(0.0, 1.0);
+            let inside = seg.stop.is_some() && switch_inside && self.w.rng.random_bool(share);
+            let th = &mut self.w.threads[tid as usize];
+            let stopped = seg.stop.is_some();
+            self.sync
+                .counter_progress(th, counter, guard, inside, done, stopped);
         }
         if seg.stop.is_some() {
             // The forced switch of `yield_forced`: release, let another
             // thread take the GIL, take it back, then finish the work.
             if let Some(g) = &mut self.gil {
                 g.forced_switches += 1;
-                g.noticed = Some((tid, self.now));
+                g.noticed = Some((tid, self.w.now));
             }
             let rest = seg.ns - done;
-            let ops = &mut self.threads[tid as usize].ops;
+            let ops = &mut self.w.threads[tid as usize].ops;
             ops.push_front(Op::Cpu {
                 ns: rest,
                 kind: seg.kind,
@@ -924,34 +562,82 @@ impl<'p> Sim<'p> {
         self.resume(tid);
     }
 
-    /// Records a finished interval on `tid`'s trace track, ending now.
-    pub fn span(&mut self, tid: Tid, name: &'static str, start: Ns, args: Option<&str>) {
-        if let Some(tr) = &mut self.trace {
-            let serial = self.threads[tid as usize].serial;
-            tr.push(VirtualSpan {
-                tid: serial,
-                name,
-                start_ns: start,
-                end_ns: self.now,
-                args: args.map(str::to_string),
-            });
+    /// Makes process `p` the active one (nothing with one process).
+    fn enter(&mut self, p: u32) {
+        if let Some(d) = self.deploy.as_deref_mut() {
+            d.enter(p, &mut self.w, &mut self.gil, &mut self.exec);
         }
     }
 
-    /// Frees a finished job thread's slot.
-    pub fn end_thread(&mut self, tid: Tid) {
-        let th = &mut self.threads[tid as usize];
-        th.gen = th.gen.wrapping_add(1);
-        th.block = Block::Idle;
-        th.ops.clear();
-        self.free_threads.push(tid);
+    /// Activates the process of thread `tid`.
+    fn enter_thread(&mut self, tid: Tid) {
+        if self.deploy.is_some() {
+            self.enter(thread_process(&self.w, tid));
+        }
+    }
+
+    /// Activates the process that event `ev` belongs to, if any.
+    fn enter_for(&mut self, ev: &Ev) {
+        let p = match self.deploy.as_deref() {
+            Some(d) => d.process_of(&self.w, ev),
+            None => return,
+        };
+        if let Some(p) = p {
+            self.enter(p);
+        }
+    }
+
+    /// Hands a job that entered the run to its process's backend.
+    fn dispatch(&mut self, task: TaskId) {
+        let Some(d) = self.deploy.as_deref_mut() else {
+            self.exec.submit(&mut self.w, task);
+            return;
+        };
+        let id = match self.w.tasks.get(task as usize) {
+            Some(Some(t)) => t.id,
+            _ => return,
+        };
+        let prev = self.w.active_process;
+        if let Some(p) = d.place(task, id) {
+            self.enter(p);
+            self.exec.submit(&mut self.w, task);
+            self.enter(prev);
+        }
+    }
+
+    /// `task`'s job ended on the active process; with a shared accept
+    /// queue, that process's freed worker takes the next job.
+    fn job_ended(&mut self, task: TaskId, latency: Option<Ns>) {
+        let next = self
+            .deploy
+            .as_deref_mut()
+            .and_then(|d| d.job_ended(task, latency));
+        if let Some((p, next)) = next {
+            self.enter(p);
+            self.exec.submit(&mut self.w, next);
+        }
+    }
+
+    /// `action` with its locks and counters pointed at the active process's.
+    fn localize(&self, action: Action) -> Action {
+        match self.deploy.as_deref() {
+            Some(d) => d.localize(self.w.active_process, action),
+            None => action,
+        }
+    }
+
+    /// Ends the deployment: process 0 back in the simulator, and what each
+    /// process measured.
+    fn leave_deployment(&mut self) -> Option<DeployOutcome> {
+        self.enter(0);
+        self.deploy.take().map(|d| d.finish())
     }
 }
 
 impl<'p> Runner<'p> for Sim<'p> {
     #[inline]
     fn driver(&mut self) -> (&mut Arrivals<'p>, &mut EventQueue<Ev>, Ns) {
-        (&mut self.arrivals, &mut self.q, self.now)
+        (&mut self.arrivals, &mut self.w.q, self.w.now)
     }
 
     fn admit(&mut self) {
@@ -960,7 +646,7 @@ impl<'p> Runner<'p> for Sim<'p> {
 
     #[inline]
     fn live(&self, tid: u32, gen: u32) -> bool {
-        self.threads[tid as usize].gen == gen
+        self.w.threads[tid as usize].gen == gen
     }
 
     fn wake(&mut self, tid: u32) {
@@ -983,124 +669,6 @@ pub(super) fn record_ns(g: &mut GroupMetrics, due: Ns, start: Ns, end: Ns, times
     g.times.add(times);
     g.queue_total += Duration::from_nanos(queue);
     g.service_total += Duration::from_nanos(service);
-}
-
-/// Queues the micro-ops of one action run on the calling thread, as
-/// `RunShared::run_action_sync` runs it. Counter `c`'s lock (guard = lock)
-/// is lock `lock_base + c`.
-pub(super) fn sync_ops(
-    action: Action,
-    gil: bool,
-    lock_base: u32,
-    io_call: u64,
-    ops: &mut VecDeque<Op>,
-) {
-    use Op::*;
-    let ns = |d: Duration| d.as_nanos() as u64;
-    if !gil {
-        // No GIL on this thread: its GIL ops would do nothing; leave them
-        // out (the common case pays for fewer micro-ops, nothing else moves).
-        match action {
-            Action::Cpu(d) => ops.push_back(Cpu {
-                ns: ns(d),
-                kind: CpuKind::Interp,
-            }),
-            Action::Native(d) => ops.push_back(Cpu {
-                ns: ns(d),
-                kind: CpuKind::Native,
-            }),
-            Action::Io(d) => {
-                ops.push_back(Sleep(ns(d)));
-                interp_ops(io_call, ops);
-            }
-            Action::Lock { .. } | Action::Counter { .. } => {
-                sync_ops_with_gil_ops(action, gil, lock_base, io_call, ops)
-            }
-        }
-        return;
-    }
-    sync_ops_with_gil_ops(action, gil, lock_base, io_call, ops);
-}
-
-/// [`sync_ops`] with every GIL op written out.
-fn sync_ops_with_gil_ops(
-    action: Action,
-    gil: bool,
-    lock_base: u32,
-    io_call: u64,
-    ops: &mut VecDeque<Op>,
-) {
-    use Op::*;
-    let ns = |d: Duration| d.as_nanos() as u64;
-    match action {
-        Action::Cpu(d) => ops.extend([
-            GilAcquire,
-            Cpu {
-                ns: ns(d),
-                kind: CpuKind::Interp,
-            },
-        ]),
-        Action::Native(d) => ops.extend([
-            GilRelease,
-            Cpu {
-                ns: ns(d),
-                kind: CpuKind::Native,
-            },
-            GilAcquire,
-        ]),
-        Action::Io(d) => {
-            // The Python side of the call runs under the GIL, after the
-            // retake (as on the real engine: one GIL wait per operation).
-            ops.extend([GilRelease, Sleep(ns(d)), GilAcquire]);
-            interp_ops(io_call, ops);
-        }
-        Action::Lock { lock, cpu } => ops.extend([
-            LockTake(lock as u32),
-            GilAcquire,
-            Cpu {
-                ns: ns(cpu),
-                kind: CpuKind::Interp,
-            },
-            LockRelease(lock as u32),
-        ]),
-        Action::Counter {
-            counter,
-            add,
-            guard,
-            switch_inside,
-        } => {
-            let work = add.saturating_mul(INCREMENT_COST.as_nanos() as u64);
-            let kind = CpuKind::Counter {
-                counter: counter as u32,
-                guard,
-                switch_inside,
-            };
-            // Under a GIL a `lock` guard never loses updates and is not
-            // contended unless a switch falls inside an increment: the step
-            // runs as one segment. Without a GIL the increments serialize on
-            // the counter's lock.
-            if guard == Guard::Lock && !gil {
-                let l = lock_base + counter as u32;
-                ops.extend([LockTake(l), Cpu { ns: work, kind }, LockRelease(l)]);
-            } else {
-                ops.extend([GilAcquire, Cpu { ns: work, kind }]);
-            }
-        }
-    }
-}
-
-/// Queues one interpreter cost (`[gil.cost]`): interpreted work under the
-/// GIL, taken first if need be; nothing for a zero cost.
-pub(super) fn interp_ops(ns: u64, ops: &mut VecDeque<Op>) {
-    if ns > 0 {
-        ops.extend([
-            Op::GilAcquire,
-            Op::Cpu {
-                ns,
-                kind: CpuKind::Interp,
-            },
-        ]);
-    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,10 @@
 
 use std::collections::VecDeque;
 
-use super::sim::{Block, Ev, Flow, Op, Sim, Tid};
+use super::ops::{Block, Ev, Flow, Op, Thread, Tid};
+use super::world::World;
 use crate::config::Guard;
+use crate::plan::Plan;
 use crate::work::counter::INCREMENT_COST;
 
 /// One application lock (or a counter's lock for `guard = "lock"`).
@@ -40,15 +42,39 @@ pub(super) struct CounterState {
     pub acc: f64,
 }
 
-impl Sim<'_> {
+/// The run's application locks and counters (every process's: see
+/// `deploy.rs`).
+#[derive(Debug, Default)]
+pub(super) struct SyncState {
+    /// Every process's application locks, then every process's counter
+    /// locks (`guard = "lock"`).
+    pub locks: Vec<LockState>,
+    /// Every process's counters, process by process.
+    pub counters: Vec<CounterState>,
+}
+
+impl SyncState {
+    /// The locks and counters of `processes` copies of `plan`'s.
+    pub fn new(plan: &Plan, processes: usize) -> Self {
+        let n = processes.max(1);
+        Self {
+            locks: (0..(plan.locks.len() + plan.counters.len()) * n)
+                .map(|_| LockState::default())
+                .collect(),
+            counters: (0..plan.counters.len() * n)
+                .map(|_| CounterState::default())
+                .collect(),
+        }
+    }
+
     /// `lock.acquire()`: takes a free lock, else releases the GIL and waits.
-    pub(super) fn lock_take(&mut self, tid: Tid, l: u32) -> Flow {
+    pub(super) fn lock_take(&mut self, w: &mut World<'_>, tid: Tid, l: u32) -> Flow {
         let lock = &mut self.locks[l as usize];
         if lock.holder.is_none() {
             lock.holder = Some(tid);
             return Flow::Continue;
         }
-        let th = &mut self.threads[tid as usize];
+        let th = &mut w.threads[tid as usize];
         if th.holds_gil {
             th.ops.push_front(Op::GilAcquire);
             th.ops.push_front(Op::LockWait(l));
@@ -60,37 +86,38 @@ impl Sim<'_> {
     }
 
     /// Waits for a busy lock (the GIL already released).
-    pub(super) fn lock_wait(&mut self, tid: Tid, l: u32) -> Flow {
+    pub(super) fn lock_wait(&mut self, w: &mut World<'_>, tid: Tid, l: u32) -> Flow {
         let lock = &mut self.locks[l as usize];
         if lock.holder.is_none() {
             lock.holder = Some(tid);
             return Flow::Continue;
         }
         lock.waiters.push_back(tid);
-        let th = &mut self.threads[tid as usize];
+        let th = &mut w.threads[tid as usize];
         th.gen = th.gen.wrapping_add(1);
         th.block = Block::Lock;
-        th.wait_began = self.now;
+        th.wait_began = w.now;
         Flow::Blocked
     }
 
     /// Releases a lock, handing it to the first waiter.
-    pub(super) fn lock_release(&mut self, l: u32) {
+    pub(super) fn lock_release(&mut self, w: &mut World<'_>, l: u32) {
         let lock = &mut self.locks[l as usize];
         lock.holder = lock.waiters.pop_front();
-        if let Some(w) = lock.holder {
-            let th = &mut self.threads[w as usize];
+        if let Some(waiter) = lock.holder {
+            let th = &mut w.threads[waiter as usize];
             th.gen = th.gen.wrapping_add(1);
-            self.q.push(self.now + self.costs.wake, Ev::Wake(w, th.gen));
+            let gen = th.gen;
+            w.q.push(w.now + w.costs.wake, Ev::Wake(waiter, gen));
         }
     }
 
-    /// Applies a counter segment that ran `done` ns of its work; `stopped`
-    /// when a forced switch interrupted it, `landed_inside` when that switch
-    /// fell between a read and its write.
+    /// Applies a counter segment of `th` that ran `done` ns of its work;
+    /// `stopped` when a forced switch interrupted it, `landed_inside` when
+    /// that switch fell between a read and its write.
     pub(super) fn counter_progress(
         &mut self,
-        tid: Tid,
+        th: &mut Thread,
         counter: u32,
         guard: Guard,
         landed_inside: bool,
@@ -99,7 +126,6 @@ impl Sim<'_> {
     ) {
         let inc = INCREMENT_COST.as_nanos() as u64;
         let k = done / inc;
-        let th = &mut self.threads[tid as usize];
         let c = &mut self.counters[counter as usize];
         if guard == Guard::None && !th.holds_gil {
             c.active = c.active.saturating_sub(1);
