@@ -13,7 +13,7 @@ use crossbeam_channel::Receiver;
 
 use super::chain::ClientChain;
 use super::processes::Deployment;
-use super::{available_cores, backend_for, Backend, Executor};
+use super::{available_cores, backend_for, Executor};
 use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::exec::{warmup_of, Bell, Done, JobTicket};
@@ -107,7 +107,7 @@ pub fn run(
     let chain = deployment.chain.clone();
     let cpu_before = process_cpu_time();
     let steal_before = host::steal_time();
-    let limiter = in_flight_limiter(&*backend, opts);
+    let limiter = in_flight_limiter(backend.in_flight_cap(opts), opts);
     let mut driver = Driver::new(&plan, &rx, &bell, opts.progress, limiter.limit);
     driver.warmup_jobs = opts.warmup_jobs;
     driver.refill_every = refill_every(spec, limiter.limit);
@@ -165,13 +165,15 @@ pub fn run(
     })
 }
 
-/// The tighter of `--max-in-flight` and the backend's own bound.
-fn in_flight_limiter(backend: &dyn Backend, opts: &RunOptions<'_>) -> Limiter {
+/// The tighter of `--max-in-flight` and a backend's own bound (`own`, from
+/// [`Backend::in_flight_cap`](super::Backend::in_flight_cap)); both
+/// engines bound a run by it.
+pub fn in_flight_limiter(own: Option<Limiter>, opts: &RunOptions<'_>) -> Limiter {
     let user = Limiter {
         limit: opts.max_in_flight.max(1),
         why: format!("--max-in-flight {}", opts.max_in_flight),
     };
-    match backend.in_flight_cap(opts) {
+    match own {
         Some(own) if own.limit < user.limit => Limiter {
             limit: own.limit.max(1),
             ..own

@@ -25,7 +25,7 @@ pub use crate::metrics::{HeldBack, Limiter};
 pub use async_park::set_hold_wakes;
 pub use async_support::set_precise_wait;
 pub use async_timer::set_wake_here;
-pub use driver::{run, GiveUp, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
+pub use driver::{in_flight_limiter, run, GiveUp, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 pub use limits::thread_limit;
 pub(crate) use processes::{dispatch_capacity, merge_gil, random_process};
 

@@ -10,11 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::engine_args::EngineArgs;
 use super::interrupt;
 use gilsim::backend::{self, Progress};
-use gilsim::capacity::keys::{Base, KeyError, Target};
+use gilsim::capacity::keys::{Base, Key, KeyError, Target};
 use gilsim::capacity::plan_output::{write_csv, write_json, write_table};
 use gilsim::capacity::plan_page;
 use gilsim::capacity::search::{
-    fmt_value, parse_precision, parse_vary, verdict, PlanRequest, PlanResult, Probe, ProbeEvent,
+    fmt_value, parse_precision, parse_vary, verdict, BackendResult, PlanRequest, PlanResult, Probe,
+    ProbeEvent,
 };
 use gilsim::capacity::slo::Slo;
 use gilsim::config::BackendKind;
@@ -85,12 +86,87 @@ pub struct PlanArgs {
     pub quiet: bool,
 }
 
+/// `gilsim plan`: checks every input, searches each selected backend,
+/// then writes `--out` and the plan on stdout.
 pub fn plan(args: &PlanArgs) -> Result<(), Error> {
     let engine = args.engine.engine()?;
     let base = Base::load(&args.config)?;
+    let checked = check(args, &base, engine)?;
+    // Ctrl-C or SIGTERM from here on ends the search after the probe in
+    // progress winds down (SPEC §8), rather than killing it mid-run.
+    interrupt::install()?;
+    let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let (lo, hi) = checked.range;
+    let request = PlanRequest {
+        base: &base,
+        key: checked.key.clone(),
+        range: checked.range,
+        slos: checked.slos,
+        precision: checked.precision,
+        engine,
+        calibration,
+    };
+    let length = request.probe_length();
+    if !args.quiet {
+        eprintln!(
+            "gilsim plan: {} in {}..{}; each probe: at least {} measured jobs per open- or closed-loop group after {} warm-up jobs",
+            checked.key,
+            fmt_value(lo),
+            fmt_value(hi),
+            length.measured_jobs,
+            length.warmup_jobs
+        );
+    }
+    let results = search_each(args, &request, &checked.labels)?;
+    let plan = PlanResult {
+        config: base.config().name.clone(),
+        engine: engine.as_str().to_string(),
+        vary: checked.key.to_string(),
+        range: [lo, hi],
+        slo: request
+            .slos
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+        precision: checked.precision,
+        probe_length: length,
+        verdict: verdict(checked.key.as_str(), lo, &results),
+        results,
+    };
+    // A file that fails now does not lose the plan: it still goes to
+    // stdout below, and the error is reported after it.
+    let mut failed: Option<Error> = None;
+    if let Some(dir) = &args.out {
+        if let Err(e) = plan_page::write_files(dir, &plan) {
+            let e = Error::Output {
+                path: e.path,
+                source: e.source,
+            };
+            eprintln!("gilsim: {e}; the plan follows on stdout");
+            failed = Some(e);
+        }
+    }
+    print_plan(args, &plan)?;
+    failed.map_or(Ok(()), Err)
+}
+
+/// A plan request's inputs, each checked.
+struct Checked {
+    /// The backends to search.
+    labels: Vec<String>,
+    key: Key,
+    range: (f64, f64),
+    slos: Vec<Slo>,
+    precision: f64,
+}
+
+/// Checks every input before the first probe runs: the backends, the key
+/// and its range (the config must hold at both ends), the SLOs, the
+/// precision and `--out`.
+fn check(args: &PlanArgs, base: &Base, engine: gilsim::engine::Engine) -> Result<Checked, Error> {
     let set = base.config();
     let labels = selected(set, &args.backends)?;
-    let (key, lo, hi) = parse_vary(&base, &args.vary, engine)?;
+    let (key, lo, hi) = parse_vary(base, &args.vary, engine)?;
     let slos = args
         .slos
         .iter()
@@ -111,32 +187,25 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
             source,
         })?;
     }
-    // Ctrl-C or SIGTERM from here on ends the search after the probe in
-    // progress winds down (SPEC §8), rather than killing it mid-run.
-    interrupt::install()?;
-    let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
-    let request = PlanRequest {
-        base: &base,
-        key: key.clone(),
+    Ok(Checked {
+        labels,
+        key,
         range: (lo, hi),
         slos,
         precision,
-        engine,
-        calibration,
-    };
-    let length = request.probe_length();
-    if !args.quiet {
-        eprintln!(
-            "gilsim plan: {} in {}..{}; each probe: at least {} measured jobs per open- or closed-loop group after {} warm-up jobs",
-            key,
-            fmt_value(lo),
-            fmt_value(hi),
-            length.measured_jobs,
-            length.warmup_jobs
-        );
-    }
+    })
+}
+
+/// Searches each backend of `labels` in turn, with a progress bar for the
+/// probe in progress and a line per probe on stderr (unless `--quiet`).
+fn search_each(
+    args: &PlanArgs,
+    request: &PlanRequest<'_>,
+    labels: &[String],
+) -> Result<Vec<BackendResult>, Error> {
+    let key = request.key.to_string();
     let mut results = Vec::with_capacity(labels.len());
-    for label in &labels {
+    for label in labels {
         let bar = job_bar(args.quiet);
         let on_progress = |p: Progress| {
             bar.set_length(p.total);
@@ -145,41 +214,19 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         let mut on_probe = |e: ProbeEvent<'_>| {
             bar.set_position(0);
             if !args.quiet {
-                bar.suspend(|| eprintln!("{}", probe_line(&key.to_string(), &e)));
+                bar.suspend(|| eprintln!("{}", probe_line(&key, &e)));
             }
         };
         let r = request.backend(label, &mut on_probe, Some(&on_progress));
         bar.finish_and_clear();
         results.push(r?);
     }
-    let plan = PlanResult {
-        config: set.name.clone(),
-        engine: engine.as_str().to_string(),
-        vary: key.to_string(),
-        range: [lo, hi],
-        slo: request
-            .slos
-            .iter()
-            .map(|s| s.as_str().to_string())
-            .collect(),
-        precision,
-        probe_length: length,
-        verdict: verdict(key.as_str(), lo, &results),
-        results,
-    };
-    // A file that fails now does not lose the plan: it still goes to
-    // stdout below, and the error is reported after it.
-    let mut failed: Option<Error> = None;
-    if let Some(dir) = &args.out {
-        if let Err(e) = plan_page::write_files(dir, &plan) {
-            let e = Error::Output {
-                path: e.path,
-                source: e.source,
-            };
-            eprintln!("gilsim: {e}; the plan follows on stdout");
-            failed = Some(e);
-        }
-    }
+    Ok(results)
+}
+
+/// The plan on stdout, in `--format` (default: a table on a terminal,
+/// JSON otherwise).
+fn print_plan(args: &PlanArgs, plan: &PlanResult) -> Result<(), Error> {
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
@@ -187,17 +234,16 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
     });
     let mut out = std::io::stdout().lock();
     let written = match format {
-        Format::Table => write_table(&plan, &mut out),
-        Format::Json => write_json(&plan, &mut out),
-        Format::Csv => write_csv(&plan, &mut out),
+        Format::Table => write_table(plan, &mut out),
+        Format::Json => write_json(plan, &mut out),
+        Format::Csv => write_csv(plan, &mut out),
     };
     written
         .and_then(|_| out.flush())
         .map_err(|source| Error::Output {
             path: "<stdout>".into(),
             source,
-        })?;
-    failed.map_or(Ok(()), Err)
+        })
 }
 
 /// The labels to search: `--backend` ones (each must exist), else all.

@@ -25,23 +25,13 @@ use gilsim::stop;
 use gilsim::trace::TraceRecorder;
 use gilsim::work::kernel::{Calibration, SPEED_DRIFT_WARN};
 
+/// `gilsim run`: checks everything a run could refuse, runs every config,
+/// then writes `--out`, `--trace` and the report on stdout.
 pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
-    let mut sets = super::load_all(&args.configs)?;
-    select_backends(&mut sets, &args.backends)?;
-    // Output paths are checked now: one that cannot be written must fail
-    // before a long run, not after it.
-    if let Some(dir) = &args.out {
-        check_out_dir(dir, &sets)?;
-    }
-    if let Some(path) = &args.trace {
-        fsout::check_writable_file(path).map_err(|source| Error::Unwritable {
-            path: path.clone(),
-            source,
-        })?;
-    }
+    let sets = prepare(args)?;
     let engine = args.engine.engine()?;
     // Everything a backend would refuse, before the first one runs.
-    let per_backend = matches!(engine, gilsim::engine::Engine::Real).then_some(args.max_threads);
+    let per_backend = matches!(engine, Engine::Real).then_some(args.max_threads);
     gilsim::preflight::check(&sets, engine.cores(), per_backend)?;
     // From here on a Ctrl-C, even during calibration, ends with whatever
     // reports exist rather than killing the process mid-write.
@@ -51,75 +41,124 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
         interrupt::arm_timeout(after);
     }
     let mut reports = Vec::with_capacity(sets.len());
+    // Every run's measurement, kept only for the trace.
     let mut measured = Vec::new();
     for set in &sets {
         if stop::requested() {
             // Configs not started after a stop get no report at all.
             break;
         }
-        let plan = Arc::new(match args.seed {
-            Some(seed) => Plan::with_seed(set, seed),
-            None => Plan::new(set),
-        });
         let engine = engine_for(engine, args.engine.cores.is_some(), set);
-        let cores = engine.cores();
-        let mut reps: Vec<Vec<RunReport>> = vec![Vec::new(); set.backends.len()];
-        let ctx = RunContext {
-            args,
-            engine: &engine,
-            calibration,
-            plan: &plan,
-        };
-        // Interleaved: every backend's first repetition, then every
-        // backend's second, so slow drift of the machine hits all alike.
-        let rounds = args.control.warmup + args.control.runs;
-        // What the model engine reports about its simulations (none on the
-        // real engine); the spans stay with the trace.
-        let mut sims = Vec::new();
-        'rounds: for round in 0..rounds {
-            for (bi, spec) in set.backends.iter().enumerate() {
-                if stop::requested() {
-                    break 'rounds;
-                }
-                let m = ctx.run_once(spec, round)?;
-                if round >= args.control.warmup {
-                    reps[bi].push(RunReport::of(&plan, &m));
-                    if let Some(s) = &m.sim {
-                        sims.push(SimStats {
-                            spans: Vec::new(),
-                            thread_names: Vec::new(),
-                            ..s.clone()
-                        });
-                    }
-                }
-                if trace.is_some() {
-                    measured.push(m);
-                }
-            }
-        }
-        let report = fold(
-            &plan,
-            set,
-            cores,
-            calibration.iters_per_us,
-            reps,
-            args.control.runs,
-        )
-        .with_description(set.description.clone())
-        .with_sim(SimReport::of(&sims));
-        reports.push(report);
+        let keep = trace.is_some().then_some(&mut measured);
+        reports.push(run_config(args, &engine, calibration, set, keep)?);
     }
     // A file that fails now does not lose the results: they still go to
     // stdout below, and the error is reported after them.
+    let failed = write_files(args, trace, &reports, &measured);
+    print_reports(args, &reports)?;
+    match (failed, stop::reason()) {
+        (Some(e), _) => Err(e),
+        (None, Some(why)) => Err(Error::Stopped(why)),
+        (None, None) => Ok(()),
+    }
+}
+
+/// The configs with the `--backend` selection applied, once every output
+/// path is known to be writable: one that cannot be written must fail
+/// before a long run, not after it.
+fn prepare(args: &RunArgs) -> Result<Vec<JobSet>, Error> {
+    let mut sets = super::load_all(&args.configs)?;
+    select_backends(&mut sets, &args.backends)?;
+    if let Some(dir) = &args.out {
+        check_out_dir(dir, &sets)?;
+    }
+    if let Some(path) = &args.trace {
+        fsout::check_writable_file(path).map_err(|source| Error::Unwritable {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(sets)
+}
+
+/// Runs one config on each of its backends, every repetition, and folds
+/// them into its report; each measurement also goes to `measured` when a
+/// trace wants them.
+fn run_config(
+    args: &RunArgs,
+    engine: &Engine,
+    calibration: Calibration,
+    set: &JobSet,
+    mut measured: Option<&mut Vec<RunMeasurement>>,
+) -> Result<Report, Error> {
+    let plan = Arc::new(match args.seed {
+        Some(seed) => Plan::with_seed(set, seed),
+        None => Plan::new(set),
+    });
+    let ctx = RunContext {
+        args,
+        engine,
+        calibration,
+        plan: &plan,
+    };
+    let mut reps: Vec<Vec<RunReport>> = vec![Vec::new(); set.backends.len()];
+    // What the model engine reports about its simulations (none on the
+    // real engine); the spans stay with the trace.
+    let mut sims = Vec::new();
+    // Interleaved: every backend's first repetition, then every backend's
+    // second, so slow drift of the machine hits all alike.
+    let rounds = args.control.warmup + args.control.runs;
+    'rounds: for round in 0..rounds {
+        for (bi, spec) in set.backends.iter().enumerate() {
+            if stop::requested() {
+                break 'rounds;
+            }
+            let m = ctx.run_once(spec, round)?;
+            if round >= args.control.warmup {
+                reps[bi].push(RunReport::of(&plan, &m));
+                if let Some(s) = &m.sim {
+                    sims.push(SimStats {
+                        spans: Vec::new(),
+                        thread_names: Vec::new(),
+                        ..s.clone()
+                    });
+                }
+            }
+            if let Some(kept) = measured.as_deref_mut() {
+                kept.push(m);
+            }
+        }
+    }
+    let report = fold(
+        &plan,
+        set,
+        engine.cores(),
+        calibration.iters_per_us,
+        reps,
+        args.control.runs,
+    );
+    Ok(report
+        .with_description(set.description.clone())
+        .with_sim(SimReport::of(&sims)))
+}
+
+/// Writes `--out` and `--trace`; returns the first error (each is also
+/// said on stderr at once), so the report still goes to stdout.
+fn write_files(
+    args: &RunArgs,
+    trace: Option<&TraceRecorder>,
+    reports: &[Report],
+    measured: &[RunMeasurement],
+) -> Option<Error> {
     let mut failed: Option<Error> = None;
     if let Some(dir) = &args.out {
-        if let Err(e) = write_artifacts(dir, &reports) {
+        if let Err(e) = write_artifacts(dir, reports) {
             eprintln!("gilsim: {e}; the report follows on stdout");
             failed = Some(e);
         }
     }
     if let (Some(rec), Some(path)) = (trace, &args.trace) {
-        if let Err(source) = fsout::write_atomic(path, |w| rec.write(w, &measured)) {
+        if let Err(source) = fsout::write_atomic(path, |w| rec.write(w, measured)) {
             let e = Error::Output {
                 path: path.clone(),
                 source,
@@ -135,6 +174,12 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
             );
         }
     }
+    failed
+}
+
+/// The reports on stdout, in `--format` (default: a table on a terminal,
+/// JSON otherwise).
+fn print_reports(args: &RunArgs, reports: &[Report]) -> Result<(), Error> {
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
@@ -143,17 +188,12 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     format
         .exporter()
-        .export(&reports, &mut out)
+        .export(reports, &mut out)
         .and_then(|_| out.flush())
         .map_err(|source| Error::Output {
             path: "<stdout>".into(),
             source,
-        })?;
-    match (failed, stop::reason()) {
-        (Some(e), _) => Err(e),
-        (None, Some(why)) => Err(Error::Stopped(why)),
-        (None, None) => Ok(()),
-    }
+        })
 }
 
 /// What every run of one config shares.

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 pub use costs::Costs;
 
-use crate::backend::{backend_for, Limiter, RunOptions};
+use crate::backend::{backend_for, in_flight_limiter, RunOptions};
 use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::metrics::sim::SimStats;
@@ -87,24 +87,7 @@ pub fn run_with_costs(
     backend.preflight(plan, opts)?;
     let limiter = in_flight_limiter(backend.in_flight_cap(opts), opts);
     let clock = Instant::now();
-    // The compiled fast path where it applies (fast.rs), else the general
-    // simulator: the same report either way.
-    let (base, finished) = if fast::applies(plan, spec, cores, opts.record_gil_holds) {
-        let base = Instant::now();
-        let run = fast::Fast::new(plan, cores, costs, limiter.limit, opts.warmup_jobs);
-        (base, run.run())
-    } else {
-        let sim = sim::Sim::new(
-            plan,
-            spec,
-            cores,
-            costs,
-            limiter.limit,
-            opts.record_gil_holds,
-            opts.warmup_jobs,
-        );
-        (sim.base, sim.run())
-    };
+    let (base, finished) = simulate(spec, plan, opts, cores, costs, limiter.limit);
     let (out, trace, gil, values) = finished.map_err(|why| RunError::Refused {
         backend: spec.name.clone(),
         why,
@@ -116,50 +99,8 @@ pub fn run_with_costs(
         });
     }
     let at = |ns: u64| base + Duration::from_nanos(ns);
-    let gil_holds: Vec<Hold> = gil
-        .as_ref()
-        .and_then(|g| g.holds.as_ref())
-        .map(|h| {
-            h.iter()
-                .map(|&(thread, s, e)| Hold {
-                    thread: crate::trace::VIRTUAL_TID + thread,
-                    start: at(s),
-                    end: at(e),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut gil_stats = gil.map(gil_stats_of);
-    let processes = match out.deployment {
-        Some(d) => {
-            let gils: Vec<Option<GilStats>> = std::iter::once(gil_stats.clone())
-                .chain(d.other_gils.into_iter().map(|g| g.map(gil_stats_of)))
-                .collect();
-            // The run's GIL figures add up every process's, as on the real
-            // engine.
-            gil_stats = crate::backend::merge_gil(gils.clone());
-            d.jobs
-                .into_iter()
-                .zip(d.latency)
-                .zip(gils)
-                .map(|((jobs, latency), gil)| ProcessMeasurement { jobs, latency, gil })
-                .collect()
-        }
-        None => Vec::new(),
-    };
-    // Each process has its own counters (processes share no memory); the
-    // plan's expected total is against their sum.
-    let counters = plan
-        .counters
-        .iter()
-        .zip(deploy::sum_counters(&values, plan.counters.len()))
-        .map(|(p, observed)| CounterResult {
-            name: p.name.clone(),
-            expected: p.expected,
-            observed,
-            lost: p.expected.saturating_sub(observed),
-        })
-        .collect();
+    let gil_holds = gil.as_ref().map(|g| holds_of(g, at)).unwrap_or_default();
+    let (processes, gil_stats) = processes_of(out.deployment, gil.map(gil_stats_of));
     let (spans, thread_names) = trace.map(|t| (t.spans, t.names)).unwrap_or_default();
     Ok(RunMeasurement {
         gave_up: None,
@@ -177,7 +118,7 @@ pub fn run_with_costs(
         kernel_speed: None,
         groups: plan.name_groups(out.groups),
         gil: gil_stats,
-        counters,
+        counters: counters_of(plan, &values),
         gil_holds,
         processes,
         started: at(out.first_due),
@@ -195,6 +136,90 @@ pub fn run_with_costs(
     })
 }
 
+/// Simulates the run: the compiled fast path where it applies (fast.rs),
+/// else the general simulator, the same report either way. Returns the
+/// `Instant` that virtual time 0 stands for, with the outcome.
+fn simulate(
+    spec: &BackendSpec,
+    plan: &Plan,
+    opts: &RunOptions<'_>,
+    cores: usize,
+    costs: &Costs,
+    in_flight_limit: u64,
+) -> (Instant, Result<sim::Finished, String>) {
+    if fast::applies(plan, spec, cores, opts.record_gil_holds) {
+        let base = Instant::now();
+        let run = fast::Fast::new(plan, cores, costs, in_flight_limit, opts.warmup_jobs);
+        return (base, run.run());
+    }
+    let sim = sim::Sim::new(
+        plan,
+        spec,
+        cores,
+        costs,
+        in_flight_limit,
+        opts.record_gil_holds,
+        opts.warmup_jobs,
+    );
+    (sim.base, sim.run())
+}
+
+/// The GIL holds a trace asked for, as `Instant`s (`at` turns virtual ns
+/// into them).
+fn holds_of(g: &gil::GilState, at: impl Fn(u64) -> Instant) -> Vec<Hold> {
+    let Some(holds) = &g.holds else {
+        return Vec::new();
+    };
+    holds
+        .iter()
+        .map(|&(thread, s, e)| Hold {
+            thread: crate::trace::VIRTUAL_TID + thread,
+            start: at(s),
+            end: at(e),
+        })
+        .collect()
+}
+
+/// Per process, what a deployment measured (none with one process), and
+/// the run's GIL figures: `first`, process 0's, or with several processes
+/// every process's added up, as on the real engine.
+fn processes_of(
+    deployment: Option<deploy::DeployOutcome>,
+    first: Option<GilStats>,
+) -> (Vec<ProcessMeasurement>, Option<GilStats>) {
+    let Some(d) = deployment else {
+        return (Vec::new(), first);
+    };
+    let gils: Vec<Option<GilStats>> = std::iter::once(first)
+        .chain(d.other_gils.into_iter().map(|g| g.map(gil_stats_of)))
+        .collect();
+    let merged = crate::backend::merge_gil(gils.clone());
+    let processes = d
+        .jobs
+        .into_iter()
+        .zip(d.latency)
+        .zip(gils)
+        .map(|((jobs, latency), gil)| ProcessMeasurement { jobs, latency, gil })
+        .collect();
+    (processes, merged)
+}
+
+/// The counters' results from their final `values`. Each process has its
+/// own counters (processes share no memory); the plan's expected total is
+/// against their sum.
+fn counters_of(plan: &Plan, values: &[u64]) -> Vec<CounterResult> {
+    plan.counters
+        .iter()
+        .zip(deploy::sum_counters(values, plan.counters.len()))
+        .map(|(p, observed)| CounterResult {
+            name: p.name.clone(),
+            expected: p.expected,
+            observed,
+            lost: p.expected.saturating_sub(observed),
+        })
+        .collect()
+}
+
 /// The figures of one of the model's GILs, as the real GIL reports them.
 fn gil_stats_of(g: gil::GilState) -> GilStats {
     GilStats {
@@ -204,21 +229,5 @@ fn gil_stats_of(g: gil::GilState) -> GilStats {
         wait: Duration::from_nanos(g.wait_ns),
         hold_us: g.hold_us,
         handoff_us: g.handoff_us,
-    }
-}
-
-/// The tighter of `--max-in-flight` and the backend's own bound (as the
-/// real driver computes it).
-fn in_flight_limiter(own: Option<Limiter>, opts: &RunOptions<'_>) -> Limiter {
-    let user = Limiter {
-        limit: opts.max_in_flight.max(1),
-        why: format!("--max-in-flight {}", opts.max_in_flight),
-    };
-    match own {
-        Some(own) if own.limit < user.limit => Limiter {
-            limit: own.limit.max(1),
-            ..own
-        },
-        _ => user,
     }
 }
