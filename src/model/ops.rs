@@ -163,6 +163,35 @@ pub(super) struct Thread {
     pub counter_acc0: f64,
 }
 
+impl Thread {
+    /// A new idle thread with run-wide id `serial`.
+    pub fn new(serial: u64, role: Role, gil_ctx: bool) -> Self {
+        Self {
+            gen: 0,
+            cpu_gen: 0,
+            serial,
+            role,
+            block: Block::Idle,
+            task: None,
+            ops: VecDeque::new(),
+            gil_ctx,
+            holds_gil: false,
+            seg: Seg {
+                ns: 0,
+                kind: CpuKind::Harness,
+                start_t: 0,
+                start_s: 0.0,
+                stop: None,
+            },
+            wait_began: 0,
+            saved_sn: 0,
+            requested_at: None,
+            pending_write: None,
+            counter_acc0: 0.0,
+        }
+    }
+}
+
 /// One job in flight.
 pub(super) struct Task<'p> {
     pub id: JobId,

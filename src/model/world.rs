@@ -18,7 +18,7 @@ use rand_pcg::Pcg64Mcg;
 use super::clock::{EventQueue, Ns};
 use super::cores::Cores;
 use super::costs::Costs;
-use super::ops::{Block, CostNs, CpuKind, Ev, InterpNs, Role, Seg, Task, TaskId, Thread, Tid};
+use super::ops::{Block, CostNs, CpuKind, Ev, InterpNs, Role, Task, TaskId, Thread, Tid};
 use crate::config::BackendSpec;
 use crate::metrics::sim::VirtualSpan;
 use crate::metrics::TimeBreakdown;
@@ -135,29 +135,7 @@ impl<'p> World<'p> {
         if let Some(tr) = &mut self.trace {
             tr.name_thread(serial, name(serial));
         }
-        let t = Thread {
-            gen: 0,
-            cpu_gen: 0,
-            serial,
-            role,
-            block: Block::Idle,
-            task: None,
-            ops: VecDeque::new(),
-            gil_ctx,
-            holds_gil: false,
-            seg: Seg {
-                ns: 0,
-                kind: CpuKind::Harness,
-                start_t: 0,
-                start_s: 0.0,
-                stop: None,
-            },
-            wait_began: 0,
-            saved_sn: 0,
-            requested_at: None,
-            pending_write: None,
-            counter_acc0: 0.0,
-        };
+        let t = Thread::new(serial, role, gil_ctx);
         let tid = match self.free_threads.pop() {
             Some(i) => {
                 // Keep the slot's tokens moving: an event still queued for
