@@ -235,57 +235,6 @@ fn max_in_flight_holds_jobs_back_as_queue_time() {
     assert_eq!(run_of(&free, "tokio")["held_back_jobs"], 0);
 }
 
-/// Every backend honours every arrival mode, with and without a GIL: all
-/// the jobs asked for complete, in each group.
-#[test]
-fn every_backend_runs_every_arrival_mode() {
-    let backends = [
-        ("threads", ""),
-        ("threads", "workers = 3"),
-        ("rayon", ""),
-        ("tokio", ""),
-        ("tokio", "flavor = \"current_thread\""),
-        ("tokio", "cpu_mode = \"spawn_blocking\""),
-        ("async-std", ""),
-        ("smol", "cpu_mode = \"rayon\""),
-    ];
-    let mut toml = String::new();
-    for (i, (kind, extra)) in backends.iter().enumerate() {
-        for gil in [false, true] {
-            toml += &format!(
-                "[[backend]]\nkind = \"{kind}\"\ngil = {gil}\nname = \"b{i}-{gil}\"\n{extra}\n"
-            );
-        }
-    }
-    toml += r#"
-        [[group]]
-        name = "batch"
-        jobs = 12
-        steps = [{ cpu = "200us" }, { io = "300us" }]
-        [[group]]
-        name = "closed"
-        jobs = 9
-        arrival = { closed = 2, think = { dist = "exp", mean = "200us" } }
-        steps = [{ io = "200us" }, { native = "100us" }, { counter = "hits", add = 10, guard = "atomic" }]
-        [[group]]
-        name = "open"
-        jobs = 15
-        arrival = { rate = 2000, process = "poisson" }
-        steps = [{ lock = "db", cpu = "50us" }]
-    "#;
-    let r = run_toml(&toml);
-    let runs = r["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 16);
-    for run in runs {
-        assert_eq!(run["jobs"], 36, "{}", run["backend"]);
-        for (name, jobs) in [("batch", 12), ("closed", 9), ("open", 15)] {
-            assert_eq!(group(run, name)["jobs"], jobs, "{} {name}", run["backend"]);
-        }
-        assert_eq!(counter(run, "hits")["observed"], 90, "{}", run["backend"]);
-        assert_eq!(run["gil"].is_null(), !run["gil_enabled"].as_bool().unwrap());
-    }
-}
-
 /// A closed-loop client's next request joins the back of the queue, on
 /// every backend: on a rayon pool whose 2 workers are taken by 4 jobs of
 /// 60 ms, a client's request waits for a worker to free up (up to 60 ms),

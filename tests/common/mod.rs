@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
+pub mod matrix;
+#[allow(unused_imports)]
+pub(crate) use matrix::matrix_test;
+
 /// The binary under test.
 pub fn gilsim() -> Command {
     Command::cargo_bin("gilsim").expect("gilsim binary is built")
