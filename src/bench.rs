@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{self, RunOptions};
+use crate::backend;
 use crate::config::{
     Arrival, BackendKind, BackendSpec, DurationSpec, Flavor, GilSettings, GroupSpec, JobSet, Step,
 };
 use crate::error::RunError;
 use crate::metrics::RunMeasurement;
+use crate::options::{available_cores, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
 use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration};
@@ -128,7 +129,7 @@ fn run(
         calibration: c,
         max_threads,
         record_gil_holds: false,
-        max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         progress: None,
         warmup_jobs: 0,
         give_up: &[],
@@ -619,7 +620,7 @@ fn throughput_against_bare(
     let (mut jobs_per_s, mut cpu_per_job) = (Pairs::default(), Pairs::default());
     for _ in 0..size.pairs {
         let m = run(spec, &cpu_set, c, u64::MAX)?;
-        let b = bare::cpu_jobs(kind, backend::available_cores(), n, iters);
+        let b = bare::cpu_jobs(kind, available_cores(), n, iters);
         jobs_per_s.push(
             m.jobs as f64 / m.wall.as_secs_f64(),
             b.jobs as f64 / b.wall.as_secs_f64(),
@@ -668,7 +669,7 @@ fn io_cpu_against_bare(
     let mut cpu_per_job = Pairs::default();
     for _ in 0..size.pairs {
         let m = run(spec, &io_set, c, u64::MAX)?;
-        let b = bare::io_jobs(kind, backend::available_cores(), size.io_cpu_jobs, d);
+        let b = bare::io_jobs(kind, available_cores(), size.io_cpu_jobs, d);
         cpu_per_job.push_cpu_per_job(&m, &b);
     }
     let (ours, theirs, ratio, spread) = cpu_per_job.medians();

@@ -10,10 +10,11 @@
 
 use std::sync::Arc;
 
-use crate::backend::{self, RunOptions};
+use crate::backend;
 use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::metrics::RunMeasurement;
+use crate::options::{available_cores, RunOptions};
 use crate::plan::Plan;
 
 pub use crate::config::limits::MAX_MODEL_CORES;
@@ -43,7 +44,7 @@ impl Engine {
     /// count for the model.
     pub fn cores(&self) -> usize {
         match self {
-            Engine::Real => backend::available_cores(),
+            Engine::Real => available_cores(),
             Engine::Model { cores } => *cores,
         }
     }

@@ -6,6 +6,8 @@
 //! on one engine, using the [`exec`] job runner and the [`work`]
 //! primitives) → [`metrics`] (what a run measured) → [`report`] (tables,
 //! JSON, CSV). Backends never format output; reports never run anything.
+//! Everything above a single run ([`capacity`], the CLI) starts runs
+//! through [`engine`] with [`options`], never through a backend.
 
 pub mod backend;
 pub mod bench;
@@ -18,6 +20,7 @@ pub mod fsout;
 pub mod hist;
 pub mod metrics;
 pub mod model;
+pub mod options;
 pub mod plan;
 pub mod preflight;
 pub mod report;

@@ -4,13 +4,13 @@
 //!
 //! The checks are the backends' own [`Backend::preflight`](crate::backend::Backend::preflight)
 //! (the thread limit of thread-per-job backends, ...) and
-//! [`crate::backend::check_together`] (async-std's single
-//! executor). A refusal about a backend written in a config file is
+//! [`check_together`] (async-std's single executor). A refusal about a backend written in a config file is
 //! reported as a config error with that backend's `file:line:col`.
 
-use crate::backend::{backend_for, check_together, RunOptions};
-use crate::config::{backend_problem, busiest_group_problem, BackendKind, JobSet};
+use crate::backend::backend_for;
+use crate::config::{backend_problem, busiest_group_problem, BackendKind, BackendSpec, JobSet};
 use crate::error::{Error, RunError};
+use crate::options::{RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
 use crate::work::kernel::Calibration;
 
@@ -44,7 +44,7 @@ pub fn check(sets: &[JobSet], cores: usize, max_threads: Option<u64>) -> Result<
         calibration: Calibration { iters_per_us: 1.0 },
         max_threads,
         record_gil_holds: false,
-        max_in_flight: crate::backend::DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         warmup_jobs: 0,
         give_up: &[],
         progress: None,
@@ -77,4 +77,37 @@ fn locate(set: &JobSet, e: RunError, at_workers: bool) -> Error {
                 .flatten()
         })
         .map_or_else(|| e.into(), Error::Config)
+}
+
+/// Refuses, before anything runs, a set of backends that cannot all run in
+/// one process: async-std's global executor is sized once, so every
+/// async-std backend must ask for the same number of workers.
+pub fn check_together<'a>(
+    specs: impl IntoIterator<Item = &'a BackendSpec>,
+    cores: usize,
+) -> Result<(), RunError> {
+    let mut first: Option<(&BackendSpec, usize)> = None;
+    for spec in specs
+        .into_iter()
+        .filter(|s| s.kind == BackendKind::AsyncStd)
+    {
+        let w = spec.resolved_workers(cores);
+        match first {
+            None => first = Some((spec, w)),
+            Some((f, fw)) if fw != w => {
+                return Err(RunError::Refused {
+                    backend: spec.name.clone(),
+                    why: format!(
+                        "async-std's executor is global and sized once per process: `{}` asks for {fw} {} and `{}` for {w}; \
+                         give every async-std backend the same `workers`, or run them in separate invocations",
+                        f.name,
+                        if fw == 1 { "worker" } else { "workers" },
+                        spec.name
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }

@@ -18,15 +18,10 @@ use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::exec::{warmup_of, Bell, Done, JobTicket};
 use crate::metrics::{host, process_cpu_time, HeldBack, Limiter, RunMeasurement};
+use crate::options::{GiveUp, Progress, RunOptions};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan, Ready};
 use crate::stop;
-use crate::work::kernel::Calibration;
 use crate::work::sleep::sleep_until;
-
-/// Default for [`RunOptions::max_in_flight`]: far above what any realistic
-/// job set keeps running at once, low enough that a million queued async
-/// tasks never exist at the same time.
-pub const DEFAULT_MAX_IN_FLIGHT: u64 = 65_536;
 
 /// How often the driver reports progress, at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -37,57 +32,6 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// to see the last job end. What is measured is not: latency, queue time and
 /// wall come from the jobs' own timestamps.
 const POLL_EVERY: Duration = Duration::from_millis(1);
-
-/// Jobs completed so far in the current run.
-#[derive(Debug, Clone, Copy)]
-pub struct Progress {
-    /// Completed jobs.
-    pub done: u64,
-    /// All jobs of the run.
-    pub total: u64,
-}
-
-/// When a run's outcome is decided, so the driver may stop it: more than
-/// `late_jobs_over` jobs are unfinished `late` past their due time (counted
-/// as jobs due more than `late` ago less jobs completed, a lower bound).
-/// `gilsim plan` derives these from its SLOs (see `capacity::doom`): such
-/// jobs have latencies above `late` whatever happens next, and enough of
-/// them put a percentile above it. Only runs whose groups are all open-loop
-/// are checked (their due times are known up front).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GiveUp {
-    /// How far past its due time an unfinished job counts as late.
-    pub late: Duration,
-    /// The run is decided when more jobs than this are late.
-    pub late_jobs_over: u64,
-}
-
-/// Settings of a run that are not part of the config.
-pub struct RunOptions<'a> {
-    /// The CPU kernel's calibration.
-    pub calibration: Calibration,
-    /// Most OS threads a thread-per-job run may start at once.
-    pub max_threads: u64,
-    /// Keep every GIL hold (for the trace's GIL track).
-    pub record_gil_holds: bool,
-    /// Most jobs submitted and not yet completed; later due jobs wait in
-    /// the driver (their wait counts as queue time). Bounds memory.
-    pub max_in_flight: u64,
-    /// Called now and then while jobs run.
-    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
-    /// The first this many jobs of every open- or closed-loop group (in job
-    /// order, which is due order) run but are left out of the measurements:
-    /// a warm-up, so that a probe measures the steady state (0: measure
-    /// every job). Batch groups are measured whole. With a warm-up, `wall`
-    /// counts from the first measured job's due time.
-    pub warmup_jobs: u64,
-    /// Points at which the run may be given up: at the first one reached
-    /// the driver submits no more jobs, cancels those in flight
-    /// ([`RunShared::cancel`](crate::exec::RunShared::cancel)) and ends the run with
-    /// [`RunMeasurement::gave_up`] set. Empty: run to the end. The model
-    /// engine ignores these (virtual time costs little).
-    pub give_up: &'a [GiveUp],
-}
 
 /// Runs `plan` on the backend `spec` and measures it.
 pub fn run(
@@ -555,6 +499,7 @@ impl<'a> Driver<'a> {
 pub(super) mod tests {
     use super::*;
     use crate::config::{Arrival, BackendKind, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
+    use crate::work::kernel::Calibration;
 
     #[test]
     fn only_queueing_backends_under_a_large_bound_top_up_in_batches() {

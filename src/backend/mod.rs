@@ -22,10 +22,11 @@ mod tokio_rt;
 use std::sync::Arc;
 
 pub use crate::metrics::{HeldBack, Limiter};
+pub use crate::options::{available_cores, GiveUp, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 pub use async_park::set_hold_wakes;
 pub use async_support::set_precise_wait;
 pub use async_timer::set_wake_here;
-pub use driver::{in_flight_limiter, run, GiveUp, Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
+pub use driver::{in_flight_limiter, run};
 pub use limits::thread_limit;
 pub(crate) use processes::{dispatch_capacity, merge_gil, random_process};
 
@@ -98,44 +99,4 @@ pub fn backend_for(spec: &BackendSpec, cores: usize) -> Box<dyn Backend> {
             spec.cpu_mode(),
         )),
     }
-}
-
-/// Refuses, before anything runs, a set of backends that cannot all run in
-/// one process: async-std's global executor is sized once, so every
-/// async-std backend must ask for the same number of workers.
-pub fn check_together<'a>(
-    specs: impl IntoIterator<Item = &'a BackendSpec>,
-    cores: usize,
-) -> Result<(), RunError> {
-    let mut first: Option<(&BackendSpec, usize)> = None;
-    for spec in specs
-        .into_iter()
-        .filter(|s| s.kind == BackendKind::AsyncStd)
-    {
-        let w = spec.resolved_workers(cores);
-        match first {
-            None => first = Some((spec, w)),
-            Some((f, fw)) if fw != w => {
-                return Err(RunError::Refused {
-                    backend: spec.name.clone(),
-                    why: format!(
-                        "async-std's executor is global and sized once per process: `{}` asks for {fw} {} and `{}` for {w}; \
-                         give every async-std backend the same `workers`, or run them in separate invocations",
-                        f.name,
-                        if fw == 1 { "worker" } else { "workers" },
-                        spec.name
-                    ),
-                })
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Cores available to this process.
-pub fn available_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }

@@ -23,8 +23,8 @@
 use std::time::Duration;
 
 use super::slo::{Objective, Slo, Stat};
-use crate::backend::GiveUp;
 use crate::exec::warmup_of;
+use crate::options::GiveUp;
 use crate::plan::Plan;
 
 /// Slack on the SLO's bound before the rule applies: histograms keep three

@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::config::{Arrival, JobSet};
 use crate::engine::{self, Engine};
 use crate::error::Error;
+use crate::options::{Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
 use crate::report::{Report, RunReport, Shares};
 use crate::work::kernel::Calibration;

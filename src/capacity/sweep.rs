@@ -16,11 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{Assignment, Backends, Base, Key, KeyError, Target, Value};
 use super::usl;
-use crate::backend::{self, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::config::{BackendKind, Flavor, JobSet};
 use crate::engine::Engine;
 use crate::error::{Error, RunError};
+use crate::options::{available_cores, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
+use crate::preflight::check_together;
 use crate::report::{GroupReport, Report, RunReport, Shares, VERSION};
 use crate::stats::Summary;
 use crate::stop::{self, Stopped};
@@ -315,9 +316,8 @@ pub fn prepare(req: Request<'_>) -> Result<Prepared, Error> {
     if req.engine == Engine::Real {
         // async-std's executor is sized once per process: every point this
         // process runs must agree, or the sweep would fail half-way.
-        let cores = backend::available_cores();
-        backend::check_together(todo.iter().flat_map(|t| &t.config.backends), cores)
-            .map_err(Error::Run)?;
+        let cores = available_cores();
+        check_together(todo.iter().flat_map(|t| &t.config.backends), cores).map_err(Error::Run)?;
     }
     let base = req.base.config();
     let header = Sweep {

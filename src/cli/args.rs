@@ -112,7 +112,7 @@ pub struct RunArgs {
 
     /// Most jobs submitted and not yet completed at once; later due jobs wait
     /// in gilsim's queue, and that wait counts as their queue time.
-    #[arg(long, value_name = "N", default_value_t = gilsim::backend::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = gilsim::options::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_in_flight: u64,
 
     /// Which engine runs the jobs, and on how many cores.

@@ -22,13 +22,13 @@ pub fn bench(quick: bool, json: bool, model: bool) -> Result<(), Error> {
         eprintln!("bench: {section}…")
     })?;
     if json {
-        let out = serde_json::json!({ "cores": gilsim::backend::available_cores(), "cpu_kernel_iters_per_us": c.iters_per_us, "figures": figs });
+        let out = serde_json::json!({ "cores": gilsim::options::available_cores(), "cpu_kernel_iters_per_us": c.iters_per_us, "figures": figs });
         println!("{out}");
     } else {
         println!(
             "gilsim {} bench on {} cores (kernel {:.1} iters/µs)",
             env!("CARGO_PKG_VERSION"),
-            gilsim::backend::available_cores(),
+            gilsim::options::available_cores(),
             c.iters_per_us
         );
         println!("{}", table(&figs));

@@ -37,7 +37,7 @@ impl EngineArgs {
             )),
             (EngineKind::Real, None) => Ok(Engine::Real),
             (EngineKind::Model, cores) => Ok(Engine::Model {
-                cores: cores.map_or_else(gilsim::backend::available_cores, |c| c as usize),
+                cores: cores.map_or_else(gilsim::options::available_cores, |c| c as usize),
             }),
         }
     }

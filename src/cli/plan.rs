@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::engine_args::EngineArgs;
 use super::interrupt;
-use gilsim::backend::{self, Progress};
 use gilsim::capacity::keys::{Base, Key, KeyError, Target};
 use gilsim::capacity::plan_output::{write_csv, write_json, write_table};
 use gilsim::capacity::plan_page;
@@ -21,6 +20,8 @@ use gilsim::capacity::slo::Slo;
 use gilsim::config::BackendKind;
 use gilsim::error::{Error, RunError};
 use gilsim::fsout;
+use gilsim::options::Progress;
+use gilsim::preflight::check_together;
 use gilsim::report::{fmt_us, Format};
 use gilsim::work::kernel::Calibration;
 
@@ -176,7 +177,7 @@ fn check(args: &PlanArgs, base: &Base, engine: gilsim::engine::Engine) -> Result
     refuse_async_std_workers(set, &labels, key.target())?;
     for v in [lo, hi] {
         let (at, _) = base.apply(&[(key.clone(), key.value_from_f64(v))], engine)?;
-        backend::check_together(
+        check_together(
             at.backends.iter().filter(|b| labels.contains(&b.name)),
             engine.cores(),
         )?;

@@ -10,13 +10,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::args::RunArgs;
 use super::interrupt;
-use gilsim::backend::{Progress, RunOptions};
 use gilsim::config::{BackendSpec, JobSet};
 use gilsim::engine::Engine;
 use gilsim::error::{Error, RunError};
 use gilsim::fsout;
 use gilsim::metrics::sim::SimStats;
 use gilsim::metrics::RunMeasurement;
+use gilsim::options::{Progress, RunOptions};
 use gilsim::plan::Plan;
 use gilsim::report::files;
 use gilsim::report::hgrm::file_part;

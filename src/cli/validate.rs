@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use gilsim::backend::available_cores;
 use gilsim::config::{escape_controls, ArrivalProcess, BackendKind, BackendSpec, JobSet};
 use gilsim::error::Error;
+use gilsim::options::available_cores;
 use gilsim::plan::{ArrivalPlan, Plan};
 use gilsim::report::{count, fmt_secs};
 

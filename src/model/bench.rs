@@ -22,9 +22,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use super::{run_with_costs, Costs};
-use crate::backend::{RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::bench::Figure;
 use crate::error::RunError;
+use crate::options::{RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
 use crate::work::kernel::Calibration;
 

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Costs;
-use crate::backend::{self, RunOptions};
+use crate::backend;
 use crate::config::GilSettings;
+use crate::options::{RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
 use crate::work::gil::Gil;
 use crate::work::kernel::Calibration;
@@ -119,7 +120,7 @@ fn job_overhead_us(c: Calibration) -> Result<f64, String> {
         calibration: c,
         max_threads: 16,
         record_gil_holds: false,
-        max_in_flight: backend::DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         warmup_jobs: 0,
         give_up: &[],
         progress: None,

@@ -49,11 +49,12 @@ use std::time::{Duration, Instant};
 
 pub use costs::Costs;
 
-use crate::backend::{backend_for, in_flight_limiter, RunOptions};
+use crate::backend::{backend_for, in_flight_limiter};
 use crate::config::BackendSpec;
 use crate::error::RunError;
 use crate::metrics::sim::SimStats;
 use crate::metrics::{HeldBack, ProcessMeasurement, RunMeasurement};
+use crate::options::{Progress, RunOptions};
 use crate::plan::Plan;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{GilStats, Hold};
@@ -93,7 +94,7 @@ pub fn run_with_costs(
         why,
     })?;
     if let Some(p) = opts.progress {
-        p(crate::backend::Progress {
+        p(Progress {
             done: plan.total_jobs(),
             total: plan.total_jobs(),
         });
