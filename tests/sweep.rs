@@ -569,25 +569,27 @@ steps = [{ cpu = "100us" }, { io = "4ms" }]
         let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
         v
     };
-    let g = fit(&gil);
-    let machine = machine_of(&g);
-    let g = fit_of(&g, "threads+gil");
-    assert_eq!(g["status"], "ok", "{g}");
-    let sigma = g["sigma"].as_f64().expect("sigma");
-    assert!(
-        (sigma - 1.0).abs() < 0.25,
-        "GIL pool σ = {sigma}, want ~1: {g}\n{machine}"
-    );
-
-    let f = fit(&free);
-    let machine = machine_of(&f);
-    let f = fit_of(&f, "threads");
-    assert_eq!(f["status"], "ok", "{f}");
-    let sigma = f["sigma"].as_f64().expect("sigma");
-    assert!(
-        sigma.abs() < 0.25,
-        "free pool σ = {sigma}, want ~0: {f}\n{machine}"
-    );
+    // A host that stalls the VM during a point (its steal time), or slows
+    // the GIL's hand-offs, bends a fit that a quiet host gets right: a fit
+    // that misses is run again, up to three times in all (as the runtimes'
+    // overlap tests do); a model that is wrong misses every time.
+    let fits_within = |path: &std::path::Path, label: &str, want: f64| {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let sweep = fit(path);
+            let machine = machine_of(&sweep);
+            let f = fit_of(&sweep, label);
+            assert_eq!(f["status"], "ok", "{f}");
+            let sigma = f["sigma"].as_f64().expect("sigma");
+            if (sigma - want).abs() < 0.25 {
+                return;
+            }
+            seen.push(format!("σ = {sigma}: {f}\n{machine}"));
+        }
+        panic!("{label}: σ want ~{want}, got:\n{}", seen.join("\n"));
+    };
+    fits_within(&gil, "threads+gil", 1.0);
+    fits_within(&free, "threads", 0.0);
 }
 
 /// What the machine did during each point of a sweep (kernel speed against
