@@ -571,22 +571,20 @@ steps = [{ cpu = "100us" }, { io = "4ms" }]
     };
     // A host that stalls the VM during a point (its steal time), or slows
     // the GIL's hand-offs, bends a fit that a quiet host gets right: a fit
-    // that misses is run again, up to three times in all (as the runtimes'
+    // that misses is run again ([`in_three_attempts`], as the runtimes'
     // overlap tests do); a model that is wrong misses every time.
     let fits_within = |path: &std::path::Path, label: &str, want: f64| {
-        let mut seen = Vec::new();
-        for _ in 0..3 {
+        in_three_attempts(&format!("{label}: σ ~{want}"), || {
             let sweep = fit(path);
             let machine = machine_of(&sweep);
             let f = fit_of(&sweep, label);
             assert_eq!(f["status"], "ok", "{f}");
             let sigma = f["sigma"].as_f64().expect("sigma");
             if (sigma - want).abs() < 0.25 {
-                return;
+                return Ok(());
             }
-            seen.push(format!("σ = {sigma}: {f}\n{machine}"));
-        }
-        panic!("{label}: σ want ~{want}, got:\n{}", seen.join("\n"));
+            Err(format!("σ = {sigma}: {f}\n{machine}"))
+        });
     };
     fits_within(&gil, "threads+gil", 1.0);
     fits_within(&free, "threads", 0.0);
