@@ -31,7 +31,7 @@ use hdrhistogram::Histogram;
 use super::clock::Ns;
 use super::exec::Exec;
 use super::gil::GilState;
-use super::ops::{Ev, TaskId, Tid};
+use super::ops::{Ev, TaskId};
 use super::world::World;
 use crate::backend::{dispatch_capacity, random_process};
 use crate::config::Dispatch;
@@ -151,10 +151,7 @@ impl Deployment {
     /// The process that event `ev` belongs to, if any.
     pub fn process_of(&self, w: &World<'_>, ev: &Ev) -> Option<u32> {
         match *ev {
-            Ev::Wake(t, _) | Ev::GilTimeout(t, _) | Ev::GilWoken(t, _) => w
-                .thread_process
-                .as_ref()
-                .and_then(|v| v.get(t as usize).copied()),
+            Ev::Wake(t, _) | Ev::GilTimeout(t, _) | Ev::GilWoken(t, _) => w.process_of(t),
             Ev::IoDone(task) => self.task_proc.get(task as usize).copied(),
             Ev::Open(_) | Ev::Closed(..) => None,
         }
@@ -243,14 +240,6 @@ impl Deployment {
             other_gils: self.parked.into_iter().skip(1).map(|p| p.gil).collect(),
         }
     }
-}
-
-/// The process of thread `tid` (0 without a deployment).
-pub(super) fn thread_process(w: &World<'_>, tid: Tid) -> u32 {
-    w.thread_process
-        .as_ref()
-        .and_then(|v| v.get(tid as usize).copied())
-        .unwrap_or(0)
 }
 
 /// `v[i] = x`, growing `v` as needed (slots are reused, ids stay small).

@@ -20,7 +20,7 @@ use rand::Rng;
 use super::arrivals::{common_event, Arrivals, Runner};
 use super::clock::{EventQueue, Ns};
 use super::costs::Costs;
-use super::deploy::{thread_process, DeployOutcome, Deployment};
+use super::deploy::{DeployOutcome, Deployment};
 use super::exec::Exec;
 use super::gil::GilState;
 use super::ops::{interp_ops, Block, CpuKind, Ev, Flow, Op, Role, Seg, SyncOps, TaskId, Tid};
@@ -572,7 +572,7 @@ impl<'p> Sim<'p> {
     /// Activates the process of thread `tid`.
     fn enter_thread(&mut self, tid: Tid) {
         if self.deploy.is_some() {
-            self.enter(thread_process(&self.w, tid));
+            self.enter(self.w.process_of(tid).unwrap_or(0));
         }
     }
 

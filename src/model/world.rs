@@ -168,6 +168,12 @@ impl<'p> World<'p> {
         tid
     }
 
+    /// The process of thread `tid`, when the run has several (`None` with
+    /// one process, or for a slot never made).
+    pub fn process_of(&self, tid: Tid) -> Option<u32> {
+        self.thread_process.as_ref()?.get(tid as usize).copied()
+    }
+
     /// Frees a finished job thread's slot.
     pub fn end_thread(&mut self, tid: Tid) {
         let th = &mut self.threads[tid as usize];
