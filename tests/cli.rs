@@ -431,9 +431,16 @@ struct OffRun {
 }
 
 impl OffRun {
-    /// The run's measured `kernel_speed`.
-    fn speed(&self) -> f64 {
-        self.report["runs"][0]["kernel_speed"].as_f64().unwrap()
+    /// The run's measured `kernel_speed`, asserted to be within
+    /// [`OffRun::expected`].
+    fn checked_speed(&self) -> f64 {
+        let speed = self.report["runs"][0]["kernel_speed"].as_f64().unwrap();
+        assert!(
+            self.expected.contains(&speed),
+            "{speed} not in {:?}",
+            self.expected
+        );
+        speed
     }
 }
 
@@ -478,12 +485,7 @@ fn a_kernel_off_its_calibration_is_measured_and_warned_about() {
     // At a steady machine speed: 1.5–2.7 at half the rate, 0.37–0.67 at
     // twice it, 0.8–1.25 at the rate.
     let fast = run_with_calibration_off_by(0.5, (0.75, 1.35));
-    assert!(
-        fast.expected.contains(&fast.speed()),
-        "{} not in {:?}",
-        fast.speed(),
-        fast.expected
-    );
+    fast.checked_speed();
     assert!(
         fast.stderr
             .contains("warning: drift on threads: the CPU kernel ran")
@@ -492,12 +494,7 @@ fn a_kernel_off_its_calibration_is_measured_and_warned_about() {
         fast.stderr
     );
     let slow = run_with_calibration_off_by(2.0, (0.74, 1.34));
-    assert!(
-        slow.expected.contains(&slow.speed()),
-        "{} not in {:?}",
-        slow.speed(),
-        slow.expected
-    );
+    slow.checked_speed();
     assert!(
         slow.stderr.contains("slower than calibrated"),
         "{}",
@@ -506,12 +503,7 @@ fn a_kernel_off_its_calibration_is_measured_and_warned_about() {
     // At the measured rate the speed is near 1 (the machine may have moved
     // a little meanwhile): the warning comes exactly when it is over 10% off.
     let right = run_with_calibration_off_by(1.0, (0.8, 1.25));
-    let speed = right.speed();
-    assert!(
-        right.expected.contains(&speed),
-        "{speed} not in {:?}",
-        right.expected
-    );
+    let speed = right.checked_speed();
     assert_eq!(
         right.stderr.contains("warning"),
         (speed - 1.0).abs() > 0.10,
