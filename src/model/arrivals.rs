@@ -82,17 +82,28 @@ impl<'p> Arrivals<'p> {
         id.index >= self.warmup[id.group]
     }
 
-    /// An open-loop arrival of group `g` is due now: the job joins the
-    /// due jobs and the group's next arrival is scheduled.
+    /// An open-loop arrival of group `g` is due now: the group's next
+    /// arrival is scheduled, and the job enters the run at once (returned)
+    /// when no due job waits and a slot is free, the usual case, or else
+    /// joins the due jobs. Entering at once is what [`Arrivals::admit`]
+    /// would do with the job next; it skips the queue's round trip.
     #[inline]
-    fn open_due(&mut self, g: u32, now: Ns, q: &mut EventQueue<Ev>) {
+    fn open_due(&mut self, g: u32, now: Ns, q: &mut EventQueue<Ev>) -> Option<(Ns, JobId)> {
         let group = g as usize;
         let index = self.open_next[group];
         self.open_next[group] += 1;
-        self.due(now, JobId { group, index });
+        let id = JobId { group, index };
+        let at_once = !self.waiting() && self.in_flight < self.limit;
+        if !at_once {
+            self.due(now, id);
+        }
         if let Some(at) = self.next_open(group) {
             q.push_stream(at.max(now), Ev::Open(g));
         }
+        at_once.then(|| {
+            self.enter(now, id);
+            (now, id)
+        })
     }
 
     /// Job `id` completed at `now`: a closed client's next job becomes due
@@ -134,11 +145,17 @@ impl<'p> Arrivals<'p> {
             return None;
         }
         let (due, id) = self.ready.pop_front()?;
+        self.enter(due, id);
+        Some((due, id))
+    }
+
+    /// Job `id`, due at `due`, takes an in-flight slot.
+    #[inline]
+    fn enter(&mut self, due: Ns, id: JobId) {
         self.in_flight += 1;
         if self.measured(id) {
             self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
         }
-        Some((due, id))
     }
 
     /// A job completed at `now`: the closed client's next job and when it is
@@ -165,6 +182,8 @@ impl<'p> Arrivals<'p> {
 pub(super) trait Runner<'p> {
     /// The driver, the event queue and the current time.
     fn driver(&mut self) -> (&mut Arrivals<'p>, &mut EventQueue<Ev>, Ns);
+    /// Starts job `id`, due at `due`, which has taken an in-flight slot.
+    fn start(&mut self, due: Ns, id: JobId);
     /// Starts every due job a slot allows.
     fn admit(&mut self);
     /// Whether `gen` is thread `tid`'s live wake-up token.
@@ -181,7 +200,9 @@ pub(super) fn common_event<'p>(r: &mut impl Runner<'p>, ev: Ev) -> Option<Ev> {
     match ev {
         Ev::Open(g) => {
             let (arrivals, q, now) = r.driver();
-            arrivals.open_due(g, now, q);
+            if let Some((due, id)) = arrivals.open_due(g, now, q) {
+                r.start(due, id);
+            }
             r.admit();
         }
         Ev::Closed(group, index) => {

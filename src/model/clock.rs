@@ -61,6 +61,13 @@ pub struct EventQueue<E> {
     streams: Lane<E>,
     /// Events due at `now`, in the order they were scheduled.
     due_now: VecDeque<(u64, E)>,
+    /// The smaller of the main heap's and the streams' smallest keys
+    /// (`u128::MAX`: both empty; no event has that key, which would take
+    /// 2^64 pushes), kept up to date on every push and pop: the queue is
+    /// asked for its front several times per event, and changes once.
+    first: u128,
+    /// Whether `first` is the streams'.
+    first_stream: bool,
     /// The current time, as the simulation last set it.
     now: Ns,
     seq: u64,
@@ -76,6 +83,8 @@ impl<E: Copy> EventQueue<E> {
             heap: Calendar::new(),
             streams: Lane::new(),
             due_now: VecDeque::new(),
+            first: u128::MAX,
+            first_stream: false,
             now: 0,
             seq: 0,
             popped: 0,
@@ -101,7 +110,7 @@ impl<E: Copy> EventQueue<E> {
     fn flush_due_now(&mut self) {
         let at = self.now;
         while let Some((seq, event)) = self.due_now.pop_front() {
-            self.heap.push(key(at, seq), at, event);
+            self.push_heap(key(at, seq), at, event);
         }
     }
 
@@ -112,7 +121,17 @@ impl<E: Copy> EventQueue<E> {
         if at == self.now {
             self.due_now.push_back((self.seq, event));
         } else {
-            self.heap.push(key(at, self.seq), at, event);
+            self.push_heap(key(at, self.seq), at, event);
+        }
+    }
+
+    /// Puts an event in the main heap.
+    #[inline(always)]
+    fn push_heap(&mut self, key: u128, at: Ns, event: E) {
+        self.heap.push(key, at, event);
+        if key < self.first {
+            self.first = key;
+            self.first_stream = false;
         }
     }
 
@@ -144,7 +163,12 @@ impl<E: Copy> EventQueue<E> {
         if at == self.now {
             self.due_now.push_back((self.seq, event));
         } else {
-            self.streams.push(key(at, self.seq), event);
+            let key = key(at, self.seq);
+            self.streams.push(key, event);
+            if key < self.first {
+                self.first = key;
+                self.first_stream = true;
+            }
         }
     }
 
@@ -152,12 +176,16 @@ impl<E: Copy> EventQueue<E> {
     /// whether it is the streams'.
     #[inline]
     fn first_key(&self) -> Option<(u128, bool)> {
-        match (self.heap.peek_key(), self.streams.peek_key()) {
-            (Some(h), Some(s)) => Some(if s < h { (s, true) } else { (h, false) }),
-            (Some(h), None) => Some((h, false)),
-            (None, Some(s)) => Some((s, true)),
-            (None, None) => None,
-        }
+        (self.first != u128::MAX).then_some((self.first, self.first_stream))
+    }
+
+    /// Finds `first` again after a pop from the main heap or the streams.
+    #[inline]
+    fn refresh_first(&mut self) {
+        let h = self.heap.peek_key().unwrap_or(u128::MAX);
+        let s = self.streams.peek_key().unwrap_or(u128::MAX);
+        self.first_stream = s < h;
+        self.first = h.min(s);
     }
 
     /// When the next event is due.
@@ -197,6 +225,9 @@ impl<E: Copy> EventQueue<E> {
             Place::Stream => self.streams.pop().map(|(k, e)| (key_at(k), e)),
             Place::Now => self.due_now.pop_front().map(|(_, e)| (self.now, e)),
         };
+        if place != Place::Now {
+            self.refresh_first();
+        }
         self.popped += u64::from(out.is_some());
         out
     }
@@ -218,6 +249,7 @@ impl<E: Copy> EventQueue<E> {
                 } else {
                     self.heap.pop()?
                 };
+                self.refresh_first();
                 (key_at(k), event)
             }
             None => {

@@ -71,6 +71,10 @@ pub struct Cores {
     runnable: u32,
     /// Pending completions by [`finish_key`].
     heap: Calendar<()>,
+    /// The heap's smallest key and its service value, kept on every push
+    /// and pop: the cores are asked for their next completion on nearly
+    /// every event, and change far less often.
+    front: Option<(u128, f64)>,
     /// Entries in `heap` withdrawn by [`Cores::reschedule`] and not popped
     /// yet. Only a reschedule withdraws an entry (a thread on the cores
     /// runs no ops, so nothing else ends its segment early), so while this
@@ -89,6 +93,7 @@ impl Cores {
             last: 0,
             runnable: 0,
             heap: Calendar::new(),
+            front: None,
             withdrawn: 0,
             busy_ns: 0.0,
         }
@@ -138,23 +143,52 @@ impl Cores {
     /// service clock. `gen` tells a live entry from a withdrawn one.
     pub fn run(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.runnable += 1;
-        self.heap
-            .push(finish_key(until_s, tid, gen), position(until_s), ());
+        self.push(tid, gen, until_s);
     }
 
     /// Moves the end of a running thread's segment (the caller bumped its
     /// generation, so the old entry is skipped).
     pub fn reschedule(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.withdrawn += 1;
-        self.heap
-            .push(finish_key(until_s, tid, gen), position(until_s), ());
+        self.push(tid, gen, until_s);
+    }
+
+    #[inline]
+    fn push(&mut self, tid: u32, gen: u32, until_s: f64) {
+        let key = finish_key(until_s, tid, gen);
+        self.heap.push(key, position(until_s), ());
+        if self.front.map_or(true, |(k, _)| key < k) {
+            self.front = Some((key, until_s));
+        }
+    }
+
+    /// Takes the heap's top and finds the next.
+    #[inline]
+    fn pop(&mut self) -> Option<u128> {
+        let (top, ()) = self.heap.pop()?;
+        self.front = self.heap.peek_key().map(|k| (k, finish_of(k).0));
+        Some(top)
     }
 
     /// When the next segment ends, given which entries are still live.
-    #[inline]
+    #[cfg(test)]
     pub fn next_finish(&mut self, live: impl Fn(u32, u32) -> bool) -> Option<Ns> {
-        while let Some(top) = self.heap.peek_key() {
-            let (at_s, tid, gen) = finish_of(top);
+        self.finish_before(None, live)
+    }
+
+    /// When the next segment ends, if that is before `limit` (any time
+    /// with `None`), given which entries are still live. The answer is
+    /// [`Cores::next_finish`]'s, compared without rounding it up to whole
+    /// ns where the limit is nearer: most events come before the next
+    /// completion.
+    #[inline]
+    pub fn finish_before(
+        &mut self,
+        limit: Option<Ns>,
+        live: impl Fn(u32, u32) -> bool,
+    ) -> Option<Ns> {
+        while let Some((top, at_s)) = self.front {
+            let (tid, gen) = ((top >> 32) as u32, top as u32);
             if self.withdrawn == 0 || live(tid, gen) {
                 debug_assert!(live(tid, gen), "a live entry at the top");
                 let left = (at_s - self.s).max(0.0);
@@ -166,9 +200,12 @@ impl Cores {
                 } else {
                     divide(left, self.rate())
                 };
-                return Some(self.last + ceil_ns(dt));
+                return match limit {
+                    Some(e) if !ends_within(dt, e.checked_sub(self.last + 1)) => None,
+                    _ => Some(self.last + ceil_ns(dt)),
+                };
             }
-            self.heap.pop();
+            self.pop();
             self.withdrawn -= 1;
         }
         None
@@ -176,10 +213,23 @@ impl Cores {
 
     /// Takes the segment that ends next (after [`Cores::next_finish`]).
     pub fn pop_finished(&mut self) -> Option<(u32, u32)> {
-        let (top, ()) = self.heap.pop()?;
+        let top = self.pop()?;
         self.runnable -= 1;
         let (_, tid, gen) = finish_of(top);
         Some((tid, gen))
+    }
+}
+
+/// Whether `ceil_ns(dt) <= m` (`m`: none, below zero), mostly without
+/// rounding `dt`: for an integer `m`, `ceil(dt) <= m` exactly when
+/// `dt <= m`, where both are exact as `f64`.
+#[inline]
+fn ends_within(dt: f64, m: Option<Ns>) -> bool {
+    let Some(m) = m else { return false };
+    if (0.0..4.6e18).contains(&dt) && m < 1 << 53 {
+        dt <= m as i64 as f64
+    } else {
+        ceil_ns(dt) <= m
     }
 }
 

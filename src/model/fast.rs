@@ -35,7 +35,7 @@ use super::tally::Tally;
 use crate::config::{BackendKind, BackendSpec};
 use crate::metrics::GroupMetrics;
 use crate::plan::dist::Sampler;
-use crate::plan::{Action, JobCursor, JobId, Plan, PlanStep};
+use crate::plan::{job_seed_in, Action, JobCursor, JobId, Plan, PlanStep};
 
 /// Whether a run of `spec` on `cores` takes the fast path.
 pub(super) fn applies(plan: &Plan, spec: &BackendSpec, cores: usize, trace: bool) -> bool {
@@ -125,6 +125,9 @@ struct Group {
     /// are the cursor's; the cursor makes it at the first draw, and every
     /// flat step is run, so the stream is the same).
     draws: bool,
+    /// The group's part of its jobs' stream seeds
+    /// ([`Plan::group_stream_seed`]).
+    seed: u64,
 }
 
 /// One thread slot with its job (the general path's `Thread` and `Task`
@@ -166,19 +169,66 @@ struct Sums {
 }
 
 /// A group's three histograms, tallied (see `tally.rs`).
+///
+/// A job that did not queue (the usual case) has the same latency and
+/// service time and a zero queue time: it is tallied once, in `both`, and
+/// counted in `zero_queue`, instead of three times. The histograms end the
+/// same: each takes the sum of its tallies' counts, and the smallest
+/// minimum and largest maximum of them (see [`Tally::add_to`]).
 struct Tallies {
+    /// Jobs that did not queue: their latency (= service time).
+    both: Tally,
+    zero_queue: u64,
+    /// Jobs that queued.
     latency: Tally,
     queue: Tally,
     service: Tally,
 }
 
 impl Tallies {
+    /// Tallies for `g`'s histograms (`None`: they are recorded directly).
     fn of(g: &GroupMetrics) -> Option<Self> {
+        // `both` adds to the latency and the service histograms alike.
+        let same = |a: &hdrhistogram::Histogram<u64>, b: &hdrhistogram::Histogram<u64>| {
+            (a.low(), a.high(), a.sigfig()) == (b.low(), b.high(), b.sigfig())
+        };
+        if !same(&g.latency, &g.service) {
+            return None;
+        }
         Some(Self {
+            both: Tally::for_histogram(&g.latency)?,
+            zero_queue: 0,
             latency: Tally::for_histogram(&g.latency)?,
             queue: Tally::for_histogram(&g.queue)?,
             service: Tally::for_histogram(&g.service)?,
         })
+    }
+
+    /// Records one job's times, given in ns, in us (as `sim::record_ns`).
+    #[inline]
+    fn record(&mut self, latency: u64, queue: u64, service: u64) {
+        // Zero ns, not zero us: a queue time under 1 us can still make the
+        // latency's whole us one more than the service time's.
+        if queue == 0 {
+            self.both.record(latency / 1_000);
+            self.zero_queue += 1;
+        } else {
+            self.latency.record(latency / 1_000);
+            self.queue.record(queue / 1_000);
+            self.service.record(service / 1_000);
+        }
+    }
+
+    /// Adds everything tallied to `g`'s histograms.
+    fn add_to(&self, g: &mut GroupMetrics) {
+        self.both.add_to(&mut g.latency);
+        self.both.add_to(&mut g.service);
+        self.latency.add_to(&mut g.latency);
+        self.service.add_to(&mut g.service);
+        self.queue.add_to(&mut g.queue);
+        if self.zero_queue > 0 {
+            g.queue.saturating_record_n(0, self.zero_queue);
+        }
     }
 }
 
@@ -246,12 +296,17 @@ impl<'p> Fast<'p> {
             groups_of: plan
                 .groups
                 .iter()
-                .map(|g| {
-                    let flat = compile(&g.steps);
+                .enumerate()
+                .map(|(g, group)| {
+                    let flat = compile(&group.steps);
                     let draws = flat
                         .as_ref()
                         .is_some_and(|f| f.iter().any(|c| c.sampler.is_random()));
-                    Group { flat, draws }
+                    Group {
+                        flat,
+                        draws,
+                        seed: plan.group_stream_seed(g),
+                    }
                 })
                 .collect(),
             costs: CostNs::from(costs),
@@ -278,7 +333,9 @@ impl<'p> Fast<'p> {
         let total = self.plan.total_jobs();
         loop {
             if let Some((tid, gen)) = self.next_wake.take() {
-                let _ = common_event(&mut self, Ev::Wake(tid, gen));
+                if self.live(tid, gen) {
+                    self.wake_slot(tid);
+                }
                 continue;
             }
             // Events due by now come before any CPU completion (the
@@ -293,21 +350,20 @@ impl<'p> Fast<'p> {
                 other => other.map(|n| n.0),
             };
             let slots = &self.slots;
-            let cpu_at = self.cores.next_finish(|t, g| {
+            let cpu_at = self.cores.finish_before(ev_at, |t, g| {
                 let s = &slots[t as usize];
                 s.cpu_gen == g && matches!(s.state, State::Cpu(_))
             });
             match (cpu_at, next) {
-                (None, None) => break,
-                (Some(c), _) if ev_at.map_or(true, |e| c < e) => {
+                (Some(c), _) => {
                     self.set_now(c);
                     if let Some((tid, _)) = self.cores.pop_finished() {
                         self.cpu_completions += 1;
                         self.cpu_done(tid);
                     }
                 }
-                (_, Some((_, place))) => self.event(place),
-                (_, None) => break,
+                (None, Some((_, place))) => self.event(place),
+                (None, None) => break,
             }
         }
         if self.arrivals.completed < total {
@@ -318,9 +374,7 @@ impl<'p> Fast<'p> {
         }
         for (g, t) in self.groups.iter_mut().zip(&self.tallies) {
             if let Some(t) = t {
-                t.latency.add_to(&mut g.latency);
-                t.queue.add_to(&mut g.queue);
-                t.service.add_to(&mut g.service);
+                t.add_to(g);
             }
         }
         for (g, s) in self.groups.iter_mut().zip(&self.sums) {
@@ -364,27 +418,44 @@ impl<'p> Fast<'p> {
     }
 
     /// Starts every due job a slot allows, each on a new thread.
+    #[inline]
     fn admit(&mut self) {
-        while let Some((due, id)) = self.arrivals.admit() {
-            let tid = self.new_slot();
-            let group = &self.groups_of[id.group];
-            let s = &mut self.slots[tid as usize];
-            s.group = id.group as u32;
-            s.index = id.index;
-            s.due = due;
-            s.start = 0;
-            s.next = 0;
-            s.cpu = 0;
-            s.native = 0;
-            s.io = 0;
-            if group.draws {
-                s.rng = job_rng(self.plan.job_stream_seed(id));
-            }
-            if group.flat.is_none() {
-                self.trees[tid as usize] = Some(self.plan.cursor(id));
-            }
-            self.block(tid, State::Start, self.costs.thread_start);
+        // Nothing waiting (the usual case): an admission would change
+        // nothing, not even the held-back count.
+        if self.arrivals.waiting() {
+            self.admit_waiting();
         }
+    }
+
+    /// [`Fast::admit`] with jobs waiting.
+    #[inline(never)]
+    fn admit_waiting(&mut self) {
+        while let Some((due, id)) = self.arrivals.admit() {
+            self.start(due, id);
+        }
+    }
+
+    /// Starts job `id`, due at `due`, on a new thread.
+    #[inline]
+    fn start(&mut self, due: Ns, id: JobId) {
+        let tid = self.new_slot();
+        let group = &self.groups_of[id.group];
+        let s = &mut self.slots[tid as usize];
+        s.group = id.group as u32;
+        s.index = id.index;
+        s.due = due;
+        s.start = 0;
+        s.next = 0;
+        s.cpu = 0;
+        s.native = 0;
+        s.io = 0;
+        if group.draws {
+            s.rng = job_rng(job_seed_in(group.seed, id.index));
+        }
+        if group.flat.is_none() {
+            self.trees[tid as usize] = Some(self.plan.cursor(id));
+        }
+        self.block(tid, State::Start, self.costs.thread_start);
     }
 
     /// A thread slot: the last one freed, else a new one (the general
@@ -543,6 +614,9 @@ impl<'p> Fast<'p> {
 
     /// The job on `tid` is complete: record it, let the next jobs in, then
     /// free the thread (after the admissions, as the general path does).
+    /// Out of line: once per job, where the steps run several times, and
+    /// inlined it makes every step save more registers.
+    #[inline(never)]
     fn end_job(&mut self, tid: u32) {
         let now = self.now;
         let s = &self.slots[tid as usize];
@@ -559,11 +633,7 @@ impl<'p> Fast<'p> {
             let g = &mut self.groups[id.group];
             g.jobs += 1;
             match &mut self.tallies[id.group] {
-                Some(t) => {
-                    t.latency.record(latency / 1_000);
-                    t.queue.record(queue / 1_000);
-                    t.service.record(service / 1_000);
-                }
+                Some(t) => t.record(latency, queue, service),
                 None => {
                     g.latency.saturating_record(latency / 1_000);
                     g.queue.saturating_record(queue / 1_000);
@@ -582,11 +652,7 @@ impl<'p> Fast<'p> {
         }
         self.last_end = self.last_end.max(now);
         self.arrivals.job_done(now, id, &mut self.q);
-        // Nothing waiting (the usual case): an admission would change
-        // nothing, not even the held-back count.
-        if self.arrivals.waiting() {
-            self.admit();
-        }
+        self.admit();
         let s = &mut self.slots[tid as usize];
         s.gen = s.gen.wrapping_add(1);
         s.state = State::Idle;
@@ -598,6 +664,11 @@ impl<'p> Runner<'p> for Fast<'p> {
     #[inline]
     fn driver(&mut self) -> (&mut Arrivals<'p>, &mut EventQueue<Ev>, Ns) {
         (&mut self.arrivals, &mut self.q, self.now)
+    }
+
+    #[inline]
+    fn start(&mut self, due: Ns, id: JobId) {
+        Fast::start(self, due, id);
     }
 
     #[inline]

@@ -29,7 +29,7 @@ use super::world::{TraceLog, World};
 use crate::config::{BackendSpec, Guard};
 use crate::metrics::sim::VirtualSpan;
 use crate::metrics::{GroupMetrics, TimeBreakdown};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, JobId, Plan};
 
 /// The whole simulated run.
 pub(super) struct Sim<'p> {
@@ -119,13 +119,13 @@ impl<'p> Sim<'p> {
                 None
             } else {
                 let threads = &self.w.threads;
-                self.w.cores.next_finish(|t, g| {
+                self.w.cores.finish_before(ev_at, |t, g| {
                     threads[t as usize].cpu_gen == g && threads[t as usize].block == Block::Cpu
                 })
             };
             match (cpu_at, ev_at) {
                 (None, None) => break,
-                (Some(c), e) if e.map_or(true, |e| c < e) => {
+                (Some(c), _) => {
                     self.set_now(c);
                     if let Some((tid, _)) = self.w.cores.pop_finished() {
                         if debug {
@@ -223,9 +223,14 @@ impl<'p> Sim<'p> {
     /// Submits every due job a slot allows.
     pub fn admit(&mut self) {
         while let Some((due, id)) = self.arrivals.admit() {
-            let task = self.w.new_task(id, due);
-            self.dispatch(task);
+            self.start(due, id);
         }
+    }
+
+    /// Starts job `id`, due at `due`, which has taken an in-flight slot.
+    fn start(&mut self, due: Ns, id: JobId) {
+        let task = self.w.new_task(id, due);
+        self.dispatch(task);
     }
 
     /// A blocked thread's wait is over.
@@ -638,6 +643,10 @@ impl<'p> Runner<'p> for Sim<'p> {
     #[inline]
     fn driver(&mut self) -> (&mut Arrivals<'p>, &mut EventQueue<Ev>, Ns) {
         (&mut self.arrivals, &mut self.w.q, self.w.now)
+    }
+
+    fn start(&mut self, due: Ns, id: JobId) {
+        Sim::start(self, due, id);
     }
 
     fn admit(&mut self) {

@@ -228,11 +228,13 @@ impl Plan {
         )
     }
 
-    /// The seed of job `id`'s own random stream, the one [`Plan::cursor`]
-    /// draws from (`Pcg64Mcg::seed_from_u64` of it), for a caller that
-    /// walks a job's steps itself (the model engine's fast path).
-    pub fn job_stream_seed(&self, id: JobId) -> u64 {
-        job_seed(self.seed, id)
+    /// The group's part of the seeds of its jobs' own random streams, the
+    /// ones [`Plan::cursor`] draws from: job `index`'s stream is
+    /// `Pcg64Mcg::seed_from_u64` of [`job_seed_in`] of it and `index`. For
+    /// a caller that walks jobs' steps itself (the model engine's fast
+    /// path) and seeds many jobs of one group.
+    pub fn group_stream_seed(&self, group: usize) -> u64 {
+        group_seed(self.seed, group)
     }
 
     /// Think time before job `id` of a closed group (zero for a client's first job).
@@ -430,7 +432,19 @@ fn job_rng(seed: u64, id: JobId) -> Pcg64Mcg {
 
 /// The seed of [`job_rng`].
 fn job_seed(seed: u64, id: JobId) -> u64 {
-    splitmix(splitmix(seed ^ splitmix(id.group as u64 + 1)) ^ id.index)
+    job_seed_in(group_seed(seed, id.group), id.index)
+}
+
+/// The group's part of [`job_seed`].
+fn group_seed(seed: u64, group: usize) -> u64 {
+    splitmix(seed ^ splitmix(group as u64 + 1))
+}
+
+/// The seed of job `index` of the group whose [`Plan::group_stream_seed`]
+/// is `group_seed`.
+#[inline]
+pub fn job_seed_in(group_seed: u64, index: u64) -> u64 {
+    splitmix(group_seed ^ index)
 }
 
 /// SplitMix64's finaliser: spreads nearby inputs over the whole range.
