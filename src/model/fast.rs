@@ -330,14 +330,9 @@ impl<'p> Fast<'p> {
     pub fn run(mut self) -> Result<Finished, String> {
         self.arrivals.start(&mut self.q);
         self.admit();
+        self.wake_at_once();
         let total = self.plan.total_jobs();
         loop {
-            if let Some((tid, gen)) = self.next_wake.take() {
-                if self.live(tid, gen) {
-                    self.wake_slot(tid);
-                }
-                continue;
-            }
             // Events due by now come before any CPU completion (the
             // general path's order), so the cores are asked only when
             // none is.
@@ -360,6 +355,7 @@ impl<'p> Fast<'p> {
                     if let Some((tid, _)) = self.cores.pop_finished() {
                         self.cpu_completions += 1;
                         self.cpu_done(tid);
+                        self.wake_at_once();
                     }
                 }
                 (None, Some((_, place))) => self.event(place),
@@ -408,6 +404,19 @@ impl<'p> Fast<'p> {
         }
         // Never anything else on this path (no GIL, no async tasks).
         let _ = common_event(self, ev);
+        self.wake_at_once();
+    }
+
+    /// Runs the wake-ups taken from the queue at once (see [`Fast::block`])
+    /// where the queue would have given them: right after the event that
+    /// scheduled them, before anything else.
+    #[inline]
+    fn wake_at_once(&mut self) {
+        while let Some((tid, gen)) = self.next_wake.take() {
+            if self.live(tid, gen) {
+                self.wake_slot(tid);
+            }
+        }
     }
 
     #[inline]
@@ -531,7 +540,7 @@ impl<'p> Fast<'p> {
     }
 
     /// Runs `tid`'s job on from its next step until it blocks or ends.
-    #[inline]
+    #[inline(always)]
     fn step(&mut self, tid: u32) {
         loop {
             let Some((kind, ns)) = self.next_step(tid) else {
