@@ -200,12 +200,12 @@ impl<T: Copy> Calendar<T> {
         self.ring[at] = self.ring[last];
         self.counts[slot] = n as u8;
         self.ring_len -= 1;
-        if n == 0 {
-            self.bits[slot / 64] &= !(1 << (slot % 64));
-            if self.ring_len == 0 {
-                self.min_key = u128::MAX;
-                return Some(out);
-            }
+        // Whether the slot is now empty is a coin toss: its bit is cleared
+        // without a branch.
+        self.bits[slot / 64] &= !(u64::from(n == 0) << (slot % 64));
+        if self.ring_len == 0 {
+            self.min_key = u128::MAX;
+            return Some(out);
         }
         self.find_min(slot);
         Some(out)

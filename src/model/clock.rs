@@ -129,10 +129,19 @@ impl<E: Copy> EventQueue<E> {
     #[inline(always)]
     fn push_heap(&mut self, key: u128, at: Ns, event: E) {
         self.heap.push(key, at, event);
-        if key < self.first {
-            self.first = key;
-            self.first_stream = false;
-        }
+        self.note_first(key, false);
+    }
+
+    /// Makes `key`, just pushed, the front if it is smaller. Branch-free
+    /// (masks, not a select the compiler may turn back into a branch):
+    /// for a stream's next event, whether it comes before the heap's is a
+    /// coin toss.
+    #[inline(always)]
+    fn note_first(&mut self, key: u128, stream: bool) {
+        let smaller = key < self.first;
+        let mask = u128::from(smaller).wrapping_neg();
+        self.first = (key & mask) | (self.first & !mask);
+        self.first_stream = (smaller & stream) | (!smaller & self.first_stream);
     }
 
     /// Whether an event scheduled now for `at` would be the next one
@@ -165,10 +174,7 @@ impl<E: Copy> EventQueue<E> {
         } else {
             let key = key(at, self.seq);
             self.streams.push(key, event);
-            if key < self.first {
-                self.first = key;
-                self.first_stream = true;
-            }
+            self.note_first(key, true);
         }
     }
 
