@@ -364,6 +364,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn finish_before_is_next_finish_compared_with_the_limit() {
+        // Fractional service values (more threads than cores), exact
+        // integers, ties at the limit, and limits around huge ones.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
+        for round in 0..3_000 {
+            let mut c = Cores::new(rng.random_range(1..5));
+            let mut now = 0;
+            for t in 0..rng.random_range(1..9) {
+                let work = match rng.random_range(0..4) {
+                    0 => f64::from(rng.random_range(0..3u32)),
+                    1 => rng.random_range(0.0..5_000.0),
+                    2 => 1e16 + rng.random_range(0.0..1e6),
+                    _ => f64::from(rng.random_range(1..100_000u32)),
+                };
+                now += rng.random_range(0..2_000);
+                c.advance(now);
+                c.run(t, 0, c.service() + work);
+            }
+            let next = c.next_finish(|_, _| true).unwrap();
+            for limit in [
+                next - 1,
+                next,
+                next + 1,
+                now + 1,
+                next.saturating_mul(2),
+                u64::MAX,
+            ]
+            .into_iter()
+            .filter(|&e| e > now)
+            {
+                let want = (next < limit).then_some(next);
+                assert_eq!(
+                    c.finish_before(Some(limit), |_, _| true),
+                    want,
+                    "round {round}, limit {limit}"
+                );
+            }
+            assert_eq!(c.finish_before(None, |_, _| true), Some(next));
+        }
+    }
+
+    #[test]
     fn threads_beyond_the_cores_share_them_fairly() {
         // 4 threads of 100 µs on 2 cores: all finish at 200 µs.
         let mut c = Cores::new(2);
