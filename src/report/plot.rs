@@ -582,21 +582,55 @@ fn axis_scale(spec: &AxisSpec, values: impl Iterator<Item = f64> + Clone) -> Sca
     }
 }
 
+/// The chart an [`XyPanel`] is drawn on: both axes ticked.
+type XyChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Ticked, Ticked>>;
+
+/// Draws `panel`: its title, its legend, the axes, the guide lines, each
+/// backend's line and the guides' labels (last, so no line crosses them).
 fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
-    // The title starts at the left, as the page's other charts' do: on a
-    // phone the chart scrolls sideways and a centred title would start
-    // off-screen.
-    let title_height = TITLE_SIZE + 16;
-    let (head, body) = area.split_vertically(title_height);
-    head.draw(&Text::new(
-        panel.title.clone(),
-        (MARGIN + 4, 8),
-        TextStyle::from((FONT, TITLE_SIZE)).pos(Pos::new(HPos::Left, VPos::Top)),
-    ))?;
+    let body = draw_title(area, &panel.title)?;
     let (width, _) = body.dim_in_pixel();
     let legend = xy_legend(panel);
     let (plot, column) = body.split_horizontally(width.saturating_sub(legend_width(&legend)));
     draw_legend(&column, &legend)?;
+    let Some(xy) = xy_scales(panel) else {
+        return note(&plot, "nothing to chart");
+    };
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(MARGIN)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x_ticks(panel, &xy.x), xy.y.ticked())?;
+    draw_mesh(&mut chart, panel, &xy)?;
+    draw_guides(&mut chart, panel, &xy)?;
+    for l in &panel.lines {
+        draw_line(&mut chart, l, &xy)?;
+    }
+    draw_hline_labels(&mut chart, panel, &xy)
+}
+
+/// Draws `title` at the top left of `area` and returns the area below it.
+/// Left, as the page's other charts' titles: on a phone the chart scrolls
+/// sideways and a centred title would start off-screen.
+fn draw_title<'a>(area: &Area<'a>, title: &str) -> DrawResult<Area<'a>> {
+    let (head, body) = area.split_vertically(TITLE_SIZE + 16);
+    head.draw(&Text::new(
+        title.to_string(),
+        (MARGIN + 4, 8),
+        TextStyle::from((FONT, TITLE_SIZE)).pos(Pos::new(HPos::Left, VPos::Top)),
+    ))?;
+    Ok(body)
+}
+
+/// A panel's two scales.
+struct XyScales {
+    x: Scale,
+    y: Scale,
+}
+
+/// The x and y scales that hold every point, curve, ring and guide of
+/// `panel`; `None` when it has no point at all.
+fn xy_scales(panel: &XyPanel) -> Option<XyScales> {
     let points = || {
         panel.lines.iter().flat_map(|l| {
             l.points
@@ -606,9 +640,7 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
                 .chain(l.ring)
         })
     };
-    if points().next().is_none() {
-        return note(&plot, "nothing to chart");
-    }
+    points().next()?;
     let xs = points()
         .map(|p| p.0)
         .chain(panel.vlines.iter().map(|v| v.x))
@@ -617,20 +649,27 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
         .map(|p| p.1)
         .chain(panel.hlines.iter().map(|h| h.y))
         .filter(|v| v.is_finite());
-    let x = axis_scale(&panel.x, xs);
-    let y = axis_scale(&panel.y, ys);
-    let x_ticked = match panel.x.ticks_at.as_deref() {
+    Some(XyScales {
+        x: axis_scale(&panel.x, xs),
+        y: axis_scale(&panel.y, ys),
+    })
+}
+
+/// The x axis's ticks: the panel's own where it names them, else the
+/// scale's.
+fn x_ticks(panel: &XyPanel, x: &Scale) -> Ticked {
+    match panel.x.ticks_at.as_deref() {
         Some(at) if !at.is_empty() => {
             let at: Vec<f64> = at.iter().map(|v| x.to_axis(*v)).collect();
             Ticked::new(x.range(), at.clone(), at)
         }
         _ => x.ticked(),
-    };
-    let mut chart = ChartBuilder::on(&plot)
-        .margin(MARGIN)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(x_ticked, y.ticked())?;
+    }
+}
+
+/// The grid and the axes' labels.
+fn draw_mesh(chart: &mut XyChart<'_, '_>, panel: &XyPanel, xy: &XyScales) -> DrawResult<()> {
+    let (x, y) = (&xy.x, &xy.y);
     chart
         .configure_mesh()
         .x_desc(x.desc(&panel.x.what, panel.x.unit.as_deref()))
@@ -641,8 +680,14 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
         .axis_desc_style((FONT, TEXT_SIZE))
         .bold_line_style(BLACK.mix(0.15))
         .light_line_style(BLACK.mix(0.05))
-        .draw()?;
-    let at = |(px, py): (f64, f64)| (x.to_axis(px), y.to_axis(py));
+        .draw()
+}
+
+/// The horizontal guides (dashed, in ink) and the vertical ones (dashed in
+/// their backend's colour, with its marker on top, which says whose line
+/// it is without colour).
+fn draw_guides(chart: &mut XyChart<'_, '_>, panel: &XyPanel, xy: &XyScales) -> DrawResult<()> {
+    let (x, y) = (&xy.x, &xy.y);
     let (x_range, y_range) = (x.range(), y.range());
     for h in &panel.hlines {
         let yy = y.to_axis(h.y);
@@ -659,56 +704,74 @@ fn draw_xy(area: &Area<'_>, panel: &XyPanel) -> DrawResult<()> {
             gap,
             color(v.backend).mix(0.8).stroke_width(2),
         ))?;
-        // The backend's marker on top says whose line it is without colour.
         chart.draw_series(std::iter::once(
             EmptyElement::at((xx, y_range.end))
                 + Polygon::new(scaled(v.backend, 1.2), color(v.backend).filled()),
         ))?;
     }
-    for l in &panel.lines {
-        let c = color(l.backend);
-        let mut pts: Vec<XyPoint> = l.points.clone();
-        pts.sort_by(|a, b| a.x.total_cmp(&b.x));
-        let path: Vec<(f64, f64)> = match &l.curve {
-            Some(curve) => curve.iter().map(|p| at(*p)).collect(),
-            None => pts.iter().map(|p| at((p.x, p.y))).collect(),
-        };
-        match dash(l.dash) {
-            None => {
-                chart.draw_series(LineSeries::new(path, c.stroke_width(2)))?;
-            }
-            Some((size, gap)) => {
-                chart.draw_series(DashedLineSeries::new(path, size, gap, c.stroke_width(2)))?;
-            }
+    Ok(())
+}
+
+/// One backend's line: its path (a fitted curve where it has one, else its
+/// points in x order), its ring, and its points' markers (hollow ones
+/// bigger, on white).
+fn draw_line(chart: &mut XyChart<'_, '_>, l: &XyLine, xy: &XyScales) -> DrawResult<()> {
+    let (x, y) = (&xy.x, &xy.y);
+    let at = |(px, py): (f64, f64)| (x.to_axis(px), y.to_axis(py));
+    let c = color(l.backend);
+    let mut pts: Vec<XyPoint> = l.points.clone();
+    pts.sort_by(|a, b| a.x.total_cmp(&b.x));
+    let path: Vec<(f64, f64)> = match &l.curve {
+        Some(curve) => curve.iter().map(|p| at(*p)).collect(),
+        None => pts.iter().map(|p| at((p.x, p.y))).collect(),
+    };
+    match dash(l.dash) {
+        None => {
+            chart.draw_series(LineSeries::new(path, c.stroke_width(2)))?;
         }
-        if let Some(r) = l.ring {
-            let ring = closed(scaled(l.backend, 2.2));
-            chart.draw_series(std::iter::once(
-                EmptyElement::at(at(r)) + PathElement::new(ring, c.stroke_width(2)),
-            ))?;
+        Some((size, gap)) => {
+            chart.draw_series(DashedLineSeries::new(path, size, gap, c.stroke_width(2)))?;
         }
-        let outline = marker_outline(l.backend);
-        let big = scaled(l.backend, 1.2);
-        chart.draw_series(pts.iter().filter(|p| !p.hollow).map(|p| {
-            EmptyElement::at(at((p.x, p.y))) + Polygon::new(outline.clone(), c.filled())
-        }))?;
-        chart.draw_series(pts.iter().filter(|p| p.hollow).map(|p| {
-            EmptyElement::at(at((p.x, p.y)))
-                + Polygon::new(big.clone(), WHITE.filled())
-                + PathElement::new(closed(big.clone()), c.stroke_width(2))
-        }))?;
     }
-    // Labels last, so that no line crosses them.
+    if let Some(r) = l.ring {
+        let ring = closed(scaled(l.backend, 2.2));
+        chart.draw_series(std::iter::once(
+            EmptyElement::at(at(r)) + PathElement::new(ring, c.stroke_width(2)),
+        ))?;
+    }
+    let outline = marker_outline(l.backend);
+    let big = scaled(l.backend, 1.2);
+    chart.draw_series(
+        pts.iter()
+            .filter(|p| !p.hollow)
+            .map(|p| EmptyElement::at(at((p.x, p.y))) + Polygon::new(outline.clone(), c.filled())),
+    )?;
+    chart.draw_series(pts.iter().filter(|p| p.hollow).map(|p| {
+        EmptyElement::at(at((p.x, p.y)))
+            + Polygon::new(big.clone(), WHITE.filled())
+            + PathElement::new(closed(big.clone()), c.stroke_width(2))
+    }))?;
+    Ok(())
+}
+
+/// The horizontal guides' labels, at the right end, on a light ground so
+/// that lines crossing them do not strike them out (they still show
+/// faintly through).
+fn draw_hline_labels(
+    chart: &mut XyChart<'_, '_>,
+    panel: &XyPanel,
+    xy: &XyScales,
+) -> DrawResult<()> {
+    let (x, y) = (&xy.x, &xy.y);
+    let x_end = x.range().end;
     for h in &panel.hlines {
         let yy = y.to_axis(h.y);
         let style = TextStyle::from((FONT, TEXT_SIZE))
             .color(&INK)
             .pos(Pos::new(HPos::Right, VPos::Bottom));
-        // On a light ground, so lines that cross it do not strike it out
-        // (they still show faintly through).
         let width = i32::try_from(h.label.chars().count()).unwrap_or(0) * 7 + 8;
         chart.draw_series(std::iter::once(
-            EmptyElement::at((x_range.end, yy))
+            EmptyElement::at((x_end, yy))
                 + Rectangle::new([(-width - 4, -20), (-2, -3)], WHITE.mix(0.75).filled())
                 + Text::new(h.label.clone(), (-6, -5), style),
         ))?;

@@ -112,7 +112,10 @@ pub fn render(report: &Report) -> String {
         .fold(80.0, f64::max)
         + 26.0;
     let plot_x = MARGIN + label_w;
-    let plot_w = WIDTH - plot_x - MARGIN - 70.0;
+    let plot = Plot {
+        x: plot_x,
+        w: WIDTH - plot_x - MARGIN - 70.0,
+    };
     let mut y = legend(&mut doc);
     let groups = group_names(report);
     if groups.is_empty() {
@@ -120,91 +123,7 @@ pub fn render(report: &Report) -> String {
         y += 50.0;
     }
     for name in groups {
-        y += 10.0;
-        doc.text(
-            MARGIN,
-            y + TITLE,
-            "start",
-            TITLE,
-            true,
-            &format!("{name}: mean time per job"),
-        );
-        y += TITLE + 12.0;
-        let bars: Vec<(usize, &str, Option<[f64; 9]>)> = report
-            .runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let g = r.groups.iter().find(|g| g.name == name);
-                (i, r.backend.as_str(), g.and_then(parts_ms))
-            })
-            .collect();
-        let top = bars
-            .iter()
-            .filter_map(|b| b.2.map(|p| p.iter().sum::<f64>()))
-            .fold(0.0, f64::max);
-        let (_, tick_values) = ticks(top);
-        let axis_top = tick_values.last().copied().unwrap_or(1.0).max(1e-9);
-        let x_of = |ms: f64| plot_x + plot_w * (ms / axis_top);
-        let panel_h = bars.len() as f64 * ROW;
-        for t in &tick_values {
-            doc.line(x_of(*t), y, x_of(*t), y + panel_h, "#e3e3e3");
-        }
-        for (row, (index, label, parts)) in bars.iter().enumerate() {
-            let by = y + row as f64 * ROW + (ROW - BAR) / 2.0;
-            doc.marker(*index, MARGIN + 6.0, by + BAR / 2.0);
-            doc.text(
-                MARGIN + 16.0,
-                by + BAR / 2.0 + 4.5,
-                "start",
-                TEXT,
-                false,
-                &clip(label, 28),
-            );
-            let Some(parts) = parts else {
-                doc.text(
-                    plot_x + 4.0,
-                    by + BAR / 2.0 + 4.5,
-                    "start",
-                    TEXT,
-                    false,
-                    "no jobs",
-                );
-                continue;
-            };
-            let mut x = 0.0;
-            for (part, ms) in PARTS.iter().zip(parts) {
-                if *ms <= 0.0 {
-                    continue;
-                }
-                let title = format!("{label}, {name}: {} {} ms per job", part.name, fmt_ms(*ms));
-                doc.rect_titled(x_of(x), by, x_of(x + ms) - x_of(x), BAR, part.fill, &title);
-                x += ms;
-            }
-            doc.text(
-                x_of(x) + 6.0,
-                by + BAR / 2.0 + 4.5,
-                "start",
-                TEXT,
-                false,
-                &format!("{} ms", fmt_ms(x)),
-            );
-        }
-        let axis_y = y + panel_h + 4.0;
-        doc.line(plot_x, axis_y, plot_x + plot_w, axis_y, "#444");
-        for t in &tick_values {
-            doc.line(x_of(*t), axis_y, x_of(*t), axis_y + 5.0, "#444");
-            doc.text(x_of(*t), axis_y + 19.0, "middle", TEXT, false, &fmt_ms(*t));
-        }
-        doc.text(
-            plot_x + plot_w / 2.0,
-            axis_y + 37.0,
-            "middle",
-            TEXT,
-            false,
-            "mean time per job (ms)",
-        );
-        y = axis_y + AXIS;
+        y = panel(&mut doc, report, name, y, &plot);
     }
     doc.finish(
         y + MARGIN,
@@ -214,6 +133,128 @@ pub fn render(report: &Report) -> String {
         ),
         DEFS,
     )
+}
+
+/// Where the bars go across the page.
+struct Plot {
+    /// The left edge of the bars.
+    x: f64,
+    /// The width of the longest bar's axis.
+    w: f64,
+}
+
+/// One backend's bar in a group's panel: its index (for its marker), its
+/// label and its parts (`None`: the group completed no jobs there).
+type Bar<'a> = (usize, &'a str, Option<[f64; 9]>);
+
+/// Draws group `name`'s panel from `y` down: its title, one bar per
+/// backend, the axis. Returns the y below it.
+fn panel(doc: &mut Doc, report: &Report, name: &str, y: f64, plot: &Plot) -> f64 {
+    let mut y = y + 10.0;
+    doc.text(
+        MARGIN,
+        y + TITLE,
+        "start",
+        TITLE,
+        true,
+        &format!("{name}: mean time per job"),
+    );
+    y += TITLE + 12.0;
+    let bars: Vec<Bar<'_>> = report
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let g = r.groups.iter().find(|g| g.name == name);
+            (i, r.backend.as_str(), g.and_then(parts_ms))
+        })
+        .collect();
+    let top = bars
+        .iter()
+        .filter_map(|b| b.2.map(|p| p.iter().sum::<f64>()))
+        .fold(0.0, f64::max);
+    let (_, tick_values) = ticks(top);
+    let axis_top = tick_values.last().copied().unwrap_or(1.0).max(1e-9);
+    let x_of = |ms: f64| plot.x + plot.w * (ms / axis_top);
+    let panel_h = bars.len() as f64 * ROW;
+    for t in &tick_values {
+        doc.line(x_of(*t), y, x_of(*t), y + panel_h, "#e3e3e3");
+    }
+    for (row, bar) in bars.iter().enumerate() {
+        draw_bar(
+            doc,
+            name,
+            bar,
+            y + row as f64 * ROW + (ROW - BAR) / 2.0,
+            plot,
+            &x_of,
+        );
+    }
+    let axis_y = y + panel_h + 4.0;
+    draw_axis(doc, axis_y, plot, &tick_values, &x_of);
+    axis_y + AXIS
+}
+
+/// One backend's bar at `by`: its marker and label, then its parts end to
+/// end (each with a tooltip) and its total, or "no jobs".
+fn draw_bar(
+    doc: &mut Doc,
+    name: &str,
+    bar: &Bar<'_>,
+    by: f64,
+    plot: &Plot,
+    x_of: &dyn Fn(f64) -> f64,
+) {
+    let (index, label, parts) = bar;
+    let text_y = by + BAR / 2.0 + 4.5;
+    doc.marker(*index, MARGIN + 6.0, by + BAR / 2.0);
+    doc.text(
+        MARGIN + 16.0,
+        text_y,
+        "start",
+        TEXT,
+        false,
+        &clip(label, 28),
+    );
+    let Some(parts) = parts else {
+        doc.text(plot.x + 4.0, text_y, "start", TEXT, false, "no jobs");
+        return;
+    };
+    let mut x = 0.0;
+    for (part, ms) in PARTS.iter().zip(parts) {
+        if *ms <= 0.0 {
+            continue;
+        }
+        let title = format!("{label}, {name}: {} {} ms per job", part.name, fmt_ms(*ms));
+        doc.rect_titled(x_of(x), by, x_of(x + ms) - x_of(x), BAR, part.fill, &title);
+        x += ms;
+    }
+    let total = format!("{} ms", fmt_ms(x));
+    doc.text(x_of(x) + 6.0, text_y, "start", TEXT, false, &total);
+}
+
+/// The panel's axis at `axis_y`: its line, ticks with their values, and
+/// its name.
+fn draw_axis(
+    doc: &mut Doc,
+    axis_y: f64,
+    plot: &Plot,
+    tick_values: &[f64],
+    x_of: &dyn Fn(f64) -> f64,
+) {
+    doc.line(plot.x, axis_y, plot.x + plot.w, axis_y, "#444");
+    for t in tick_values {
+        doc.line(x_of(*t), axis_y, x_of(*t), axis_y + 5.0, "#444");
+        doc.text(x_of(*t), axis_y + 19.0, "middle", TEXT, false, &fmt_ms(*t));
+    }
+    doc.text(
+        plot.x + plot.w / 2.0,
+        axis_y + 37.0,
+        "middle",
+        TEXT,
+        false,
+        "mean time per job (ms)",
+    );
 }
 
 /// The parts' legend, wrapped into rows; returns the y below it.
