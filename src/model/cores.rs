@@ -153,6 +153,8 @@ impl Cores {
         self.push(tid, gen, until_s);
     }
 
+    /// Adds thread `tid`'s segment end to the heap, and to the front if
+    /// it comes first.
     #[inline]
     fn push(&mut self, tid: u32, gen: u32, until_s: f64) {
         let key = finish_key(until_s, tid, gen);
@@ -170,17 +172,10 @@ impl Cores {
         Some(top)
     }
 
-    /// When the next segment ends, given which entries are still live.
-    #[cfg(test)]
-    pub fn next_finish(&mut self, live: impl Fn(u32, u32) -> bool) -> Option<Ns> {
-        self.finish_before(None, live)
-    }
-
     /// When the next segment ends, if that is before `limit` (any time
-    /// with `None`), given which entries are still live. The answer is
-    /// [`Cores::next_finish`]'s, compared without rounding it up to whole
-    /// ns where the limit is nearer: most events come before the next
-    /// completion.
+    /// with `None`), given which entries are still live. The end is
+    /// compared with the limit without rounding it up to whole ns first
+    /// where it is exact to: most events come before the next completion.
     #[inline]
     pub fn finish_before(
         &mut self,
@@ -211,7 +206,7 @@ impl Cores {
         None
     }
 
-    /// Takes the segment that ends next (after [`Cores::next_finish`]).
+    /// Takes the segment that ends next (after [`Cores::finish_before`]).
     pub fn pop_finished(&mut self) -> Option<(u32, u32)> {
         let top = self.pop()?;
         self.runnable -= 1;
@@ -364,7 +359,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finish_before_is_next_finish_compared_with_the_limit() {
+    fn finish_before_is_the_next_end_compared_with_the_limit() {
         // Fractional service values (more threads than cores), exact
         // integers, ties at the limit, and limits around huge ones.
         use rand::{Rng, SeedableRng};
@@ -383,7 +378,7 @@ mod tests {
                 c.advance(now);
                 c.run(t, 0, c.service() + work);
             }
-            let next = c.next_finish(|_, _| true).unwrap();
+            let next = c.finish_before(None, |_, _| true).unwrap();
             for limit in [
                 next - 1,
                 next,
@@ -413,7 +408,7 @@ mod tests {
         for t in 0..4 {
             c.run(t, 0, 100_000.0);
         }
-        let at = c.next_finish(|_, _| true).unwrap();
+        let at = c.finish_before(None, |_, _| true).unwrap();
         assert_eq!(at, 200_000);
         c.advance(at);
         assert!((c.busy_ns - 400_000.0).abs() < 1.0);
@@ -424,9 +419,9 @@ mod tests {
         let mut c = Cores::new(4);
         c.run(0, 0, 50_000.0);
         c.run(1, 0, 80_000.0);
-        assert_eq!(c.next_finish(|_, _| true), Some(50_000));
+        assert_eq!(c.finish_before(None, |_, _| true), Some(50_000));
         c.advance(50_000);
         c.pop_finished();
-        assert_eq!(c.next_finish(|_, _| true), Some(80_000));
+        assert_eq!(c.finish_before(None, |_, _| true), Some(80_000));
     }
 }

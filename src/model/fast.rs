@@ -623,9 +623,6 @@ impl<'p> Fast<'p> {
 
     /// The job on `tid` is complete: record it, let the next jobs in, then
     /// free the thread (after the admissions, as the general path does).
-    /// Out of line: once per job, where the steps run several times, and
-    /// inlined it makes every step save more registers.
-    #[inline(never)]
     fn end_job(&mut self, tid: u32) {
         let now = self.now;
         let s = &self.slots[tid as usize];
