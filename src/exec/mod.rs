@@ -25,7 +25,7 @@ pub use slot::GilSlot;
 
 use crate::config::Guard;
 use crate::metrics::{JobRecord, Recorder, TimeBreakdown};
-use crate::plan::{Action, ArrivalPlan, JobId, Plan};
+use crate::plan::{Action, ArrivalPlan, JobCursor, JobId, Plan};
 use crate::work::counter::{Counter, CounterResult, INCREMENT_COST};
 use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration, SpeedMeter};
@@ -141,6 +141,27 @@ pub(crate) fn trace_queue(ticket: JobTicket, start: Instant) {
     tracing::trace!(name: "queue", dur_ns = start.saturating_duration_since(ticket.due).as_nanos() as u64, job = ticket.id.index);
 }
 
+/// A job's actions in order ([`RunShared::actions`]), ending early once the
+/// run is cancelled. A `take_while` over the cursor did the same, but its
+/// `next` was not inlined into the job loops, so each action went through
+/// memory and was read back in pieces.
+pub(crate) struct Actions<'a> {
+    cursor: JobCursor<'a>,
+    cancelled: &'a AtomicBool,
+}
+
+impl Iterator for Actions<'_> {
+    type Item = Action;
+
+    #[inline]
+    fn next(&mut self) -> Option<Action> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.cursor.next()
+    }
+}
+
 /// Reports a job that unwound (panicked) instead of finishing, so the driver
 /// is not left waiting for a completion that never comes.
 pub(crate) struct JobGuard<'a> {
@@ -251,8 +272,11 @@ impl RunShared {
     }
 
     /// Job `id`'s actions in order, ending early once the run is cancelled.
-    pub(crate) fn actions(&self, id: JobId) -> impl Iterator<Item = Action> + '_ {
-        self.plan.cursor(id).take_while(|_| !self.cancelled())
+    pub(crate) fn actions(&self, id: JobId) -> Actions<'_> {
+        Actions {
+            cursor: self.plan.cursor(id),
+            cancelled: &self.cancelled,
+        }
     }
 
     /// Rings `bell` after each completion instead of a bell of its own, so

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rand_pcg::Pcg64Mcg;
 
-use super::{dist, PlanStep};
+use super::{dist, JobId, PlanStep};
 use crate::config::{DurationSpec, Guard};
 
 /// One leaf step of a job, with its duration drawn.
@@ -72,10 +72,12 @@ pub struct JobCursor<'a> {
     rng: LazyRng,
 }
 
-/// A [`Pcg64Mcg`] made on first use.
+/// A [`Pcg64Mcg`] made on first use, from a seed also worked out on first
+/// use (three SplitMix rounds that a job of fixed durations never needs).
 struct LazyRng {
     make: fn(u64) -> Pcg64Mcg,
-    seed: u64,
+    seed: fn(u64, JobId) -> u64,
+    of: (u64, JobId),
     rng: Option<Pcg64Mcg>,
 }
 
@@ -86,14 +88,22 @@ impl LazyRng {
         if let DurationSpec::Fixed(d) = spec {
             return *d;
         }
-        let (make, seed) = (self.make, self.seed);
-        dist::sample(spec, self.rng.get_or_insert_with(|| make(seed)))
+        let (make, seed, (plan_seed, id)) = (self.make, self.seed, self.of);
+        dist::sample(
+            spec,
+            self.rng.get_or_insert_with(|| make(seed(plan_seed, id))),
+        )
     }
 }
 
 impl<'a> JobCursor<'a> {
-    /// A cursor over `steps`, drawing from the stream `make(seed)`.
-    pub(super) fn new(steps: &'a [PlanStep], make: fn(u64) -> Pcg64Mcg, seed: u64) -> Self {
+    /// A cursor over `steps`, drawing from the stream `make(seed(of))`.
+    pub(super) fn new(
+        steps: &'a [PlanStep],
+        make: fn(u64) -> Pcg64Mcg,
+        seed: fn(u64, JobId) -> u64,
+        of: (u64, JobId),
+    ) -> Self {
         Self {
             root: Frame {
                 steps,
@@ -105,6 +115,7 @@ impl<'a> JobCursor<'a> {
             rng: LazyRng {
                 make,
                 seed,
+                of,
                 rng: None,
             },
         }
@@ -114,6 +125,9 @@ impl<'a> JobCursor<'a> {
 impl Iterator for JobCursor<'_> {
     type Item = Action;
 
+    // Inlined into the job loops, a job's action stays in registers instead
+    // of being stored and read back in pieces.
+    #[inline]
     fn next(&mut self) -> Option<Action> {
         loop {
             let frame = match self.nested.last_mut() {

@@ -224,7 +224,8 @@ impl Plan {
         JobCursor::new(
             &self.groups[id.group].steps,
             Pcg64Mcg::seed_from_u64,
-            job_seed(self.seed, id),
+            job_seed,
+            (self.seed, id),
         )
     }
 
