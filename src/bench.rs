@@ -23,6 +23,8 @@ use crate::work::kernel::{spin, Calibration};
 use crate::work::sleep::overshoot_us;
 
 pub mod bare;
+pub mod floor;
+pub mod turns;
 use bare::Bare;
 
 /// One measured figure.
@@ -321,6 +323,17 @@ pub fn io_precision(
             base99,
             "µs",
         ));
+        if let Some((p50, _)) = turns::taking_turns_overshoot_us(d, size.io_samples) {
+            figs.push(figure(
+                "io",
+                format!(
+                    "{label} nanosleep by two threads on two CPUs taking turns, overshoot p50 (×{:.2} plain)",
+                    p50 / base50.max(1.0)
+                ),
+                p50,
+                "µs",
+            ));
+        }
         let set = job_set(vec![group(
             size.io_samples,
             Arrival::Closed {
@@ -554,6 +567,7 @@ pub fn against_bare_only(
         .into_iter()
         .filter(|(s, _)| s.name.contains(only))
         .collect();
+    per_job_floor(size, c, figs);
     for (spec, kind) in &pairs {
         throughput_against_bare(size, c, spec, *kind, figs)?;
     }
@@ -561,6 +575,37 @@ pub fn against_bare_only(
         io_cpu_against_bare(size, c, spec, *kind, figs)?;
     }
     Ok(())
+}
+
+/// What gilsim's job path adds to a 1 µs job on one thread, beside the
+/// least any per-job measurement adds ([`floor`]), and the ceiling that
+/// floor puts on a harness's throughput against a bare program.
+fn per_job_floor(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) {
+    let rounds = if size.pairs >= BenchSize::FULL.pairs {
+        60
+    } else {
+        10
+    };
+    let p = floor::per_job_costs(c, rounds, (size.throughput_jobs / 10).max(100));
+    let job = format!("1µs job on one thread ({:.0} ns bare)", p.bare_ns);
+    figs.push(figure(
+        "harness",
+        format!("{job}: what gilsim's job path adds (median of {rounds} rounds)"),
+        p.gilsim_ns,
+        "ns",
+    ));
+    figs.push(figure(
+        "harness",
+        format!("{job}: the least any per-job measurement adds (two clock readings, buffered spans, a count)"),
+        p.floor_ns,
+        "ns",
+    ));
+    figs.push(figure(
+        "harness",
+        "ceiling for any harness that measures each 1µs job: bare ÷ (bare + that least)",
+        p.floor_ceiling(),
+        "× bare",
+    ));
 }
 
 /// Side-by-side pairs, gilsim then bare, each giving a figure of both.
