@@ -211,12 +211,16 @@ fn tokio_runtime(kind: Bare, workers: usize) -> (TokioRt, Option<std::thread::Jo
         );
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        reduce_timer_slack();
-        rt.block_on(async {
-            let _ = stopped.await;
-        });
-    });
+    // Named, so that a profile tells it from gilsim's runtime thread.
+    let thread = std::thread::Builder::new()
+        .name("bare-tokio-ct".into())
+        .spawn(move || {
+            reduce_timer_slack();
+            rt.block_on(async {
+                let _ = stopped.await;
+            });
+        })
+        .expect("a thread for the bare current_thread runtime");
     (
         TokioRt {
             handle,
