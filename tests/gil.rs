@@ -163,18 +163,32 @@ fn lost(r: &Value, name: &str) -> (u64, u64) {
 
 #[test]
 fn counters_lose_updates_only_where_cpython_does() {
-    let r = counter_report(true);
-    assert_eq!(
-        lost(&r, "plus_equals").0,
-        0,
-        "`counter += 1` must not lose under the GIL"
-    );
+    // `counter = counter + f()` loses only when a forced switch lands inside
+    // its window *and* another thread of the same counter runs before the
+    // write: a matter of timing. On a host that hands the GIL around
+    // quickly, about one mixed run in 20 lost nothing there (3 of 60 runs,
+    // the binary before this test changed included). So up to three runs:
+    // a GIL that cannot lose updates loses in none of them. The `+=` and
+    // guarded counters must lose nothing in every run.
+    let mut lost_call = 0;
+    for _ in 0..3 {
+        let r = counter_report(true);
+        assert_eq!(
+            lost(&r, "plus_equals").0,
+            0,
+            "`counter += 1` must not lose under the GIL"
+        );
+        assert_eq!(lost(&r, "locked").0, 0);
+        assert_eq!(lost(&r, "atomic").0, 0);
+        lost_call = lost(&r, "plus_call").0;
+        if lost_call > 0 {
+            break;
+        }
+    }
     assert!(
-        lost(&r, "plus_call").0 > 0,
-        "`counter = counter + f()` must lose under the GIL"
+        lost_call > 0,
+        "`counter = counter + f()` must lose under the GIL (it lost nothing in three runs)"
     );
-    assert_eq!(lost(&r, "locked").0, 0);
-    assert_eq!(lost(&r, "atomic").0, 0);
 }
 
 #[test]
