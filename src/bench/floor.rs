@@ -16,18 +16,18 @@
 //! speed drifts over seconds, and a difference taken within one round is
 //! steadier than one taken across long runs.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::config::{Arrival, DurationSpec, GilSettings, GroupSpec, JobSet, Step};
+use super::{group, job_set, median};
+use crate::config::{Arrival, DurationSpec, Step};
 use crate::exec::{clock, JobTicket, RunShared};
 use crate::hist::new_histogram;
 use crate::plan::{JobId, Plan};
-use crate::work::kernel::{spin, Calibration};
+use crate::work::kernel::{spin, thread_cpu_ns, Calibration};
 
 /// Spans the floor keeps before adding them to its histograms (as gilsim's
 /// recorder shards do).
@@ -96,25 +96,6 @@ impl Floor {
     }
 }
 
-/// One group of `jobs` batch jobs of [`JOB_CPU`].
-fn job_set(jobs: u64) -> JobSet {
-    JobSet {
-        name: "per-job cost".into(),
-        description: None,
-        seed: 0,
-        gil: GilSettings::default(),
-        backends: vec![],
-        groups: vec![GroupSpec {
-            name: "jobs".into(),
-            jobs,
-            arrival: Arrival::Batch,
-            steps: vec![Step::Cpu(DurationSpec::Fixed(JOB_CPU))],
-        }],
-        source: PathBuf::from("<per-job cost>"),
-        model_cores: None,
-    }
-}
-
 /// Thread CPU time per call of `f` over `n` calls, ns.
 fn per_call(n: u64, mut f: impl FnMut()) -> f64 {
     let t = thread_cpu_ns();
@@ -124,22 +105,18 @@ fn per_call(n: u64, mut f: impl FnMut()) -> f64 {
     thread_cpu_ns().saturating_sub(t) as f64 / n.max(1) as f64
 }
 
-fn thread_cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    (t.tv_sec.max(0) as u64) * 1_000_000_000 + t.tv_nsec.max(0) as u64
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
 /// Measures [`PerJobCosts`] in `rounds` rounds of `per_round` jobs each
 /// (gilsim, the floor, the bare kernel in turn).
 pub fn per_job_costs(c: Calibration, rounds: usize, per_round: u64) -> PerJobCosts {
     let rounds = rounds.max(1);
     let iters = c.iters_for(JOB_CPU);
-    let plan = Arc::new(Plan::new(&job_set(rounds as u64 * per_round)));
+    let jobs = rounds as u64 * per_round;
+    let set = job_set(vec![group(
+        jobs,
+        Arrival::Batch,
+        Step::Cpu(DurationSpec::Fixed(JOB_CPU)),
+    )]);
+    let plan = Arc::new(Plan::new(&set));
     let (tx, _rx) = crossbeam_channel::unbounded();
     // As the driver runs a batch: completions are counted, not sent.
     let shared = RunShared::new(plan, c, None, tx).sending_only(vec![false]);

@@ -14,16 +14,9 @@
 //! µs on a CPU idle for 3 ms before. This figure shows that spread beside
 //! the plain one, so a backend's ratio can be read against both.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::work::sleep::precise_sleep;
-
-/// One wait of `d` through [`precise_sleep`]; its overshoot in µs.
-fn overshoot(d: Duration) -> f64 {
-    let t = Instant::now();
-    precise_sleep(d);
-    t.elapsed().saturating_sub(d).as_secs_f64() * 1e6
-}
+use crate::work::sleep::{overshoot_once_us, p50_p99};
 
 /// The first two CPUs this process may run on, if it may run on two.
 fn two_cpus() -> Option<(usize, usize)> {
@@ -63,7 +56,11 @@ pub fn taking_turns_overshoot_us(d: Duration, samples: u64) -> Option<(f64, f64)
     let other = std::thread::spawn(move || {
         let pinned = pin(b);
         for () in turn {
-            let _ = report.send(if pinned { overshoot(d) } else { f64::NAN });
+            let _ = report.send(if pinned {
+                overshoot_once_us(d)
+            } else {
+                f64::NAN
+            });
         }
     });
     let mine = std::thread::spawn(move || {
@@ -71,7 +68,11 @@ pub fn taking_turns_overshoot_us(d: Duration, samples: u64) -> Option<(f64, f64)
         let mut v = Vec::with_capacity(samples as usize);
         for i in 0..samples.max(2) {
             if i % 2 == 0 {
-                v.push(if pinned { overshoot(d) } else { f64::NAN });
+                v.push(if pinned {
+                    overshoot_once_us(d)
+                } else {
+                    f64::NAN
+                });
             } else {
                 let _ = go.send(());
                 v.push(reported.recv().unwrap_or(f64::NAN));
@@ -79,14 +80,12 @@ pub fn taking_turns_overshoot_us(d: Duration, samples: u64) -> Option<(f64, f64)
         }
         v
     });
-    let mut v = mine.join().ok()?;
+    let v = mine.join().ok()?;
     let _ = other.join();
     if v.iter().any(|x| x.is_nan()) {
         return None;
     }
-    v.sort_by(f64::total_cmp);
-    let p99 = v[(v.len() * 99 / 100).min(v.len() - 1)];
-    Some((v[v.len() / 2], p99))
+    Some(p50_p99(v))
 }
 
 #[cfg(test)]

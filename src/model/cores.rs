@@ -36,11 +36,14 @@ fn finish_key(at_s: f64, tid: u32, gen: u32) -> u128 {
 /// The `(at_s, tid, gen)` of a [`finish_key`].
 #[inline]
 fn finish_of(key: u128) -> (f64, u32, u32) {
-    (
-        from_total_order_bits((key >> 64) as u64),
-        (key >> 32) as u32,
-        key as u32,
-    )
+    let (tid, gen) = thread_of(key);
+    (from_total_order_bits((key >> 64) as u64), tid, gen)
+}
+
+/// The `(tid, gen)` of a [`finish_key`], without decoding its time.
+#[inline]
+fn thread_of(key: u128) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
 }
 
 /// `x`'s bits mapped so that unsigned integer order is `f64::total_cmp`'s
@@ -183,7 +186,7 @@ impl Cores {
         live: impl Fn(u32, u32) -> bool,
     ) -> Option<Ns> {
         while let Some((top, at_s)) = self.front {
-            let (tid, gen) = ((top >> 32) as u32, top as u32);
+            let (tid, gen) = thread_of(top);
             if self.withdrawn == 0 || live(tid, gen) {
                 debug_assert!(live(tid, gen), "a live entry at the top");
                 let left = (at_s - self.s).max(0.0);

@@ -65,13 +65,21 @@ pub fn sleep_until(deadline: Instant) {
 /// in microseconds. What `gilsim calibrate` prints and the yardstick the
 /// benchmark compares every backend's waits against.
 pub fn overshoot_us(d: Duration, samples: u64) -> (f64, f64) {
-    let mut v: Vec<f64> = (0..samples.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            precise_sleep(d);
-            t.elapsed().saturating_sub(d).as_secs_f64() * 1e6
-        })
-        .collect();
+    p50_p99((0..samples.max(1)).map(|_| overshoot_once_us(d)).collect())
+}
+
+/// How much longer than `d` one wait through [`precise_sleep`] lasted, µs.
+pub fn overshoot_once_us(d: Duration) -> f64 {
+    let t = Instant::now();
+    precise_sleep(d);
+    t.elapsed().saturating_sub(d).as_secs_f64() * 1e6
+}
+
+/// The p50 and p99 of `v` (NaN for none).
+pub fn p50_p99(mut v: Vec<f64>) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
 }
