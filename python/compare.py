@@ -113,6 +113,24 @@ def latency_ms(backend: str, group: str, stat: str) -> Extractor:
     return extract
 
 
+def queue_ms(backend: str, group: str, stat: str) -> Extractor:
+    """A group's queue_us statistic (due time to the job's start), in ms."""
+    def extract(report: Json) -> float:
+        q = group_of(run_of(report, backend), group).get("queue_us") or {}
+        return _number(q.get(stat), f"{backend}/{group}.queue_us.{stat}") / 1e3
+    return extract
+
+
+def cpu_per_job_us(backend: str, group: str) -> Extractor:
+    """A group's CPU time per job, in µs: its cpu steps and every
+    interpreter cost charged under the GIL."""
+    def extract(report: Json) -> float:
+        g = group_of(run_of(report, backend), group)
+        cpu = _number((g.get("time_s") or {}).get("cpu"), f"{backend}/{group}.time_s.cpu")
+        return _ratio(cpu * 1e6, _number(g.get("jobs"), f"{backend}/{group}.jobs"), f"{backend} cpu / jobs")
+    return extract
+
+
 def latency_mean_excess_ms(backend: str, baseline: str, group: str) -> Extractor:
     """Mean latency of `group` under `backend` minus under `baseline`, in ms."""
     with_, without = latency_ms(backend, group, "mean"), latency_ms(baseline, group, "mean")
@@ -254,9 +272,18 @@ PHENOMENA: tuple[Phenomenon, ...] = (
         for variant in ("inline", "threadpool", "processpool")
         for stat in ("max", "p50")
     ), rounds=ASYNCIO_ROUNDS),
+    # The last two kinds of rows say why the latencies differ: the CPU each
+    # request costs (CPython: the whole process's, kernel included; gilsim:
+    # the work and the [gil.cost] charges), and the time from a request's
+    # due time to its handler's start (gilsim: the job's queue time).
     Phenomenon("service_knee", (
         *(_service(b, stat) for b in ("asyncio", "pool") for stat in ("p50", "p99")),
         *(Figure(f"{b}_busy", "share", py_value(f"{b}_busy"), "service_knee", cpu_busy(b, "requests"))
+          for b in ("asyncio", "pool")),
+        *(Figure(f"{b}_cpu_us", "us", py_value(f"{b}_cpu_us"), "service_knee", cpu_per_job_us(b, "requests"))
+          for b in ("asyncio", "pool")),
+        *(Figure(f"{b}_start_p50_ms", "ms", py_value(f"{b}_start_p50_ms"), "service_knee",
+                 queue_ms(b, "requests", "p50"))
           for b in ("asyncio", "pool")),
     )),
 )

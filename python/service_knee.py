@@ -20,8 +20,30 @@ Latency runs from each request's scheduled arrival (CLOCK_MONOTONIC, shared
 by both processes) to the end of its CPU work. At RATE the GIL is about
 70-80% busy, where the interpreter's own costs decide the queueing.
 
-Figures (ms): {asyncio,pool}_{p50,p99}_ms, and {asyncio,pool}_busy, the
-process's CPU time over the run's wall time (about the GIL's busy share).
+The CPU work is CPU_MS of this thread's CPU time, not a loop count fixed at
+start-up: the loop runs in chunks sized from a calibration, and stops once
+`time.thread_time()` has advanced by CPU_MS. On the shared VMs this is run
+on, the interpreter's speed moves by 10-20% between one calibration and the
+next (three calibrations in a row gave 7,639, 8,924 and 9,454 iterations for
+0.5 ms), and near the knee a tenth more work per request moves the p50 by
+half: with a fixed count, runs of this program read an asyncio p50 of 3.9
+to 11.4 ms. The thread's CPU clock does not advance while it waits for the
+GIL, so the work is still interpreted CPU that holds the GIL and checks the
+eval breaker, as gilsim's `cpu` step is.
+
+Figures, per mode (asyncio, pool):
+  {mode}_p50_ms, {mode}_p99_ms   latency
+  {mode}_busy                    the process's CPU time over the run's wall
+                                 time (about the GIL's busy share)
+  {mode}_work_us                 mean CPU time of one request's work
+  {mode}_start_p50_ms            due time to the handler's first line (the
+                                 reader or receiving thread, the submit, the
+                                 wait for a worker and for the GIL)
+  {mode}_cpu_us                  process CPU time per request (user and
+                                 system, every thread)
+  {mode}_overhead_us             {mode}_cpu_us beyond the work: what the
+                                 interpreter, its event loop or threads and
+                                 the kernel spend per request
 Mirrored by configs/python/service_knee.toml.
 """
 
@@ -50,6 +72,42 @@ WORKERS = 8
 CONNECTIONS = 64
 SEED = 1
 REQ = struct.Struct("d")
+# The first chunk is this share of the work's estimated loop count; the
+# rest runs in chunks of half the remaining estimate each, so the last check
+# of the CPU clock (~0.3 µs each) comes within a few µs of the end.
+FIRST_CHUNK = 0.6
+
+
+class Work:
+    """CPU_MS of interpreted work per call, timed by the thread's CPU clock
+    (see the module doc), and the CPU time each call took."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.per_s = calibrate(seconds) / seconds    # loop iterations per CPU second
+        self.used: list[float] = []
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        t0 = time.thread_time()
+        end = t0 + self.seconds
+        n = int(self.per_s * self.seconds * FIRST_CHUNK)
+        spin(n)
+        while (t := time.thread_time()) < end:
+            chunk = max(20, int(self.per_s * (end - t) * 0.5))
+            spin(chunk)
+            n += chunk
+        used = time.thread_time() - t0
+        with self.lock:
+            self.used.append(used)
+            # Follow the interpreter's speed as it moves (see the module doc).
+            self.per_s = 0.9 * self.per_s + 0.1 * n / max(used, 1e-6)
+
+    def mean_us(self) -> float:
+        """Mean CPU time of the calls so far, in µs, and forget them."""
+        with self.lock:
+            used, self.used = self.used, []
+        return sum(used) / max(1, len(used)) * 1e6
 
 
 def precise_timers() -> None:
@@ -129,9 +187,10 @@ def requests_from(conn: socket.socket, buf: bytearray, data: bytes) -> list[floa
     return out
 
 
-def run_asyncio(n_cpu: int, rate: float, jobs: int) -> tuple[list[float], float]:
+def run_asyncio(work: Work, rate: float, jobs: int) -> tuple[list[float], list[float], float]:
     proc, dport, rport = start_harness(rate, jobs)
     latencies: list[float] = []
+    starts: list[float] = []
 
     async def main() -> float:
         loop = asyncio.get_running_loop()
@@ -145,11 +204,12 @@ def run_asyncio(n_cpu: int, rate: float, jobs: int) -> tuple[list[float], float]
         tasks = set()
 
         async def handle(due: float) -> None:
+            starts.append(time.perf_counter() - due)
             c = await pool.get()
             await loop.sock_sendall(c, b"x")
             await loop.sock_recv(c, 1)
             pool.put_nowait(c)
-            spin(n_cpu)
+            work()
             latencies.append(time.perf_counter() - due)
 
         await loop.sock_sendall(req, b"g")
@@ -172,24 +232,26 @@ def run_asyncio(n_cpu: int, rate: float, jobs: int) -> tuple[list[float], float]
 
     busy = asyncio.run(main())
     proc.wait()
-    return latencies, busy
+    return latencies, starts, busy
 
 
-def run_pool(n_cpu: int, rate: float, jobs: int) -> tuple[list[float], float]:
+def run_pool(work: Work, rate: float, jobs: int) -> tuple[list[float], list[float], float]:
     proc, dport, rport = start_harness(rate, jobs)
     latencies: list[float] = []
+    starts: list[float] = []
     conns: queue.Queue[socket.socket] = queue.Queue()
     for _ in range(WORKERS):
         conns.put(connect(dport))
     local = threading.local()
 
     def handle(due: float) -> None:
+        starts.append(time.perf_counter() - due)
         c = getattr(local, "conn", None)
         if c is None:
             c = local.conn = conns.get()
         c.sendall(b"x")
         c.recv(1)
-        spin(n_cpu)
+        work()
         latencies.append(time.perf_counter() - due)
 
     req = connect(rport)
@@ -210,7 +272,7 @@ def run_pool(n_cpu: int, rate: float, jobs: int) -> tuple[list[float], float]:
     busy = (time.process_time() - c0) / (time.perf_counter() - t0)
     req.sendall(b"e")
     proc.wait()
-    return latencies, busy
+    return latencies, starts, busy
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -226,14 +288,19 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=RATE)
     ap.add_argument("--jobs", type=int, default=JOBS)
     args = ap.parse_args()
-    n_cpu = calibrate(CPU_MS / 1e3)
+    work = Work(CPU_MS / 1e3)
     figures: dict[str, object] = {"rate": args.rate, "jobs": args.jobs, "delay_ms": DELAY_MS,
                                   "cpu_ms": CPU_MS, "workers": WORKERS}
     for name, run in (("asyncio", run_asyncio), ("pool", run_pool)):
-        lat, busy = run(n_cpu, args.rate, args.jobs)
+        lat, starts, busy = run(work, args.rate, args.jobs)
+        work_us = work.mean_us()
         figures[f"{name}_p50_ms"] = r(pct(lat, 0.50))
         figures[f"{name}_p99_ms"] = r(pct(lat, 0.99))
         figures[f"{name}_busy"] = r(busy)
+        figures[f"{name}_work_us"] = r(work_us, 1)
+        figures[f"{name}_start_p50_ms"] = r(pct(starts, 0.50))
+        figures[f"{name}_cpu_us"] = r(busy / args.rate * 1e6, 1)
+        figures[f"{name}_overhead_us"] = r(busy / args.rate * 1e6 - work_us, 1)
         figures[f"{name}_completed"] = len(lat)
     emit(figures)
 

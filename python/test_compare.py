@@ -107,6 +107,15 @@ class GilsimExtractors(unittest.TestCase):
         self.assertAlmostEqual(figure("asyncio_offload", "threadpool_max_ms").gilsim(ASYNCIO), 40.0)
         self.assertAlmostEqual(figure("asyncio_offload", "processpool_p50_ms").gilsim(ASYNCIO), 1.05)
 
+    def test_service_rows_read_cpu_per_job_and_queue_time(self):
+        served = group("requests", 1000, latency(4000.0))
+        served["time_s"]["cpu"] = 0.55           # 550 µs of charged CPU a job
+        served["queue_us"] = latency(800.0, 700.0)
+        rep = report("service_knee", [run("asyncio", 1.0, [served]), run("pool", 1.0, [served])])
+        self.assertAlmostEqual(figure("service_knee", "pool_cpu_us").gilsim(rep), 550.0)
+        self.assertAlmostEqual(figure("service_knee", "asyncio_start_p50_ms").gilsim(rep), 0.7)
+        self.assertAlmostEqual(figure("service_knee", "pool_busy").gilsim(rep), 0.55)
+
     def test_missing_backend_names_the_labels_present(self):
         with self.assertRaisesRegex(compare.ExtractError, r"'multiprocessing-pool'.*'sequential'"):
             figure("cpu_threads", "pool_speedup").gilsim(report("cpu_threads", CPU_THREADS["runs"][:2]))
