@@ -241,6 +241,57 @@ fn only_switches_that_land_inside_the_window_lose_updates() {
     );
 }
 
+/// A job stream beside a CPU-bound job, on a pool of 4 with and without a
+/// GIL. The stream's jobs are 20 ms apart, so each is over (its retake of
+/// the GIL after the IO included) before the next is due: nothing but the
+/// submitting thread's own timed wait ends the holder's turn.
+const SUBMITTED: &str = r#"
+[[backend]]
+kind = "threads"
+gil = true
+workers = 4
+name = "pool"
+[[backend]]
+kind = "threads"
+workers = 4
+name = "nogil"
+[[group]]
+name = "hog"
+jobs = 1
+steps = [{ cpu = "500ms" }]
+[[group]]
+name = "req"
+jobs = 20
+arrival = { rate = 50, process = "uniform" }
+steps = [{ io = "1ms" }]
+"#;
+
+#[test]
+fn a_gil_pools_jobs_wait_for_its_submitting_thread_on_both_engines() {
+    // In CPython a Python thread submits each job to a ThreadPoolExecutor
+    // under the GIL: beside a CPU-bound holder it waits for a forced switch
+    // (up to the 5 ms interval) before any worker can see the job. Without
+    // a GIL the job reaches an idle worker at once.
+    let real = run_toml(SUBMITTED);
+    let model = model_toml(SUBMITTED, &["--cores", "2"]);
+    for (engine, r) in [("real", &real), ("model", &model)] {
+        let q = |label: &str| {
+            group(run_of(r, label), "req")["queue_us"]["p50"]
+                .as_f64()
+                .unwrap()
+        };
+        let (gil, nogil) = (q("pool"), q("nogil"));
+        assert!(
+            (2_500.0..9_000.0).contains(&gil),
+            "{engine}: queue p50 {gil} µs under the GIL, expected about one switch interval"
+        );
+        assert!(
+            nogil < 1_000.0,
+            "{engine}: queue p50 {nogil} µs without a GIL"
+        );
+    }
+}
+
 /// CPU seconds per job of group `g` in backend `label`, at the kernel's
 /// calibrated speed (as [`wall_at_calibrated_speed`] does for walls).
 fn cpu_per_job(r: &Value, label: &str, g: &str) -> f64 {
@@ -257,7 +308,8 @@ fn cpu_per_job(r: &Value, label: &str, g: &str) -> f64 {
 #[test]
 fn interpreter_costs_are_charged_under_the_gil() {
     // Costs far above the real ones so they dominate: asyncio pays task +
-    // io_call + resume per job, a pool pays submit + io_call + complete.
+    // io_call + resume per job; a pool's worker pays io_call + complete,
+    // and its submitting thread submit, before the job starts.
     let r = run_toml(
         r#"
         [gil.cost]
@@ -293,8 +345,17 @@ fn interpreter_costs_are_charged_under_the_gil() {
     );
     let pool = cpu_per_job(&r, "pool", "g");
     assert!(
-        (0.0035..0.0065).contains(&pool),
-        "pool job cpu {pool:.4}s, expected ~4.5 ms of costs"
+        (0.0010..0.0025).contains(&pool),
+        "pool job cpu {pool:.4}s, expected ~1.5 ms of costs"
+    );
+    // One thread submits the 20 jobs, 3 ms each: the median job reaches
+    // the pool ~30 ms after it was due.
+    let queue = group(run_of(&r, "pool"), "g")["queue_us"]["p50"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        queue >= 25_000.0,
+        "pool queue p50 {queue} µs: the submits did not serialize before the jobs"
     );
     // Under one GIL the costs serialize even on 2 workers: 20 × 3.5 ms.
     let w = wall(&r, "asyncio");

@@ -97,12 +97,13 @@ steps = [{ cpu = "20ms" }]
     assert_eq!(run["deployment"]["dispatch"], "shared_queue");
     assert_eq!(run["deployment"]["load_spread"].as_f64(), Some(1.0));
     for p in per_process(run) {
-        // Its own GIL: its 4 jobs, never contended.
-        assert_eq!(p["gil"]["acquisitions"], 4, "{p}");
+        // Its own GIL: its 4 jobs and, before each, its submitting
+        // thread's submit; never contended.
+        assert_eq!(p["gil"]["acquisitions"], 8, "{p}");
         assert_eq!(p["gil"]["forced_switches"], 0, "{p}");
     }
     // The run's GIL figures add up the processes'.
-    assert_eq!(run["gil"]["acquisitions"], 16);
+    assert_eq!(run["gil"]["acquisitions"], 32);
     assert!(
         run_of(&r, "p1t4")["gil"]["forced_switches"]
             .as_u64()

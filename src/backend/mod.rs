@@ -16,6 +16,7 @@ mod limits;
 mod processes;
 mod rayon_pool;
 mod smol_rt;
+mod submitter;
 mod threads;
 mod tokio_rt;
 

@@ -58,8 +58,9 @@ impl Backend for RayonPool {
     fn launch(&self, shared: Arc<RunShared>) -> Result<Box<dyn Executor>, RunError> {
         // Every thread of the pool holds the run (see `thread_run`), so a
         // job carries only its ticket.
-        let pool = build_pool_with(&self.name, self.workers, move || thread_run::adopt(&shared))?;
-        Ok(Box::new(Running { pool }))
+        let run = shared.clone();
+        let pool = build_pool_with(&self.name, self.workers, move || thread_run::adopt(&run))?;
+        super::submitter::in_front_of(&shared, &self.name, Box::new(Running { pool }))
     }
 }
 

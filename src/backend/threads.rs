@@ -116,10 +116,11 @@ impl Backend for Threads {
                     .map_err(|e| self.spawn_error("a pool thread", e))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(Pool {
+        let pool = Box::new(Pool {
             tx: Some(tx),
             handles,
-        }))
+        });
+        super::submitter::in_front_of(&shared, &self.name, pool)
     }
 }
 
@@ -295,12 +296,7 @@ struct Pool {
 
 impl Executor for Pool {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
-        if let Some(tx) = &self.tx {
-            // Receivers live as long as the pool threads, which run until
-            // the sender is dropped in shutdown.
-            let _ = tx.send(ticket);
-        }
-        Ok(())
+        super::submitter::send_until_shutdown(&self.tx, ticket)
     }
 
     fn shutdown(mut self: Box<Self>) {

@@ -381,8 +381,9 @@ impl RunShared {
 
     /// [`RunShared::run_job_sync`] for a job handed to a pool's worker
     /// (`ThreadPoolExecutor.submit`): under a GIL it also charges the
-    /// interpreter's `submit` cost before the first step and `complete`
-    /// after the last, both under the GIL.
+    /// interpreter's `complete` cost after the last step, under the GIL.
+    /// (`submit` is charged on the pool's submitting thread, before the
+    /// job reaches the pool: see `backend/submitter.rs`.)
     pub fn run_job_pooled(&self, ticket: JobTicket) {
         self.run_job_on_thread(ticket, true)
     }
@@ -398,9 +399,6 @@ impl RunShared {
         // Clock reads are a good part of a short job's cost: a CPU step
         // starts from the previous reading and its end is the job's end.
         let mut at = Some(start);
-        if pooled {
-            at = self.charge(|c| c.submit, &mut slot, &mut times).or(at);
-        }
         for action in self.actions(ticket.id) {
             at = self.run_action_timed(action, &mut slot, &mut times, at);
         }

@@ -4,7 +4,11 @@
 //!   `thread_start` and ends with its job.
 //! - `threads`, `workers = N`, and `rayon`: N workers pull jobs from one
 //!   FIFO queue (rayon's `spawn_fifo` injector); an idle worker is woken
-//!   (`wake`). A job runs whole on its worker: IO blocks the worker.
+//!   (`wake`). A job runs whole on its worker: IO blocks the worker. Under
+//!   a GIL the jobs reach the queue through a submitting thread, as on the
+//!   real engine (`backend/submitter.rs`): woken (`wake`) when a job
+//!   arrives at its empty inbox, it takes the GIL, charges `submit` per
+//!   job, and releases the GIL only when its inbox is empty.
 //! - `tokio` (multi_thread or current_thread), `async-std`, `smol`: W
 //!   executor threads poll tasks from one FIFO ready queue (tokio's
 //!   per-worker queues and stealing balance out to that over a run). A task
@@ -40,16 +44,26 @@ pub(super) struct OffloadPool {
     gil: bool,
 }
 
+/// The Python thread that submits a GIL pool's jobs, and its inbox.
+pub(super) struct Submitter {
+    tid: Tid,
+    inbox: VecDeque<TaskId>,
+    /// Blocked on an empty inbox, without the GIL.
+    idle: bool,
+}
+
 /// The backend's placement state.
 pub(super) enum Exec {
     /// Before construction.
     Unset,
     /// A thread per job.
     PerJob,
-    /// Workers and a FIFO job queue.
+    /// Workers and a FIFO job queue, fed by a submitting thread under a
+    /// GIL.
     Pool {
         queue: VecDeque<TaskId>,
         idle: Vec<Tid>,
+        submitter: Option<Submitter>,
     },
     /// Executor threads, a ready queue, and the offload pools.
     Async {
@@ -76,10 +90,19 @@ impl Exec {
         };
         match spec.kind {
             BackendKind::Threads if workers == 0 => Exec::PerJob,
-            BackendKind::Threads | BackendKind::Rayon => Exec::Pool {
-                queue: VecDeque::new(),
-                idle: spawn(w, Role::Worker, gil, workers.max(1), ""),
-            },
+            BackendKind::Threads | BackendKind::Rayon => {
+                let idle = spawn(w, Role::Worker, gil, workers.max(1), "");
+                let submitter = gil.then(|| Submitter {
+                    tid: w.new_thread(Role::Submitter, true, |_| format!("{name}-submit")),
+                    inbox: VecDeque::new(),
+                    idle: true,
+                });
+                Exec::Pool {
+                    queue: VecDeque::new(),
+                    idle,
+                    submitter,
+                }
+            }
             BackendKind::Tokio | BackendKind::AsyncStd | BackendKind::Smol => {
                 let mode = spec.cpu_mode();
                 let idle = spawn(w, Role::Worker, gil, workers.max(1), "");
@@ -156,14 +179,29 @@ impl Exec {
                 th.ops.push_back(Op::JobStart);
                 w.sleep_then_wake(tid, Block::Start, w.costs.thread_start);
             }
-            Exec::Pool { queue, .. } => {
-                queue.push_back(task);
-                self.wake_worker(w);
+            Exec::Pool {
+                submitter: Some(sub),
+                ..
+            } => {
+                sub.inbox.push_back(task);
+                if sub.idle {
+                    sub.idle = false;
+                    w.sleep_then_wake(sub.tid, Block::Start, w.costs.wake);
+                }
             }
+            Exec::Pool { .. } => self.enqueue(w, task),
             Exec::Async { .. } => {
                 w.task(task).saved.push_back(Op::JobStart);
                 self.make_ready(w, task);
             }
+        }
+    }
+
+    /// Puts a job on the pool's queue and wakes an idle worker.
+    pub(super) fn enqueue(&mut self, w: &mut World<'_>, task: TaskId) {
+        if let Exec::Pool { queue, .. } = self {
+            queue.push_back(task);
+            self.wake_worker(w);
         }
     }
 
@@ -198,7 +236,14 @@ impl Exec {
                 w.end_thread(tid);
                 false
             }
-            (Exec::Pool { queue, idle }, Role::Worker) => match queue.pop_front() {
+            (
+                Exec::Pool {
+                    submitter: Some(sub),
+                    ..
+                },
+                Role::Submitter,
+            ) => sub.next(w, tid),
+            (Exec::Pool { queue, idle, .. }, Role::Worker) => match queue.pop_front() {
                 Some(task) => {
                     let th = &mut w.threads[tid as usize];
                     th.task = Some(task);
@@ -293,6 +338,33 @@ impl Exec {
     pub(super) fn offload_done(&mut self, w: &mut World<'_>, tid: Tid) {
         if let Some(task) = w.threads[tid as usize].task.take() {
             self.make_ready(w, task);
+        }
+    }
+}
+
+impl Submitter {
+    /// Queues the submitting thread's next ops: the next job's `submit`
+    /// under the GIL, the GIL's release once the inbox is empty, or
+    /// nothing (false: it blocks until a job arrives).
+    fn next(&mut self, w: &mut World<'_>, tid: Tid) -> bool {
+        let submit = w.interp.submit;
+        let th = &mut w.threads[tid as usize];
+        match self.inbox.pop_front() {
+            Some(task) => {
+                th.ops.push_back(Op::GilAcquire);
+                interp_ops(submit, &mut th.ops);
+                th.ops.push_back(Op::Submit(task));
+                true
+            }
+            None if th.holds_gil => {
+                th.ops.push_back(Op::GilRelease);
+                true
+            }
+            None => {
+                self.idle = true;
+                th.block = Block::Idle;
+                false
+            }
         }
     }
 }

@@ -47,6 +47,8 @@ pub(super) enum Role {
     Blocking,
     /// A worker of the CPU offload pool (cpu_mode = "rayon").
     Offload,
+    /// The Python thread that feeds a pool under a GIL (`submit`).
+    Submitter,
 }
 
 /// Why a thread is not running its ops.
@@ -116,6 +118,8 @@ pub(super) enum Op {
     EndJob,
     /// An offloaded action is complete: wake its task.
     OffloadDone,
+    /// The submitting thread hands this task to its pool.
+    Submit(TaskId),
 }
 
 /// Whether a thread goes on with its next op.

@@ -395,6 +395,10 @@ impl<'p> Sim<'p> {
                 self.exec.offload_done(&mut self.w, tid);
                 Flow::Continue
             }
+            Op::Submit(task) => {
+                self.exec.enqueue(&mut self.w, task);
+                Flow::Continue
+            }
         }
     }
 
@@ -412,10 +416,9 @@ impl<'p> Sim<'p> {
             self.w.span(tid, "queue", due, None);
         }
         // Pushed to the front in reverse: harness, then the interpreter's
-        // first cost (`submit` on a pool, `task` on an event loop).
-        let first = if self.exec.pooled() {
-            self.w.interp.submit
-        } else if self.exec.is_async() {
+        // first cost (`task` on an event loop; a pool's `submit` was
+        // charged on its submitting thread).
+        let first = if self.exec.is_async() {
             self.w.interp.task
         } else {
             0
