@@ -267,7 +267,7 @@ impl RunShared {
     /// Whether [`RunShared::cancel`] was called: one relaxed load, cheap
     /// enough for every tick.
     #[inline]
-    fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
 
