@@ -96,6 +96,13 @@ def _ratio(num: float, den: float, where: str) -> float:
 
 # gilsim-side figure builders: each returns an extractor over one report.
 
+def _group_cpu_s(run: Json, backend: str, group: str) -> float:
+    """A group's `time_s.cpu`: its cpu steps and the interpreter costs
+    charged under the GIL, in seconds."""
+    return _number((group_of(run, group).get("time_s") or {}).get("cpu"),
+                   f"{backend}/{group}.time_s.cpu")
+
+
 def wall_ratio(numerator: str, denominator: str) -> Extractor:
     """wall_s of backend `numerator` / wall_s of backend `denominator` (a speed-up)."""
     def extract(report: Json) -> float:
@@ -125,9 +132,10 @@ def cpu_per_job_us(backend: str, group: str) -> Extractor:
     """A group's CPU time per job, in µs: its cpu steps and every
     interpreter cost charged under the GIL."""
     def extract(report: Json) -> float:
-        g = group_of(run_of(report, backend), group)
-        cpu = _number((g.get("time_s") or {}).get("cpu"), f"{backend}/{group}.time_s.cpu")
-        return _ratio(cpu * 1e6, _number(g.get("jobs"), f"{backend}/{group}.jobs"), f"{backend} cpu / jobs")
+        run = run_of(report, backend)
+        cpu = _group_cpu_s(run, backend, group)
+        jobs = _number(group_of(run, group).get("jobs"), f"{backend}/{group}.jobs")
+        return _ratio(cpu * 1e6, jobs, f"{backend} cpu / jobs")
     return extract
 
 
@@ -154,8 +162,7 @@ def cpu_busy(backend: str, group: str) -> Extractor:
     share when every job runs under one GIL)."""
     def extract(report: Json) -> float:
         run = run_of(report, backend)
-        cpu = _number((group_of(run, group).get("time_s") or {}).get("cpu"),
-                      f"{backend}/{group}.time_s.cpu")
+        cpu = _group_cpu_s(run, backend, group)
         return _ratio(cpu, _number(run.get("wall_s"), f"{backend}.wall_s"), f"{backend} cpu / wall")
     return extract
 

@@ -241,6 +241,13 @@ fn only_switches_that_land_inside_the_window_lose_updates() {
     );
 }
 
+/// The p50 queue time (due to start) of group `g` in backend `label`, µs.
+fn queue_p50_us(r: &Value, label: &str, g: &str) -> f64 {
+    group(run_of(r, label), g)["queue_us"]["p50"]
+        .as_f64()
+        .expect("queue_us.p50 is a number")
+}
+
 /// A job stream beside a CPU-bound job, on a pool of 4 with and without a
 /// GIL. The stream's jobs are 20 ms apart, so each is over (its retake of
 /// the GIL after the IO included) before the next is due: nothing but the
@@ -275,12 +282,10 @@ fn a_gil_pools_jobs_wait_for_its_submitting_thread_on_both_engines() {
     let real = run_toml(SUBMITTED);
     let model = model_toml(SUBMITTED, &["--cores", "2"]);
     for (engine, r) in [("real", &real), ("model", &model)] {
-        let q = |label: &str| {
-            group(run_of(r, label), "req")["queue_us"]["p50"]
-                .as_f64()
-                .unwrap()
-        };
-        let (gil, nogil) = (q("pool"), q("nogil"));
+        let (gil, nogil) = (
+            queue_p50_us(r, "pool", "req"),
+            queue_p50_us(r, "nogil", "req"),
+        );
         assert!(
             (2_500.0..9_000.0).contains(&gil),
             "{engine}: queue p50 {gil} µs under the GIL, expected about one switch interval"
@@ -350,9 +355,7 @@ fn interpreter_costs_are_charged_under_the_gil() {
     );
     // One thread submits the 20 jobs, 3 ms each: the median job reaches
     // the pool ~30 ms after it was due.
-    let queue = group(run_of(&r, "pool"), "g")["queue_us"]["p50"]
-        .as_f64()
-        .unwrap();
+    let queue = queue_p50_us(&r, "pool", "g");
     assert!(
         queue >= 25_000.0,
         "pool queue p50 {queue} µs: the submits did not serialize before the jobs"

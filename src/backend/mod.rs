@@ -77,6 +77,18 @@ pub trait Executor: Send + Sync {
     fn shutdown(self: Box<Self>);
 }
 
+/// Queues `ticket` on a channel whose receiving threads run until
+/// shutdown drops the sender (`None` from then on: nothing to queue to).
+fn send_until_shutdown(
+    tx: &Option<crossbeam_channel::Sender<JobTicket>>,
+    ticket: JobTicket,
+) -> Result<(), RunError> {
+    if let Some(tx) = tx {
+        let _ = tx.send(ticket);
+    }
+    Ok(())
+}
+
 /// The backend implementing `spec`.
 pub fn backend_for(spec: &BackendSpec, cores: usize) -> Box<dyn Backend> {
     let workers = spec.resolved_workers(cores);

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use super::Executor;
+use super::{send_until_shutdown, Executor};
 use crate::error::RunError;
 use crate::exec::{GilSlot, JobTicket, RunShared};
 use crate::metrics::TimeBreakdown;
@@ -96,18 +96,6 @@ struct Submitting {
     tx: Option<Sender<JobTicket>>,
     /// Returns the pool when the inbox closes.
     thread: Option<JoinHandle<Box<dyn Executor>>>,
-}
-
-/// Queues `ticket` on a channel whose receiving threads run until
-/// shutdown drops the sender (`None` from then on: nothing to queue to).
-pub(super) fn send_until_shutdown(
-    tx: &Option<Sender<JobTicket>>,
-    ticket: JobTicket,
-) -> Result<(), RunError> {
-    if let Some(tx) = tx {
-        let _ = tx.send(ticket);
-    }
-    Ok(())
 }
 
 impl Executor for Submitting {

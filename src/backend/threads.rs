@@ -296,7 +296,7 @@ struct Pool {
 
 impl Executor for Pool {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
-        super::submitter::send_until_shutdown(&self.tx, ticket)
+        super::send_until_shutdown(&self.tx, ticket)
     }
 
     fn shutdown(mut self: Box<Self>) {
