@@ -89,11 +89,15 @@ fn io_backends() -> Vec<BackendSpec> {
     tokio_ct.name = "tokio current_thread".into();
     let mut tokio_mt = BackendSpec::new(BackendKind::Tokio, false);
     tokio_mt.name = "tokio multi_thread".into();
+    let mut tokio_aio = BackendSpec::new(BackendKind::Tokio, false);
+    tokio_aio.flavor = Some(Flavor::Asyncio);
+    tokio_aio.name = "tokio asyncio".into();
     vec![
         BackendSpec::new(BackendKind::Threads, false),
         BackendSpec::new(BackendKind::Rayon, false),
         tokio_mt,
         tokio_ct,
+        tokio_aio,
         BackendSpec::new(BackendKind::AsyncStd, false),
         BackendSpec::new(BackendKind::Smol, false),
     ]
@@ -746,7 +750,9 @@ fn against_bare_figure(
     with_goal(figure("harness", what, ratio, "× bare"), goal, met)
 }
 
-/// Each backend the bare programs exist for, with its bare program.
+/// Each backend the bare programs exist for, with its bare program (the
+/// asyncio flavor's is tokio's current_thread: the same runtime on one
+/// thread, in its own order).
 fn bare_pairs() -> Vec<(BackendSpec, Bare)> {
     let mut pool = BackendSpec::new(BackendKind::Threads, false);
     pool.workers = 2;
@@ -757,6 +763,7 @@ fn bare_pairs() -> Vec<(BackendSpec, Bare)> {
         Bare::ThreadPool,
         Bare::Rayon,
         Bare::TokioMulti,
+        Bare::TokioCurrent,
         Bare::TokioCurrent,
         Bare::AsyncStd,
         Bare::Smol,

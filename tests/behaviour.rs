@@ -272,3 +272,62 @@ fn a_closed_loop_client_queues_behind_earlier_jobs_on_a_work_stealing_pool() {
         / 1e3;
     assert!(model_p99_ms >= 30.0, "model: p99 {model_p99_ms:.1} ms");
 }
+
+/// asyncio's order against tokio's, on both engines. A's work runs 20–30
+/// ms. During it, request c1 arrives (22 ms) and B's IO reply comes (25
+/// ms). On tokio's current_thread c1 starts at 30 (it was spawned first)
+/// and ends at 56 (34 ms); under asyncio's order its reader's step comes
+/// with B's wake-up and queues c1's first step behind B's work (30–40), so
+/// c1 starts at 40 and ends at 74 (52 ms). c0 (due at 0) ends at 41 on both.
+const LOOP_ORDER: &str = r#"
+[[backend]]
+kind = "tokio"
+flavor = "asyncio"
+name = "aio"
+[[backend]]
+kind = "tokio"
+flavor = "current_thread"
+name = "ct"
+[[backend]]
+kind = "tokio"
+flavor = "asyncio"
+gil = true
+name = "aio+gil"
+[[group]]
+name = "a"
+jobs = 1
+steps = [{ io = "20ms" }, { cpu = "10ms" }]
+[[group]]
+name = "b"
+jobs = 1
+steps = [{ io = "25ms" }, { cpu = "10ms" }]
+[[group]]
+name = "c"
+jobs = 2
+arrival = { rate = 45.454545, process = "uniform" }
+steps = [{ io = "33ms" }, { cpu = "1ms" }]
+"#;
+
+#[test]
+fn an_asyncio_loop_starts_a_request_after_the_replies_that_came_with_it_on_both_engines() {
+    for (engine, r) in on_both_engines(LOOP_ORDER) {
+        let c_max = |label: &str| {
+            group(run_of(&r, label), "c")["latency_us"]["max"]
+                .as_f64()
+                .expect("latency max")
+                / 1e3
+        };
+        for label in ["aio", "aio+gil"] {
+            let c = c_max(label);
+            assert!(
+                (48.5..58.0).contains(&c),
+                "{engine} {label}: c1 took {c:.1} ms, expected about 52 (started behind B's work)"
+            );
+        }
+        let c = c_max("ct");
+        assert!(
+            (31.0..47.0).contains(&c),
+            "{engine} ct: the slowest c took {c:.1} ms, expected about 41 (c0; c1 about 34)"
+        );
+    }
+}

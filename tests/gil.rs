@@ -279,12 +279,10 @@ fn a_gil_pools_jobs_wait_for_its_submitting_thread_on_both_engines() {
     // under the GIL: beside a CPU-bound holder it waits for a forced switch
     // (up to the 5 ms interval) before any worker can see the job. Without
     // a GIL the job reaches an idle worker at once.
-    let real = run_toml(SUBMITTED);
-    let model = model_toml(SUBMITTED, &["--cores", "2"]);
-    for (engine, r) in [("real", &real), ("model", &model)] {
+    for (engine, r) in on_both_engines(SUBMITTED) {
         let (gil, nogil) = (
-            queue_p50_us(r, "pool", "req"),
-            queue_p50_us(r, "nogil", "req"),
+            queue_p50_us(&r, "pool", "req"),
+            queue_p50_us(&r, "nogil", "req"),
         );
         assert!(
             (2_500.0..9_000.0).contains(&gil),

@@ -83,7 +83,7 @@ matrix_test! {
     /// serialize (under a GIL, or inline on one event-loop thread).
     fn cpu_work_runs_in_parallel_only_outside_the_gil(case: Case) {
         let parallel = case.backend == Backend::Smol
-            || (!case.gil && case.backend != Backend::TokioCt);
+            || (!case.gil && !case.backend.one_thread());
         let expected = if parallel { 0.092..0.167 } else { 0.18..f64::MAX };
         // Other processes busy on a core hide any overlap, and a burst of
         // load during calibration skews the kernel's speed: a run that

@@ -9,6 +9,7 @@ mod async_park;
 mod async_std_rt;
 mod async_support;
 mod async_timer;
+mod asyncio_loop;
 mod chain;
 pub mod driver;
 mod kept;

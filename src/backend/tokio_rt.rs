@@ -4,6 +4,9 @@
 //!
 //! Jobs are tasks running [`run_job_async`]; IO waits use the precise
 //! timerfd sleep of [`super::async_timer`], not tokio's 1 ms timer wheel.
+//! The `asyncio` flavor runs a current_thread runtime whose one future is
+//! gilsim's asyncio-ordered loop ([`super::asyncio_loop`]), which holds the
+//! jobs' futures itself.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,11 +14,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle as TaskHandle;
 
 use super::async_support::{inline_groups, offload_for};
 use super::async_timer::{raise_fd_limit, tokio_sleep};
+use super::asyncio_loop;
 use super::kept::Kept;
 use super::{Backend, Executor};
 use crate::config::{CpuMode, Flavor};
@@ -64,7 +68,9 @@ impl Tokio {
                 b.worker_threads(self.workers);
                 b
             }
-            Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            Flavor::CurrentThread | Flavor::Asyncio => {
+                tokio::runtime::Builder::new_current_thread()
+            }
         };
         // IO for the timerfd sleeps; time for their fallback.
         let (prefix, next) = (self.name.clone(), AtomicUsize::new(0));
@@ -79,6 +85,70 @@ impl Tokio {
             })
             .on_thread_stop(thread_run::release);
         b
+    }
+
+    /// `current_thread`: a dedicated thread runs every task spawned through
+    /// the runtime's handle until told to stop.
+    fn current_thread(&self, rt: Runtime, shared: &Arc<RunShared>) -> Result<Engine, RunError> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = self.loop_thread(rt, shared, |_| async {
+            let _ = stopped.await;
+        })?;
+        Ok(Engine::Loop { stop, thread })
+    }
+
+    /// `asyncio`: a dedicated thread runs gilsim's asyncio-ordered loop,
+    /// which the driver sends jobs to.
+    fn asyncio(
+        &self,
+        rt: Runtime,
+        shared: &Arc<RunShared>,
+        offload: &Offload,
+    ) -> Result<Engine, RunError> {
+        let (tx, rx) = mpsc::unbounded_channel::<JobTicket>();
+        let inline = inline_groups(shared, offload);
+        let (run, offload) = (shared.clone(), offload.clone());
+        let make = move |ticket: JobTicket| -> asyncio_loop::JobFuture {
+            let shared = run.clone();
+            if inline.get(ticket.id.group).copied().unwrap_or(false) {
+                Box::pin(async move { shared.run_task_inline(ticket) })
+            } else {
+                // One tokio task polls every job: without `unconstrained`,
+                // tokio's per-task budget would run out across them.
+                Box::pin(tokio::task::unconstrained(run_job_async(
+                    shared,
+                    TokioPlatform,
+                    offload.clone(),
+                    ticket,
+                )))
+            }
+        };
+        let thread = self.loop_thread(rt, shared, move |run| asyncio_loop::run(rx, run, make))?;
+        Ok(Engine::Asyncio {
+            jobs: Some(tx),
+            thread,
+        })
+    }
+
+    /// Starts the thread that adopts the run and `block_on`s `main(run)`
+    /// on `rt`, then shuts the runtime down.
+    fn loop_thread<F: std::future::Future<Output = ()>>(
+        &self,
+        rt: Runtime,
+        shared: &Arc<RunShared>,
+        main: impl FnOnce(Arc<RunShared>) -> F + Send + 'static,
+    ) -> Result<JoinHandle<()>, RunError> {
+        let run = shared.clone();
+        std::thread::Builder::new()
+            .name(self.name.clone())
+            .spawn(move || {
+                reduce_timer_slack();
+                thread_run::adopt(&run);
+                rt.block_on(main(run));
+                rt.shutdown_timeout(SHUTDOWN_GRACE);
+                thread_run::release();
+            })
+            .map_err(|e| self.spawn_error("the runtime thread", e))
     }
 
     #[cfg(test)]
@@ -100,26 +170,8 @@ impl Backend for Tokio {
         let handle = rt.handle().clone();
         let engine = match self.flavor {
             Flavor::MultiThread => Engine::Pool(rt),
-            Flavor::CurrentThread => {
-                // The runtime's one thread: it runs every task spawned
-                // through the handle until told to stop.
-                let (stop, stopped) = oneshot::channel::<()>();
-                let run = shared.clone();
-                let thread = std::thread::Builder::new()
-                    .name(self.name.clone())
-                    .spawn(move || {
-                        reduce_timer_slack();
-                        thread_run::adopt(&run);
-                        drop(run);
-                        rt.block_on(async {
-                            let _ = stopped.await;
-                        });
-                        rt.shutdown_timeout(SHUTDOWN_GRACE);
-                        thread_run::release();
-                    })
-                    .map_err(|e| self.spawn_error("the runtime thread", e))?;
-                Engine::Loop { stop, thread }
-            }
+            Flavor::CurrentThread => self.current_thread(rt, &shared)?,
+            Flavor::Asyncio => self.asyncio(rt, &shared, &offload)?,
         };
         Ok(Box::new(Running {
             handle,
@@ -140,6 +192,11 @@ enum Engine {
     /// `current_thread`: a dedicated thread `block_on`s until `stop` fires.
     Loop {
         stop: oneshot::Sender<()>,
+        thread: JoinHandle<()>,
+    },
+    /// `asyncio`: a dedicated thread runs the loop until `jobs` hangs up.
+    Asyncio {
+        jobs: Option<mpsc::UnboundedSender<JobTicket>>,
         thread: JoinHandle<()>,
     },
 }
@@ -170,6 +227,14 @@ impl Running {
 
 impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
+        if let Engine::Asyncio { jobs, .. } = &self.engine {
+            // The loop reads it at its next select; it is gone only after
+            // shutdown, when nothing is left to run.
+            if let Some(jobs) = jobs {
+                let _ = jobs.send(ticket);
+            }
+            return Ok(());
+        }
         // A task reports its completion through `shared`; its handle is
         // kept only so that the driver frees it (`detach_or_keep`).
         let task = if self.inline.get(ticket.id.group).copied().unwrap_or(false) {
@@ -199,6 +264,10 @@ impl Executor for Running {
             Engine::Pool(rt) => rt.shutdown_timeout(SHUTDOWN_GRACE),
             Engine::Loop { stop, thread } => {
                 let _ = stop.send(());
+                let _ = thread.join();
+            }
+            Engine::Asyncio { jobs, thread } => {
+                drop(jobs);
                 let _ = thread.join();
             }
         }
@@ -437,6 +506,7 @@ mod tests {
 
     const MT: Option<Flavor> = Some(Flavor::MultiThread);
     const CT: Option<Flavor> = Some(Flavor::CurrentThread);
+    const AIO: Option<Flavor> = Some(Flavor::Asyncio);
 
     #[test]
     fn multi_thread_runs_every_mode_with_and_without_gil() {
@@ -449,27 +519,37 @@ mod tests {
     }
 
     #[test]
-    fn io_overlaps_on_both_flavors() {
+    fn asyncio_runs_every_mode_with_and_without_gil() {
+        all_modes_complete(BackendKind::Tokio, AIO, 0);
+    }
+
+    #[test]
+    fn io_overlaps_on_every_flavor() {
         io_overlaps(&spec(BackendKind::Tokio, false, MT, CpuMode::Inline, 0));
-        io_overlaps(&spec(BackendKind::Tokio, false, CT, CpuMode::Inline, 0));
-        io_overlaps(&spec(BackendKind::Tokio, true, CT, CpuMode::Inline, 0));
+        for flavor in [CT, AIO] {
+            io_overlaps(&spec(BackendKind::Tokio, false, flavor, CpuMode::Inline, 0));
+            io_overlaps(&spec(BackendKind::Tokio, true, flavor, CpuMode::Inline, 0));
+        }
     }
 
     #[test]
-    fn inline_cpu_serializes_on_current_thread() {
+    fn inline_cpu_serializes_on_one_thread() {
         cpu_serializes(&spec(BackendKind::Tokio, false, CT, CpuMode::Inline, 0));
+        cpu_serializes(&spec(BackendKind::Tokio, false, AIO, CpuMode::Inline, 0));
     }
 
     #[test]
-    fn offloaded_cpu_overlaps_on_current_thread() {
-        cpu_overlaps(&spec(
-            BackendKind::Tokio,
-            false,
-            CT,
-            CpuMode::SpawnBlocking,
-            0,
-        ));
-        cpu_overlaps(&spec(BackendKind::Tokio, false, CT, CpuMode::Rayon, 0));
+    fn offloaded_cpu_overlaps_on_one_thread() {
+        for flavor in [CT, AIO] {
+            cpu_overlaps(&spec(
+                BackendKind::Tokio,
+                false,
+                flavor,
+                CpuMode::SpawnBlocking,
+                0,
+            ));
+            cpu_overlaps(&spec(BackendKind::Tokio, false, flavor, CpuMode::Rayon, 0));
+        }
     }
 
     #[test]

@@ -705,9 +705,10 @@ impl Base {
 }
 
 /// Whether `backend.*.workers` sets this backend: every kind but a
-/// current_thread tokio runtime, which has exactly one worker.
+/// one-thread tokio runtime (current_thread, asyncio), which has exactly
+/// one worker.
 fn has_workers(b: &BackendSpec) -> bool {
-    !(b.kind == BackendKind::Tokio && b.flavor == Some(Flavor::CurrentThread))
+    !(b.kind == BackendKind::Tokio && b.flavor.is_some_and(Flavor::one_thread))
 }
 
 /// The sub-table `name` of `doc`, created when absent.

@@ -652,7 +652,9 @@ fn scaled_by(key: &Key, run: &RunReport) -> bool {
         Target::Workers(Backends::Label(l)) | Target::Processes(l) => *l == run.backend,
         Target::Workers(Backends::All) => {
             !(run.kind == BackendKind::Tokio.as_str()
-                && run.flavor.as_deref() == Some(Flavor::CurrentThread.as_str()))
+                && [Flavor::CurrentThread, Flavor::Asyncio]
+                    .iter()
+                    .any(|f| run.flavor.as_deref() == Some(f.as_str())))
         }
         _ => true,
     }

@@ -162,8 +162,12 @@ impl BackendKind {
 pub enum Flavor {
     /// A work-stealing pool of `workers` threads.
     MultiThread,
-    /// One thread runs every task (like an asyncio event loop).
+    /// One thread runs every task (like an asyncio event loop), in tokio's
+    /// order.
     CurrentThread,
+    /// One thread runs every task in CPython asyncio's order, and jobs
+    /// arrive through a reading task (`backend/asyncio_loop.rs`).
+    Asyncio,
 }
 
 impl Flavor {
@@ -172,7 +176,13 @@ impl Flavor {
         match self {
             Flavor::MultiThread => "multi_thread",
             Flavor::CurrentThread => "current_thread",
+            Flavor::Asyncio => "asyncio",
         }
+    }
+
+    /// Whether one thread runs every task (`workers` is then 1).
+    pub fn one_thread(self) -> bool {
+        matches!(self, Flavor::CurrentThread | Flavor::Asyncio)
     }
 }
 
@@ -284,7 +294,7 @@ impl BackendSpec {
     pub fn resolved_workers(&self, cores: usize) -> usize {
         match (self.kind, self.workers, self.flavor) {
             (BackendKind::Threads, w, _) => w,
-            (BackendKind::Tokio, _, Some(Flavor::CurrentThread)) => 1,
+            (BackendKind::Tokio, _, Some(f)) if f.one_thread() => 1,
             (_, 0, _) => cores.max(1),
             (_, w, _) => w,
         }

@@ -253,7 +253,7 @@ impl Keyword for BackendKind {
 
 impl Keyword for Flavor {
     const WHAT: &'static str = "tokio flavor";
-    const ALL: &'static [Self] = &[Flavor::MultiThread, Flavor::CurrentThread];
+    const ALL: &'static [Self] = &[Flavor::MultiThread, Flavor::CurrentThread, Flavor::Asyncio];
     fn keyword(self) -> &'static str {
         self.as_str()
     }

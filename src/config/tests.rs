@@ -316,6 +316,10 @@ cpu_mode = "rayon"
 [[backend]]
 kind = "smol"
 workers = 4096
+[[backend]]
+kind = "tokio"
+flavor = "asyncio"
+name = "aio"
 
 [[group]]
 steps = [{ io = "1ms" }]
@@ -327,6 +331,9 @@ steps = [{ io = "1ms" }]
     smol.workers = 4096;
     let mut async_std = BackendSpec::new(BackendKind::AsyncStd, false);
     async_std.cpu_mode = Some(CpuMode::Rayon);
+    let mut aio = BackendSpec::new(BackendKind::Tokio, false);
+    aio.flavor = Some(Flavor::Asyncio);
+    aio.name = "aio".into();
     assert_eq!(
         set.backends,
         vec![
@@ -345,9 +352,11 @@ steps = [{ io = "1ms" }]
             },
             async_std,
             smol,
+            aio,
         ]
     );
     assert_eq!(set.backends[1].name, "rayon+gil");
+    assert_eq!(set.backends[6].resolved_workers(64), 1);
 }
 
 #[test]
@@ -513,6 +522,8 @@ fn bad_cases() -> Vec<(String, usize, usize, &'static str)> {
         (backend("kind = \"tokio\"\nflavor = \"single\""), 3, 10, "unknown tokio flavor \"single\""),
         (backend("kind = \"tokio\"\ncpu_mode = \"blocking\""), 3, 12, "unknown cpu_mode \"blocking\""),
         (backend("kind = \"tokio\"\nflavor = \"current_thread\"\nworkers = 2"), 4, 11, "`workers` must be 0 or 1, found 2"),
+        (backend("kind = \"tokio\"\nflavor = \"asyncio\"\nworkers = 3"), 4, 11, "an asyncio tokio runtime has exactly one worker; `workers` must be 0 or 1, found 3"),
+        (backend("kind = \"smol\"\nflavor = \"asyncio\""), 3, 1, "`flavor` only applies to tokio backends, not smol"),
         (backend("kind = \"rayon\"\nworkers = 4097"), 3, 11, "`workers` must be at most 4096"),
         (backend("kind = \"rayon\"\nworkers = -1"), 3, 11, "`workers` cannot be negative, found -1"),
         (backend("kind = \"threads\"\nprocesses = 0"), 3, 13, "`processes` must be at least 1, found 0"),
@@ -732,6 +743,7 @@ mod props {
         "\"smol\"",
         "\"multi_thread\"",
         "\"current_thread\"",
+        "\"asyncio\"",
         "\"inline\"",
         "\"spawn_blocking\"",
         "\"batch\"",
@@ -974,7 +986,11 @@ mod props {
                 "\"fibers\"",
             ])),
             "gil" => or_noise(pick(&["true", "false"])),
-            "flavor" => or_noise(pick(&["\"multi_thread\"", "\"current_thread\""])),
+            "flavor" => or_noise(pick(&[
+                "\"multi_thread\"",
+                "\"current_thread\"",
+                "\"asyncio\"",
+            ])),
             "cpu_mode" => or_noise(pick(&["\"inline\"", "\"spawn_blocking\"", "\"rayon\""])),
             "arrival" => or_noise(
                 prop_oneof![

@@ -217,13 +217,17 @@ fn backend(raw: &RawBackend, source: &str) -> Result<BackendSpec, Located> {
 
     let workers = match &raw.workers {
         None => 0,
-        Some(w) if flavor == Some(Flavor::CurrentThread) => {
+        Some(w) if flavor.is_some_and(Flavor::one_thread) => {
             let n = usize_in(w, "workers", 0, limits::MAX_WORKERS)?;
             if n > 1 {
+                let runtime = match flavor {
+                    Some(Flavor::Asyncio) => "an asyncio",
+                    _ => "a current_thread",
+                };
                 return Err(Located::new(
                     w.span(),
                     format!(
-                        "a current_thread tokio runtime has exactly one worker; \
+                        "{runtime} tokio runtime has exactly one worker; \
                          `workers` must be 0 or 1, found {n}"
                     ),
                 ));

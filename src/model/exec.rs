@@ -20,13 +20,21 @@
 //!   the GIL. The task is ready again when the offloaded step is done.
 //!   A GIL is never held across an await: a task takes it on whichever
 //!   thread polls it.
+//! - tokio's `asyncio` flavor: one loop thread runs handles in CPython
+//!   asyncio's order, as the real engine's loop does
+//!   (`backend/asyncio_loop.rs`): what happened outside (jobs sent, tasks
+//!   woken by IO or offloaded work) becomes callbacks at the next select,
+//!   each iteration runs only the handles queued when it began, a callback
+//!   queues its task's step, and jobs reach the loop through a reading
+//!   task (its callback, then its step: `resume` under the GIL, then a
+//!   task's first step queued per job read).
 
 use std::collections::VecDeque;
 
 use super::clock::Ns;
 use super::ops::{interp_ops, Block, Ev, Op, Role, SyncOps, TaskId, Tid};
 use super::world::World;
-use crate::config::{BackendKind, CpuMode};
+use crate::config::{BackendKind, CpuMode, Flavor};
 use crate::plan::Action;
 
 /// tokio's default blocking-pool limit.
@@ -72,7 +80,37 @@ pub(super) enum Exec {
         mode: CpuMode,
         blocking: OffloadPool,
         cpu: OffloadPool,
+        /// The `asyncio` flavor's order (`ready` is then unused).
+        order: Option<Box<LoopOrder>>,
     },
+}
+
+/// One queued handle of an asyncio-ordered loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handle {
+    /// Jobs were sent: wake the reader.
+    ReaderCallback,
+    /// The reader runs: a task for every job sent so far.
+    ReaderStep,
+    /// A task's awaited IO or offloaded step is done: wake the task.
+    Callback(TaskId),
+    /// Poll the task.
+    Step(TaskId),
+}
+
+/// CPython asyncio's order on the one loop thread of tokio's `asyncio`
+/// flavor (see the module doc).
+#[derive(Default)]
+pub(super) struct LoopOrder {
+    handles: VecDeque<Handle>,
+    /// Handles left in this iteration.
+    todo: usize,
+    /// Tasks woken from outside since the last select, in order.
+    outside: VecDeque<TaskId>,
+    /// Jobs sent and not yet read.
+    inbox: VecDeque<TaskId>,
+    /// The reader's callback or step is queued.
+    reader_queued: bool,
 }
 
 impl Exec {
@@ -112,7 +150,9 @@ impl Exec {
                     0
                 };
                 let cpu_idle = spawn(w, Role::Offload, false, cpu_threads, "-cpu");
+                let order = (spec.flavor == Some(Flavor::Asyncio)).then(Box::default);
                 Exec::Async {
+                    order,
                     ready: VecDeque::new(),
                     idle,
                     mode,
@@ -190,18 +230,30 @@ impl Exec {
                 }
             }
             Exec::Pool { .. } => self.enqueue(w, task),
-            Exec::Async { .. } => {
+            Exec::Async { order, .. } => {
                 w.task(task).saved.push_back(Op::JobStart);
-                self.make_ready(w, task);
+                match order {
+                    Some(o) => {
+                        o.inbox.push_back(task);
+                        self.wake_worker(w);
+                    }
+                    None => self.make_ready(w, task),
+                }
             }
         }
     }
 
-    /// Puts a job on the pool's queue and wakes an idle worker.
+    /// Hands on a job its submitting thread or reader took: to the pool's
+    /// queue (waking an idle worker), or as the task's first step to an
+    /// asyncio-ordered loop (next iteration).
     pub(super) fn enqueue(&mut self, w: &mut World<'_>, task: TaskId) {
-        if let Exec::Pool { queue, .. } = self {
-            queue.push_back(task);
-            self.wake_worker(w);
+        match self {
+            Exec::Pool { queue, .. } => {
+                queue.push_back(task);
+                self.wake_worker(w);
+            }
+            Exec::Async { order: Some(o), .. } => o.handles.push_back(Handle::Step(task)),
+            _ => {}
         }
     }
 
@@ -216,12 +268,16 @@ impl Exec {
         }
     }
 
-    /// An async task is ready to be polled.
+    /// An async task is ready to be polled (on an asyncio-ordered loop:
+    /// its callback is queued at the next select).
     fn make_ready(&mut self, w: &mut World<'_>, task: TaskId) {
         let now = w.now;
         w.task(task).ready_at = now;
-        if let Exec::Async { ready, .. } = self {
-            ready.push_back(task);
+        if let Exec::Async { ready, order, .. } = self {
+            match order {
+                Some(o) => o.outside.push_back(task),
+                None => ready.push_back(task),
+            }
         }
         self.wake_worker(w);
     }
@@ -229,7 +285,6 @@ impl Exec {
     /// Finds `tid` its next piece of work; false when there is none (the
     /// thread goes idle, or ends if it was started for one job).
     pub(super) fn find_work(&mut self, w: &mut World<'_>, tid: Tid) -> bool {
-        let now = w.now;
         let role = w.threads[tid as usize].role;
         match (self, role) {
             (_, Role::Job) => {
@@ -256,17 +311,24 @@ impl Exec {
                     false
                 }
             },
+            (
+                Exec::Async {
+                    idle,
+                    order: Some(o),
+                    ..
+                },
+                Role::Worker,
+            ) => {
+                if o.next(w, tid) {
+                    return true;
+                }
+                idle.push(tid);
+                w.threads[tid as usize].block = Block::Idle;
+                false
+            }
             (Exec::Async { ready, idle, .. }, Role::Worker) => match ready.pop_front() {
                 Some(task) => {
-                    let t = w.task(task);
-                    if t.start.is_some() {
-                        t.times.executor_blocked +=
-                            std::time::Duration::from_nanos(now - t.ready_at);
-                    }
-                    let ops = std::mem::take(&mut t.saved);
-                    let th = &mut w.threads[tid as usize];
-                    th.task = Some(task);
-                    th.ops = ops;
+                    poll(w, tid, task);
                     true
                 }
                 None => {
@@ -339,6 +401,83 @@ impl Exec {
         if let Some(task) = w.threads[tid as usize].task.take() {
             self.make_ready(w, task);
         }
+    }
+}
+
+/// Puts `task`'s saved ops on executor thread `tid` (a poll), counting its
+/// wait since it was woken as `executor_blocked`.
+fn poll(w: &mut World<'_>, tid: Tid, task: TaskId) {
+    let now = w.now;
+    let t = w.task(task);
+    if t.start.is_some() {
+        t.times.executor_blocked += std::time::Duration::from_nanos(now - t.ready_at);
+    }
+    let ops = std::mem::take(&mut t.saved);
+    let th = &mut w.threads[tid as usize];
+    th.task = Some(task);
+    th.ops = ops;
+}
+
+impl LoopOrder {
+    /// Runs handles until one gives the loop thread `tid` ops (a step, or
+    /// the reader's); false when nothing is queued (the loop waits).
+    fn next(&mut self, w: &mut World<'_>, tid: Tid) -> bool {
+        loop {
+            if self.todo == 0 {
+                self.select();
+                self.todo = self.handles.len();
+                if self.todo == 0 {
+                    return false;
+                }
+            }
+            let Some(h) = self.handles.pop_front() else {
+                self.todo = 0;
+                continue;
+            };
+            self.todo -= 1;
+            match h {
+                Handle::ReaderCallback => self.handles.push_back(Handle::ReaderStep),
+                Handle::Callback(task) => self.handles.push_back(Handle::Step(task)),
+                Handle::ReaderStep => {
+                    if self.read(w, tid) {
+                        return true;
+                    }
+                }
+                Handle::Step(task) => {
+                    poll(w, tid, task);
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Queues the callbacks of what happened since the last select: the
+    /// reader's (new jobs), then each task woken from outside.
+    fn select(&mut self) {
+        if !self.inbox.is_empty() && !self.reader_queued {
+            self.reader_queued = true;
+            self.handles.push_back(Handle::ReaderCallback);
+        }
+        self.handles
+            .extend(self.outside.drain(..).map(Handle::Callback));
+    }
+
+    /// The reader's step on `tid`: its resumption under the GIL, then each
+    /// job read handed on (`Op::Submit`); false when nothing was sent.
+    fn read(&mut self, w: &mut World<'_>, tid: Tid) -> bool {
+        self.reader_queued = false;
+        if self.inbox.is_empty() {
+            return false;
+        }
+        let resume = w.interp.resume;
+        let th = &mut w.threads[tid as usize];
+        // Taken even when `resume` is zero, as the real engine's reader
+        // does (and as the submitting thread does); no-ops without a GIL.
+        th.ops.push_back(Op::GilAcquire);
+        interp_ops(resume, &mut th.ops);
+        th.ops.extend(self.inbox.drain(..).map(Op::Submit));
+        th.ops.push_back(Op::GilRelease);
+        true
     }
 }
 

@@ -118,7 +118,8 @@ pub(super) enum Op {
     EndJob,
     /// An offloaded action is complete: wake its task.
     OffloadDone,
-    /// The submitting thread hands this task to its pool.
+    /// The submitting thread hands this task to its pool, or an asyncio
+    /// loop's reader queues its first step.
     Submit(TaskId),
 }
 

@@ -26,6 +26,8 @@ pub enum Backend {
     Tokio,
     /// `tokio` current_thread (an asyncio event loop).
     TokioCt,
+    /// `tokio` asyncio (an asyncio event loop in asyncio's order).
+    Asyncio,
     /// `tokio` with CPU steps on `spawn_blocking`.
     TokioBlocking,
     /// `async-std`.
@@ -35,6 +37,12 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Whether one event-loop thread runs every job (inline CPU work then
+    /// serializes, GIL or not).
+    pub fn one_thread(self) -> bool {
+        matches!(self, Backend::TokioCt | Backend::Asyncio)
+    }
+
     /// The `[[backend]]` table's `kind` and extra lines.
     fn toml(self) -> (&'static str, &'static str) {
         match self {
@@ -43,6 +51,7 @@ impl Backend {
             Backend::Rayon => ("rayon", "workers = 2"),
             Backend::Tokio => ("tokio", ""),
             Backend::TokioCt => ("tokio", "flavor = \"current_thread\""),
+            Backend::Asyncio => ("tokio", "flavor = \"asyncio\""),
             Backend::TokioBlocking => ("tokio", "cpu_mode = \"spawn_blocking\""),
             Backend::AsyncStd => ("async-std", ""),
             Backend::Smol => ("smol", "cpu_mode = \"rayon\""),
@@ -143,6 +152,10 @@ macro_rules! matrix_test {
             #[test] fn tokio_ct_gil_real() { cell(Backend::TokioCt, true, Engine::Real) }
             #[test] fn tokio_ct_model() { cell(Backend::TokioCt, false, Engine::Model) }
             #[test] fn tokio_ct_gil_model() { cell(Backend::TokioCt, true, Engine::Model) }
+            #[test] fn asyncio_real() { cell(Backend::Asyncio, false, Engine::Real) }
+            #[test] fn asyncio_gil_real() { cell(Backend::Asyncio, true, Engine::Real) }
+            #[test] fn asyncio_model() { cell(Backend::Asyncio, false, Engine::Model) }
+            #[test] fn asyncio_gil_model() { cell(Backend::Asyncio, true, Engine::Model) }
             #[test] fn tokio_blocking_real() { cell(Backend::TokioBlocking, false, Engine::Real) }
             #[test] fn tokio_blocking_gil_real() { cell(Backend::TokioBlocking, true, Engine::Real) }
             #[test] fn tokio_blocking_model() { cell(Backend::TokioBlocking, false, Engine::Model) }

@@ -80,6 +80,15 @@ pub fn model_toml(toml: &str, extra: &[&str]) -> Value {
     model_json(&path, extra)
 }
 
+/// An inline config's report on each engine (the model on 2 cores, as
+/// the CI machine has), named: `[("real", …), ("model", …)]`.
+pub fn on_both_engines(toml: &str) -> [(&'static str, Value); 2] {
+    [
+        ("real", run_toml(toml)),
+        ("model", model_toml(toml, &["--cores", "2"])),
+    ]
+}
+
 /// A report with `sim.wall_s` (the only figure a model run may change from
 /// one run to the next) blanked, for comparing two runs.
 pub fn without_sim_wall(mut r: Value) -> Value {
