@@ -124,10 +124,7 @@ impl Tokio {
             }
         };
         let thread = self.loop_thread(rt, shared, move |run| asyncio_loop::run(rx, run, make))?;
-        Ok(Engine::Asyncio {
-            jobs: Some(tx),
-            thread,
-        })
+        Ok(Engine::Asyncio { jobs: tx, thread })
     }
 
     /// Starts the thread that adopts the run and `block_on`s `main(run)`
@@ -196,7 +193,7 @@ enum Engine {
     },
     /// `asyncio`: a dedicated thread runs the loop until `jobs` hangs up.
     Asyncio {
-        jobs: Option<mpsc::UnboundedSender<JobTicket>>,
+        jobs: mpsc::UnboundedSender<JobTicket>,
         thread: JoinHandle<()>,
     },
 }
@@ -228,11 +225,9 @@ impl Running {
 impl Executor for Running {
     fn submit(&self, ticket: JobTicket) -> Result<(), RunError> {
         if let Engine::Asyncio { jobs, .. } = &self.engine {
-            // The loop reads it at its next select; it is gone only after
-            // shutdown, when nothing is left to run.
-            if let Some(jobs) = jobs {
-                let _ = jobs.send(ticket);
-            }
+            // The loop reads it at its next select; it runs until shutdown
+            // drops this sender (a job's panic ends that job, not the loop).
+            let _ = jobs.send(ticket);
             return Ok(());
         }
         // A task reports its completion through `shared`; its handle is
