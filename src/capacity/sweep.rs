@@ -645,16 +645,18 @@ fn dominant(groups: &[&GroupReport]) -> (Option<String>, f64) {
 }
 
 /// Whether a concurrency key scales this backend: `backend.*.workers`
-/// skips a current_thread tokio runtime (it has one worker whatever the
-/// key says), as the key itself does.
+/// skips a one-thread tokio runtime (current_thread, asyncio: one worker
+/// whatever the key says), as the key itself does.
 fn scaled_by(key: &Key, run: &RunReport) -> bool {
     match key.target() {
         Target::Workers(Backends::Label(l)) | Target::Processes(l) => *l == run.backend,
         Target::Workers(Backends::All) => {
             !(run.kind == BackendKind::Tokio.as_str()
-                && [Flavor::CurrentThread, Flavor::Asyncio]
-                    .iter()
-                    .any(|f| run.flavor.as_deref() == Some(f.as_str())))
+                && run
+                    .flavor
+                    .as_deref()
+                    .and_then(Flavor::named)
+                    .is_some_and(Flavor::one_thread))
         }
         _ => true,
     }

@@ -184,6 +184,13 @@ impl Flavor {
     pub fn one_thread(self) -> bool {
         matches!(self, Flavor::CurrentThread | Flavor::Asyncio)
     }
+
+    /// The flavor a report names (`None` for anything else).
+    pub fn named(name: &str) -> Option<Flavor> {
+        [Flavor::MultiThread, Flavor::CurrentThread, Flavor::Asyncio]
+            .into_iter()
+            .find(|f| f.as_str() == name)
+    }
 }
 
 /// Where an async backend runs CPU-type steps.

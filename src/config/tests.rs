@@ -1216,3 +1216,13 @@ fn processes_and_dispatch_parse_with_defaults() {
         ]
     );
 }
+
+#[test]
+fn a_flavor_is_found_by_the_name_reports_give_it() {
+    for f in [Flavor::MultiThread, Flavor::CurrentThread, Flavor::Asyncio] {
+        assert_eq!(Flavor::named(f.as_str()), Some(f));
+    }
+    assert_eq!(Flavor::named("current-thread"), None);
+    assert!(Flavor::Asyncio.one_thread() && Flavor::CurrentThread.one_thread());
+    assert!(!Flavor::MultiThread.one_thread());
+}
