@@ -98,15 +98,15 @@ impl Tokio {
     }
 
     /// `asyncio`: a dedicated thread runs gilsim's asyncio-ordered loop,
-    /// which the driver sends jobs to.
+    /// which the driver sends jobs to; `inline` as [`inline_groups`].
     fn asyncio(
         &self,
         rt: Runtime,
         shared: &Arc<RunShared>,
         offload: &Offload,
+        inline: Vec<bool>,
     ) -> Result<Engine, RunError> {
         let (tx, rx) = mpsc::unbounded_channel::<JobTicket>();
-        let inline = inline_groups(shared, offload);
         let (run, offload) = (shared.clone(), offload.clone());
         let make = move |ticket: JobTicket| -> asyncio_loop::JobFuture {
             let shared = run.clone();
@@ -165,15 +165,16 @@ impl Backend for Tokio {
             .build()
             .map_err(|e| self.spawn_error("the tokio runtime", e))?;
         let handle = rt.handle().clone();
+        let inline = inline_groups(&shared, &offload);
         let engine = match self.flavor {
             Flavor::MultiThread => Engine::Pool(rt),
             Flavor::CurrentThread => self.current_thread(rt, &shared)?,
-            Flavor::Asyncio => self.asyncio(rt, &shared, &offload)?,
+            Flavor::Asyncio => self.asyncio(rt, &shared, &offload, inline.clone())?,
         };
         Ok(Box::new(Running {
             handle,
             engine,
-            inline: inline_groups(&shared, &offload),
+            inline,
             shared,
             platform: TokioPlatform,
             offload,
