@@ -22,8 +22,10 @@ use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration};
 use crate::work::sleep::overshoot_us;
 
+pub mod affinity;
 pub mod bare;
 pub mod floor;
+pub mod rss;
 pub mod turns;
 use bare::Bare;
 
@@ -639,12 +641,12 @@ impl Pairs {
 
     /// The medians of gilsim's figures, the bare program's, and the ratios;
     /// and the ratios' spread.
-    fn medians(mut self) -> (f64, f64, f64, String) {
+    fn medians(self) -> (f64, f64, f64, String) {
         let spread = spread(&self.ratios);
         (
-            median(&mut self.ours),
-            median(&mut self.theirs),
-            median(&mut self.ratios),
+            median(&self.ours),
+            median(&self.theirs),
+            median(&self.ratios),
             spread,
         )
     }
@@ -771,9 +773,8 @@ fn bare_pairs() -> Vec<(BackendSpec, Bare)> {
     specs.into_iter().zip(kinds).collect()
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+fn median(v: &[f64]) -> f64 {
+    crate::stats::median(v).unwrap_or(f64::NAN)
 }
 
 /// The range of the pairs' ratios, for a figure's name: a reader sees how
@@ -788,19 +789,6 @@ fn spread(ratios: &[f64]) -> String {
     format!("pairs {lo:.2}–{hi:.2}")
 }
 
-/// Peak resident set size since the last reset, in bytes.
-fn read_peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// Resets the peak RSS to the current RSS (Linux ≥ 4.0).
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
 fn peak_memory(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Result<(), RunError> {
     let n = size.rss_jobs;
     let set = job_set(vec![group(
@@ -812,9 +800,9 @@ fn peak_memory(size: BenchSize, c: Calibration, figs: &mut Vec<Figure>) -> Resul
         BackendSpec::new(BackendKind::Tokio, false),
         BackendSpec::new(BackendKind::Rayon, false),
     ] {
-        let reset = reset_peak_rss();
+        let reset = rss::reset_peak();
         run(&spec, &set, c, u64::MAX)?;
-        if let (true, Some(peak)) = (reset, read_peak_rss()) {
+        if let (true, Some(peak)) = (reset, rss::peak()) {
             let mb = peak as f64 / 1e6;
             figs.push(with_goal(
                 figure(

@@ -348,3 +348,63 @@ fn agrees_with_the_real_engine_on_io_and_gil_hand_offs() {
         );
     }
 }
+
+/// The peak RSS of one run of `gilsim ARGS` with the model's built-in
+/// costs, in bytes: the child's own `ru_maxrss`, from `wait4` on its pid
+/// (`RUSAGE_CHILDREN` would mix in other tests' children).
+// The child is reaped by that `wait4`, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn peak_rss_of_model_run(args: &[&std::ffi::OsStr]) -> u64 {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gilsim"))
+        .args(args)
+        .env("GILSIM_MODEL_COSTS", "defaults")
+        .env("GILSIM_ITERS_PER_US", "500")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start gilsim");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 reaps our own child `pid`
+    // (`child` is never waited on through std after this).
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::wait4(pid, &mut status, 0, &mut usage), pid);
+        usage
+    };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "gilsim {args:?} failed: status {status}"
+    );
+    // Linux gives ru_maxrss in KiB.
+    usage.ru_maxrss as u64 * 1024
+}
+
+/// Memory is bounded by the jobs in flight, not the jobs in the run
+/// (issue 8): the benchmark's reference model (a Poisson stream at
+/// 50,000/s on 64 cores, about 150 jobs in flight) with 10^6 jobs peaks
+/// within 16 MB of the same model with 10^4. Anything kept per job (a
+/// 16-byte job id is enough) would add at least 16 MB.
+#[test]
+fn a_model_runs_memory_does_not_grow_with_its_job_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let peak = |jobs: u64| {
+        let path = config(
+            &dir,
+            &format!("reference{jobs}"),
+            &gilsim::model::bench::reference_config(jobs, 64),
+        );
+        let args = [
+            "run", "--engine", "model", "--cores", "64", "--format", "json",
+        ];
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        all.push(path.as_os_str());
+        peak_rss_of_model_run(&all)
+    };
+    let (small, large) = (peak(10_000), peak(1_000_000));
+    assert!(
+        large < small + (16 << 20),
+        "10^6 jobs peaked at {} MB, 10^4 at {} MB",
+        large >> 20,
+        small >> 20
+    );
+}

@@ -141,9 +141,9 @@ pub fn per_job_costs(c: Calibration, rounds: usize, per_round: u64) -> PerJobCos
         bare.push(b);
     }
     PerJobCosts {
-        bare_ns: median(&mut bare),
-        gilsim_ns: median(&mut gilsim),
-        floor_ns: median(&mut least),
+        bare_ns: median(&bare),
+        gilsim_ns: median(&gilsim),
+        floor_ns: median(&least),
     }
 }
 

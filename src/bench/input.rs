@@ -11,7 +11,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{figure, read_peak_rss, reset_peak_rss, with_goal, Figure};
+use super::rss;
+use super::{figure, with_goal, Figure};
 use crate::config;
 use crate::plan::Plan;
 
@@ -61,8 +62,8 @@ pub(super) fn input_memory(walk: u64, figs: &mut Vec<Figure>) {
 /// and how much the peak RSS grew meanwhile (nothing is kept per job).
 fn walk_arrivals(open: &Path, n: u64, figs: &mut Vec<Figure>) {
     let Ok(set) = config::load(open) else { return };
-    let reset = reset_peak_rss();
-    let before = current_rss();
+    let reset = rss::reset_peak();
+    let before = rss::current();
     let plan = Plan::new(&set);
     let t = Instant::now();
     let last = plan
@@ -76,7 +77,7 @@ fn walk_arrivals(open: &Path, n: u64, figs: &mut Vec<Figure>) {
         n as f64 / secs / 1e6,
         "M/s",
     ));
-    if let (true, Some(before), Some(after)) = (reset, before, read_peak_rss()) {
+    if let (true, Some(before), Some(after)) = (reset, before, rss::peak()) {
         let mb = after.saturating_sub(before) as f64 / 1e6;
         figs.push(with_goal(
             figure(
@@ -96,23 +97,15 @@ fn walk_arrivals(open: &Path, n: u64, figs: &mut Vec<Figure>) {
 /// peak cannot be reset. Measured in this process: a child's `ru_maxrss`
 /// would include the parent's pages it was forked from.
 fn validate_growth_mb(path: &Path) -> Option<f64> {
-    if !reset_peak_rss() {
+    if !rss::reset_peak() {
         return None;
     }
-    let before = current_rss()?;
+    let before = rss::current()?;
     if let Ok(set) = config::load(path) {
         let sets = std::slice::from_ref(&set);
         let _ = crate::preflight::check(sets, 2, Some(crate::preflight::DEFAULT_MAX_THREADS));
         let plan = Plan::new(&set);
         std::hint::black_box(plan.totals());
     }
-    Some(read_peak_rss()?.saturating_sub(before) as f64 / 1e6)
-}
-
-/// Resident set size now, in bytes.
-fn current_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    Some(rss::peak()?.saturating_sub(before) as f64 / 1e6)
 }

@@ -16,34 +16,13 @@
 
 use std::time::Duration;
 
+use super::affinity::{allowed_cpus, pin};
 use crate::work::sleep::{overshoot_once_us, p50_p99};
 
 /// The first two CPUs this process may run on, if it may run on two.
 fn two_cpus() -> Option<(usize, usize)> {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set, and
-    // sched_getaffinity writes at most its size into it.
-    let set = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return None;
-        }
-        set
-    };
-    let mut cpus = (0..libc::CPU_SETSIZE as usize).filter(|&c| {
-        // SAFETY: `c` is below CPU_SETSIZE.
-        unsafe { libc::CPU_ISSET(c, &set) }
-    });
-    Some((cpus.next()?, cpus.next()?))
-}
-
-/// Keeps the calling thread on `cpu`; false if the OS refused.
-fn pin(cpu: usize) -> bool {
-    // SAFETY: as in `two_cpus`; `cpu` is below CPU_SETSIZE.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    }
+    let cpus = allowed_cpus();
+    Some((*cpus.first()?, *cpus.get(1)?))
 }
 
 /// p50 and p99 overshoot in µs of `samples` waits of `d`, made in turn by

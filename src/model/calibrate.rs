@@ -29,9 +29,8 @@ pub fn measure(c: Calibration, samples: u32) -> Result<Costs, String> {
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+fn median(v: Vec<f64>) -> f64 {
+    crate::stats::median(&v).unwrap_or(0.0)
 }
 
 /// From `spawn` to the new thread running.
