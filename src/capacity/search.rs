@@ -28,15 +28,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Arrival, JobSet};
 use crate::engine::{self, Engine};
 use crate::error::Error;
+use crate::metrics::GroupMetrics;
 use crate::options::{Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
-use crate::plan::Plan;
+use crate::plan::{ArrivalPlan, Plan};
 use crate::report::{Report, RunReport, Shares};
 use crate::work::kernel::Calibration;
 
@@ -445,6 +446,9 @@ impl PlanRequest<'_> {
         }
         let elapsed = t.elapsed();
         let gave_up = m.gave_up;
+        // A probe given up on did not run its arrivals through: there is
+        // no achieved rate to speak of.
+        let achieved_ratio = achieved_ratio(&plan, &m.groups).filter(|_| gave_up.is_none());
         let mut report = Report::new(&plan, engine.cores(), self.calibration.iters_per_us, &[m]);
         let run = report.runs.remove(0);
         let mut figures = BTreeMap::new();
@@ -455,10 +459,6 @@ impl PlanRequest<'_> {
                 figures.insert(f.name, f.value);
             }
         }
-        // A probe given up on did not run its arrivals through: there is
-        // no achieved rate to speak of.
-        let achieved_ratio =
-            achieved_ratio(&plan, &run, length.warmup_jobs).filter(|_| gave_up.is_none());
         if let Some(r) = achieved_ratio {
             met &= r >= MIN_ACHIEVED_RATIO;
         }
@@ -558,51 +558,22 @@ fn describe_loss(name: &str, share: f64, run: &RunReport) -> String {
     }
 }
 
-/// Completed over offered rate, over the measured jobs of the open-loop
-/// groups: the span of their due times against the span from the first
-/// measured due time to the last completion, less the mean latency (a
-/// job's own latency is not a shortfall). A run whose last completion came
-/// no later after the last due time than the p99 latency kept up (the last
-/// job's latency is one draw of the latency distribution): 1. A run that
-/// falls behind has latency growing through the run, so its last
-/// completion is later than that, by about half the growth over the mean.
-/// `None` without an open-loop group.
-fn achieved_ratio(plan: &Plan, run: &RunReport, warmup: u64) -> Option<f64> {
-    let mut first: Option<u64> = None;
-    let mut last: Option<u64> = None;
-    let mut latency_sum = 0.0;
-    let mut jobs = 0u64;
-    let mut p99_us = 0u64;
-    for (g, group) in plan.groups.iter().enumerate() {
-        let Some(arrivals) = plan.open_arrivals(g) else {
-            continue;
-        };
-        let mut offsets = arrivals.skip(warmup as usize);
-        let Some(f) = offsets.next() else { continue };
-        let l = offsets.last().unwrap_or(f);
-        first = Some(first.map_or(f, |x| x.min(f)));
-        last = Some(last.map_or(l, |x| x.max(l)));
-        if let Some(r) = run.groups.iter().find(|x| x.name == group.name) {
-            latency_sum += r.latency_us.mean * r.jobs as f64;
-            jobs += r.jobs;
-            p99_us = p99_us.max(r.latency_us.p99);
-        }
-    }
-    let offered_s = Duration::from_nanos(last? - first?).as_secs_f64();
-    let mean_latency_s = if jobs > 0 {
-        latency_sum / jobs as f64 / 1e6
-    } else {
-        0.0
-    };
-    let lateness_s = run.wall_s - offered_s;
-    let achieved_s = run.wall_s - mean_latency_s;
-    Some(
-        if offered_s <= 0.0 || lateness_s <= p99_us as f64 / 1e6 || achieved_s <= offered_s {
-            1.0
-        } else {
-            round3(offered_s / achieved_s)
-        },
-    )
+/// Completed over offered rate: the lowest over the open-loop groups of
+/// 1/(1 + g), g the slope of their measured jobs' latency against due
+/// time (`metrics::trend`). A group that keeps up has no slope beyond
+/// noise, however long its latency tail; one served at μ of λ offered has
+/// g = λ/μ − 1. `None` without an open-loop group with a fit (closed-loop
+/// groups set their own pace).
+fn achieved_ratio(plan: &Plan, groups: &[(String, GroupMetrics)]) -> Option<f64> {
+    plan.groups
+        .iter()
+        .filter(|g| matches!(g.arrival, ArrivalPlan::Open { .. }))
+        .filter_map(|g| {
+            let (_, m) = groups.iter().find(|(name, _)| *name == g.name)?;
+            m.trend.achieved_share()
+        })
+        .min_by(f64::total_cmp)
+        .map(round3)
 }
 
 /// The nearest value key `key` can take to `x`, as a number.
@@ -830,6 +801,60 @@ mod tests {
         })
         .unwrap();
         (probe, n)
+    }
+
+    /// The achieved ratio is the lowest open-loop group's share; a
+    /// closed-loop group's slope does not count, and a plan without an
+    /// open-loop group has none.
+    #[test]
+    fn the_achieved_ratio_is_the_lowest_open_groups_share() {
+        let text = r#"
+[[backend]]
+kind = "threads"
+[[group]]
+name = "steady"
+jobs = 100
+arrival = { rate = 1000, process = "poisson" }
+steps = [{ io = "1ms" }]
+[[group]]
+name = "behind"
+jobs = 100
+arrival = { rate = 1000, process = "uniform" }
+steps = [{ io = "1ms" }]
+[[group]]
+name = "clients"
+jobs = 100
+arrival = { closed = 2 }
+steps = [{ io = "1ms" }]
+"#;
+        let set = crate::config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let plan = Plan::new(&set);
+        let growing = |name: &str, g: f64| {
+            let mut m = GroupMetrics::new();
+            for i in 0..100 {
+                let t = f64::from(i) * 1e-3;
+                m.trend.add(t, 0.01 + g * t);
+            }
+            (name.to_string(), m)
+        };
+        let groups = [
+            growing("steady", 0.0),
+            growing("behind", 0.25),
+            growing("clients", 3.0),
+        ];
+        assert_eq!(achieved_ratio(&plan, &groups), Some(0.8));
+        assert_eq!(achieved_ratio(&plan, &groups[..1]), Some(1.0));
+        let closed = text
+            .replace(
+                "arrival = { rate = 1000, process = \"poisson\" }",
+                "arrival = { closed = 1 }",
+            )
+            .replace(
+                "arrival = { rate = 1000, process = \"uniform\" }",
+                "arrival = { closed = 1 }",
+            );
+        let set = crate::config::parse(&closed, std::path::Path::new("t.toml")).unwrap();
+        assert_eq!(achieved_ratio(&Plan::new(&set), &groups), None);
     }
 
     #[test]

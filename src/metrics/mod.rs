@@ -9,12 +9,14 @@ use parking_lot::Mutex;
 
 pub mod host;
 pub mod sim;
+pub mod trend;
 
 pub use crate::hist::new_histogram;
 
 use crate::config::BackendSpec;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{GilStats, Hold};
+use trend::Trend;
 
 /// GIL holds a run keeps without `--trace`: its first ones, enough for the
 /// report's GIL timeline, a bounded few kB however long the run.
@@ -113,6 +115,8 @@ pub struct GroupMetrics {
     pub queue_total: Duration,
     /// Summed service time.
     pub service_total: Duration,
+    /// Latency against due time, for whether the run kept up.
+    pub trend: Trend,
 }
 
 impl Default for GroupMetrics {
@@ -132,6 +136,7 @@ impl GroupMetrics {
             times: TimeBreakdown::default(),
             queue_total: Duration::ZERO,
             service_total: Duration::ZERO,
+            trend: Trend::default(),
         }
     }
 
@@ -160,6 +165,8 @@ impl GroupMetrics {
         self.service.saturating_record(micros(service));
         self.queue_total += queue;
         self.service_total += service;
+        self.trend
+            .add(trend::since_origin(due), latency.as_secs_f64());
     }
 
     /// Adds `other`'s jobs to these.
@@ -172,6 +179,7 @@ impl GroupMetrics {
         self.times.add(&other.times);
         self.queue_total += other.queue_total;
         self.service_total += other.service_total;
+        self.trend.merge(&other.trend);
     }
 }
 

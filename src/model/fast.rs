@@ -30,7 +30,7 @@ use super::clock::{EventQueue, Ns, Place};
 use super::cores::{u64_to_f64, Cores};
 use super::costs::Costs;
 use super::ops::{CostNs, Ev};
-use super::sim::{Finished, Outcome};
+use super::sim::{ns_to_s, Finished, Outcome};
 use super::tally::Tally;
 use crate::config::{BackendKind, BackendSpec};
 use crate::metrics::GroupMetrics;
@@ -638,6 +638,7 @@ impl<'p> Fast<'p> {
             let latency = now.saturating_sub(due);
             let g = &mut self.groups[id.group];
             g.jobs += 1;
+            g.trend.add(ns_to_s(due), ns_to_s(latency));
             match &mut self.tallies[id.group] {
                 Some(t) => t.record(latency, queue, service),
                 None => {
@@ -802,6 +803,7 @@ steps = [{ cpu = "50us" }, { io = "150us" }, { native = "100us" }]
                             assert_eq!(x.times, y.times, "{at}");
                             assert_eq!(x.queue_total, y.queue_total, "{at}");
                             assert_eq!(x.service_total, y.service_total, "{at}");
+                            assert_eq!(x.trend, y.trend, "{at}");
                         }
                     }
                 }

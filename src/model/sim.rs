@@ -681,6 +681,13 @@ pub(super) fn record_ns(g: &mut GroupMetrics, due: Ns, start: Ns, end: Ns, times
     g.times.add(times);
     g.queue_total += Duration::from_nanos(queue);
     g.service_total += Duration::from_nanos(service);
+    g.trend.add(ns_to_s(due), ns_to_s(latency));
+}
+
+/// Virtual ns as seconds, for [`Trend`](crate::metrics::trend::Trend).
+#[inline]
+pub(super) fn ns_to_s(ns: Ns) -> f64 {
+    ns as f64 / 1e9
 }
 
 #[cfg(test)]
@@ -725,5 +732,8 @@ mod tests {
             (a.queue_total, a.service_total),
             (b.queue_total, b.service_total)
         );
+        // The origins differ (0 against the process's); the fit does not.
+        let (ga, gb) = (a.trend.slope().unwrap(), b.trend.slope().unwrap());
+        assert!((ga - gb).abs() < 1e-6 * ga.abs(), "{ga} against {gb}");
     }
 }
