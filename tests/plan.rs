@@ -735,3 +735,32 @@ fn an_unwritable_plan_out_is_refused_before_anything_runs() {
         .stdout(predicates::str::is_empty())
         .stderr(predicates::str::contains("not a directory"));
 }
+
+/// `plan` looks for the highest value that holds, assuming more is more
+/// load. Over workers (more helps) it says so on stderr and in its
+/// verdict, naming `sweep`; over a rate it does not.
+#[test]
+fn a_plan_over_workers_says_that_more_workers_help() {
+    let config = common::root().join("configs/capacity/mm_c.toml");
+    let plan = |vary: &str| {
+        let (doc, stderr) = common::success_json_and_stderr(
+            model_gilsim()
+                .arg("plan")
+                .arg(&config)
+                .args(["--engine", "model", "--format", "json", "--quiet"])
+                .args(["--vary", vary, "--slo", "req.p99<=6ms"]),
+        );
+        (stderr, doc)
+    };
+    let (stderr, doc) = plan("backend.*.workers=1..64");
+    assert!(
+        stderr.contains("more backend.*.workers usually helps")
+            && stderr.contains("gilsim sweep CONFIG --set backend.*.workers="),
+        "{stderr}"
+    );
+    let verdict = doc["plan"]["verdict"].to_string();
+    assert!(verdict.contains("usually helps"), "{verdict}");
+    let (stderr, doc) = plan("group.req.arrival.rate=2000..16000");
+    assert!(!stderr.contains("usually helps"), "{stderr}");
+    assert!(!doc["plan"]["verdict"].to_string().contains("usually helps"));
+}

@@ -40,6 +40,19 @@ pub fn success_json(cmd: &mut Command) -> Value {
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
 }
 
+/// [`success_json`], with the command's stderr beside the JSON.
+pub fn success_json_and_stderr(cmd: &mut Command) -> (Value, String) {
+    let out = cmd.output().expect("run gilsim");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "gilsim failed ({:?}): {stderr}",
+        out.status.code()
+    );
+    let doc = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    (doc, stderr)
+}
+
 /// Runs `gilsim run PATH --format json` and returns the report.
 pub fn run_json(path: &Path, extra: &[&str]) -> Value {
     success_json(
