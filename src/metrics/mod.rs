@@ -143,14 +143,16 @@ impl GroupMetrics {
     /// Adds one finished job.
     pub fn record(&mut self, r: &JobRecord) {
         self.jobs += 1;
-        self.record_span(r.due, r.start, r.end);
+        self.record_span(r.due, r.start, r.end, None);
         self.times.add(&r.times);
     }
 
     /// Adds one finished job's due, start and end times: what
     /// [`GroupMetrics::record`] adds but the job count and its time
     /// breakdown.
-    fn record_span(&mut self, due: Instant, start: Instant, end: Instant) {
+    /// `origin` is [`trend::origin`] if the caller read it once for a
+    /// batch (else it is read here when the job goes into the fit).
+    fn record_span(&mut self, due: Instant, start: Instant, end: Instant, origin: Option<Instant>) {
         let queue = start.saturating_duration_since(due);
         let service = end.saturating_duration_since(start);
         // due ≤ start ≤ end almost always: then the latency is the sum,
@@ -165,8 +167,11 @@ impl GroupMetrics {
         self.service.saturating_record(micros(service));
         self.queue_total += queue;
         self.service_total += service;
-        self.trend
-            .add(trend::since_origin(due), latency.as_secs_f64());
+        if self.trend.wants() {
+            let origin = origin.unwrap_or_else(trend::origin);
+            self.trend
+                .add(trend::seconds_from(origin, due), trend::seconds(latency));
+        }
     }
 
     /// Adds `other`'s jobs to these.
@@ -251,8 +256,9 @@ impl ShardData {
     /// Adds the pending jobs to the histograms; keeps the buffer's memory
     /// unless `release`.
     fn flush(&mut self, release: bool) {
+        let origin = trend::origin();
         for (group, s) in self.pending.drain(..) {
-            self.groups[group as usize].record_span(s.due, s.start, s.end);
+            self.groups[group as usize].record_span(s.due, s.start, s.end, Some(origin));
         }
         if release {
             self.pending = Vec::new();

@@ -638,7 +638,9 @@ impl<'p> Fast<'p> {
             let latency = now.saturating_sub(due);
             let g = &mut self.groups[id.group];
             g.jobs += 1;
-            g.trend.add(ns_to_s(due), ns_to_s(latency));
+            if g.trend.wants() {
+                g.trend.add(ns_to_s(due), ns_to_s(latency));
+            }
             match &mut self.tallies[id.group] {
                 Some(t) => t.record(latency, queue, service),
                 None => {

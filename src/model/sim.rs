@@ -681,7 +681,9 @@ pub(super) fn record_ns(g: &mut GroupMetrics, due: Ns, start: Ns, end: Ns, times
     g.times.add(times);
     g.queue_total += Duration::from_nanos(queue);
     g.service_total += Duration::from_nanos(service);
-    g.trend.add(ns_to_s(due), ns_to_s(latency));
+    if g.trend.wants() {
+        g.trend.add(ns_to_s(due), ns_to_s(latency));
+    }
 }
 
 /// Virtual ns as seconds, for [`Trend`](crate::metrics::trend::Trend).
@@ -705,11 +707,18 @@ mod tests {
             ..TimeBreakdown::default()
         };
         let (mut a, mut b) = (GroupMetrics::new(), GroupMetrics::new());
-        for (due, start, end) in [
+        // Four rounds, so that the trend's sample (one job in four) has
+        // several jobs to fit.
+        let spans = [
             (0, 0, 999),
             (5, 1_005, 2_004),
             (7, 3_000_001, 9_876_543_210),
-        ] {
+        ];
+        let rounds = (0..4u64).flat_map(|k| {
+            let off = k * 1_000_000_007;
+            spans.map(|(d, s, e)| (d + off, s + off, e + off + k * 3_000))
+        });
+        for (due, start, end) in rounds {
             record_ns(&mut a, due, start, end, &times);
             b.record(&JobRecord {
                 group: 0,
