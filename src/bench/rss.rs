@@ -31,21 +31,19 @@ pub fn reset_peak() -> bool {
 mod tests {
     use super::*;
 
-    /// Where `/proc` is there, the peak is never below the size now, and
-    /// touching 64 MB raises both.
+    /// Where `/proc` is there, 64 MB touched and held show in both the
+    /// size now and the peak. (Only lower bounds: tests running beside
+    /// this one allocate, free and reset the peak at any time.)
     #[test]
     fn touched_memory_shows_in_the_peak() {
-        let (Some(before), Some(_)) = (current(), peak()) else {
+        if current().is_none() {
             assert!(std::fs::metadata("/proc/self/status").is_err());
             return;
-        };
+        }
         let block = vec![1u8; 64 << 20];
         std::hint::black_box(&block);
         let (now, top) = (current().unwrap(), peak().unwrap());
-        assert!(top >= now, "peak {top} below now {now}");
-        assert!(
-            top >= before + (48 << 20),
-            "peak {top} after 64 MB from {before}"
-        );
+        assert!(now >= 64 << 20, "{now} bytes resident while holding 64 MB");
+        assert!(top >= 64 << 20, "peak {top} while holding 64 MB");
     }
 }

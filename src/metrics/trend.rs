@@ -15,10 +15,11 @@
 //! run up to its largest latencies after its last due time, as a stream
 //! that falls behind does.
 //!
-//! The fit is kept as five sums, so shards, processes and runs merge by
-//! adding. Due times are seconds from a fixed origin: the run's start on
-//! the model engine, the process's first use on the real one ([`origin`]);
-//! the slope does not depend on the origin.
+//! The fit is kept as a count and four sums, so shards, processes and
+//! runs merge by adding (each moved to one first due time). Due times are
+//! seconds from a fixed origin: the run's start on the model engine, the
+//! process's first use on the real one ([`origin`]); the slope does not
+//! depend on the origin. One job in [`SAMPLE_EVERY`] goes into the fit.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

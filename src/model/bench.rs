@@ -13,9 +13,11 @@
 //!
 //! The speed-up over SimPy is measured side by side: after one small
 //! warm-up run (SimPy's own figure leaves out the interpreter's start and
-//! imports too), the reference model and the SimPy program run in turn,
-//! [`REFERENCE_REPS`] times each, and each side's best run counts, so a
-//! burst of load on a shared machine does not land on one side only.
+//! imports too), [`REFERENCE_REPS`] pairs run, each pinned to one CPU
+//! (`bench::affinity`; SimPy, a child process, inherits the pin), the CPUs
+//! in turn and the sides' order alternating. The speed-up is the median of
+//! the pairs' own ratios: on a virtual machine whose CPUs differ in speed,
+//! a ratio of two runs on different CPUs would measure the CPUs.
 
 use std::path::Path;
 use std::process::Command;
