@@ -88,9 +88,19 @@ fn the_formula_matches_textbook_values() {
 }
 
 fn plan_json(config: &std::path::Path, args: &[&str]) -> Value {
-    common::success_json(
-        gilsim()
-            .arg("plan")
+    plan_with(gilsim(), config, args).0
+}
+
+/// `gilsim plan CONFIG --format json --quiet ARGS` run by `cmd` (the real
+/// engine's binary, or [`model_gilsim`] with its pinned costs): the plan
+/// and the command's stderr.
+fn plan_with(
+    mut cmd: assert_cmd::Command,
+    config: &std::path::Path,
+    args: &[&str],
+) -> (Value, String) {
+    common::success_json_and_stderr(
+        cmd.arg("plan")
             .arg(config)
             .args(["--format", "json", "--quiet"])
             .args(args),
@@ -229,15 +239,19 @@ fn a_long_latency_tail_at_a_high_rate_is_not_taken_for_falling_behind() {
         steps = [{ cpu = { dist = "exp", mean = "2ms" } }, { io = { dist = "lognormal", median = "10ms", p99 = "40ms" } }]
         "#,
     );
-    let doc = common::success_json(
-        model_gilsim()
-            .arg("plan")
-            .arg(&config)
-            .args([
-                "--format", "json", "--quiet", "--cores", "64", "--engine", "model",
-            ])
-            .args(["--vary", "group.requests.arrival.rate=1000..100000"])
-            .args(["--slo", "requests.p99<=1s"]),
+    let (doc, _) = plan_with(
+        model_gilsim(),
+        &config,
+        &[
+            "--cores",
+            "64",
+            "--engine",
+            "model",
+            "--vary",
+            "group.requests.arrival.rate=1000..100000",
+            "--slo",
+            "requests.p99<=1s",
+        ],
     );
     let r = &doc["plan"]["results"][0];
     assert_eq!(r["status"], "found", "{r}");
@@ -743,13 +757,8 @@ fn an_unwritable_plan_out_is_refused_before_anything_runs() {
 fn a_plan_over_workers_says_that_more_workers_help() {
     let config = common::root().join("configs/capacity/mm_c.toml");
     let plan = |vary: &str| {
-        let (doc, stderr) = common::success_json_and_stderr(
-            model_gilsim()
-                .arg("plan")
-                .arg(&config)
-                .args(["--engine", "model", "--format", "json", "--quiet"])
-                .args(["--vary", vary, "--slo", "req.p99<=6ms"]),
-        );
+        let args = ["--engine", "model", "--vary", vary, "--slo", "req.p99<=6ms"];
+        let (doc, stderr) = plan_with(model_gilsim(), &config, &args);
         (stderr, doc)
     };
     let (stderr, doc) = plan("backend.*.workers=1..64");

@@ -595,25 +595,22 @@ pub fn check_searchable(key: &Key) -> Result<(), KeyError> {
     }
 }
 
-/// Whether more of `key` usually lets the SLOs hold (workers, processes,
-/// cores, a closed client's think time), where the search assumes a larger
-/// value is more load. `plan` then says so, and names `sweep` as the
-/// command that shows where the SLOs start to hold.
-pub fn more_helps(key: &Key) -> bool {
-    matches!(
+/// The note `plan` prints (and adds to its verdict) for a key where more
+/// usually lets the SLOs hold (workers, processes, cores, a closed
+/// client's think time), where the search assumes a larger value is more
+/// load; `None` for any other key.
+pub fn more_helps_note(key: &Key) -> Option<String> {
+    let more_helps = matches!(
         key.target(),
         Target::Workers(_) | Target::Processes(_) | Target::Cores | Target::Think(_)
-    )
-}
-
-/// The note `plan` prints (and adds to its verdict) for a key where more
-/// helps (see [`more_helps`]).
-pub fn more_helps_note(key: &Key) -> String {
-    format!(
-        "plan finds the highest {key} at which the SLOs hold and assumes a larger value is more load; \
-         more {key} usually helps instead, so expect `doom` (the lowest value fails) or `not_reached` \
-         (the highest holds). To see where the SLOs start to hold, run `gilsim sweep CONFIG --set {key}=V1,V2,...`."
-    )
+    );
+    more_helps.then(|| {
+        format!(
+            "plan finds the highest {key} at which the SLOs hold and assumes a larger value is more load; \
+             more {key} usually helps instead, so expect `doom` (the lowest value fails) or `not_reached` \
+             (the highest holds). To see where the SLOs start to hold, run `gilsim sweep CONFIG --set {key}=V1,V2,...`."
+        )
+    })
 }
 
 /// `KEY=LO..HI`, parsed and checked against the config: both ends must be

@@ -13,8 +13,8 @@ use gilsim::capacity::keys::{Base, Key, KeyError, Target};
 use gilsim::capacity::plan_output::{write_csv, write_json, write_table};
 use gilsim::capacity::plan_page;
 use gilsim::capacity::search::{
-    fmt_value, more_helps, more_helps_note, parse_precision, parse_vary, verdict, BackendResult,
-    PlanRequest, PlanResult, Probe, ProbeEvent,
+    fmt_value, more_helps_note, parse_precision, parse_vary, verdict, BackendResult, PlanRequest,
+    PlanResult, Probe, ProbeEvent,
 };
 use gilsim::capacity::slo::Slo;
 use gilsim::config::BackendKind;
@@ -118,8 +118,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
             length.warmup_jobs
         );
     }
-    if more_helps(&checked.key) {
-        eprintln!("gilsim plan: note: {}", more_helps_note(&checked.key));
+    let note = more_helps_note(&checked.key);
+    if let Some(note) = &note {
+        eprintln!("gilsim plan: note: {note}");
     }
     let results = search_each(args, &request, &checked.labels)?;
     let plan = PlanResult {
@@ -136,9 +137,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         probe_length: length,
         verdict: {
             let mut lines = verdict(checked.key.as_str(), lo, &results);
-            if more_helps(&checked.key) {
-                lines.push(more_helps_note(&checked.key));
-            }
+            lines.extend(note);
             lines
         },
         results,

@@ -167,11 +167,10 @@ impl GroupMetrics {
         self.service.saturating_record(micros(service));
         self.queue_total += queue;
         self.service_total += service;
-        if self.trend.wants() {
+        self.trend.offer(|| {
             let origin = origin.unwrap_or_else(trend::origin);
-            self.trend
-                .add(trend::seconds_from(origin, due), trend::seconds(latency));
-        }
+            (trend::seconds_from(origin, due), trend::seconds(latency))
+        });
     }
 
     /// Adds `other`'s jobs to these.

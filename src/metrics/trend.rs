@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 /// from the origin would leave their spread to rounding.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Trend {
-    /// Jobs offered to the fit ([`Trend::wants`]).
+    /// Jobs offered to the fit ([`Trend::offer`]).
     seen: u64,
     /// Jobs in the fit.
     n: u64,
@@ -50,13 +50,16 @@ pub struct Trend {
 pub const SAMPLE_EVERY: u64 = 4;
 
 impl Trend {
-    /// Whether the next job goes into the fit (the first of every
-    /// [`SAMPLE_EVERY`] offered): call it once per job, and [`Trend::add`]
-    /// only when it says so.
+    /// Offers one job to the fit: the first of every [`SAMPLE_EVERY`]
+    /// offered goes in, with the due time and latency (seconds) `job`
+    /// works out, only then.
     #[inline]
-    pub fn wants(&mut self) -> bool {
+    pub fn offer(&mut self, job: impl FnOnce() -> (f64, f64)) {
         self.seen += 1;
-        self.seen % SAMPLE_EVERY == 1
+        if self.seen % SAMPLE_EVERY == 1 {
+            let (due_s, latency_s) = job();
+            self.add(due_s, latency_s);
+        }
     }
 
     /// Adds one job, due `due_s` seconds after the origin, with a latency
@@ -206,12 +209,22 @@ mod tests {
     #[test]
     fn one_job_in_sample_every_goes_into_the_fit() {
         let mut t = Trend::default();
-        let taken: Vec<u64> = (0..10).filter(|_| t.wants()).collect();
-        assert_eq!(taken.len(), 3, "the 1st, 5th and 9th of 10");
+        for i in 0..10 {
+            t.offer(|| (f64::from(i), 1.0));
+        }
+        assert_eq!(t.jobs(), 3, "the 1st, 5th and 9th of 10");
+        assert_eq!(t.t0, 0.0);
+        assert_eq!(t.t, 4.0 + 8.0, "due times 0, 4 and 8 from the first");
+        // The job's times are worked out only for the jobs that go in.
+        let mut asked = 0;
         let mut u = Trend::default();
-        (0..3).for_each(|_| {
-            u.wants();
-        });
+        for _ in 0..3 {
+            u.offer(|| {
+                asked += 1;
+                (0.0, 1.0)
+            });
+        }
+        assert_eq!((asked, u.jobs()), (1, 1));
         t.merge(&u);
         assert_eq!(t.seen, 13);
     }

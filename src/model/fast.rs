@@ -638,9 +638,7 @@ impl<'p> Fast<'p> {
             let latency = now.saturating_sub(due);
             let g = &mut self.groups[id.group];
             g.jobs += 1;
-            if g.trend.wants() {
-                g.trend.add(ns_to_s(due), ns_to_s(latency));
-            }
+            g.trend.offer(|| (ns_to_s(due), ns_to_s(latency)));
             match &mut self.tallies[id.group] {
                 Some(t) => t.record(latency, queue, service),
                 None => {

@@ -681,9 +681,7 @@ pub(super) fn record_ns(g: &mut GroupMetrics, due: Ns, start: Ns, end: Ns, times
     g.times.add(times);
     g.queue_total += Duration::from_nanos(queue);
     g.service_total += Duration::from_nanos(service);
-    if g.trend.wants() {
-        g.trend.add(ns_to_s(due), ns_to_s(latency));
-    }
+    g.trend.offer(|| (ns_to_s(due), ns_to_s(latency)));
 }
 
 /// Virtual ns as seconds, for [`Trend`](crate::metrics::trend::Trend).
