@@ -751,4 +751,47 @@ fn sweep_and_plan_pages_render_in_headless_chromium() {
         "plan",
         (3600, 5600),
     );
+    // `plan --least`: the fewest workers for 1,500 requests/s; the GIL
+    // pool cannot serve them with any number (doom at HI).
+    let least = tempfile::tempdir().unwrap();
+    capacity_out(
+        &POOLS.replace("rate = 50,", "rate = 1500,"),
+        &[
+            "plan",
+            "CONFIG",
+            "--least",
+            "--vary",
+            "backend.*.workers=1..32",
+            "--slo",
+            "requests.p50<=10ms",
+            "--engine",
+            "model",
+            "--cores",
+            "2",
+        ],
+        least.path(),
+    );
+    let page = least.path().join("pools.plan.html");
+    check_in_browser(
+        &chrome,
+        &page,
+        &["plan-requests.p50"],
+        &POOL_LABELS,
+        &["Plan", "Results", "Verdict", "Charts", "Probes"],
+        "plan-least",
+        (3600, 5600),
+    );
+    let (dom, _) = headless(&chrome, &page, &["--dump-dom".into()]);
+    let text = text_of(&dom);
+    for phrase in [
+        "Least backend.*.workers in 1..32",
+        "p99 at min",
+        "meets the SLO with the least backend.*.workers",
+        "least value that held",
+    ] {
+        assert!(
+            text.contains(phrase),
+            "the least plan's page never says {phrase:?}"
+        );
+    }
 }

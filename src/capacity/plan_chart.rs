@@ -10,8 +10,10 @@
 
 use std::io;
 
+use super::bisect::{Find, Status};
 use super::chart::XAxis;
-use super::search::{fmt_value, BackendResult, PlanResult, Probe, Status};
+use super::plan_verdict::fmt_value;
+use super::search::{BackendResult, PlanResult, Probe};
 use super::slo::{Objective, Slo};
 use crate::report::hgrm::file_part;
 use crate::report::plot::{
@@ -161,7 +163,7 @@ fn panel(plan: &PlanResult, slo: &str, fig: &Figure) -> XyPanel {
         .enumerate()
         .filter_map(|(i, r)| {
             // Dotted, so that in grey it is not taken for the SLO's dashes.
-            r.max.map(|m| VLine {
+            r.value().map(|m| VLine {
                 x: x.at(m),
                 backend: i,
                 dash: 2,
@@ -196,7 +198,11 @@ fn panel(plan: &PlanResult, slo: &str, fig: &Figure) -> XyPanel {
             sample("probe met every SLO", false),
             sample("probe missed", true),
             LegendEntry {
-                label: "highest value that held".into(),
+                label: match plan.find {
+                    Find::Max => "highest value that held",
+                    Find::Min => "least value that held",
+                }
+                .into(),
                 sub: Vec::new(),
                 color: INK,
                 shape: None,
@@ -207,14 +213,20 @@ fn panel(plan: &PlanResult, slo: &str, fig: &Figure) -> XyPanel {
     }
 }
 
-/// A backend's outcome for its legend line: `max 640`, `≥ 16000 (not
-/// reached)`, `fails at 250 (doom)`.
+/// A backend's outcome for its legend line: `max 640`, `max ≥ 16000
+/// (range end)`, `fails already at 250 (doom)`; with `--least`, `min 12`,
+/// `min ≤ 1 (range end)`, `fails even at 64 (doom)`.
 pub(crate) fn outcome(r: &BackendResult) -> String {
-    match (r.status, r.max) {
-        (Status::Found, Some(m)) => format!("max {}", short_value(m)),
-        (Status::NotReached, Some(m)) => format!("max ≥ {} (range end)", short_value(m)),
+    let find = r.answer.find();
+    let (name, beyond, doom) = match find {
+        Find::Max => ("max", "≥", "already"),
+        Find::Min => ("min", "≤", "even"),
+    };
+    match (r.status, r.value()) {
+        (Status::Found, Some(m)) => format!("{name} {}", short_value(m)),
+        (Status::NotReached, Some(m)) => format!("{name} {beyond} {} (range end)", short_value(m)),
         _ => match r.probes.first() {
-            Some(p) => format!("fails already at {} (doom)", short_value(p.value)),
+            Some(p) => format!("fails {doom} at {} (doom)", short_value(p.value)),
             None => "no probe".into(),
         },
     }
@@ -265,7 +277,7 @@ pub(crate) mod tests {
         BackendResult {
             backend: backend.into(),
             status,
-            max,
+            answer: crate::capacity::search::Answer::Max(max),
             limit: None,
             probes,
             report: None,
@@ -277,6 +289,7 @@ pub(crate) mod tests {
             config: "web".into(),
             engine: "model".into(),
             vary: "group.requests.arrival.rate".into(),
+            find: Find::Max,
             range: [100.0, 3200.0],
             slo: vec![
                 "requests.p99<=20ms".into(),

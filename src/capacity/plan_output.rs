@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::{fmt_us, RunReport, VERSION};
 
-use super::search::{fmt_value, BackendResult, PlanResult};
+use super::plan_verdict::{find_word, fmt_value, value_cell};
+use super::search::{BackendResult, PlanResult};
 use super::slo::{Objective, Slo};
 
 /// The JSON document: `{"gilsim": VERSION, "plan": {...}}`.
@@ -37,8 +38,9 @@ pub fn write_json(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()>
     writeln!(out)
 }
 
-/// The p99 at `max` of the groups the SLOs look at: the largest, µs.
-pub fn p99_at_max(plan: &PlanResult, r: &BackendResult) -> Option<u64> {
+/// The p99 at the value found of the groups the SLOs look at: the
+/// largest, µs.
+pub fn p99_at_value(plan: &PlanResult, r: &BackendResult) -> Option<u64> {
     let report = r.report.as_ref()?;
     let named: Vec<String> = plan
         .slo
@@ -67,8 +69,9 @@ fn slo_groups<'a>(
 pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{}: highest {} in {}..{} where {} (precision {}%, {} engine)",
+        "{}: {} {} in {}..{} where {} (precision {}%, {} engine)",
         plan.config,
+        find_word(plan.find),
         plan.vary,
         fmt_value(plan.range[0]),
         fmt_value(plan.range[1]),
@@ -85,21 +88,24 @@ pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()
         l.warmup_jobs,
         fmt_value((l.quantile * 1000.0).round() / 10.0)
     )?;
+    let name = plan.find.as_str();
     let mut t = comfy_table::Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["backend", "status", "max", "p99 at max", "probes", "limit"]);
+        .set_header([
+            "backend".to_string(),
+            "status".into(),
+            name.into(),
+            format!("p99 at {name}"),
+            "probes".into(),
+            "limit".into(),
+        ]);
     for r in &plan.results {
-        let max = match (r.status, r.max) {
-            (super::search::Status::NotReached, Some(m)) => format!("≥ {}", fmt_value(m)),
-            (_, Some(m)) => fmt_value(m),
-            (_, None) => "-".into(),
-        };
         t.add_row(vec![
             r.backend.clone(),
             r.status.as_str().to_string(),
-            max,
-            p99_at_max(plan, r).map_or("-".into(), fmt_us),
+            value_cell(r),
+            p99_at_value(plan, r).map_or("-".into(), fmt_us),
             r.probes.len().to_string(),
             r.limit.clone().unwrap_or_else(|| "-".into()),
         ]);
@@ -122,25 +128,27 @@ pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()
 /// CSV: one row per backend.
 pub fn write_csv(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
+    // `max` and `p99_us_at_max`, or with --least `min` and `p99_us_at_min`.
+    let name = plan.find.as_str();
     let header = [
-        "config",
-        "vary",
-        "backend",
-        "status",
-        "max",
-        "p99_us_at_max",
-        "probes",
-        "limit",
+        "config".to_string(),
+        "vary".into(),
+        "backend".into(),
+        "status".into(),
+        name.into(),
+        format!("p99_us_at_{name}"),
+        "probes".into(),
+        "limit".into(),
     ];
-    w.write_record(header)?;
+    w.write_record(&header)?;
     for r in &plan.results {
         w.write_record([
             plan.config.clone(),
             plan.vary.clone(),
             r.backend.clone(),
             r.status.as_str().to_string(),
-            r.max.map(|m| m.to_string()).unwrap_or_default(),
-            p99_at_max(plan, r)
+            r.value().map(|m| m.to_string()).unwrap_or_default(),
+            p99_at_value(plan, r)
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
             r.probes.len().to_string(),

@@ -10,9 +10,11 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::bisect::Find;
 use super::plan_chart::{self, SloChart};
-use super::plan_output::{p99_at_max, write_csv, write_json};
-use super::search::{fmt_value, BackendResult, PlanResult, Status};
+use super::plan_output::{p99_at_value, write_csv, write_json};
+use super::plan_verdict::{find_word, fmt_value, value_cell};
+use super::search::PlanResult;
 use crate::report::files::{FileError, FileSet};
 use crate::report::hgrm::file_part;
 use crate::report::html::{render_page, Block, Page, Section, Table};
@@ -49,8 +51,16 @@ pub fn write_files(dir: &Path, plan: &PlanResult) -> Result<Vec<PathBuf>, FileEr
 
 /// `highest group.requests.arrival.rate in 100..3200 where requests.p99<=20ms (precision 5%, real engine)`
 fn search_line(plan: &PlanResult) -> String {
+    let word = find_word(plan.find);
+    let mut first = word.chars();
+    let capital: String = first
+        .next()
+        .map(|c| c.to_ascii_uppercase())
+        .into_iter()
+        .chain(first)
+        .collect();
     format!(
-        "Highest {} in {}..{} where {} (precision {}%, {} engine).",
+        "{capital} {} in {}..{} where {} (precision {}%, {} engine).",
         plan.vary,
         fmt_value(plan.range[0]),
         fmt_value(plan.range[1]),
@@ -70,28 +80,19 @@ fn probe_line(plan: &PlanResult) -> String {
     )
 }
 
-/// `640`, `≥ 16000` (the range's end still held), `-` (doom).
-fn max_cell(r: &BackendResult) -> String {
-    match (r.status, r.max) {
-        (Status::NotReached, Some(m)) => format!("≥ {}", fmt_value(m)),
-        (_, Some(m)) => fmt_value(m),
-        (_, None) => "-".into(),
-    }
-}
-
-/// One row per backend: status, max, p99 at max, probes, limit.
+/// One row per backend: status, max (or min), the p99 there, probes,
+/// limit.
 fn results_table(plan: &PlanResult) -> Table {
+    let name = plan.find.as_str();
     Table {
-        header: [
-            "backend",
-            "status",
-            "max",
-            "p99 at max [ms]",
-            "probes",
-            "limit",
-        ]
-        .map(String::from)
-        .to_vec(),
+        header: vec![
+            "backend".into(),
+            "status".into(),
+            name.into(),
+            format!("p99 at {name} [ms]"),
+            "probes".into(),
+            "limit".into(),
+        ],
         rows: plan
             .results
             .iter()
@@ -99,8 +100,9 @@ fn results_table(plan: &PlanResult) -> Table {
                 vec![
                     r.backend.clone(),
                     r.status.as_str().to_string(),
-                    max_cell(r),
-                    p99_at_max(plan, r).map_or("-".into(), |us| format!("{:.3}", us as f64 / 1e3)),
+                    value_cell(r),
+                    p99_at_value(plan, r)
+                        .map_or("-".into(), |us| format!("{:.3}", us as f64 / 1e3)),
                     r.probes.len().to_string(),
                     r.limit.clone().unwrap_or_else(|| "-".into()),
                 ]
@@ -201,6 +203,14 @@ fn probes_table(plan: &PlanResult) -> Table {
     }
 }
 
+/// What the statuses mean for a search for `find`.
+fn statuses(find: Find) -> &'static str {
+    match find {
+        Find::Max => "found: the highest value at which every SLO held; not_reached: the range's end still held (max is a lower bound); doom: the lowest value already failed. The limit is the dominant loss at the first probe that failed.",
+        Find::Min => "found: the least value at which every SLO held; not_reached: the range's start still held (min is an upper bound); doom: the highest value still failed. The limit is the dominant loss at the first probe that failed.",
+    }
+}
+
 /// The plan as markdown: what was searched, the table per backend, the
 /// verdict, then every probe.
 pub fn markdown(plan: &PlanResult, out: &mut dyn Write) -> io::Result<()> {
@@ -237,7 +247,7 @@ pub fn page(plan: &PlanResult, charts: &[SloChart]) -> Page {
             title: "Results".into(),
             blocks: vec![
                 Block::Table(results_table(plan)),
-                Block::Text("found: the highest value at which every SLO held; not_reached: the range's end still held (max is a lower bound); doom: the lowest value already failed. The limit is the dominant loss at the first probe that failed.".into()),
+                Block::Text(statuses(plan.find).into()),
             ],
         },
     ];
@@ -256,8 +266,8 @@ pub fn page(plan: &PlanResult, charts: &[SloChart]) -> Page {
                 id: format!("plan-{}", c.name),
                 svg: c.svg.clone(),
                 caption: format!(
-                    "{}: the figure this SLO bounds at each probe against {}, one line per backend through its probes (its colour and marker as on the run pages). A filled marker: the probe met every SLO; a hollow one: it missed (this SLO, another one, or an open-loop group achieved under 99% of its offered rate). The dashed black line is the SLO; a backend's dotted vertical line is the highest value that held.",
-                    c.slo, plan.vary
+                    "{}: the figure this SLO bounds at each probe against {}, one line per backend through its probes (its colour and marker as on the run pages). A filled marker: the probe met every SLO; a hollow one: it missed (this SLO, another one, or an open-loop group achieved under 99% of its offered rate). The dashed black line is the SLO; a backend's dotted vertical line is the {} value that held.",
+                    c.slo, plan.vary, find_word(plan.find)
                 ),
             })
             .collect()

@@ -1,12 +1,11 @@
 //! `gilsim plan` (SPEC §5): per backend, the highest value of one key at
-//! which every SLO holds. (Named `search` so as not to clash with
-//! [`crate::plan`], the job plan.)
+//! which every SLO holds, or with `--least` the least. (Named `search` so
+//! as not to clash with [`crate::plan`], the job plan.)
 //!
-//! The search is an exponential climb from LO (doubling, capped at HI)
-//! until a probe fails, then bisection between the last value that held
-//! and the first that failed until they are within `precision` of each
-//! other (relative) or adjacent values of the key. It assumes what holds
-//! at a value also holds below it (more load, more latency).
+//! Which values are probed is [`super::bisect`]'s: an exponential climb
+//! from LO (or descent from HI) until a probe fails, then bisection. It
+//! assumes what holds at a value also holds below it (more load, more
+//! latency), or with `--least` above it (more workers, cores, think).
 //!
 //! Each probe is a full run through [`crate::engine::run`] of a config
 //! with the key set, made long enough for its statistic to mean something:
@@ -41,6 +40,8 @@ use crate::plan::{ArrivalPlan, Plan};
 use crate::report::{Report, RunReport, Shares};
 use crate::work::kernel::Calibration;
 
+use super::bisect::search;
+pub use super::bisect::{Find, Status};
 use super::keys::{Base, Key, KeyError, Target, Value, ValueKind};
 use super::slo::{jobs_for_quantile, warmup_for, Objective, Slo};
 
@@ -60,103 +61,6 @@ const STEAL_FACTOR: f64 = 2.0;
 /// `/proc/stat` counts steal in ticks of 10 ms (`USER_HZ` = 100 on
 /// Linux), so a reading of 0 ms may hide up to one tick.
 const STEAL_TICK_MS: f64 = 10.0;
-
-/// How a backend's search ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// A highest value within LO..HI was found.
-    Found,
-    /// LO already fails.
-    Doom,
-    /// HI still holds: the answer is above the range.
-    NotReached,
-}
-
-impl Status {
-    /// As JSON and tables spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Found => "found",
-            Status::Doom => "doom",
-            Status::NotReached => "not_reached",
-        }
-    }
-}
-
-/// The values a search visited, and how it ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Searched {
-    /// How it ended.
-    pub status: Status,
-    /// The highest value that held (`None` for doom).
-    pub max: Option<f64>,
-    /// Each probe's value and whether it held, in order.
-    pub probes: Vec<(f64, bool)>,
-}
-
-/// Runs the search over `lo..=hi`. `snap` maps a number to the nearest
-/// value the key can take (whole numbers for counts); `probe` says whether
-/// every SLO holds at a value.
-pub fn search<E>(
-    lo: f64,
-    hi: f64,
-    precision: f64,
-    snap: impl Fn(f64) -> f64,
-    mut probe: impl FnMut(f64) -> Result<bool, E>,
-) -> Result<Searched, E> {
-    let mut probes = Vec::new();
-    let mut run = |x: f64, probes: &mut Vec<(f64, bool)>| -> Result<bool, E> {
-        let met = probe(x)?;
-        probes.push((x, met));
-        Ok(met)
-    };
-    let (lo, hi) = (snap(lo), snap(hi));
-    if !run(lo, &mut probes)? {
-        return Ok(Searched {
-            status: Status::Doom,
-            max: None,
-            probes,
-        });
-    }
-    let mut good = lo;
-    let bad = loop {
-        if good >= hi {
-            return Ok(Searched {
-                status: Status::NotReached,
-                max: Some(good),
-                probes,
-            });
-        }
-        let doubled = if good > 0.0 { good * 2.0 } else { 1.0 };
-        let mut next = snap(doubled.min(hi));
-        if next <= good {
-            next = hi;
-        }
-        if run(next, &mut probes)? {
-            good = next;
-        } else {
-            break next;
-        }
-    };
-    let mut bad = bad;
-    while bad - good > precision * good.abs() {
-        let mid = snap((good + bad) / 2.0);
-        if mid <= good || mid >= bad {
-            break;
-        }
-        if run(mid, &mut probes)? {
-            good = mid;
-        } else {
-            bad = mid;
-        }
-    }
-    Ok(Searched {
-        status: Status::Found,
-        max: Some(good),
-        probes,
-    })
-}
 
 /// How long each probe runs (the rule in the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -270,6 +174,42 @@ impl Probe {
     }
 }
 
+/// The value a backend's search found, under the name of what it looked
+/// for: `"max"` (SPEC §5) or, with `--least`, `"min"`; `null` for doom.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// The highest value that held.
+    Max(Option<f64>),
+    /// The least value that held.
+    Min(Option<f64>),
+}
+
+impl Answer {
+    /// `value` as the answer to `find`.
+    pub fn new(find: Find, value: Option<f64>) -> Self {
+        match find {
+            Find::Max => Answer::Max(value),
+            Find::Min => Answer::Min(value),
+        }
+    }
+
+    /// The value found (`None` for doom).
+    pub fn value(self) -> Option<f64> {
+        match self {
+            Answer::Max(v) | Answer::Min(v) => v,
+        }
+    }
+
+    /// What was looked for.
+    pub fn find(self) -> Find {
+        match self {
+            Answer::Max(_) => Find::Max,
+            Answer::Min(_) => Find::Min,
+        }
+    }
+}
+
 /// One backend's answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackendResult {
@@ -277,15 +217,23 @@ pub struct BackendResult {
     pub backend: String,
     /// found, doom or not_reached.
     pub status: Status,
-    /// The highest value that held; `null` for doom.
-    pub max: Option<f64>,
+    /// The value found, as `"max"` or `"min"`.
+    #[serde(flatten)]
+    pub answer: Answer,
     /// The dominant loss at the first failing probe; `null` when none
     /// failed.
     pub limit: Option<String>,
     /// Every probe, in order.
     pub probes: Vec<Probe>,
-    /// The run report at `max`; `null` for doom.
+    /// The run report at the value found; `null` for doom.
     pub report: Option<RunReport>,
+}
+
+impl BackendResult {
+    /// The value found (`None` for doom).
+    pub fn value(&self) -> Option<f64> {
+        self.answer.value()
+    }
 }
 
 /// A whole plan: the SPEC §5 `plan` object.
@@ -297,6 +245,10 @@ pub struct PlanResult {
     pub engine: String,
     /// The key searched.
     pub vary: String,
+    /// What was looked for: the highest value that holds (`max`) or, with
+    /// `--least`, the least (`min`) (addition).
+    #[serde(default)]
+    pub find: Find,
     /// LO and HI.
     pub range: [f64; 2],
     /// The SLOs as written.
@@ -307,7 +259,8 @@ pub struct PlanResult {
     pub probe_length: ProbeLength,
     /// One per backend, in config order.
     pub results: Vec<BackendResult>,
-    /// Which backend carries the most load within the SLO (addition).
+    /// Which backend carries the most load within the SLO, or with
+    /// `--least` needs the least (addition).
     pub verdict: Vec<String>,
 }
 
@@ -317,6 +270,8 @@ pub struct PlanRequest<'a> {
     pub base: &'a Base,
     /// The key searched.
     pub key: Key,
+    /// Which end of the values that hold to look for.
+    pub find: Find,
     /// LO and HI, as numbers of the key ([`Value::as_f64`]).
     pub range: (f64, f64),
     /// Every SLO.
@@ -359,6 +314,7 @@ impl PlanRequest<'_> {
         let mut first_fail: Option<(usize, RunReport)> = None;
         let key = &self.key;
         let searched = search(
+            self.find,
             self.range.0,
             self.range.1,
             self.precision,
@@ -379,7 +335,7 @@ impl PlanRequest<'_> {
                 Ok(met)
             },
         )?;
-        let report = searched.max.and_then(|m| {
+        let report = searched.value.and_then(|m| {
             probes
                 .iter()
                 .zip(&reports)
@@ -391,7 +347,7 @@ impl PlanRequest<'_> {
         Ok(BackendResult {
             backend: label.to_string(),
             status: searched.status,
-            max: searched.max,
+            answer: Answer::new(self.find, searched.value),
             limit,
             probes,
             report,
@@ -595,24 +551,6 @@ pub fn check_searchable(key: &Key) -> Result<(), KeyError> {
     }
 }
 
-/// The note `plan` prints (and adds to its verdict) for a key where more
-/// usually lets the SLOs hold (workers, processes, cores, a closed
-/// client's think time), where the search assumes a larger value is more
-/// load; `None` for any other key.
-pub fn more_helps_note(key: &Key) -> Option<String> {
-    let more_helps = matches!(
-        key.target(),
-        Target::Workers(_) | Target::Processes(_) | Target::Cores | Target::Think(_)
-    );
-    more_helps.then(|| {
-        format!(
-            "plan finds the highest {key} at which the SLOs hold and assumes a larger value is more load; \
-             more {key} usually helps instead, so expect `doom` (the lowest value fails) or `not_reached` \
-             (the highest holds). To see where the SLOs start to hold, run `gilsim sweep CONFIG --set {key}=V1,V2,...`."
-        )
-    })
-}
-
 /// `KEY=LO..HI`, parsed and checked against the config: both ends must be
 /// values the config accepts, and LO below HI.
 pub fn parse_vary(base: &Base, arg: &str, engine: Engine) -> Result<(Key, f64, f64), KeyError> {
@@ -667,76 +605,6 @@ pub fn parse_precision(text: &str) -> Result<f64, KeyError> {
     }
 }
 
-/// The verdict lines: which backend carries the most load within the SLO,
-/// and by what factor over the next.
-pub fn verdict(key: &str, lo: f64, results: &[BackendResult]) -> Vec<String> {
-    let mut ok: Vec<&BackendResult> = results.iter().filter(|r| r.max.is_some()).collect();
-    ok.sort_by(|a, b| b.max.unwrap_or(0.0).total_cmp(&a.max.unwrap_or(0.0)));
-    let doomed: Vec<&str> = results
-        .iter()
-        .filter(|r| r.status == Status::Doom)
-        .map(|r| r.backend.as_str())
-        .collect();
-    let mut lines = Vec::new();
-    let shown = |r: &BackendResult| {
-        let at_least = if r.status == Status::NotReached {
-            "≥ "
-        } else {
-            ""
-        };
-        format!("{at_least}{}", fmt_value(r.max.unwrap_or(0.0)))
-    };
-    match ok.as_slice() {
-        [] => lines.push(format!(
-            "No backend meets the SLO even at {key} = {}.",
-            fmt_value(lo)
-        )),
-        [best] => lines.push(format!(
-            "{} carries the most load within the SLO: {key} up to {}.",
-            best.backend,
-            shown(best)
-        )),
-        [best, next, ..] => {
-            let (b, n) = (best.max.unwrap_or(0.0), next.max.unwrap_or(0.0));
-            let factor = if n > 0.0 {
-                format!("{:.2}×", b / n)
-            } else {
-                "more than".into()
-            };
-            let lower = if best.status == Status::NotReached {
-                "at least "
-            } else {
-                ""
-            };
-            lines.push(format!(
-                "{} carries the most load within the SLO: {key} up to {}, {lower}{factor} the next best ({}: {}).",
-                best.backend,
-                shown(best),
-                next.backend,
-                shown(next)
-            ));
-        }
-    }
-    if !doomed.is_empty() && !ok.is_empty() {
-        lines.push(format!(
-            "{} fail{} the SLO already at {key} = {}.",
-            doomed.join(", "),
-            if doomed.len() == 1 { "s" } else { "" },
-            fmt_value(lo)
-        ));
-    }
-    lines
-}
-
-/// A key's value for people: whole numbers without a fraction.
-pub fn fmt_value(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        format!("{x:.3}")
-    }
-}
-
 /// Takes `measure`'s measurement, and measures again, at most
 /// [`HOST_RETRIES`] times, while it is a [`Probe::disturbed_miss`].
 fn remeasure_disturbed<R, E>(
@@ -785,11 +653,6 @@ fn round3(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run(lo: f64, hi: f64, precision: f64, truth: f64, integer: bool) -> Searched {
-        let snap = |x: f64| if integer { x.round() } else { x };
-        search(lo, hi, precision, snap, |x| Ok::<bool, ()>(x <= truth)).unwrap()
-    }
 
     /// A measurement that meets or misses with `steal_ms` stolen.
     fn measured(met: bool, steal_ms: Option<f64>) -> Probe {
@@ -945,77 +808,11 @@ steps = [{ io = "1ms" }]
     }
 
     #[test]
-    fn finds_the_threshold_within_the_precision() {
-        let s = run(10.0, 5000.0, 0.05, 740.0, false);
-        assert_eq!(s.status, Status::Found);
-        let max = s.max.unwrap();
-        assert!((740.0 / 1.05..=740.0).contains(&max), "{max}");
-        // 10, 20, ..., 640 hold, 1280 fails: 8 steps, then bisection.
-        assert_eq!(
-            &s.probes[..8].iter().map(|p| p.0).collect::<Vec<_>>(),
-            &[10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0]
-        );
-        assert!(s.probes.len() <= 8 + 5, "{:?}", s.probes);
-    }
-
-    #[test]
-    fn doom_and_not_reached() {
-        let doom = run(10.0, 100.0, 0.05, 5.0, false);
-        assert_eq!(
-            (doom.status, doom.max, doom.probes.len()),
-            (Status::Doom, None, 1)
-        );
-        let high = run(10.0, 100.0, 0.05, 1e9, false);
-        assert_eq!(high.status, Status::NotReached);
-        assert_eq!(high.max, Some(100.0));
-        assert_eq!(
-            high.probes.last(),
-            Some(&(100.0, true)),
-            "HI itself is probed"
-        );
-    }
-
-    #[test]
-    fn whole_numbers_stop_at_adjacent_values() {
-        let s = run(1.0, 64.0, 0.001, 13.0, true);
-        assert_eq!(s.status, Status::Found);
-        assert_eq!(s.max, Some(13.0));
-        assert!(s.probes.iter().all(|p| p.0.fract() == 0.0));
-        assert!(s.probes.iter().any(|p| p.0 == 14.0 && !p.1));
-    }
-
-    #[test]
     fn precision_parses() {
         assert_eq!(parse_precision("5%").unwrap(), 0.05);
         assert_eq!(parse_precision("0.02").unwrap(), 0.02);
         assert!(parse_precision("0%").is_err());
         assert!(parse_precision("80%").is_err());
         assert!(parse_precision("fast").is_err());
-    }
-
-    #[test]
-    fn verdict_names_the_best_and_the_factor() {
-        let r = |name: &str, status, max| BackendResult {
-            backend: name.into(),
-            status,
-            max,
-            limit: None,
-            probes: vec![],
-            report: None,
-        };
-        let lines = verdict(
-            "rate",
-            10.0,
-            &[
-                r("threads+gil", Status::Found, Some(740.0)),
-                r("rayon", Status::Found, Some(1480.0)),
-                r("asyncio", Status::Doom, None),
-            ],
-        );
-        assert_eq!(
-            lines[0],
-            "rayon carries the most load within the SLO: rate up to 1480, 2.00× the next best (threads+gil: 740)."
-        );
-        assert_eq!(lines[1], "asyncio fails the SLO already at rate = 10.");
     }
 }

@@ -1,5 +1,7 @@
 //! `gilsim plan` (SPEC §5): per backend, the highest value of a key at
-//! which every SLO holds. Checks every input before the first probe runs.
+//! which every SLO holds, or with `--least` the least (how many workers,
+//! processes or cores a load needs). Checks every input before the first
+//! probe runs.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -9,12 +11,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::engine_args::EngineArgs;
 use super::interrupt;
+use gilsim::capacity::bisect::Find;
 use gilsim::capacity::keys::{Base, Key, KeyError, Target};
 use gilsim::capacity::plan_output::{write_csv, write_json, write_table};
 use gilsim::capacity::plan_page;
+use gilsim::capacity::plan_verdict::{direction_note, find_word, fmt_value, verdict};
 use gilsim::capacity::search::{
-    fmt_value, more_helps_note, parse_precision, parse_vary, verdict, BackendResult, PlanRequest,
-    PlanResult, Probe, ProbeEvent,
+    parse_precision, parse_vary, BackendResult, PlanRequest, PlanResult, Probe, ProbeEvent,
 };
 use gilsim::capacity::slo::Slo;
 use gilsim::config::BackendKind;
@@ -42,7 +45,14 @@ cancelled and the probe line says \"stopped early\". Past the knee this decides 
 seconds instead of running every arrival and draining the backlog.
 
 Statuses: found (the highest value within LO..HI, to --precision), doom (LO already fails), \
-not_reached (HI still holds). `limit` names the dominant loss at the first failing probe.")]
+not_reached (HI still holds). With --least: found (the least value within LO..HI), doom (HI \
+still fails), not_reached (LO already holds). `limit` names the dominant loss at the first \
+failing probe.
+
+With --least, plan answers \"how many does this load need\": e.g. \
+`gilsim plan web.toml --least --vary backend.*.workers=1..256 --slo 'requests.p99<=50ms'`, or \
+`--engine model --least --vary cores=1..1024` for a machine you do not have. It probes HI \
+first, halves towards LO while the SLOs hold, then bisects.")]
 pub struct PlanArgs {
     /// The config file (TOML).
     #[arg(value_name = "CONFIG")]
@@ -59,10 +69,16 @@ pub struct PlanArgs {
     #[arg(long = "slo", value_name = "EXPR", required = true)]
     pub slos: Vec<String>,
 
-    /// Stop bisecting when the highest value that holds and the lowest that
-    /// fails are this close (relative).
+    /// Stop bisecting when the value that holds and the nearest that fails
+    /// are this close (relative).
     #[arg(long, value_name = "PCT", default_value = "5%")]
     pub precision: String,
+
+    /// Find the least value of KEY at which every SLO holds, for keys where
+    /// more helps (workers, processes, cores, think time), instead of the
+    /// highest. The JSON then has "find": "min" and each result a "min".
+    #[arg(long)]
+    pub least: bool,
 
     /// Search only the backends with this label (repeatable).
     #[arg(long = "backend", value_name = "NAME")]
@@ -98,9 +114,11 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
     interrupt::install()?;
     let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
     let (lo, hi) = checked.range;
+    let find = if args.least { Find::Min } else { Find::Max };
     let request = PlanRequest {
         base: &base,
         key: checked.key.clone(),
+        find,
         range: checked.range,
         slos: checked.slos,
         precision: checked.precision,
@@ -110,7 +128,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
     let length = request.probe_length();
     if !args.quiet {
         eprintln!(
-            "gilsim plan: {} in {}..{}; each probe: at least {} measured jobs per open- or closed-loop group after {} warm-up jobs",
+            "gilsim plan: the {} {} in {}..{}; each probe: at least {} measured jobs per open- or closed-loop group after {} warm-up jobs",
+            find_word(find),
             checked.key,
             fmt_value(lo),
             fmt_value(hi),
@@ -118,7 +137,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
             length.warmup_jobs
         );
     }
-    let note = more_helps_note(&checked.key);
+    let note = direction_note(&checked.key, find);
     if let Some(note) = &note {
         eprintln!("gilsim plan: note: {note}");
     }
@@ -127,6 +146,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         config: base.config().name.clone(),
         engine: engine.as_str().to_string(),
         vary: checked.key.to_string(),
+        find,
         range: [lo, hi],
         slo: request
             .slos
@@ -136,7 +156,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         precision: checked.precision,
         probe_length: length,
         verdict: {
-            let mut lines = verdict(checked.key.as_str(), lo, &results);
+            let mut lines = verdict(find, checked.key.as_str(), (lo, hi), &results);
             lines.extend(note);
             lines
         },
@@ -176,6 +196,14 @@ fn check(args: &PlanArgs, base: &Base, engine: gilsim::engine::Engine) -> Result
     let set = base.config();
     let labels = selected(set, &args.backends)?;
     let (key, lo, hi) = parse_vary(base, &args.vary, engine)?;
+    if args.least && lo < 1.0 && matches!(key.target(), Target::Workers(_)) {
+        return Err(KeyError(format!(
+            "--least --vary {}: LO must be at least 1; workers = 0 is not a count (one thread per job, or one \
+             worker per core), so it does not belong to a search for the fewest workers",
+            args.vary
+        ))
+        .into());
+    }
     let slos = args
         .slos
         .iter()

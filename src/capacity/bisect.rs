@@ -1,0 +1,297 @@
+//! The search `gilsim plan` runs over one key, apart from what a probe is:
+//! which values to try, given whether each one held.
+//!
+//! Two directions ([`Find`]). `max` (the default) looks for the highest
+//! value that holds, for keys where more is more load (a rate, clients,
+//! step durations): an exponential climb from LO (doubling, capped at HI)
+//! until a value fails, then bisection. `min` (`--least`) looks for the
+//! least value that holds, for keys where more helps (workers, processes,
+//! cores, think time): the mirror image, an exponential descent from HI
+//! (halving, floored at LO) until a value fails, then bisection. Either
+//! way the bisection stops when the value that held and the one that
+//! failed are within `precision` of the one that held (relative), or are
+//! adjacent values of the key. Each assumes the SLOs hold on one side of
+//! a single threshold.
+
+use serde::{Deserialize, Serialize};
+
+/// Which end of the values that hold a plan looks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Find {
+    /// The highest value that holds (more is more load).
+    #[default]
+    Max,
+    /// The least value that holds (more helps: `--least`).
+    Min,
+}
+
+impl Find {
+    /// As JSON, tables and files spell it (`max`, `min`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Find::Max => "max",
+            Find::Min => "min",
+        }
+    }
+}
+
+/// How a backend's search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The value looked for was found within LO..HI.
+    Found,
+    /// No value in the range holds: LO fails (`max`), or HI fails (`min`).
+    Doom,
+    /// The whole range holds to its far end: HI holds (`max`), or LO
+    /// holds (`min`); the answer lies beyond the range.
+    NotReached,
+}
+
+impl Status {
+    /// As JSON and tables spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Found => "found",
+            Status::Doom => "doom",
+            Status::NotReached => "not_reached",
+        }
+    }
+}
+
+/// The values a search visited, and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Searched {
+    /// How it ended.
+    pub status: Status,
+    /// The value found: the highest that held (`max`) or the least
+    /// (`min`); `None` for doom.
+    pub value: Option<f64>,
+    /// Each probe's value and whether it held, in order.
+    pub probes: Vec<(f64, bool)>,
+}
+
+/// Runs the search for `find` over `lo..=hi`. `snap` maps a number to the
+/// nearest value the key can take (whole numbers for counts); `probe` says
+/// whether every SLO holds at a value.
+pub fn search<E>(
+    find: Find,
+    lo: f64,
+    hi: f64,
+    precision: f64,
+    snap: impl Fn(f64) -> f64,
+    probe: impl FnMut(f64) -> Result<bool, E>,
+) -> Result<Searched, E> {
+    let mut walk = Walk {
+        probe,
+        probes: Vec::new(),
+    };
+    let (lo, hi) = (snap(lo), snap(hi));
+    let (start, end) = match find {
+        Find::Max => (lo, hi),
+        Find::Min => (hi, lo),
+    };
+    if !walk.run(start)? {
+        return Ok(walk.ended(Status::Doom, None));
+    }
+    // `good` holds; `step` moves it towards `end`, doubling or halving.
+    // Halving towards an LO of 0 would never arrive: a value a billionth
+    // of HI stands for it, and the next step is LO itself.
+    let step = |good: f64| -> f64 {
+        match find {
+            Find::Max if good > 0.0 => snap((good * 2.0).min(end)),
+            Find::Max => snap(1.0_f64.min(end)),
+            Find::Min if good / 2.0 < start.abs() * 1e-9 => end,
+            Find::Min => snap((good / 2.0).max(end)),
+        }
+    };
+    let beyond = |x: f64, good: f64| match find {
+        Find::Max => x > good,
+        Find::Min => x < good,
+    };
+    let reached_end = |good: f64| match find {
+        Find::Max => good >= end,
+        Find::Min => good <= end,
+    };
+    let mut good = start;
+    let mut bad = loop {
+        if reached_end(good) {
+            return Ok(walk.ended(Status::NotReached, Some(good)));
+        }
+        let mut next = step(good);
+        if !beyond(next, good) {
+            next = end;
+        }
+        if walk.run(next)? {
+            good = next;
+        } else {
+            break next;
+        }
+    };
+    while (bad - good).abs() > precision * good.abs() {
+        let mid = snap((good + bad) / 2.0);
+        if mid == good || mid == bad || !beyond(mid, good) || beyond(mid, bad) {
+            break;
+        }
+        if walk.run(mid)? {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    Ok(walk.ended(Status::Found, Some(good)))
+}
+
+/// A search's probes so far.
+struct Walk<P> {
+    probe: P,
+    probes: Vec<(f64, bool)>,
+}
+
+impl<P> Walk<P> {
+    /// Probes `x` and keeps the outcome.
+    fn run<E>(&mut self, x: f64) -> Result<bool, E>
+    where
+        P: FnMut(f64) -> Result<bool, E>,
+    {
+        let met = (self.probe)(x)?;
+        self.probes.push((x, met));
+        Ok(met)
+    }
+
+    fn ended(self, status: Status, value: Option<f64>) -> Searched {
+        Searched {
+            status,
+            value,
+            probes: self.probes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A search whose SLOs hold at or below `truth` (`max`) or at or
+    /// above it (`min`).
+    fn run(find: Find, lo: f64, hi: f64, precision: f64, truth: f64, integer: bool) -> Searched {
+        let snap = |x: f64| if integer { x.round() } else { x };
+        let holds = |x: f64| match find {
+            Find::Max => x <= truth,
+            Find::Min => x >= truth,
+        };
+        search(find, lo, hi, precision, snap, |x| Ok::<bool, ()>(holds(x))).unwrap()
+    }
+
+    #[test]
+    fn finds_the_threshold_within_the_precision() {
+        let s = run(Find::Max, 10.0, 5000.0, 0.05, 740.0, false);
+        assert_eq!(s.status, Status::Found);
+        let max = s.value.unwrap();
+        assert!((740.0 / 1.05..=740.0).contains(&max), "{max}");
+        // 10, 20, ..., 640 hold, 1280 fails: 8 steps, then bisection.
+        assert_eq!(
+            &s.probes[..8].iter().map(|p| p.0).collect::<Vec<_>>(),
+            &[10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0]
+        );
+        assert!(s.probes.len() <= 8 + 5, "{:?}", s.probes);
+    }
+
+    #[test]
+    fn the_least_is_found_from_above_within_the_precision() {
+        let s = run(Find::Min, 1.0, 5000.0, 0.05, 37.0, false);
+        assert_eq!(s.status, Status::Found);
+        let min = s.value.unwrap();
+        assert!((37.0..=37.0 * 1.05).contains(&min), "{min}");
+        // 5000, 2500, ..., 39.06 hold, 19.53 fails: 9 steps, then bisection.
+        let halvings: Vec<f64> = (0..9).map(|i| 5000.0 / f64::powi(2.0, i)).collect();
+        assert_eq!(
+            &s.probes[..9].iter().map(|p| p.0).collect::<Vec<_>>(),
+            &halvings[..]
+        );
+        assert!(s.probes.len() <= 9 + 6, "{:?}", s.probes);
+        assert!(s.probes.iter().all(|&(x, met)| met == (x >= 37.0)));
+    }
+
+    #[test]
+    fn doom_and_not_reached() {
+        let doom = run(Find::Max, 10.0, 100.0, 0.05, 5.0, false);
+        assert_eq!(
+            (doom.status, doom.value, doom.probes.len()),
+            (Status::Doom, None, 1)
+        );
+        let high = run(Find::Max, 10.0, 100.0, 0.05, 1e9, false);
+        assert_eq!(high.status, Status::NotReached);
+        assert_eq!(high.value, Some(100.0));
+        assert_eq!(
+            high.probes.last(),
+            Some(&(100.0, true)),
+            "HI itself is probed"
+        );
+    }
+
+    /// For `min` the ends swap: HI failing is doom, LO holding is not
+    /// reached (the least lies at or below LO).
+    #[test]
+    fn the_least_has_doom_at_hi_and_not_reached_at_lo() {
+        let doom = run(Find::Min, 1.0, 64.0, 0.05, 100.0, true);
+        assert_eq!(
+            (doom.status, doom.value, doom.probes.clone()),
+            (Status::Doom, None, vec![(64.0, false)])
+        );
+        let low = run(Find::Min, 2.0, 64.0, 0.05, 1.0, true);
+        assert_eq!(low.status, Status::NotReached);
+        assert_eq!(low.value, Some(2.0));
+        assert_eq!(low.probes.last(), Some(&(2.0, true)), "LO itself is probed");
+    }
+
+    /// Halving towards an LO of 0 ends: the values that hold reach 0
+    /// within about 30 halvings of a billionth of HI.
+    #[test]
+    fn the_least_towards_zero_ends() {
+        let s = run(Find::Min, 0.0, 10.0, 0.05, 0.0, false);
+        assert_eq!((s.status, s.value), (Status::NotReached, Some(0.0)));
+        assert!(s.probes.len() <= 33, "{}", s.probes.len());
+    }
+
+    #[test]
+    fn whole_numbers_stop_at_adjacent_values() {
+        let s = run(Find::Max, 1.0, 64.0, 0.001, 13.0, true);
+        assert_eq!(s.status, Status::Found);
+        assert_eq!(s.value, Some(13.0));
+        assert!(s.probes.iter().all(|p| p.0.fract() == 0.0));
+        assert!(s.probes.iter().any(|p| p.0 == 14.0 && !p.1));
+        let s = run(Find::Min, 1.0, 64.0, 0.001, 13.0, true);
+        assert_eq!(s.status, Status::Found);
+        assert_eq!(s.value, Some(13.0));
+        assert!(s.probes.iter().all(|p| p.0.fract() == 0.0));
+        assert!(s.probes.iter().any(|p| p.0 == 12.0 && !p.1));
+    }
+
+    /// Every threshold of a small whole-number range is found exactly, in
+    /// both directions, and no value is probed twice.
+    #[test]
+    fn every_threshold_of_a_small_range_is_found_exactly() {
+        for truth in 1..=20 {
+            let t = f64::from(truth);
+            for find in [Find::Max, Find::Min] {
+                let s = run(find, 1.0, 20.0, 0.001, t, true);
+                let expect = match (find, truth) {
+                    (Find::Max, 20) | (Find::Min, 1) => Status::NotReached,
+                    _ => Status::Found,
+                };
+                assert_eq!((s.status, s.value), (expect, Some(t)), "{find:?} {truth}");
+                let mut seen: Vec<f64> = s.probes.iter().map(|p| p.0).collect();
+                seen.sort_by(f64::total_cmp);
+                seen.dedup();
+                assert_eq!(
+                    seen.len(),
+                    s.probes.len(),
+                    "{find:?} {truth}: {:?}",
+                    s.probes
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! What a finished plan says in words: the verdict (which backend carries
+//! the most load within the SLO, or with `--least` needs the least), and
+//! the note `plan` gives when the key's usual direction is not the one
+//! searched. Formatting only: nothing here runs.
+
+use super::bisect::{Find, Status};
+use super::keys::{Key, Target};
+use super::search::BackendResult;
+
+/// A key's value for people: whole numbers without a fraction.
+pub fn fmt_value(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// What a plan looked for, in a heading: `highest` or `least`.
+pub fn find_word(find: Find) -> &'static str {
+    match find {
+        Find::Max => "highest",
+        Find::Min => "least",
+    }
+}
+
+/// A backend's value in a table cell: `640`, `≥ 16000` / `≤ 1` (the
+/// range's far end still held), `-` (doom).
+pub fn value_cell(r: &BackendResult) -> String {
+    match (r.status, r.value()) {
+        (_, None) => "-".into(),
+        (_, Some(_)) => shown(r.answer.find(), r),
+    }
+}
+
+/// Whether more of `key` usually lets the SLOs hold: workers, processes,
+/// cores, a closed client's think time. For every other key (a rate,
+/// clients, jobs, step durations, the GIL's settings) more is more load.
+pub fn more_helps(key: &Key) -> bool {
+    matches!(
+        key.target(),
+        Target::Workers(_) | Target::Processes(_) | Target::Cores | Target::Think(_)
+    )
+}
+
+/// The note `plan` prints (and adds to its verdict) when the search's
+/// direction is not the key's usual one: the highest value of a key where
+/// more helps, or (`--least`) the least value of one where more is more
+/// load; `None` when they agree.
+pub fn direction_note(key: &Key, find: Find) -> Option<String> {
+    match (find, more_helps(key)) {
+        (Find::Max, true) => Some(format!(
+            "plan finds the highest {key} at which the SLOs hold and assumes a larger value is more load; \
+             more {key} usually helps instead, so expect `doom` (the lowest value fails) or `not_reached` \
+             (the highest holds). To find the least {key} at which the SLOs hold, add --least; to see \
+             every value, run `gilsim sweep CONFIG --set {key}=V1,V2,...`."
+        )),
+        (Find::Min, false) => Some(format!(
+            "--least finds the least {key} at which the SLOs hold and assumes a larger value helps; \
+             a larger {key} is usually more load instead, so expect `doom` (the highest value fails) or \
+             `not_reached` (the lowest holds). Without --least, plan finds the highest {key} that holds."
+        )),
+        _ => None,
+    }
+}
+
+/// The verdict lines of a plan over `key` in `range` (LO, HI).
+pub fn verdict(find: Find, key: &str, range: (f64, f64), results: &[BackendResult]) -> Vec<String> {
+    let mut ok: Vec<&BackendResult> = results.iter().filter(|r| r.value().is_some()).collect();
+    let value = |r: &BackendResult| r.value().unwrap_or(0.0);
+    match find {
+        Find::Max => ok.sort_by(|a, b| value(b).total_cmp(&value(a))),
+        Find::Min => ok.sort_by(|a, b| value(a).total_cmp(&value(b))),
+    }
+    // Where `doom` is decided: LO for the highest, HI for the least.
+    let doom_at = match find {
+        Find::Max => range.0,
+        Find::Min => range.1,
+    };
+    // Backends tied with the best share the first place; the factor is
+    // over the next one after them.
+    let tied = ok
+        .iter()
+        .take_while(|r| r.value() == ok[0].value() && r.status == ok[0].status)
+        .count();
+    let mut lines = vec![match ok.split_at_checked(tied.max(1)) {
+        None => format!(
+            "No backend meets the SLO even at {key} = {}.",
+            fmt_value(doom_at)
+        ),
+        Some((best, rest)) => lead(find, key, best, rest.first().copied()),
+    }];
+    let doomed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.status == Status::Doom)
+        .map(|r| r.backend.as_str())
+        .collect();
+    if !doomed.is_empty() && !ok.is_empty() {
+        let when = match find {
+            Find::Max => "already",
+            Find::Min => "even",
+        };
+        lines.push(format!(
+            "{} fail{} the SLO {when} at {key} = {}.",
+            doomed.join(", "),
+            if doomed.len() == 1 { "s" } else { "" },
+            fmt_value(doom_at)
+        ));
+    }
+    lines
+}
+
+/// A backend's value as the verdict shows it: `≥ HI` or `≤ LO` when the
+/// whole range held.
+fn shown(find: Find, r: &BackendResult) -> String {
+    let beyond = match (r.status, find) {
+        (Status::NotReached, Find::Max) => "≥ ",
+        (Status::NotReached, Find::Min) => "≤ ",
+        _ => "",
+    };
+    format!("{beyond}{}", fmt_value(r.value().unwrap_or(0.0)))
+}
+
+/// The verdict's first line: the best backends (one, or several tied),
+/// and by what factor they beat the next (if any).
+fn lead(find: Find, key: &str, best: &[&BackendResult], next: Option<&BackendResult>) -> String {
+    let first = best[0];
+    let names = match best {
+        [one] => one.backend.clone(),
+        [init @ .., last] => format!(
+            "{} and {}",
+            init.iter()
+                .map(|r| r.backend.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            last.backend
+        ),
+        [] => String::new(),
+    };
+    let plural = best.len() > 1;
+    let head = match find {
+        Find::Max => format!(
+            "{names} {} the most load within the SLO: {key} up to {}",
+            if plural { "carry" } else { "carries" },
+            shown(find, first)
+        ),
+        Find::Min => format!(
+            "{names} {} the SLO with the least {key}: {}",
+            if plural { "meet" } else { "meets" },
+            shown(find, first)
+        ),
+    };
+    let Some(next) = next else {
+        return format!("{head}.");
+    };
+    let (b, n) = (first.value().unwrap_or(0.0), next.value().unwrap_or(0.0));
+    // How many times more load the best carries, or how many times less
+    // of the key it needs.
+    let (num, den) = match find {
+        Find::Max => (b, n),
+        Find::Min => (n, b),
+    };
+    let factor = if den > 0.0 {
+        format!("{:.2}×", num / den)
+    } else {
+        "more than".into()
+    };
+    let lower = if first.status == Status::NotReached {
+        "at least "
+    } else {
+        ""
+    };
+    let than = match find {
+        Find::Max => format!("{lower}{factor} the next best"),
+        Find::Min => format!("{lower}{factor} less than the next best"),
+    };
+    format!("{head}, {than} ({}: {}).", next.backend, shown(find, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capacity::search::Answer;
+
+    fn r(find: Find, name: &str, status: Status, value: Option<f64>) -> BackendResult {
+        BackendResult {
+            backend: name.into(),
+            status,
+            answer: Answer::new(find, value),
+            limit: None,
+            probes: vec![],
+            report: None,
+        }
+    }
+
+    #[test]
+    fn verdict_names_the_best_and_the_factor() {
+        let m = Find::Max;
+        let lines = verdict(
+            m,
+            "rate",
+            (10.0, 5000.0),
+            &[
+                r(m, "threads+gil", Status::Found, Some(740.0)),
+                r(m, "rayon", Status::Found, Some(1480.0)),
+                r(m, "asyncio", Status::Doom, None),
+            ],
+        );
+        assert_eq!(
+            lines[0],
+            "rayon carries the most load within the SLO: rate up to 1480, 2.00× the next best (threads+gil: 740)."
+        );
+        assert_eq!(lines[1], "asyncio fails the SLO already at rate = 10.");
+    }
+
+    #[test]
+    fn the_least_verdict_names_who_needs_least_and_who_fails_at_hi() {
+        let m = Find::Min;
+        let lines = verdict(
+            m,
+            "cores",
+            (1.0, 64.0),
+            &[
+                r(m, "threads+gil", Status::Doom, None),
+                r(m, "pool", Status::Found, Some(24.0)),
+                r(m, "rayon", Status::Found, Some(12.0)),
+            ],
+        );
+        assert_eq!(
+            lines[0],
+            "rayon meets the SLO with the least cores: 12, 2.00× less than the next best (pool: 24)."
+        );
+        assert_eq!(lines[1], "threads+gil fails the SLO even at cores = 64.");
+        let low = verdict(
+            m,
+            "cores",
+            (2.0, 64.0),
+            &[
+                r(m, "a", Status::NotReached, Some(2.0)),
+                r(m, "b", Status::Found, Some(8.0)),
+            ],
+        );
+        assert_eq!(
+            low[0],
+            "a meets the SLO with the least cores: ≤ 2, at least 4.00× less than the next best (b: 8)."
+        );
+        let tie = verdict(
+            m,
+            "cores",
+            (1.0, 64.0),
+            &[
+                r(m, "a", Status::Found, Some(9.0)),
+                r(m, "b", Status::Found, Some(58.0)),
+                r(m, "c", Status::Found, Some(9.0)),
+            ],
+        );
+        assert_eq!(
+            tie[0],
+            "a and c meet the SLO with the least cores: 9, 6.44× less than the next best (b: 58)."
+        );
+        let none = verdict(m, "cores", (1.0, 64.0), &[r(m, "a", Status::Doom, None)]);
+        assert_eq!(none, vec!["No backend meets the SLO even at cores = 64."]);
+    }
+}
