@@ -96,13 +96,16 @@ pub fn search<E>(
         return Ok(walk.ended(Status::Doom, None));
     }
     // `good` holds; `step` moves it towards `end`, doubling or halving.
-    // Halving towards an LO of 0 would never arrive: a value a billionth
-    // of HI stands for it, and the next step is LO itself.
+    // Halving towards LO stops within 1/1024 of the range of it and tries
+    // LO itself: towards an LO of 0 it would never arrive (a duration of
+    // 200 ms took 30 halvings to reach 0 ns); above it, the bisection
+    // finds the answer if LO fails.
+    let near_end = (start - end).abs() / 1024.0;
     let step = |good: f64| -> f64 {
         match find {
             Find::Max if good > 0.0 => snap((good * 2.0).min(end)),
             Find::Max => snap(1.0_f64.min(end)),
-            Find::Min if good / 2.0 < start.abs() * 1e-9 => end,
+            Find::Min if good / 2.0 - end < near_end => end,
             Find::Min => snap((good / 2.0).max(end)),
         }
     };
@@ -246,13 +249,24 @@ mod tests {
         assert_eq!(low.probes.last(), Some(&(2.0, true)), "LO itself is probed");
     }
 
-    /// Halving towards an LO of 0 ends: the values that hold reach 0
-    /// within about 30 halvings of a billionth of HI.
+    /// Halving towards an LO of 0 ends: within 1/1024 of the range of LO
+    /// it tries LO itself (10, 5, ..., 10/1024, then 0).
     #[test]
     fn the_least_towards_zero_ends() {
         let s = run(Find::Min, 0.0, 10.0, 0.05, 0.0, false);
         assert_eq!((s.status, s.value), (Status::NotReached, Some(0.0)));
-        assert!(s.probes.len() <= 33, "{}", s.probes.len());
+        let mut want: Vec<f64> = (0..=10).map(|i| 10.0 / f64::powi(2.0, i)).collect();
+        want.push(0.0);
+        assert_eq!(s.probes.iter().map(|p| p.0).collect::<Vec<_>>(), want);
+        // A threshold near LO is still found by the bisection.
+        let s = run(Find::Min, 0.0, 10.0, 0.05, 0.003, false);
+        assert_eq!(s.status, Status::Found);
+        let min = s.value.unwrap();
+        assert!(
+            (0.003..=0.003 * 1.05).contains(&min),
+            "{min} {:?}",
+            s.probes
+        );
     }
 
     #[test]
