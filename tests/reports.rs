@@ -364,22 +364,48 @@ fn gilsim_report_renders_the_same_files_from_the_saved_json() {
         files.iter().all(|f| !f.to_string_lossy().contains(".tmp")),
         "temporary files left: {files:?}"
     );
+    renders_again(first.path(), "mixed.json");
+}
+
+/// `gilsim report DIR/JSON --out` a second directory writes exactly the
+/// files of `dir`, byte for byte, and names the HTML page among them.
+fn renders_again(dir: &Path, json: &str) {
+    let files = tree(dir);
     let second = tempfile::tempdir().unwrap();
     gilsim()
         .arg("report")
-        .arg(first.path().join("mixed.json"))
+        .arg(dir.join(json))
         .arg("--out")
         .arg(second.path())
         .assert()
         .success()
-        .stdout(predicate::str::contains("mixed.html"));
+        .stdout(predicate::str::contains(".html"));
     assert_eq!(tree(second.path()), files);
     for f in &files {
         assert_eq!(
-            std::fs::read(first.path().join(f)).unwrap(),
+            std::fs::read(dir.join(f)).unwrap(),
             std::fs::read(second.path().join(f)).unwrap(),
-            "{f:?} differs when rendered from the JSON"
+            "{f:?} differs when rendered from {json}"
         );
+    }
+}
+
+/// `gilsim report` on a saved sweep (with a USL fit) and a saved `--least`
+/// plan writes what `sweep --out` and `plan --out` wrote, byte for byte:
+/// the JSON read back gives the same numbers to the last bit, the plan's
+/// `min` included.
+#[test]
+fn gilsim_report_renders_a_saved_sweep_and_plan_again() {
+    let runs: [(&str, &str, &[&str]); 2] = [
+        (POOLS_BATCH, "pools.sweep.json", USL_SWEEP),
+        (&pools_at_1500(), "pools.plan.json", LEAST_PLAN),
+    ];
+    for (toml, json, args) in runs {
+        let first = tempfile::tempdir().unwrap();
+        capacity_out(toml, args, first.path());
+        let files = tree(first.path());
+        assert!(files.len() >= 5, "{files:?}");
+        renders_again(first.path(), json);
     }
 }
 
@@ -388,8 +414,15 @@ fn gilsim_report_refuses_what_is_not_a_report() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("x.json");
     std::fs::write(&bad, "{\"not\": \"a report\"}").unwrap();
+    let half_plan = dir.path().join("plan.json");
+    std::fs::write(
+        &half_plan,
+        "{\"gilsim\": \"0.1.0\", \"plan\": {\"config\": \"web\"}}",
+    )
+    .unwrap();
     for input in [
         bad.clone(),
+        half_plan,
         dir.path().join("missing.json"),
         dir.path().to_path_buf(),
     ] {
@@ -600,6 +633,42 @@ steps = [{ cpu = "1ms" }, { io = "4ms" }]
 
 const POOL_LABELS: [&str; 2] = ["threads+gil", "threads"];
 
+/// A sweep of the pools' workers with a USL fit, on 8 model cores.
+const USL_SWEEP: &[&str] = &[
+    "sweep",
+    "CONFIG",
+    "--set",
+    "backend.*.workers=1,2,3,4,6,8",
+    "--fit",
+    "usl",
+    "--engine",
+    "model",
+    "--cores",
+    "8",
+];
+
+/// `plan --least`: the fewest workers of each pool for the requests'
+/// p50, on 2 model cores (run on [`pools_at_1500`]).
+const LEAST_PLAN: &[&str] = &[
+    "plan",
+    "CONFIG",
+    "--least",
+    "--vary",
+    "backend.*.workers=1..32",
+    "--slo",
+    "requests.p50<=10ms",
+    "--engine",
+    "model",
+    "--cores",
+    "2",
+];
+
+/// [`POOLS`] at 1,500 requests/s: the free pool needs several workers,
+/// and the GIL pool (1 ms of CPU each) cannot serve them with any number.
+fn pools_at_1500() -> String {
+    POOLS.replace("rate = 50,", "rate = 1500,")
+}
+
 /// Runs gilsim with `args` (CONFIG: the config `toml`) and `--out dir`.
 fn capacity_out(toml: &str, args: &[&str], dir: &Path) {
     let cfg = tempfile::tempdir().unwrap();
@@ -697,22 +766,7 @@ fn check_in_browser(
 fn sweep_and_plan_pages_render_in_headless_chromium() {
     let Some(chrome) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    capacity_out(
-        POOLS_BATCH,
-        &[
-            "sweep",
-            "CONFIG",
-            "--set",
-            "backend.*.workers=1,2,3,4,6,8",
-            "--fit",
-            "usl",
-            "--engine",
-            "model",
-            "--cores",
-            "8",
-        ],
-        dir.path(),
-    );
+    capacity_out(POOLS_BATCH, USL_SWEEP, dir.path());
     check_in_browser(
         &chrome,
         &dir.path().join("pools.sweep.html"),
@@ -754,23 +808,7 @@ fn sweep_and_plan_pages_render_in_headless_chromium() {
     // `plan --least`: the fewest workers for 1,500 requests/s; the GIL
     // pool cannot serve them with any number (doom at HI).
     let least = tempfile::tempdir().unwrap();
-    capacity_out(
-        &POOLS.replace("rate = 50,", "rate = 1500,"),
-        &[
-            "plan",
-            "CONFIG",
-            "--least",
-            "--vary",
-            "backend.*.workers=1..32",
-            "--slo",
-            "requests.p50<=10ms",
-            "--engine",
-            "model",
-            "--cores",
-            "2",
-        ],
-        least.path(),
-    );
+    capacity_out(&pools_at_1500(), LEAST_PLAN, least.path());
     let page = least.path().join("pools.plan.html");
     check_in_browser(
         &chrome,
