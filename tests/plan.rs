@@ -208,9 +208,17 @@ fn plan_agrees_with_erlang_c(engine_args: &[&str]) {
             "M/M/{c} p99<={slo_ms}ms: plan found {max:.0}/s, Erlang C says {formula:.0}/s\n{}",
             rows.join("\n")
         );
-        // Every probe measured what the rule says.
+        // Every probe measured what the rule says; the answer was
+        // confirmed by the last probe, four times as long.
+        let (last, search) = probes.split_last().expect("probes");
+        assert_eq!(last["jobs"].as_u64(), Some(40_000), "{last}");
+        assert_eq!(last["value"].as_f64(), Some(max), "{last}");
+        assert_eq!(last["met"], true, "{last}");
+        for p in search {
+            let jobs = p["jobs"].as_u64();
+            assert!(jobs == Some(10_000) || jobs == Some(40_000), "{p}");
+        }
         for p in probes {
-            assert_eq!(p["jobs"].as_u64(), Some(10_000), "{p}");
             assert_eq!(p["warmup_jobs"].as_u64(), Some(1_000), "{p}");
         }
     }
@@ -529,6 +537,17 @@ fn bad_plan_input_is_refused_before_anything_runs() {
         ),
         (
             vec![
+                "--vary".into(),
+                format!("{rate}=10..100"),
+                "--slo".into(),
+                ok_slo.into(),
+                "--confirm".into(),
+                "0".into(),
+            ],
+            "--confirm",
+        ),
+        (
+            vec![
                 "--least".into(),
                 "--vary".into(),
                 "backend.threads.workers=0..8".into(),
@@ -816,28 +835,34 @@ fn a_plan_over_workers_says_that_more_workers_help() {
 /// search over whole numbers ends at adjacent values, and the SLO (55 ms)
 /// lies between the formula's p99 on either side of its answer: at 600/s,
 /// 61.7 ms with 7 servers and 49.1 ms with 8; at 2,000/s, 63.7 ms with 21
-/// and 50.5 ms with 22 (ρ 0.86–0.95). But the p99 of one probe's 10,000
-/// jobs is not the queue's: with 7 servers at 600/s it read 50.7 to
-/// 66.9 ms over eight seeds (median 56.6 ms), so the probe one server
-/// below the formula's answer can hold. The measured mean service (the
-/// model's IO overshoot from its costs) goes into the formula.
+/// and 50.5 ms with 22 (ρ 0.86–0.95). But the p99 of one probe is not the
+/// queue's: with 7 servers at 600/s, 10,000 jobs read 50.7 to 66.9 ms over
+/// eight seeds (median 56.6 ms), 40,000 jobs (a confirmation) 56.2 to
+/// 69.7 ms; with 21 at 2,000/s, 40,000 jobs read 54.8 to 104 ms over six.
+/// Unconfirmed, `plan` named 7 and 21; confirmed, 8 and 21. The measured
+/// mean service (the model's IO overshoot from its costs) goes into the
+/// formula.
 ///
-/// Not tested here: an SLO whose answer lies at ρ just under 1. There a
-/// probe of 11,000 jobs ends long before the queue reaches its steady
-/// state (at ρ = 0.99 that takes about a minute of arrivals), so the
-/// probe's p99 is lower than the queue's, and `plan` can name one server
-/// fewer than the formula (docs/planning.md).
+/// An SLO whose answer lies near ρ = 1 (2,000/s, p99 ≤ 80 ms) must give
+/// the formula's answer exactly: 21 servers have a p99 of about 60 ms, 20
+/// (ρ 0.994) have none to speak of, since their queue takes about a minute
+/// of arrivals to reach its steady state. Unconfirmed, an 11,000-job probe
+/// ended long before that and `plan` named 20; confirmed, 21
+/// (docs/planning.md).
 #[test]
 fn plan_least_workers_agrees_with_erlang_c() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The p99 of the service alone is 46 ms (4.6 means): SLOs above it.
-    for (rate, slo_ms) in [(600u32, 55u64), (2_000, 55)] {
+    // The third is the case near ρ = 1, where the answer must be exact.
+    for (rate, slo_ms, exact) in [
+        (600u32, 55u64, false),
+        (2_000, 55, false),
+        (2_000, 80, true),
+    ] {
         let config = mm_c_config(&dir, 5, 4, rate, 10.0);
         let slo = format!("req.p99<={slo_ms}ms");
-        let (doc, _) = plan_with(
-            model_gilsim(),
-            &config,
-            &[
+        let least = |confirm: &str| {
+            let args = [
                 "--engine",
                 "model",
                 "--least",
@@ -845,9 +870,25 @@ fn plan_least_workers_agrees_with_erlang_c() {
                 "backend.*.workers=1..256",
                 "--slo",
                 &slo,
-            ],
-        );
+                "--confirm",
+                confirm,
+            ];
+            plan_with(model_gilsim(), &config, &args).0
+        };
+        if exact {
+            // Without the confirmation the short probes name one too few.
+            let short = least("1");
+            let r = &short["plan"]["results"][0];
+            assert_eq!(r["min"], 20.0, "{r}");
+            assert!(r["probes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["jobs"] == 10_000));
+        }
+        let doc = least("4");
         let plan = &doc["plan"];
+        assert_eq!(plan["confirm"], 4, "{plan}");
         assert_eq!(plan["find"], "min", "{plan}");
         let r = &plan["results"][0];
         assert_eq!(r["status"], "found", "{r}");
@@ -864,11 +905,17 @@ fn plan_least_workers_agrees_with_erlang_c() {
             (min - formula as f64).abs() <= 1.0 && min * 1e6 / mean_service_us > rate as f64,
             "{rate}/s p99<={slo_ms}ms: plan found {min} workers, Erlang C says {formula}\n{r}"
         );
-        // The value below the answer was probed and failed; the answer held.
+        assert!(
+            !exact || min == formula as f64,
+            "{rate}/s p99<={slo_ms}ms: {min} for {formula}"
+        );
+        // The value below the answer failed its last (longest) probe; the
+        // answer held its own.
         let probes = r["probes"].as_array().expect("probes");
         let met_at = |v: f64| {
             probes
                 .iter()
+                .rev()
                 .find(|p| p["value"].as_f64() == Some(v))
                 .map(|p| p["met"] == true)
         };

@@ -146,6 +146,66 @@ pub fn search<E>(
     Ok(walk.ended(Status::Found, Some(good)))
 }
 
+/// Confirms a search's answer with longer probes (`probe` runs them):
+/// the answer is probed again; while it fails, the value moves one step
+/// towards the safe end of the range (down for `max`, up for `min`), by
+/// `precision` of it or, where that rounds to the same value, by one
+/// whole unit, and is probed there, until a value holds or the safe end
+/// itself fails (then `doom`). An answer that holds keeps its status; one
+/// that moved is `found`. Every probe is added to the search's.
+///
+/// Why only towards the safe end: a short probe's tail percentile is low
+/// more often than high near saturation (its queue has not filled yet, and
+/// a long busy period is rarer in a short run), so the search's answer is
+/// optimistic when it is wrong at all (docs/planning.md).
+pub fn confirm<E>(
+    find: Find,
+    (lo, hi): (f64, f64),
+    precision: f64,
+    snap: impl Fn(f64) -> f64,
+    searched: Searched,
+    probe: impl FnMut(f64) -> Result<bool, E>,
+) -> Result<Searched, E> {
+    let Some(answer) = searched.value else {
+        return Ok(searched);
+    };
+    let mut walk = Walk {
+        probe,
+        probes: searched.probes,
+    };
+    let (lo, hi) = (snap(lo), snap(hi));
+    let safe_end = match find {
+        Find::Max => lo,
+        Find::Min => hi,
+    };
+    let safer = |x: f64| -> f64 {
+        let (stepped, unit) = match find {
+            Find::Max => (snap(x / (1.0 + precision)), snap(x - 1.0)),
+            Find::Min => (snap(x * (1.0 + precision)), snap(x + 1.0)),
+        };
+        let next = if stepped == x { unit } else { stepped };
+        match find {
+            Find::Max => next.max(safe_end),
+            Find::Min => next.min(safe_end),
+        }
+    };
+    let mut x = answer;
+    loop {
+        if walk.run(x)? {
+            let status = if x == answer {
+                searched.status
+            } else {
+                Status::Found
+            };
+            return Ok(walk.ended(status, Some(x)));
+        }
+        if x == safe_end {
+            return Ok(walk.ended(Status::Doom, None));
+        }
+        x = safer(x);
+    }
+}
+
 /// A search's probes so far.
 struct Walk<P> {
     probe: P,
@@ -281,6 +341,85 @@ mod tests {
         assert_eq!(s.value, Some(13.0));
         assert!(s.probes.iter().all(|p| p.0.fract() == 0.0));
         assert!(s.probes.iter().any(|p| p.0 == 12.0 && !p.1));
+    }
+
+    /// [`confirm`] of a search that found `answer` (with `status`) over
+    /// whole numbers in `range`, where longer probes hold where `holds`.
+    fn confirmed(
+        find: Find,
+        range: (f64, f64),
+        status: Status,
+        answer: f64,
+        holds: impl Fn(f64) -> bool,
+    ) -> Searched {
+        let searched = Searched {
+            status,
+            value: Some(answer),
+            probes: vec![(answer, true)],
+        };
+        confirm(find, range, 0.05, f64::round, searched, |x| {
+            Ok::<_, ()>(holds(x))
+        })
+        .unwrap()
+    }
+
+    /// A confirmation that holds keeps the answer and its status; one that
+    /// fails steps towards the safe end (by the precision, or by one whole
+    /// unit where that rounds to the same value) until a value holds, or
+    /// ends in doom at the safe end.
+    #[test]
+    fn a_confirmation_moves_the_answer_only_towards_the_safe_end() {
+        let held = confirmed(Find::Max, (1.0, 64.0), Status::NotReached, 64.0, |_| true);
+        assert_eq!((held.status, held.value), (Status::NotReached, Some(64.0)));
+        assert_eq!(held.probes, [(64.0, true), (64.0, true)]);
+        // Longer probes hold only at 11 and below: 13 (the answer) fails,
+        // 12 (13 / 1.05 rounds to 12) fails, 11 holds.
+        let moved = confirmed(Find::Max, (1.0, 64.0), Status::Found, 13.0, |x| x <= 11.0);
+        assert_eq!((moved.status, moved.value), (Status::Found, Some(11.0)));
+        assert_eq!(
+            moved.probes[1..],
+            [(13.0, false), (12.0, false), (11.0, true)]
+        );
+        // The least, upwards: 8 fails, 9 holds.
+        let up = confirmed(Find::Min, (1.0, 64.0), Status::Found, 8.0, |x| x >= 9.0);
+        assert_eq!((up.status, up.value), (Status::Found, Some(9.0)));
+        // Nothing holds: doom once the safe end fails, and no further.
+        let doom = confirmed(Find::Min, (1.0, 4.0), Status::Found, 2.0, |_| false);
+        assert_eq!((doom.status, doom.value), (Status::Doom, None));
+        assert_eq!(doom.probes[1..], [(2.0, false), (3.0, false), (4.0, false)]);
+        // Continuous values step by the precision.
+        let searched = Searched {
+            status: Status::Found,
+            value: Some(700.0),
+            probes: vec![],
+        };
+        let cont = confirm(
+            Find::Max,
+            (10.0, 5000.0),
+            0.05,
+            |x| x,
+            searched,
+            |x| Ok::<_, ()>(x <= 680.0),
+        )
+        .unwrap();
+        let v = cont.value.unwrap();
+        assert!((v - 700.0 / 1.05).abs() < 1e-9, "{v}");
+        // A doom stays a doom, unprobed.
+        let none = Searched {
+            status: Status::Doom,
+            value: None,
+            probes: vec![(1.0, false)],
+        };
+        let same = confirm(
+            Find::Max,
+            (1.0, 8.0),
+            0.05,
+            f64::round,
+            none.clone(),
+            |_| -> Result<bool, ()> { panic!("a doom is not confirmed") },
+        )
+        .unwrap();
+        assert_eq!(same, none);
     }
 
     /// Every threshold of a small whole-number range is found exactly, in

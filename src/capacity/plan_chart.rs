@@ -302,6 +302,7 @@ pub(crate) mod tests {
                 measured_jobs: 10_000,
                 warmup_jobs: 1_000,
             },
+            confirm: 4,
             results: vec![
                 result(
                     "threads+gil",

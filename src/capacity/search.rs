@@ -40,7 +40,7 @@ use crate::plan::{ArrivalPlan, Plan};
 use crate::report::{Report, RunReport, Shares};
 use crate::work::kernel::Calibration;
 
-use super::bisect::search;
+use super::bisect::{confirm, search};
 pub use super::bisect::{Find, Status};
 use super::keys::{Base, Key, KeyError, Target, Value, ValueKind};
 use super::slo::{jobs_for_quantile, warmup_for, Objective, Slo};
@@ -82,6 +82,15 @@ impl ProbeLength {
             quantile,
             measured_jobs,
             warmup_jobs: warmup_for(measured_jobs),
+        }
+    }
+
+    /// This length with `factor` times the measured jobs (the warm-up
+    /// stays), for a confirmation probe.
+    pub fn times(&self, factor: u32) -> Self {
+        Self {
+            measured_jobs: self.measured_jobs.saturating_mul(u64::from(factor)),
+            ..*self
         }
     }
 
@@ -257,11 +266,20 @@ pub struct PlanResult {
     pub precision: f64,
     /// How long each probe ran (addition).
     pub probe_length: ProbeLength,
+    /// The answer was confirmed by probes of this many times the measured
+    /// jobs (addition; 1: not confirmed, as plans written before it).
+    #[serde(default = "unconfirmed")]
+    pub confirm: u32,
     /// One per backend, in config order.
     pub results: Vec<BackendResult>,
     /// Which backend carries the most load within the SLO, or with
     /// `--least` needs the least (addition).
     pub verdict: Vec<String>,
+}
+
+/// `confirm` of a plan written before it existed.
+fn unconfirmed() -> u32 {
+    1
 }
 
 /// Everything a plan needs besides the backend.
@@ -272,6 +290,9 @@ pub struct PlanRequest<'a> {
     pub key: Key,
     /// Which end of the values that hold to look for.
     pub find: Find,
+    /// The answer is probed again with this many times the measured jobs
+    /// ([`confirm`]); 1: not confirmed.
+    pub confirm: u32,
     /// LO and HI, as numbers of the key ([`Value::as_f64`]).
     pub range: (f64, f64),
     /// Every SLO.
@@ -313,28 +334,34 @@ impl PlanRequest<'_> {
         let mut reports: Vec<RunReport> = Vec::new();
         let mut first_fail: Option<(usize, RunReport)> = None;
         let key = &self.key;
-        let searched = search(
-            self.find,
-            self.range.0,
-            self.range.1,
-            self.precision,
-            |x| snap(key, x),
-            |x| -> Result<bool, Error> {
-                let (probe, report) = self.probe(label, x, &length, on_progress)?;
-                let met = probe.met;
-                if !met && first_fail.is_none() {
-                    first_fail = Some((probes.len(), report.clone()));
-                }
-                probes.push(probe);
-                reports.push(report);
-                on_probe(ProbeEvent {
-                    backend: label,
-                    number: probes.len(),
-                    probe: probes.last().expect("just pushed"),
-                });
-                Ok(met)
-            },
-        )?;
+        let mut run_probe = |x: f64, length: &ProbeLength| -> Result<bool, Error> {
+            let (probe, report) = self.probe(label, x, length, on_progress)?;
+            let met = probe.met;
+            if !met && first_fail.is_none() {
+                first_fail = Some((probes.len(), report.clone()));
+            }
+            probes.push(probe);
+            reports.push(report);
+            on_probe(ProbeEvent {
+                backend: label,
+                number: probes.len(),
+                probe: probes.last().expect("just pushed"),
+            });
+            Ok(met)
+        };
+        let (lo, hi) = self.range;
+        let snap = |x| snap(key, x);
+        let searched = search(self.find, lo, hi, self.precision, snap, |x| {
+            run_probe(x, &length)
+        })?;
+        let searched = if self.confirm > 1 {
+            let long = length.times(self.confirm);
+            confirm(self.find, (lo, hi), self.precision, snap, searched, |x| {
+                run_probe(x, &long)
+            })?
+        } else {
+            searched
+        };
         let report = searched.value.and_then(|m| {
             probes
                 .iter()

@@ -44,6 +44,13 @@ than the percentile allows (p90: 10% of the measured jobs, plus the warm-up); it
 cancelled and the probe line says \"stopped early\". Past the knee this decides a probe in \
 seconds instead of running every arrival and draining the backlog.
 
+Confirmation (--confirm K, default 4): the answer is probed again with K times the measured \
+jobs (the same warm-up). While that fails, the value steps towards the safe end (down, or up \
+with --least) by --precision or one whole unit, each step probed at the same length, until one \
+holds; if the range's safe end fails too, the backend is doom. Near saturation a short probe's \
+p99 is more often below the queue's than above it, so the answer can only get safer. \
+--confirm 1 skips it.
+
 Statuses: found (the highest value within LO..HI, to --precision), doom (LO already fails), \
 not_reached (HI still holds). With --least: found (the least value within LO..HI), doom (HI \
 still fails), not_reached (LO already holds). `limit` names the dominant loss at the first \
@@ -73,6 +80,13 @@ pub struct PlanArgs {
     /// are this close (relative).
     #[arg(long, value_name = "PCT", default_value = "5%")]
     pub precision: String,
+
+    /// Probe the answer again with K times the measured jobs, stepping
+    /// towards the safe end of the range while it fails (1: no
+    /// confirmation). A short probe's p99 near saturation is more often
+    /// low than high.
+    #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub confirm: u32,
 
     /// Find the least value of KEY at which every SLO holds, for keys where
     /// more helps (workers, processes, cores, think time), instead of the
@@ -119,6 +133,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         base: &base,
         key: checked.key.clone(),
         find,
+        confirm: args.confirm,
         range: checked.range,
         slos: checked.slos,
         precision: checked.precision,
@@ -128,13 +143,18 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
     let length = request.probe_length();
     if !args.quiet {
         eprintln!(
-            "gilsim plan: the {} {} in {}..{}; each probe: at least {} measured jobs per open- or closed-loop group after {} warm-up jobs",
+            "gilsim plan: the {} {} in {}..{}; each probe: at least {} measured jobs per open- or closed-loop group after {} warm-up jobs{}",
             find_word(find),
             checked.key,
             fmt_value(lo),
             fmt_value(hi),
             length.measured_jobs,
-            length.warmup_jobs
+            length.warmup_jobs,
+            if args.confirm > 1 {
+                format!("; the answer confirmed with {}", length.times(args.confirm).measured_jobs)
+            } else {
+                String::new()
+            }
         );
     }
     let note = direction_note(&checked.key, find);
@@ -155,6 +175,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
             .collect(),
         precision: checked.precision,
         probe_length: length,
+        confirm: args.confirm,
         verdict: {
             let mut lines = verdict(find, checked.key.as_str(), (lo, hi), &results);
             lines.extend(note);
