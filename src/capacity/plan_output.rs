@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::{fmt_us, RunReport, VERSION};
 
-use super::plan_verdict::{find_word, fmt_value, value_cell};
+use super::plan_verdict::{confirmation, find_word, fmt_value, value_cell};
 use super::search::{BackendResult, PlanResult};
 use super::slo::{Objective, Slo};
 
@@ -83,10 +83,11 @@ pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()
     writeln!(
         out,
         "each probe: at least {} measured jobs per open- or closed-loop group, after {} warm-up jobs left out \
-         (p{} needs 100/(1-q) jobs)",
+         (p{} needs 100/(1-q) jobs){}",
         l.measured_jobs,
         l.warmup_jobs,
-        fmt_value((l.quantile * 1000.0).round() / 10.0)
+        fmt_value((l.quantile * 1000.0).round() / 10.0),
+        confirmation(plan)
     )?;
     let name = plan.find.as_str();
     let mut t = comfy_table::Table::new();

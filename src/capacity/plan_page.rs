@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::bisect::Find;
 use super::plan_chart::{self, SloChart};
 use super::plan_output::{p99_at_value, write_csv, write_json};
-use super::plan_verdict::{find_word, fmt_value, value_cell};
+use super::plan_verdict::{confirmation, find_word, fmt_value, value_cell};
 use super::search::PlanResult;
 use crate::report::files::{FileError, FileSet};
 use crate::report::hgrm::file_part;
@@ -73,10 +73,11 @@ fn search_line(plan: &PlanResult) -> String {
 fn probe_line(plan: &PlanResult) -> String {
     let l = &plan.probe_length;
     format!(
-        "Each probe: at least {} measured jobs per open- or closed-loop group, after {} warm-up jobs left out (p{} needs 100/(1−q) jobs). A probe meets the plan when every SLO holds and an open-loop group achieves at least 99% of its offered rate.",
+        "Each probe: at least {} measured jobs per open- or closed-loop group, after {} warm-up jobs left out (p{} needs 100/(1−q) jobs){}. A probe meets the plan when every SLO holds and an open-loop group achieves at least 99% of its offered rate.",
         l.measured_jobs,
         l.warmup_jobs,
-        fmt_value((l.quantile * 1000.0).round() / 10.0)
+        fmt_value((l.quantile * 1000.0).round() / 10.0),
+        confirmation(plan)
     )
 }
 

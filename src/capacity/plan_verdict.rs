@@ -5,7 +5,7 @@
 
 use super::bisect::{Find, Status};
 use super::keys::{Key, Target};
-use super::search::BackendResult;
+use super::search::{BackendResult, PlanResult};
 
 /// A key's value for people: whole numbers without a fraction.
 pub fn fmt_value(x: f64) -> String {
@@ -13,6 +13,19 @@ pub fn fmt_value(x: f64) -> String {
         format!("{}", x as i64)
     } else {
         format!("{x:.3}")
+    }
+}
+
+/// `; the answer confirmed with 40000 measured jobs` when the plan
+/// confirmed its answers (`--confirm` above 1), else nothing.
+pub fn confirmation(plan: &PlanResult) -> String {
+    if plan.confirm > 1 {
+        format!(
+            "; the answer confirmed with {} measured jobs",
+            plan.probe_length.times(plan.confirm).measured_jobs
+        )
+    } else {
+        String::new()
     }
 }
 
@@ -27,9 +40,9 @@ pub fn find_word(find: Find) -> &'static str {
 /// A backend's value in a table cell: `640`, `≥ 16000` / `≤ 1` (the
 /// range's far end still held), `-` (doom).
 pub fn value_cell(r: &BackendResult) -> String {
-    match (r.status, r.value()) {
-        (_, None) => "-".into(),
-        (_, Some(_)) => shown(r.answer.find(), r),
+    match r.value() {
+        None => "-".into(),
+        Some(_) => shown(r.answer.find(), r),
     }
 }
 

@@ -6,6 +6,8 @@
 //! from LO (or descent from HI) until a probe fails, then bisection. It
 //! assumes what holds at a value also holds below it (more load, more
 //! latency), or with `--least` above it (more workers, cores, think).
+//! The answer is then confirmed by probes `confirm` times as long, which
+//! can only move it towards the safe end ([`super::bisect::confirm`]).
 //!
 //! Each probe is a full run through [`crate::engine::run`] of a config
 //! with the key set, made long enough for its statistic to mean something:
@@ -350,15 +352,20 @@ impl PlanRequest<'_> {
             Ok(met)
         };
         let (lo, hi) = self.range;
-        let snap = |x| snap(key, x);
-        let searched = search(self.find, lo, hi, self.precision, snap, |x| {
+        let snap_key = |x| snap(key, x);
+        let searched = search(self.find, lo, hi, self.precision, snap_key, |x| {
             run_probe(x, &length)
         })?;
         let searched = if self.confirm > 1 {
             let long = length.times(self.confirm);
-            confirm(self.find, (lo, hi), self.precision, snap, searched, |x| {
-                run_probe(x, &long)
-            })?
+            confirm(
+                self.find,
+                (lo, hi),
+                self.precision,
+                snap_key,
+                searched,
+                |x| run_probe(x, &long),
+            )?
         } else {
             searched
         };

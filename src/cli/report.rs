@@ -44,6 +44,8 @@ enum Saved {
     Plan(Box<PlanDocument>),
 }
 
+/// `gilsim report`: reads the saved file, checks `--out`, writes the files
+/// and prints their paths.
 pub fn report(args: &ReportArgs) -> Result<(), Error> {
     let saved = load(&args.report)?;
     if let Saved::Runs(reports) = &saved {
@@ -74,6 +76,7 @@ pub fn report(args: &ReportArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// A file that could not be written, as the CLI reports it.
 fn output_error(e: FileError) -> Error {
     Error::Output {
         path: e.path,
