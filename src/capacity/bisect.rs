@@ -113,13 +113,9 @@ pub fn search<E>(
         Find::Max => x > good,
         Find::Min => x < good,
     };
-    let reached_end = |good: f64| match find {
-        Find::Max => good >= end,
-        Find::Min => good <= end,
-    };
     let mut good = start;
     let mut bad = loop {
-        if reached_end(good) {
+        if !beyond(end, good) {
             return Ok(walk.ended(Status::NotReached, Some(good)));
         }
         let mut next = step(good);

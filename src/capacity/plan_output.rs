@@ -87,7 +87,7 @@ pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()
         l.measured_jobs,
         l.warmup_jobs,
         fmt_value((l.quantile * 1000.0).round() / 10.0),
-        confirmation(plan)
+        confirmation(&plan.probe_length, plan.confirm)
     )?;
     let name = plan.find.as_str();
     let mut t = comfy_table::Table::new();

@@ -77,7 +77,7 @@ fn probe_line(plan: &PlanResult) -> String {
         l.measured_jobs,
         l.warmup_jobs,
         fmt_value((l.quantile * 1000.0).round() / 10.0),
-        confirmation(plan)
+        confirmation(&plan.probe_length, plan.confirm)
     )
 }
 

@@ -5,7 +5,7 @@
 
 use super::bisect::{Find, Status};
 use super::keys::{Key, Target};
-use super::search::{BackendResult, PlanResult};
+use super::search::{BackendResult, ProbeLength};
 
 /// A key's value for people: whole numbers without a fraction.
 pub fn fmt_value(x: f64) -> String {
@@ -16,13 +16,14 @@ pub fn fmt_value(x: f64) -> String {
     }
 }
 
-/// `; the answer confirmed with 40000 measured jobs` when the plan
-/// confirmed its answers (`--confirm` above 1), else nothing.
-pub fn confirmation(plan: &PlanResult) -> String {
-    if plan.confirm > 1 {
+/// `; the answer confirmed with 40000 measured jobs` when a plan with
+/// probes of `length` confirms its answers (`confirm` above 1), else
+/// nothing.
+pub fn confirmation(length: &ProbeLength, confirm: u32) -> String {
+    if confirm > 1 {
         format!(
             "; the answer confirmed with {} measured jobs",
-            plan.probe_length.times(plan.confirm).measured_jobs
+            length.times(confirm).measured_jobs
         )
     } else {
         String::new()

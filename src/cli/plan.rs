@@ -15,7 +15,7 @@ use gilsim::capacity::bisect::Find;
 use gilsim::capacity::keys::{Base, Key, KeyError, Target};
 use gilsim::capacity::plan_output::{write_csv, write_json, write_table};
 use gilsim::capacity::plan_page;
-use gilsim::capacity::plan_verdict::{direction_note, find_word, fmt_value, verdict};
+use gilsim::capacity::plan_verdict::{confirmation, direction_note, find_word, fmt_value, verdict};
 use gilsim::capacity::search::{
     parse_precision, parse_vary, BackendResult, PlanRequest, PlanResult, Probe, ProbeEvent,
 };
@@ -150,11 +150,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
             fmt_value(hi),
             length.measured_jobs,
             length.warmup_jobs,
-            if args.confirm > 1 {
-                format!("; the answer confirmed with {}", length.times(args.confirm).measured_jobs)
-            } else {
-                String::new()
-            }
+            confirmation(&length, args.confirm)
         );
     }
     let note = direction_note(&checked.key, find);
