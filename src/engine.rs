@@ -16,6 +16,7 @@ use crate::error::RunError;
 use crate::metrics::RunMeasurement;
 use crate::options::{available_cores, RunOptions};
 use crate::plan::Plan;
+use crate::work::kernel::Calibration;
 
 pub use crate::config::limits::MAX_MODEL_CORES;
 
@@ -38,6 +39,24 @@ impl Engine {
             Engine::Real => "real",
             Engine::Model { .. } => "model",
         }
+    }
+
+    /// The CPU kernel's calibration for runs on this engine: the real
+    /// engine's from [`Calibration::from_env_or_measure`]; the model runs
+    /// no kernel, so it measures nothing (about 60 ms saved here, and
+    /// its reports depend on nothing but the config and seed).
+    pub fn calibrate(&self) -> Result<Calibration, String> {
+        match self {
+            Engine::Real => Calibration::from_env_or_measure(),
+            Engine::Model { .. } => Ok(Calibration::NOT_MEASURED),
+        }
+    }
+
+    /// The kernel's rate a report of this engine states
+    /// (`machine.cpu_kernel_iters_per_us`): `c`'s on the real engine,
+    /// none on the model.
+    pub fn kernel_rate(&self, c: Calibration) -> Option<f64> {
+        matches!(self, Engine::Real).then_some(c.iters_per_us)
     }
 
     /// Cores the runs see: this machine's for the real engine, the virtual

@@ -439,7 +439,12 @@ impl PlanRequest<'_> {
         // A probe given up on did not run its arrivals through: there is
         // no achieved rate to speak of.
         let achieved_ratio = achieved_ratio(&plan, &m.groups).filter(|_| gave_up.is_none());
-        let mut report = Report::new(&plan, engine.cores(), self.calibration.iters_per_us, &[m]);
+        let mut report = Report::new(
+            &plan,
+            engine.cores(),
+            engine.kernel_rate(self.calibration),
+            &[m],
+        );
         let run = report.runs.remove(0);
         let mut figures = BTreeMap::new();
         let mut met = true;

@@ -524,7 +524,7 @@ fn run_point(
     Ok(Report::new(
         plan,
         engine.cores(),
-        calibration.iters_per_us,
+        engine.kernel_rate(calibration),
         &runs,
     ))
 }

@@ -26,7 +26,6 @@ use gilsim::fsout;
 use gilsim::options::Progress;
 use gilsim::preflight::check_together;
 use gilsim::report::{fmt_us, Format};
-use gilsim::work::kernel::Calibration;
 
 /// `gilsim plan`.
 #[derive(Debug, Args)]
@@ -126,7 +125,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
     // Ctrl-C or SIGTERM from here on ends the search after the probe in
     // progress winds down (SPEC §8), rather than killing it mid-run.
     interrupt::install()?;
-    let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let calibration = engine.calibrate().map_err(RunError::Calibration)?;
     let (lo, hi) = checked.range;
     let find = if args.least { Find::Min } else { Find::Max };
     let request = PlanRequest {

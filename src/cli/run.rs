@@ -36,7 +36,7 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     // From here on a Ctrl-C, even during calibration, ends with whatever
     // reports exist rather than killing the process mid-write.
     interrupt::install()?;
-    let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let calibration = engine.calibrate().map_err(RunError::Calibration)?;
     if let Some(after) = args.control.timeout {
         interrupt::arm_timeout(after);
     }
@@ -133,7 +133,7 @@ fn run_config(
         &plan,
         set,
         engine.cores(),
-        calibration.iters_per_us,
+        engine.kernel_rate(calibration),
         reps,
         args.control.runs,
     );
@@ -249,7 +249,7 @@ fn fold(
     plan: &Plan,
     set: &JobSet,
     cores: usize,
-    iters_per_us: f64,
+    iters_per_us: Option<f64>,
     reps: Vec<Vec<RunReport>>,
     runs: u32,
 ) -> Report {

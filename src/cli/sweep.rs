@@ -15,7 +15,6 @@ use gilsim::capacity::{output, sweep_page};
 use gilsim::error::{Error, RunError};
 use gilsim::fsout;
 use gilsim::report::Format;
-use gilsim::work::kernel::Calibration;
 
 /// `gilsim sweep`.
 #[derive(Debug, Args)]
@@ -92,7 +91,11 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
     // From here on Ctrl-C ends the sweep after the run in progress, with
     // the points that finished written out (SPEC §8).
     interrupt::install()?;
-    let calibration = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let calibration = args
+        .engine
+        .engine()?
+        .calibrate()
+        .map_err(RunError::Calibration)?;
     let bar = progress_bar(args.quiet, prepared.total_runs());
     let file = prepared.run(calibration, &mut |p| {
         bar.set_position(p.done as u64);

@@ -65,7 +65,7 @@ pub(crate) fn report(config: &str, runs: Vec<RunReport>, verdict: Vec<String>) -
         seed: 1,
         machine: Machine {
             cores: 2,
-            cpu_kernel_iters_per_us: 600.0,
+            cpu_kernel_iters_per_us: Some(600.0),
         },
         runs,
         verdict,

@@ -261,8 +261,11 @@ pub fn report_page(r: &Report) -> std::io::Result<Page> {
     Ok(Page {
         title: format!("gilsim: {}", r.config),
         subtitle: Some(format!(
-            "seed {} · {} cores · CPU kernel {:.1} iterations/µs · gilsim {}",
-            r.seed, r.machine.cores, r.machine.cpu_kernel_iters_per_us, r.gilsim
+            "seed {} · {} cores · {} · gilsim {}",
+            r.seed,
+            r.machine.cores,
+            r.machine.kernel_words(false),
+            r.gilsim
         )),
         sections,
     })

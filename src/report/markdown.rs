@@ -35,8 +35,11 @@ fn write_report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "Seed {}, {} cores, CPU kernel {:.1} iterations/µs, gilsim {}.\n",
-        r.seed, r.machine.cores, r.machine.cpu_kernel_iters_per_us, r.gilsim
+        "Seed {}, {} cores, {}, gilsim {}.\n",
+        r.seed,
+        r.machine.cores,
+        r.machine.kernel_words(false),
+        r.gilsim
     )?;
     writeln!(out, "{HEADER}\n{ALIGN}")?;
     for run in &r.runs {

@@ -126,8 +126,24 @@ pub struct Ideal {
 pub struct Machine {
     /// Cores available to gilsim.
     pub cores: usize,
-    /// The CPU kernel's calibration.
-    pub cpu_kernel_iters_per_us: f64,
+    /// The CPU kernel's calibration; `None` (JSON `null`) on the model
+    /// engine, which runs no kernel and so measures none: a model report
+    /// then depends on nothing but its config and seed.
+    #[serde(default)]
+    pub cpu_kernel_iters_per_us: Option<f64>,
+}
+
+impl Machine {
+    /// The kernel's rate as a header says it: `kernel 484.3 iters/µs`
+    /// when `short` (the terminal table), `CPU kernel 484.3 iterations/µs`
+    /// otherwise (files); `model engine` on a model report, which has none.
+    pub fn kernel_words(&self, short: bool) -> String {
+        match (self.cpu_kernel_iters_per_us, short) {
+            (None, _) => "model engine".to_string(),
+            (Some(x), true) => format!("kernel {x:.1} iters/µs"),
+            (Some(x), false) => format!("CPU kernel {x:.1} iterations/µs"),
+        }
+    }
 }
 
 /// One backend's run.
@@ -456,7 +472,14 @@ pub struct HoldQuantiles {
 
 impl Report {
     /// Builds the report of one config from its plan and runs.
-    pub fn new(plan: &Plan, cores: usize, iters_per_us: f64, runs: &[RunMeasurement]) -> Self {
+    /// `iters_per_us` is the CPU kernel's calibration, `None` on the model
+    /// engine.
+    pub fn new(
+        plan: &Plan,
+        cores: usize,
+        iters_per_us: Option<f64>,
+        runs: &[RunMeasurement],
+    ) -> Self {
         let sim = SimReport::of(runs.iter().filter_map(|m| m.sim.as_ref()));
         let runs = runs.iter().map(|m| RunReport::of(plan, m)).collect();
         Self::from_runs(plan, cores, iters_per_us, runs).with_sim(sim)
@@ -473,7 +496,12 @@ impl Report {
     /// Builds the report of one config from run reports already made (for
     /// example each the [`super::repeat`] of several repetitions). It is
     /// complete when every run is.
-    pub fn from_runs(plan: &Plan, cores: usize, iters_per_us: f64, runs: Vec<RunReport>) -> Self {
+    pub fn from_runs(
+        plan: &Plan,
+        cores: usize,
+        iters_per_us: Option<f64>,
+        runs: Vec<RunReport>,
+    ) -> Self {
         Self {
             gilsim: VERSION.to_string(),
             config: plan.name.clone(),
@@ -484,7 +512,7 @@ impl Report {
             not_run: Vec::new(),
             machine: Machine {
                 cores,
-                cpu_kernel_iters_per_us: round3(iters_per_us),
+                cpu_kernel_iters_per_us: iters_per_us.map(round3),
             },
             verdict: super::verdict::verdict(&runs),
             runs,
@@ -698,6 +726,30 @@ mod tests {
     use crate::metrics::Recorder;
     use std::path::Path;
     use std::time::{Duration, Instant};
+
+    /// A real report states its kernel's rate in both lengths; a model
+    /// report, which has none, says so, and its JSON carries `null` (a
+    /// report saved without the field reads as none too).
+    #[test]
+    fn the_kernel_rate_is_stated_where_a_kernel_ran() {
+        let real = Machine {
+            cores: 2,
+            cpu_kernel_iters_per_us: Some(484.31),
+        };
+        assert_eq!(real.kernel_words(true), "kernel 484.3 iters/µs");
+        assert_eq!(real.kernel_words(false), "CPU kernel 484.3 iterations/µs");
+        let model = Machine {
+            cores: 64,
+            cpu_kernel_iters_per_us: None,
+        };
+        assert_eq!(model.kernel_words(true), "model engine");
+        let json = serde_json::to_string(&model).unwrap();
+        assert_eq!(json, r#"{"cores":64,"cpu_kernel_iters_per_us":null}"#);
+        let back: Machine = serde_json::from_str(r#"{"cores":64}"#).unwrap();
+        assert_eq!(back.cpu_kernel_iters_per_us, None);
+        let old: Machine = serde_json::from_str(&serde_json::to_string(&real).unwrap()).unwrap();
+        assert_eq!(old.cpu_kernel_iters_per_us, Some(484.31));
+    }
 
     fn measurement(plan: &Plan, kernel_speed: Option<f64>) -> RunMeasurement {
         let set = crate::config::parse(

@@ -50,8 +50,11 @@ fn write_report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
 fn write_report_at(r: &Report, out: &mut dyn Write, width: Option<u16>) -> std::io::Result<()> {
     writeln!(
         out,
-        "{} (seed {}, {} cores, kernel {:.1} iters/µs)",
-        r.config, r.seed, r.machine.cores, r.machine.cpu_kernel_iters_per_us
+        "{} (seed {}, {} cores, {})",
+        r.config,
+        r.seed,
+        r.machine.cores,
+        r.machine.kernel_words(true)
     )?;
     if let Some(n) = r
         .runs

@@ -19,6 +19,12 @@ pub struct Calibration {
 pub const CALIBRATION_ENV: &str = "GILSIM_ITERS_PER_US";
 
 impl Calibration {
+    /// What runs carry where no kernel runs: the model engine simulates CPU
+    /// steps from their durations and reads no calibration, so none is
+    /// measured for it ([`crate::engine::Engine::calibrate`]). One
+    /// iteration per µs, a plain placeholder.
+    pub const NOT_MEASURED: Calibration = Calibration { iters_per_us: 1.0 };
+
     /// Measures the kernel's rate: the best of several short runs, because on
     /// a shared machine interference only ever makes a run slower.
     pub fn measure() -> Self {
