@@ -17,11 +17,15 @@
 //! (`bench::affinity`; SimPy, a child process, inherits the pin), the CPUs
 //! in turn and the sides' order alternating. The speed-up is the median of
 //! the pairs' own ratios: on a virtual machine whose CPUs differ in speed,
-//! a ratio of two runs on different CPUs would measure the CPUs.
+//! a ratio of two runs on different CPUs would measure the CPUs. In each
+//! pair the model runs the reference again and again for as long as
+//! SimPy's last run took ([`reference_span`]): one 40 ms run against
+//! SimPy's 3.5 s would catch one of the host's speeds where SimPy's run
+//! averages over several.
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{run_with_costs, Costs};
 use crate::bench::{affinity, rss, Figure};
@@ -99,6 +103,47 @@ pub fn reference_point(jobs: u64, cores: usize) -> Result<Point, RunError> {
     })
 }
 
+/// Simulates the reference model again and again until `span` of real
+/// time has passed (at least once, at most [`SPAN_RUNS_MAX`] times), and
+/// gives the runs' totals as one point: jobs/s and events/s are all the
+/// runs' jobs and events over all their time, the peak RSS the highest.
+///
+/// Why: one run of the 200,000-job reference takes about 40 ms, SimPy's
+/// about 3.5 s, and this host's speed changes by up to 1.8× for seconds at
+/// a time. A single 40 ms run catches one state, SimPy's run averages over
+/// several; run for as long as SimPy did, the model averages over the same
+/// kind of stretch.
+pub fn reference_span(jobs: u64, cores: usize, span: Duration) -> Result<Point, RunError> {
+    // Events are whole numbers per run; adding events/s × s would not be.
+    let events_of = |p: &Point| p.events_per_job * p.jobs as f64;
+    let first = reference_point(jobs, cores)?;
+    let (mut wall, mut events, mut runs) = (first.wall_s, events_of(&first), 1u32);
+    let mut peak = first.peak_rss_mb;
+    while wall < span.as_secs_f64() && runs < SPAN_RUNS_MAX {
+        let p = reference_point(jobs, cores)?;
+        wall += p.wall_s;
+        events += events_of(&p);
+        peak = match (peak, p.peak_rss_mb) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        runs += 1;
+    }
+    let total_jobs = jobs as f64 * f64::from(runs);
+    Ok(Point {
+        jobs,
+        cores,
+        jobs_per_s: total_jobs / wall,
+        events_per_s: events / wall,
+        events_per_job: events / total_jobs.max(1.0),
+        peak_rss_mb: peak,
+        wall_s: wall,
+    })
+}
+
+/// Most runs [`reference_span`] makes for one point.
+pub const SPAN_RUNS_MAX: u32 = 500;
+
 /// SimPy's jobs/s on the reference model, when python3 has simpy.
 pub fn simpy_jobs_per_s(script: &Path, jobs: u64) -> Option<f64> {
     let out = Command::new("python3")
@@ -135,7 +180,10 @@ pub fn figures(
     let reps = if quick { 1 } else { REFERENCE_REPS };
     log("model: warm-up");
     reference_point(20_000, 64)?;
-    let pairs = reference_pairs(jobs, reps, simpy_script, log)?;
+    // Quick figures run the model once a pair: they check the plumbing,
+    // not the speed.
+    let span = if quick { None } else { Some(FIRST_SPAN) };
+    let pairs = reference_pairs(jobs, reps, span, simpy_script, log)?;
     push_pairs(&mut figs, &pairs, jobs, reps);
     if simpy_script.is_some() && pairs.iter().any(|p| p.simpy.is_none()) {
         log("model: python3 with simpy not found (or SimPy failed); SimPy figures skipped");
@@ -176,13 +224,21 @@ struct Pair {
     simpy: Option<f64>,
 }
 
+/// How long the model side of the first pair runs ([`reference_span`])
+/// before any SimPy run has said how long SimPy takes: about what SimPy
+/// 4.1 takes for the reference model on a 2-core VM.
+pub const FIRST_SPAN: Duration = Duration::from_secs(3);
+
 /// `reps` pairs of the reference model and SimPy, each pair pinned to
 /// one CPU (the CPUs taken in turn, the order of the two sides
 /// alternating), so that both sides of a ratio ran on the same CPU (see
-/// `bench::affinity`). SimPy is left out once it is found missing.
+/// `bench::affinity`). The model side runs for as long as SimPy's last
+/// run took (`span` before the first; `None`: once). SimPy is left out
+/// once it is found missing.
 fn reference_pairs(
     jobs: u64,
     reps: usize,
+    mut span: Option<Duration>,
     simpy_script: Option<&Path>,
     log: &dyn Fn(&str),
 ) -> Result<Vec<Pair>, RunError> {
@@ -197,21 +253,26 @@ fn reference_pairs(
             .and(cpu)
             .map_or(String::new(), |c| format!(" on CPU {c}"));
         let n = rep + 1;
-        let simpy_side = |found: &mut bool| {
+        let simpy_side = |found: &mut bool, span: &mut Option<Duration>| {
             let script = simpy_script.filter(|_| *found)?;
             log(&format!("model: SimPy reference ({n}/{reps}){on}"));
             let v = simpy_jobs_per_s(script, jobs);
             *found = v.is_some();
+            if let (Some(s), Some(rate)) = (span.as_mut(), v) {
+                *s = Duration::from_secs_f64((jobs as f64 / rate.max(1e-9)).min(60.0));
+            }
             v
         };
+        let model_side = |span: Option<Duration>| {
+            log(&format!("model: reference model ({n}/{reps}){on}"));
+            reference_span(jobs, 64, span.unwrap_or(Duration::ZERO))
+        };
         let (model, simpy) = if rep % 2 == 0 {
-            log(&format!("model: reference model ({n}/{reps}){on}"));
-            let model = reference_point(jobs, 64)?;
-            (model, simpy_side(&mut simpy_found))
+            let model = model_side(span)?;
+            (model, simpy_side(&mut simpy_found, &mut span))
         } else {
-            let simpy = simpy_side(&mut simpy_found);
-            log(&format!("model: reference model ({n}/{reps}){on}"));
-            (reference_point(jobs, 64)?, simpy)
+            let simpy = simpy_side(&mut simpy_found, &mut span);
+            (model_side(span)?, simpy)
         };
         let cpu = pin.is_some().then_some(cpu).flatten();
         drop(pin);
@@ -395,6 +456,31 @@ mod tests {
             .unwrap()
             .name
             .contains("best of"));
+    }
+
+    /// The model side of a pair runs until its span has passed (at most
+    /// [`SPAN_RUNS_MAX`] times), and its figures are the totals of its
+    /// runs: every run of the reference is the same simulation, four events
+    /// a job, so the events per job stay four whatever the number of runs.
+    /// A zero span runs once.
+    #[test]
+    fn a_span_of_runs_adds_up_its_runs() {
+        let runs_of = |p: &Point| p.jobs_per_s * p.wall_s / p.jobs as f64;
+        let once = reference_span(500, 4, Duration::ZERO).unwrap();
+        assert_eq!((once.jobs, once.cores), (500, 4));
+        assert!((runs_of(&once) - 1.0).abs() < 1e-9, "{once:?}");
+        assert_eq!(once.events_per_job, 4.0);
+        let span = Duration::from_millis(30);
+        let some = reference_span(500, 4, span).unwrap();
+        assert!(some.wall_s >= span.as_secs_f64(), "{some:?}");
+        // An hour is never reached: the cap stops it.
+        let capped = reference_span(500, 4, Duration::from_secs(3_600)).unwrap();
+        assert!(
+            (runs_of(&capped) - f64::from(SPAN_RUNS_MAX)).abs() < 1e-6,
+            "{capped:?}"
+        );
+        assert_eq!(capped.events_per_job, 4.0);
+        assert!((capped.events_per_s / capped.jobs_per_s - 4.0).abs() < 1e-9);
     }
 
     /// The quick figures run end to end: a SimPy stand-in (a script that
