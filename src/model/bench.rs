@@ -181,8 +181,8 @@ pub fn figures(
     log("model: warm-up");
     reference_point(20_000, 64)?;
     // Quick figures run the model once a pair: they check the plumbing,
-    // not the speed.
-    let span = if quick { None } else { Some(FIRST_SPAN) };
+    // not the speed. Without SimPy there is no run to match either.
+    let span = (!quick && simpy_script.is_some()).then_some(FIRST_SPAN);
     let pairs = reference_pairs(jobs, reps, span, simpy_script, log)?;
     push_pairs(&mut figs, &pairs, jobs, reps);
     if simpy_script.is_some() && pairs.iter().any(|p| p.simpy.is_none()) {
@@ -233,8 +233,8 @@ pub const FIRST_SPAN: Duration = Duration::from_secs(3);
 /// one CPU (the CPUs taken in turn, the order of the two sides
 /// alternating), so that both sides of a ratio ran on the same CPU (see
 /// `bench::affinity`). The model side runs for as long as SimPy's last
-/// run took (`span` before the first; `None`: once). SimPy is left out
-/// once it is found missing.
+/// run took (`span` before the first; `None`: once, as it does once SimPy
+/// is found missing, and SimPy is then left out).
 fn reference_pairs(
     jobs: u64,
     reps: usize,
@@ -258,9 +258,11 @@ fn reference_pairs(
             log(&format!("model: SimPy reference ({n}/{reps}){on}"));
             let v = simpy_jobs_per_s(script, jobs);
             *found = v.is_some();
-            if let (Some(s), Some(rate)) = (span.as_mut(), v) {
-                *s = Duration::from_secs_f64((jobs as f64 / rate.max(1e-9)).min(60.0));
-            }
+            // SimPy's time, for the next model side to match; none once
+            // SimPy is missing.
+            *span = span
+                .and(v)
+                .map(|rate| Duration::from_secs_f64((jobs as f64 / rate.max(1e-9)).min(60.0)));
             v
         };
         let model_side = |span: Option<Duration>| {
