@@ -41,7 +41,7 @@ pub fn check(sets: &[JobSet], cores: usize, max_threads: Option<u64>) -> Result<
     };
     let opts = RunOptions {
         // Preflight checks do not run work; the calibration is not read.
-        calibration: Calibration { iters_per_us: 1.0 },
+        calibration: Calibration::NOT_MEASURED,
         max_threads,
         record_gil_holds: false,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,

@@ -81,7 +81,7 @@ pub fn reference_point(jobs: u64, cores: usize) -> Result<Point, RunError> {
     let t = Instant::now();
     let plan = Plan::new(&set);
     let opts = RunOptions {
-        calibration: Calibration { iters_per_us: 1.0 },
+        calibration: Calibration::NOT_MEASURED,
         max_threads: 1 << 20,
         record_gil_holds: false,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,

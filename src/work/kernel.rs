@@ -19,10 +19,11 @@ pub struct Calibration {
 pub const CALIBRATION_ENV: &str = "GILSIM_ITERS_PER_US";
 
 impl Calibration {
-    /// What runs carry where no kernel runs: the model engine simulates CPU
-    /// steps from their durations and reads no calibration, so none is
-    /// measured for it ([`crate::engine::Engine::calibrate`]). One
-    /// iteration per µs, a plain placeholder.
+    /// What run options carry where no kernel runs, so none is measured:
+    /// the model engine simulates CPU steps from their durations
+    /// ([`crate::engine::Engine::calibrate`], the model's benchmark), and
+    /// preflight checks run no work. One iteration per µs, a plain
+    /// placeholder nothing reads.
     pub const NOT_MEASURED: Calibration = Calibration { iters_per_us: 1.0 };
 
     /// Measures the kernel's rate: the best of several short runs, because on
