@@ -17,15 +17,26 @@
 //! async-executor hands it to another, parked, worker: two wake-ups (the
 //! timer's, then a futex) where a plain `nanosleep` has one.
 //!
-//! **How.** Each run has one [`TimerQueue`]: the deadlines of the tasks
-//! sleeping on it and one `timerfd` armed to the earliest. Every idle
-//! worker waits in `epoll_wait` on an epoll of its own holding that timerfd
-//! (added with `EPOLLEXCLUSIVE`, so the kernel wakes one idle worker, not
-//! all) and an eventfd its waker writes to. The worker the timer wakes
-//! fires the due sleeps (their wakers go to async-executor as any wake-up
-//! would) and polls `ex.run(..)` right after, so it finds the task it just
-//! woke in the executor's queue and runs it itself: the kernel's hrtimer
-//! wakes the thread that runs the task, as for a `nanosleep`.
+//! **How.** Each worker has a [`TimerQueue`] of its own: the deadlines of
+//! the tasks that went to sleep on that worker's thread, and one `timerfd`
+//! armed to the earliest. Every idle worker waits in `epoll_wait` on an
+//! epoll of its own holding an eventfd its waker writes to and timerfds:
+//! its own, and those of up to [`WATCHERS`]` - 1` other workers (each added
+//! with `EPOLLEXCLUSIVE`, so the kernel wakes one idle worker per expiry,
+//! not all). A timerfd is added to its own worker's epoll first, and the
+//! kernel wakes the first epoll in that order that has a thread waiting:
+//! the worker a task went to sleep on wakes for it when it is idle, as the
+//! thread of a `nanosleep` does, and another worker only when it is busy.
+//! That matters: with one timerfd shared by all workers, the kernel woke
+//! the first worker added whoever had armed it, in a closed loop nearly
+//! always the *other* one (998 sleeps in 1,000), on the other CPU; waking a
+//! halted virtual CPU there doubled a 1 ms sleep's overshoot (fired 33 µs
+//! after the deadline at p50, against 13–19 µs for a plain `nanosleep`).
+//! The worker the timer wakes fires the due sleeps (their wakers go to
+//! async-executor as any wake-up would) and polls `ex.run(..)` right after,
+//! so it finds the task it just woke in the executor's queue and runs it
+//! itself: the kernel's hrtimer wakes the thread that runs the task, as
+//! for a `nanosleep`.
 //! While it does, it holds back the wake-ups async-executor sends to other
 //! sleeping workers, until the woken task is about to work
 //! ([`send_held_wakes`]): otherwise the timer's worker pays another
@@ -34,6 +45,8 @@
 //! kernel only picks it when no worker is waiting) fires the sleeps
 //! instead, so a wake-up is never late because the workers are busy:
 //! the task then waits in the executor's queue, as on real smol.
+//! Each worker watches a bounded number of timerfds, so that a run of many
+//! workers sets up O(workers) registrations, not O(workers²).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -55,10 +68,14 @@ use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, 
 
 use super::async_support::warn_fallback;
 
-/// epoll data of the timerfd.
-const TIMER: u64 = 0;
-/// epoll data of a thread's eventfd.
-const WAKE: u64 = 1;
+/// epoll data of a thread's eventfd (a timerfd's is its queue's index).
+const WAKE: u64 = u64::MAX;
+
+/// How many epolls of workers watch each worker's timerfd (its own first,
+/// then the next ones in turn): enough that a sleep whose own worker is
+/// busy is fired by an idle one on a machine of a few cores, while a run of
+/// many workers keeps its registrations linear in their number.
+const WATCHERS: usize = 4;
 
 thread_local! {
     /// The timer queue of the run whose worker this thread is, while it
@@ -92,14 +109,14 @@ pub(super) fn send_held_wakes() {
     }
 }
 
-/// The timer queue of the run this thread works for, when it is a worker
-/// running gilsim's `block_on`.
+/// The timer queue of this thread, when it is a worker running gilsim's
+/// `block_on` (a sleep goes to the queue of the thread it starts on).
 pub(super) fn current_timers() -> Option<Arc<TimerQueue>> {
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
-/// The sleeping tasks of one run, and a timerfd armed to the earliest
-/// deadline.
+/// The tasks that went to sleep on one worker, and a timerfd armed to the
+/// earliest deadline.
 pub(super) struct TimerQueue {
     tfd: OwnedFd,
     inner: Mutex<Timers>,
@@ -331,20 +348,24 @@ impl Unpark {
     }
 }
 
-/// One worker thread's parking place: its epoll (the run's timerfd and its
-/// own eventfd) and its waker.
+/// One worker thread's parking place: its epoll (its own eventfd, its own
+/// timerfd and some of its peers'), its waker and its timer queue.
 pub(super) struct Worker {
     ep: OwnedFd,
     unpark: Arc<Unpark>,
-    timers: Arc<TimerQueue>,
+    /// The index of this worker's own queue in `timers`.
+    own: usize,
+    /// Every worker's timer queue, by the index its timerfd's epoll data
+    /// holds.
+    timers: Arc<[Arc<TimerQueue>]>,
 }
 
-/// Everything gilsim's `block_on` needs for one run: the timer queue, one
-/// [`Worker`] per executor thread, and the fallback timer thread.
+/// Everything gilsim's `block_on` needs for one run: one [`Worker`] with
+/// its timer queue per executor thread, and the fallback timer thread.
 pub(super) struct Parking {
     /// Handed out to the executor threads, in order.
     pub workers: Vec<Worker>,
-    timers: Arc<TimerQueue>,
+    timers: Arc<[Arc<TimerQueue>]>,
     fallback: Option<(JoinHandle<()>, Arc<OwnedFd>)>,
 }
 
@@ -356,48 +377,71 @@ fn new_eventfd() -> io::Result<OwnedFd> {
     Ok(eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::CLOEXEC)?)
 }
 
-/// Watches the run's timerfd from `ep`. `EPOLLEXCLUSIVE`: one waiting
-/// epoll is woken per expiry, the first added that has a thread waiting.
-fn watch_timer(ep: &OwnedFd, timers: &TimerQueue) -> io::Result<()> {
+/// Watches the timerfd of queue `index` from `ep`. `EPOLLEXCLUSIVE`: one
+/// waiting epoll is woken per expiry, the first added that has a thread
+/// waiting.
+fn watch_timer(ep: &OwnedFd, timers: &TimerQueue, index: usize) -> io::Result<()> {
     epoll::add(
         ep,
         &timers.tfd,
-        EventData::new_u64(TIMER),
+        EventData::new_u64(index as u64),
         EventFlags::IN | EventFlags::EXCLUSIVE,
     )?;
     Ok(())
 }
 
 impl Parking {
-    /// The timer queue, `workers` parking places and the fallback timer
-    /// thread (named `{name}-timer`) of one run.
+    /// `workers` parking places with their timer queues, and the fallback
+    /// timer thread (named `{name}-timer`), of one run.
     pub fn new(name: &str, workers: usize) -> io::Result<Self> {
-        let timers = Arc::new(TimerQueue::new()?);
-        let mut parked = Vec::with_capacity(workers);
-        // The workers' epolls watch the timerfd first, so the kernel
-        // prefers an idle worker over the fallback thread.
+        let workers = workers.max(1);
+        let timers: Arc<[Arc<TimerQueue>]> = (0..workers)
+            .map(|_| TimerQueue::new().map(Arc::new))
+            .collect::<io::Result<_>>()?;
+        let mut eps = Vec::with_capacity(workers);
+        let mut unparks = Vec::with_capacity(workers);
         for _ in 0..workers {
             let ep = new_epoll()?;
             let efd = new_eventfd()?;
             epoll::add(&ep, &efd, EventData::new_u64(WAKE), EventFlags::IN)?;
-            watch_timer(&ep, &timers)?;
-            parked.push(Worker {
-                ep,
-                unpark: Arc::new(Unpark {
-                    state: AtomicU8::new(RUNNING),
-                    efd,
-                }),
-                timers: timers.clone(),
-            });
+            eps.push(ep);
+            unparks.push(Arc::new(Unpark {
+                state: AtomicU8::new(RUNNING),
+                efd,
+            }));
         }
-        let ep = new_epoll()?;
+        let fallback_ep = new_epoll()?;
         let stop = Arc::new(new_eventfd()?);
-        epoll::add(&ep, &*stop, EventData::new_u64(WAKE), EventFlags::IN)?;
-        watch_timer(&ep, &timers)?;
+        epoll::add(
+            &fallback_ep,
+            &*stop,
+            EventData::new_u64(WAKE),
+            EventFlags::IN,
+        )?;
+        // Each timerfd goes to its own worker's epoll first, then to the
+        // next workers' and last to the fallback thread's: the kernel
+        // wakes the first of them with a thread waiting.
+        for (i, queue) in timers.iter().enumerate() {
+            for k in 0..WATCHERS.min(workers) {
+                watch_timer(&eps[(i + k) % workers], queue, i)?;
+            }
+            watch_timer(&fallback_ep, queue, i)?;
+        }
+        let parked = eps
+            .into_iter()
+            .zip(unparks)
+            .enumerate()
+            .map(|(own, (ep, unpark))| Worker {
+                ep,
+                unpark,
+                own,
+                timers: timers.clone(),
+            })
+            .collect();
         let t = timers.clone();
         let thread = std::thread::Builder::new()
             .name(format!("{name}-timer"))
-            .spawn(move || fallback_loop(&ep, &t))?;
+            .spawn(move || fallback_loop(&fallback_ep, &t))?;
         Ok(Self {
             workers: parked,
             timers,
@@ -413,10 +457,10 @@ impl Parking {
         }
     }
 
-    /// The run's timer queue.
+    /// The timer queue of worker `i`.
     #[cfg(test)]
-    fn timers(&self) -> Arc<TimerQueue> {
-        self.timers.clone()
+    fn timers(&self, i: usize) -> Arc<TimerQueue> {
+        self.timers[i].clone()
     }
 }
 
@@ -425,17 +469,19 @@ impl Drop for Parking {
         self.stop();
         // Wake anything still queued (a run that ended with sleepers left
         // cannot happen, but a waker must never be lost silently).
-        let left = std::mem::take(&mut self.timers.inner.lock().entries);
-        for (_, w) in left {
-            w.wake();
+        for queue in self.timers.iter() {
+            let left = std::mem::take(&mut queue.inner.lock().entries);
+            for (_, w) in left {
+                w.wake();
+            }
         }
     }
 }
 
-/// Waits on `ep` until the timerfd fires (then fires the due sleeps) or the
-/// stop eventfd is written.
-fn fallback_loop(ep: &OwnedFd, timers: &TimerQueue) {
-    let mut events = [MaybeUninit::<Event>::uninit(); 4];
+/// Waits on `ep` until a timerfd fires (then fires its queue's due sleeps)
+/// or the stop eventfd is written.
+fn fallback_loop(ep: &OwnedFd, timers: &[Arc<TimerQueue>]) {
+    let mut events = [MaybeUninit::<Event>::uninit(); 16];
     loop {
         let got = match epoll::wait(ep, &mut events, None) {
             Ok((got, _)) => got,
@@ -447,9 +493,9 @@ fn fallback_loop(ep: &OwnedFd, timers: &TimerQueue) {
         };
         let mut stop = false;
         for ev in got.iter() {
-            match { ev.data }.u64() {
-                TIMER => timers.settle(),
-                _ => stop = true,
+            match timers.get({ ev.data }.u64() as usize) {
+                Some(queue) => queue.settle(),
+                None => stop = true,
             }
         }
         if stop {
@@ -464,13 +510,14 @@ impl Worker {
     /// timerfd wakes this thread; polls `fut` right after, so that a task
     /// this thread woke runs here.
     pub fn block_on<F: Future>(self, fut: F) -> F::Output {
-        let _current = CurrentGuard::set(self.timers.clone());
+        let _current = CurrentGuard::set(self.timers[self.own].clone());
         let waker = Waker::from(self.unpark.clone());
         let mut cx = Context::from_waker(&waker);
         let mut fut = pin!(fut);
-        let mut events = [MaybeUninit::<Event>::uninit(); 4];
-        // The timerfd fired and was not read yet ([`TimerQueue::fire_due`]).
-        let mut unread = false;
+        let mut events = [MaybeUninit::<Event>::uninit(); WATCHERS + 1];
+        // Queues whose timerfd fired and was not read yet
+        // ([`TimerQueue::fire_due`]).
+        let mut unread: Vec<&TimerQueue> = Vec::with_capacity(WATCHERS);
         loop {
             self.unpark.state.store(RUNNING, Ordering::Release);
             let polled = fut.as_mut().poll(&mut cx);
@@ -478,9 +525,9 @@ impl Worker {
             if let Poll::Ready(out) = polled {
                 return out;
             }
-            if std::mem::take(&mut unread) {
+            for queue in unread.drain(..) {
                 // May wake tasks: then the state is NOTIFIED and we poll again.
-                self.timers.settle();
+                queue.settle();
             }
             if self
                 .unpark
@@ -506,12 +553,14 @@ impl Worker {
             for ev in events[..got].iter() {
                 // SAFETY: epoll_wait initialised the first `got` events.
                 let ev = unsafe { ev.assume_init_ref() };
-                match { ev.data }.u64() {
-                    TIMER => {
+                match self.timers.get({ ev.data }.u64() as usize) {
+                    Some(queue) => {
                         hold_wakes();
-                        unread |= self.timers.fire_due();
+                        if queue.fire_due() {
+                            unread.push(queue);
+                        }
                     }
-                    _ => {
+                    None => {
                         let mut buf = [0u8; 8];
                         let _ = rustix::io::read(&self.unpark.efd, &mut buf);
                     }
@@ -591,13 +640,17 @@ mod tests {
             let threads = parking
                 .workers
                 .drain(..)
-                .map(|w| {
+                .enumerate()
+                .map(|(i, w)| {
                     let (ex, stopped) = (ex.clone(), stopped.clone());
-                    std::thread::spawn(move || {
-                        w.block_on(ex.run(async {
-                            let _ = stopped.recv().await;
-                        }))
-                    })
+                    std::thread::Builder::new()
+                        .name(format!("w{i}"))
+                        .spawn(move || {
+                            w.block_on(ex.run(async {
+                                let _ = stopped.recv().await;
+                            }))
+                        })
+                        .unwrap()
                 })
                 .collect();
             Self {
@@ -662,7 +715,7 @@ mod tests {
     /// long after their shared deadline the later of them started its work.
     fn second_task_start_after_shared_deadline() -> Duration {
         let pool = TwoWorkers::start();
-        let (timers, ex) = (pool.parking.timers(), pool.ex.clone());
+        let (timers, ex) = (pool.parking.timers(0), pool.ex.clone());
         // Let both workers park before the sleeps are queued.
         std::thread::sleep(Duration::from_millis(20));
         let deadline = Instant::now() + Duration::from_millis(30);
@@ -697,12 +750,45 @@ mod tests {
         late
     }
 
+    /// While both workers are idle, a sleep on worker `i`'s queue is fired
+    /// by worker `i` (its timerfd is in that worker's epoll first), which
+    /// then runs the woken task: the thread a task went to sleep on wakes
+    /// for it, as for a `nanosleep`. With the timerfd woken in another
+    /// order (one shared by all workers, or the fallback's epoll first) the
+    /// task resumes elsewhere.
+    #[test]
+    fn a_sleep_is_fired_by_the_worker_whose_queue_it_is_on() {
+        let pool = TwoWorkers::start();
+        // Let both workers park before the sleeps are queued.
+        std::thread::sleep(Duration::from_millis(20));
+        for q in 0..2 {
+            let timers = pool.parking.timers(q);
+            let resumed_on = smol::block_on(pool.ex.spawn(async move {
+                let mut names = Vec::new();
+                for _ in 0..10 {
+                    sleep_on(timers.clone(), Duration::from_millis(2)).await;
+                    names.push(std::thread::current().name().map(str::to_owned));
+                }
+                names
+            }));
+            let own = resumed_on
+                .iter()
+                .filter(|n| n.as_deref() == Some(format!("w{q}").as_str()))
+                .count();
+            assert!(
+                own >= 8,
+                "sleeps on worker {q}'s queue resumed on {resumed_on:?}"
+            );
+        }
+        pool.stop();
+    }
+
     /// With no worker waiting, the fallback thread fires a due sleep on
     /// time (a busy executor must not delay wake-ups).
     #[test]
     fn the_fallback_thread_fires_when_no_worker_waits() {
         let parking = Parking::new("t", 2).unwrap();
-        let timers = parking.timers();
+        let timers = parking.timers(1);
         let stamp = Arc::new(Stamp(Mutex::new(None), AtomicU64::new(0)));
         let waker = Waker::from(stamp.clone());
         let t = Instant::now();
@@ -726,7 +812,7 @@ mod tests {
     fn sleeps_on_a_worker_end_in_deadline_order() {
         let mut parking = Parking::new("t", 1).unwrap();
         let worker = parking.workers.pop().unwrap();
-        let timers = parking.timers();
+        let timers = parking.timers(0);
         let out = worker.block_on(async move {
             let t = Instant::now();
             // Cancelled before its deadline.
@@ -749,7 +835,7 @@ mod tests {
         });
         assert!(out >= Duration::from_micros(2650));
         assert!(current_timers().is_none(), "cleared after block_on");
-        assert!(parking.timers().inner.lock().entries.is_empty());
+        assert!(parking.timers(0).inner.lock().entries.is_empty());
     }
 
     /// Polls once with a no-op waker.
@@ -767,7 +853,7 @@ mod tests {
     #[test]
     fn concurrent_sleeps_on_two_workers() {
         let pool = TwoWorkers::start();
-        let (timers, ex) = (pool.parking.timers(), pool.ex.clone());
+        let (timers, ex) = (pool.parking.timers(0), pool.ex.clone());
         let t = Instant::now();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         for i in 0..500u64 {
