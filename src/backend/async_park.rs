@@ -78,8 +78,8 @@ const WAKE: u64 = u64::MAX;
 const WATCHERS: usize = 4;
 
 thread_local! {
-    /// The timer queue of the run whose worker this thread is, while it
-    /// runs [`Worker::block_on`].
+    /// This worker thread's own timer queue, while it runs
+    /// [`Worker::block_on`].
     static CURRENT: RefCell<Option<Arc<TimerQueue>>> = const { RefCell::new(None) };
     /// While `Some`: this worker was woken by the timer and holds back the
     /// wake-ups of its peers (see [`send_held_wakes`]).
