@@ -1,3 +1,7 @@
+//! Tests of the plan: determinism by seed, `repeat` expansion, open-loop
+//! arrivals (rate, count, and lazy draws equal to the eager ones), think
+//! times, and interned counters and locks.
+
 use super::*;
 use crate::config::{BackendSpec, GroupSpec};
 use std::path::PathBuf;
