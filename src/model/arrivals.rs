@@ -108,6 +108,7 @@ impl<'p> Arrivals<'p> {
 
     /// Job `id` completed at `now`: a closed client's next job becomes due
     /// now or is scheduled for after its think time.
+    #[inline(always)]
     pub fn job_done(&mut self, now: Ns, id: JobId, q: &mut EventQueue<Ev>) {
         if let Some((due, next)) = self.done(now, id) {
             if due <= now {
@@ -160,6 +161,7 @@ impl<'p> Arrivals<'p> {
 
     /// A job completed at `now`: the closed client's next job and when it is
     /// due, if there is one.
+    #[inline(always)]
     fn done(&mut self, now: Ns, id: JobId) -> Option<(Ns, JobId)> {
         self.in_flight -= 1;
         self.completed += 1;

@@ -115,7 +115,7 @@ impl<E: Copy> EventQueue<E> {
     }
 
     /// Schedules `event` at `at`.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, at: Ns, event: E) {
         self.seq += 1;
         if at == self.now {

@@ -125,6 +125,7 @@ impl Cores {
 
     /// Brings the service clock up to `now`; returns how much service each
     /// runnable thread received since the last call.
+    #[inline(always)]
     pub fn advance(&mut self, now: Ns) -> f64 {
         if now <= self.last {
             return 0.0;
@@ -144,6 +145,7 @@ impl Cores {
 
     /// Makes thread `tid` runnable until it has received `until_s` on the
     /// service clock. `gen` tells a live entry from a withdrawn one.
+    #[inline(always)]
     pub fn run(&mut self, tid: u32, gen: u32, until_s: f64) {
         self.runnable += 1;
         self.push(tid, gen, until_s);
@@ -158,7 +160,7 @@ impl Cores {
 
     /// Adds thread `tid`'s segment end to the heap, and to the front if
     /// it comes first.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, tid: u32, gen: u32, until_s: f64) {
         let key = finish_key(until_s, tid, gen);
         self.heap.push(key, position(until_s), ());
@@ -168,7 +170,7 @@ impl Cores {
     }
 
     /// Takes the heap's top and finds the next.
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self) -> Option<u128> {
         let (top, ()) = self.heap.pop()?;
         self.front = self.heap.peek_key().map(|k| (k, finish_of(k).0));
@@ -179,7 +181,7 @@ impl Cores {
     /// with `None`), given which entries are still live. The end is
     /// compared with the limit without rounding it up to whole ns first
     /// where it is exact to: most events come before the next completion.
-    #[inline]
+    #[inline(always)]
     pub fn finish_before(
         &mut self,
         limit: Option<Ns>,
@@ -210,6 +212,7 @@ impl Cores {
     }
 
     /// Takes the segment that ends next (after [`Cores::finish_before`]).
+    #[inline(always)]
     pub fn pop_finished(&mut self) -> Option<(u32, u32)> {
         let top = self.pop()?;
         self.runnable -= 1;

@@ -20,6 +20,16 @@
 //! over every config and random ones, and by
 //! `the_fast_path_gives_the_general_paths_report` below).
 //! `GILSIM_MODEL_DEBUG` runs take the general path, which prints events.
+//!
+//! **Inlining.** The handlers an event runs through (`start`, `block`,
+//! `wake_slot`, `step`, `next_step`, `cpu`, `cpu_done`, `end_job`, and the
+//! cores', queue's and arrivals' operations they call) are
+//! `#[inline(always)]`. Left to the compiler, about ten of them stayed
+//! calls, each saving and restoring registers around a few dozen
+//! instructions: 12% of a reference job's instructions (callgrind, 2,060
+//! against 1,808 a job). Only the wake-up taken at once (one event in
+//! four) stays out of line, behind an inline check. Keeping `step` out of
+//! line instead, so that its draw is inlined once, cost 6% more.
 
 use std::time::Duration;
 
@@ -205,7 +215,7 @@ impl Tallies {
     }
 
     /// Records one job's times, given in ns, in us (as `sim::record_ns`).
-    #[inline]
+    #[inline(always)]
     fn record(&mut self, latency: u64, queue: u64, service: u64) {
         // Zero ns, not zero us: a queue time under 1 us can still make the
         // latency's whole us one more than the service time's.
@@ -410,8 +420,17 @@ impl<'p> Fast<'p> {
     /// Runs the wake-ups taken from the queue at once (see [`Fast::block`])
     /// where the queue would have given them: right after the event that
     /// scheduled them, before anything else.
-    #[inline]
+    #[inline(always)]
     fn wake_at_once(&mut self) {
+        // Most events take no wake-up at once: only the check is inline.
+        if self.next_wake.is_some() {
+            self.wake_taken();
+        }
+    }
+
+    /// [`Fast::wake_at_once`] with a wake-up taken.
+    #[inline(never)]
+    fn wake_taken(&mut self) {
         while let Some((tid, gen)) = self.next_wake.take() {
             if self.live(tid, gen) {
                 self.wake_slot(tid);
@@ -445,7 +464,7 @@ impl<'p> Fast<'p> {
     }
 
     /// Starts job `id`, due at `due`, on a new thread.
-    #[inline]
+    #[inline(always)]
     fn start(&mut self, due: Ns, id: JobId) {
         let tid = self.new_slot();
         let group = &self.groups_of[id.group];
@@ -469,6 +488,7 @@ impl<'p> Fast<'p> {
 
     /// A thread slot: the last one freed, else a new one (the general
     /// path's order, which the cores' tie-breaks depend on).
+    #[inline(always)]
     fn new_slot(&mut self) -> u32 {
         match self.free.pop() {
             Some(tid) => {
@@ -501,7 +521,7 @@ impl<'p> Fast<'p> {
     }
 
     /// Blocks `tid` in `state` for `delay`.
-    #[inline]
+    #[inline(always)]
     fn block(&mut self, tid: u32, state: State, delay: Ns) {
         let s = &mut self.slots[tid as usize];
         s.gen = s.gen.wrapping_add(1);
@@ -521,6 +541,7 @@ impl<'p> Fast<'p> {
     }
 
     /// A started or sleeping thread runs again.
+    #[inline(always)]
     fn wake_slot(&mut self, tid: u32) {
         let now = self.now;
         let s = &mut self.slots[tid as usize];
@@ -563,7 +584,7 @@ impl<'p> Fast<'p> {
 
     /// The next step of `tid`'s job with its duration drawn, in ns; `None`
     /// at the end.
-    #[inline]
+    #[inline(always)]
     fn next_step(&mut self, tid: u32) -> Option<(StepKind, u64)> {
         let s = &mut self.slots[tid as usize];
         match &self.groups_of[s.group as usize].flat {
@@ -591,7 +612,7 @@ impl<'p> Fast<'p> {
 
     /// Puts `ns` of work on the cores; false (and nothing scheduled) for no
     /// work, as the general path's `cpu_start`.
-    #[inline]
+    #[inline(always)]
     fn cpu(&mut self, tid: u32, ns: u64, kind: Kind) -> bool {
         if ns == 0 {
             return false;
@@ -607,6 +628,7 @@ impl<'p> Fast<'p> {
     }
 
     /// A CPU segment ended.
+    #[inline(always)]
     fn cpu_done(&mut self, tid: u32) {
         let now = self.now;
         let s = &mut self.slots[tid as usize];
@@ -623,6 +645,7 @@ impl<'p> Fast<'p> {
 
     /// The job on `tid` is complete: record it, let the next jobs in, then
     /// free the thread (after the admissions, as the general path does).
+    #[inline(always)]
     fn end_job(&mut self, tid: u32) {
         let now = self.now;
         let s = &self.slots[tid as usize];
