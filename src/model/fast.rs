@@ -125,7 +125,8 @@ fn compile(steps: &[PlanStep]) -> Option<Vec<Compiled>> {
         .collect()
 }
 
-/// How a group's jobs walk their steps.
+/// A group: how its jobs walk their steps, and what they add up to (one
+/// place per group, so that ending a job looks up one entry, not four).
 struct Group {
     /// The steps compiled flat, if the group has no `repeat` (else each
     /// job walks the plan's cursor).
@@ -138,6 +139,29 @@ struct Group {
     /// The group's part of its jobs' stream seeds
     /// ([`Plan::group_stream_seed`]).
     seed: u64,
+    /// The group's report so far (its histograms filled from `tallies`,
+    /// its totals from `sums`, at the end).
+    metrics: GroupMetrics,
+    sums: Sums,
+    /// Its histograms' tallies (`None`: recorded directly).
+    tallies: Option<Tallies>,
+}
+
+impl Group {
+    /// The group's report: its tallies added to its histograms, its sums
+    /// to its totals.
+    fn into_metrics(self) -> GroupMetrics {
+        let (mut g, s) = (self.metrics, self.sums);
+        if let Some(t) = &self.tallies {
+            t.add_to(&mut g);
+        }
+        g.times.cpu += duration_of(s.cpu);
+        g.times.native += duration_of(s.native);
+        g.times.io += duration_of(s.io);
+        g.queue_total += duration_of(s.queue);
+        g.service_total += duration_of(s.service);
+        g
+    }
 }
 
 /// One thread slot with its job (the general path's `Thread` and `Task`
@@ -270,7 +294,7 @@ fn job_rng(seed: u64) -> Pcg64Mcg {
 /// The fast path's whole run.
 pub(super) struct Fast<'p> {
     plan: &'p Plan,
-    groups_of: Vec<Group>,
+    groups: Vec<Group>,
     costs: CostNs,
     now: Ns,
     q: EventQueue<Ev>,
@@ -284,10 +308,6 @@ pub(super) struct Fast<'p> {
     trees: Vec<Option<JobCursor<'p>>>,
     free: Vec<u32>,
     arrivals: Arrivals<'p>,
-    groups: Vec<GroupMetrics>,
-    sums: Vec<Sums>,
-    /// Per group: its histograms' tallies (`None`: recorded directly).
-    tallies: Vec<Option<Tallies>>,
     last_end: Ns,
 }
 
@@ -300,10 +320,9 @@ impl<'p> Fast<'p> {
         in_flight_limit: u64,
         warmup_jobs: u64,
     ) -> Self {
-        let groups: Vec<GroupMetrics> = plan.groups.iter().map(|_| GroupMetrics::new()).collect();
         Self {
             plan,
-            groups_of: plan
+            groups: plan
                 .groups
                 .iter()
                 .enumerate()
@@ -312,10 +331,14 @@ impl<'p> Fast<'p> {
                     let draws = flat
                         .as_ref()
                         .is_some_and(|f| f.iter().any(|c| c.sampler.is_random()));
+                    let metrics = GroupMetrics::new();
                     Group {
                         flat,
                         draws,
                         seed: plan.group_stream_seed(g),
+                        tallies: Tallies::of(&metrics),
+                        metrics,
+                        sums: Sums::default(),
                     }
                 })
                 .collect(),
@@ -329,9 +352,6 @@ impl<'p> Fast<'p> {
             trees: Vec::new(),
             free: Vec::new(),
             arrivals: Arrivals::new(plan, in_flight_limit, warmup_jobs),
-            tallies: groups.iter().map(Tallies::of).collect(),
-            groups,
-            sums: vec![Sums::default(); plan.groups.len()],
             last_end: 0,
         }
     }
@@ -378,18 +398,10 @@ impl<'p> Fast<'p> {
                 self.arrivals.completed
             ));
         }
-        for (g, t) in self.groups.iter_mut().zip(&self.tallies) {
-            if let Some(t) = t {
-                t.add_to(g);
-            }
-        }
-        for (g, s) in self.groups.iter_mut().zip(&self.sums) {
-            g.times.cpu += duration_of(s.cpu);
-            g.times.native += duration_of(s.native);
-            g.times.io += duration_of(s.io);
-            g.queue_total += duration_of(s.queue);
-            g.service_total += duration_of(s.service);
-        }
+        let groups = std::mem::take(&mut self.groups)
+            .into_iter()
+            .map(Group::into_metrics)
+            .collect();
         let first = self.arrivals.first_due.unwrap_or(0);
         let outcome = Outcome {
             wall: Duration::from_nanos(self.last_end.saturating_sub(first)),
@@ -397,7 +409,7 @@ impl<'p> Fast<'p> {
             busy_ns: self.cores.busy_ns,
             events: self.q.popped + self.cpu_completions,
             held_back: self.arrivals.held_back,
-            groups: std::mem::take(&mut self.groups),
+            groups,
             deployment: None,
         };
         Ok((outcome, None, None, Vec::new()))
@@ -467,7 +479,7 @@ impl<'p> Fast<'p> {
     #[inline(always)]
     fn start(&mut self, due: Ns, id: JobId) {
         let tid = self.new_slot();
-        let group = &self.groups_of[id.group];
+        let group = &self.groups[id.group];
         let s = &mut self.slots[tid as usize];
         s.group = id.group as u32;
         s.index = id.index;
@@ -587,7 +599,7 @@ impl<'p> Fast<'p> {
     #[inline(always)]
     fn next_step(&mut self, tid: u32) -> Option<(StepKind, u64)> {
         let s = &mut self.slots[tid as usize];
-        match &self.groups_of[s.group as usize].flat {
+        match &self.groups[s.group as usize].flat {
             Some(steps) => {
                 let step = steps.get(s.next as usize)?;
                 s.next += 1;
@@ -659,10 +671,11 @@ impl<'p> Fast<'p> {
             let queue = start.saturating_sub(due);
             let service = now.saturating_sub(start);
             let latency = now.saturating_sub(due);
-            let g = &mut self.groups[id.group];
+            let group = &mut self.groups[id.group];
+            let g = &mut group.metrics;
             g.jobs += 1;
             g.trend.offer(|| (ns_to_s(due), ns_to_s(latency)));
-            match &mut self.tallies[id.group] {
+            match &mut group.tallies {
                 Some(t) => t.record(latency, queue, service),
                 None => {
                     g.latency.saturating_record(latency / 1_000);
@@ -670,14 +683,14 @@ impl<'p> Fast<'p> {
                     g.service.saturating_record(service / 1_000);
                 }
             }
-            let sums = &mut self.sums[id.group];
+            let sums = &mut group.sums;
             sums.cpu += u128::from(s.cpu);
             sums.native += u128::from(s.native);
             sums.io += u128::from(s.io);
             sums.queue += u128::from(queue);
             sums.service += u128::from(service);
         }
-        if self.groups_of[id.group].flat.is_none() {
+        if self.groups[id.group].flat.is_none() {
             self.trees[tid as usize] = None;
         }
         self.last_end = self.last_end.max(now);
