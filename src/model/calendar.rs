@@ -44,8 +44,11 @@ const WINDOW: u32 = 1024;
 /// Bitmap words.
 const WORDS: usize = SLOTS / 64;
 
+/// Places in the ring, and entries in the slab (the ring holds no more).
+const PLACES: usize = SLOTS * PER_SLOT;
+
 // Ring places are `u16` indices into the slab.
-const _: () = assert!(SLOTS * PER_SLOT <= 1 << 16);
+const _: () = assert!(PLACES <= 1 << 16);
 
 /// Entries `(key, value)` with a position each, smallest key first (see
 /// the module doc).
@@ -58,13 +61,18 @@ pub struct Calendar<T> {
     /// `PER_SLOT` places per slot, each an entry's index in `keys` and
     /// `vals` (fixed-size, so that a masked index needs no bounds check;
     /// places past a slot's count are stale).
-    ring: Box<[u16; SLOTS * PER_SLOT]>,
+    ring: Box<[u16; PLACES]>,
     /// The ring's entries' keys and values, dense (what a pop reads stays
-    /// in a few cache lines), and their free indices (never more entries
-    /// than the ring's `SLOTS * PER_SLOT` places, so `u16` indices).
-    keys: Vec<u128>,
-    vals: Vec<T>,
-    free: Vec<u16>,
+    /// in a few cache lines: indices are reused last freed first), fixed
+    /// in size as the ring is, so that a masked index needs no bounds
+    /// check (never more entries than the ring's places, so `u16`
+    /// indices). Entries at indices not in use are stale.
+    keys: Box<[u128; PLACES]>,
+    vals: Box<[T; PLACES]>,
+    /// Freed indices (`free[..freed]`), and the first index never used.
+    free: Box<[u16; PLACES]>,
+    freed: usize,
+    fresh: usize,
     /// Entries per slot.
     counts: Box<[u8; SLOTS]>,
     /// Occupied slots.
@@ -88,16 +96,18 @@ pub struct Calendar<T> {
     full: u32,
 }
 
-impl<T: Copy> Calendar<T> {
+impl<T: Copy + Default> Calendar<T> {
     /// An empty calendar.
     pub fn new() -> Self {
         Self {
             shift: 10,
             cur: 0,
-            ring: Box::new([0; SLOTS * PER_SLOT]),
-            keys: Vec::new(),
-            vals: Vec::new(),
-            free: Vec::new(),
+            ring: Box::new([0; PLACES]),
+            keys: Box::new([0; PLACES]),
+            vals: Box::new([T::default(); PLACES]),
+            free: Box::new([0; PLACES]),
+            freed: 0,
+            fresh: 0,
             counts: Box::new([0; SLOTS]),
             bits: [0; WORDS],
             ring_len: 0,
@@ -153,7 +163,7 @@ impl<T: Copy> Calendar<T> {
             let slot = (bucket as usize) & (SLOTS - 1);
             let n = usize::from(self.counts[slot]);
             if n < PER_SLOT {
-                let at = (slot * PER_SLOT + n) & (SLOTS * PER_SLOT - 1);
+                let at = (slot * PER_SLOT + n) & (PLACES - 1);
                 self.ring[at] = self.store(key, value);
                 self.counts[slot] = n as u8 + 1;
                 self.bits[slot / 64] |= 1 << (slot % 64);
@@ -189,14 +199,15 @@ impl<T: Copy> Calendar<T> {
         if self.far_key < self.min_key {
             return self.pop_far();
         }
-        let at = self.min_at & (SLOTS * PER_SLOT - 1);
+        let at = self.min_at & (PLACES - 1);
         let e = self.ring[at];
-        let out = (self.min_key, self.vals[e as usize]);
-        self.free.push(e);
+        let out = (self.min_key, self.vals[usize::from(e) & (PLACES - 1)]);
+        self.free[self.freed & (PLACES - 1)] = e;
+        self.freed += 1;
         let slot = at / PER_SLOT;
         let n = usize::from(self.counts[slot]) - 1;
         // The slot's last entry fills the hole.
-        let last = (slot * PER_SLOT + n) & (SLOTS * PER_SLOT - 1);
+        let last = (slot * PER_SLOT + n) & (PLACES - 1);
         self.ring[at] = self.ring[last];
         self.counts[slot] = n as u8;
         self.ring_len -= 1;
@@ -228,9 +239,9 @@ impl<T: Copy> Calendar<T> {
         let base = slot * PER_SLOT;
         let n = usize::from(self.counts[slot]);
         let mut best = base;
-        let mut best_key = self.keys[self.ring[base] as usize];
+        let mut best_key = self.keys[usize::from(self.ring[base & (PLACES - 1)]) & (PLACES - 1)];
         for i in base + 1..base + n {
-            let k = self.keys[self.ring[i & (SLOTS * PER_SLOT - 1)] as usize];
+            let k = self.keys[usize::from(self.ring[i & (PLACES - 1)]) & (PLACES - 1)];
             if k < best_key {
                 best = i;
                 best_key = k;
@@ -244,18 +255,16 @@ impl<T: Copy> Calendar<T> {
     /// Stores an entry of the ring; its index.
     #[inline(always)]
     fn store(&mut self, key: u128, value: T) -> u16 {
-        match self.free.pop() {
-            Some(e) => {
-                self.keys[e as usize] = key;
-                self.vals[e as usize] = value;
-                e
-            }
-            None => {
-                self.keys.push(key);
-                self.vals.push(value);
-                (self.keys.len() - 1) as u16
-            }
-        }
+        let e = if self.freed > 0 {
+            self.freed -= 1;
+            usize::from(self.free[self.freed & (PLACES - 1)])
+        } else {
+            self.fresh += 1;
+            self.fresh - 1
+        } & (PLACES - 1);
+        self.keys[e] = key;
+        self.vals[e] = value;
+        e as u16
     }
 
     /// The first occupied slot from `slot` on, around the ring (one
@@ -296,7 +305,7 @@ impl<T: Copy> Calendar<T> {
         for slot in 0..SLOTS {
             let base = slot * PER_SLOT;
             for i in base..base + usize::from(self.counts[slot]) {
-                let e = self.ring[i] as usize;
+                let e = usize::from(self.ring[i]);
                 self.far.push(self.keys[e], self.vals[e]);
                 self.far_key = self.far_key.min(self.keys[e]);
             }
@@ -305,14 +314,13 @@ impl<T: Copy> Calendar<T> {
         self.bits = [0; WORDS];
         self.ring_len = 0;
         self.min_key = u128::MAX;
-        self.keys.clear();
-        self.vals.clear();
-        self.free.clear();
+        self.freed = 0;
+        self.fresh = 0;
         self.shift = shift;
     }
 }
 
-impl<T: Copy> Default for Calendar<T> {
+impl<T: Copy + Default> Default for Calendar<T> {
     fn default() -> Self {
         Self::new()
     }

@@ -76,7 +76,7 @@ pub struct EventQueue<E> {
     pub popped: u64,
 }
 
-impl<E: Copy> EventQueue<E> {
+impl<E: Copy + Default> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         Self {
@@ -321,7 +321,7 @@ impl<E: Copy> Lane<E> {
     }
 }
 
-impl<E: Copy> Default for EventQueue<E> {
+impl<E: Copy + Default> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }

@@ -18,7 +18,8 @@ use crate::work::counter::INCREMENT_COST;
 pub(super) type Tid = u32;
 pub(super) type TaskId = u32;
 
-/// Something scheduled for a virtual time.
+/// Something scheduled for a virtual time. (Its `Default` fills the
+/// event queue's fixed slab where no event is stored; it is never run.)
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Ev {
     /// The next job of an open-loop group is due.
@@ -34,6 +35,12 @@ pub(super) enum Ev {
     GilWoken(Tid, u32),
     /// An async task's IO wait is over.
     IoDone(TaskId),
+}
+
+impl Default for Ev {
+    fn default() -> Self {
+        Ev::Open(0)
+    }
 }
 
 /// What a thread is.

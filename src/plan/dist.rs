@@ -99,7 +99,7 @@ impl Sampler {
     /// as `sample(rng).as_nanos() as u64`: every draw is at most a day),
     /// without building a `Duration` to take apart again (the model's fast
     /// path draws on every step).
-    #[inline]
+    #[inline(always)]
     pub fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
         match self {
             Sampler::Fixed(d) => d.as_nanos() as u64,

@@ -379,7 +379,7 @@ impl OpenArrivals<'_> {
 impl Iterator for OpenArrivals<'_> {
     type Item = u64;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<u64> {
         if self.remaining == 0 {
             return None;
