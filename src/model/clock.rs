@@ -270,11 +270,14 @@ impl<E: Copy + Default> EventQueue<E> {
 
 /// The streams' lane: one pending event per stream, few streams (one per
 /// open-loop group), so a list with its smallest key found again after a
-/// pop, instead of a heap.
+/// pop, instead of a heap. The smallest key is kept beside its index: it
+/// is asked for after every pop of the queue.
 struct Lane<E> {
     entries: Vec<(u128, E)>,
     /// The index of the smallest key (with `entries` not empty).
     min: usize,
+    /// The smallest key (`u128::MAX` with `entries` empty).
+    min_key: u128,
 }
 
 impl<E: Copy> Lane<E> {
@@ -282,42 +285,44 @@ impl<E: Copy> Lane<E> {
         Self {
             entries: Vec::new(),
             min: 0,
+            min_key: u128::MAX,
         }
     }
 
     #[inline]
     fn peek_key(&self) -> Option<u128> {
-        self.entries.get(self.min).map(|e| e.0)
+        (!self.entries.is_empty()).then_some(self.min_key)
     }
 
     #[inline]
     fn push(&mut self, key: u128, event: E) {
-        if !self.peek_key().is_some_and(|k| k < key) {
+        if self.entries.is_empty() || key <= self.min_key {
             self.min = self.entries.len();
+            self.min_key = key;
         }
         self.entries.push((key, event));
     }
 
     #[inline]
     fn pop(&mut self) -> Option<(u128, E)> {
-        if self.min >= self.entries.len() {
-            return None;
+        if self.entries.len() <= 1 {
+            // One stream (the usual case): no search.
+            self.min = 0;
+            self.min_key = u128::MAX;
+            return self.entries.pop();
         }
         let out = self.entries.swap_remove(self.min);
-        if self.entries.len() > 1 {
-            self.find_min();
-        } else {
-            self.min = 0;
-        }
+        self.find_min();
         Some(out)
     }
 
-    /// The smallest key's index (several streams).
+    /// The smallest key and its index (several streams).
     #[inline(never)]
     fn find_min(&mut self) {
         self.min = (0..self.entries.len())
             .min_by_key(|&i| self.entries[i].0)
             .unwrap_or(0);
+        self.min_key = self.entries.get(self.min).map_or(u128::MAX, |e| e.0);
     }
 }
 

@@ -67,6 +67,10 @@ fn from_total_order_bits(u: u64) -> f64 {
 /// `n` cores shared by the runnable threads.
 pub struct Cores {
     n: f64,
+    /// `n` as an integer: whether the runnable threads fit on the cores is
+    /// asked several times per event, and an integer comparison needs no
+    /// conversion (the same answer: `n` is a whole number).
+    n_whole: u32,
     /// Attained service per runnable thread since the start, ns of work.
     s: f64,
     /// When `s` was last brought up to date.
@@ -92,6 +96,7 @@ impl Cores {
     pub fn new(n: usize) -> Self {
         Self {
             n: n.max(1) as f64,
+            n_whole: u32::try_from(n.max(1)).unwrap_or(u32::MAX),
             s: 0.0,
             last: 0,
             runnable: 0,
@@ -104,11 +109,10 @@ impl Cores {
 
     /// Rate at which each runnable thread progresses now.
     pub fn rate(&self) -> f64 {
-        let k = self.runnable as f64;
-        if k <= self.n {
+        if self.runnable <= self.n_whole {
             1.0
         } else {
-            self.n / k
+            self.n / self.runnable as f64
         }
     }
 
@@ -195,7 +199,7 @@ impl Cores {
                 // At full speed (k <= n) the rate is exactly 1: skip the
                 // division (x / 1.0 == x), which sits on the critical path
                 // of every event.
-                let dt = if self.runnable as f64 <= self.n {
+                let dt = if self.runnable <= self.n_whole {
                     left
                 } else {
                     divide(left, self.rate())
