@@ -310,24 +310,43 @@ steps = [{ io = "33ms" }, { cpu = "1ms" }]
 
 #[test]
 fn an_asyncio_loop_starts_a_request_after_the_replies_that_came_with_it_on_both_engines() {
-    for (engine, r) in on_both_engines(LOOP_ORDER) {
-        let c_max = |label: &str| {
-            group(run_of(&r, label), "c")["latency_us"]["max"]
-                .as_f64()
-                .expect("latency max")
-                / 1e3
-        };
-        for label in ["aio", "aio+gil"] {
-            let c = c_max(label);
-            assert!(
-                (48.5..58.0).contains(&c),
-                "{engine} {label}: c1 took {c:.1} ms, expected about 52 (started behind B's work)"
-            );
-        }
-        let c = c_max("ct");
-        assert!(
-            (31.0..47.0).contains(&c),
-            "{engine} ct: the slowest c took {c:.1} ms, expected about 41 (c0; c1 about 34)"
-        );
+    // The model's run is deterministic: one run decides. On the real
+    // engine a stall of the shared host (its steal time) can add a few ms
+    // to one run (58.9 ms once on CI); a loop that starts c1 in the wrong
+    // order misses in every run ([`in_three_attempts`]), so that run is
+    // tried again with the same bounds.
+    let model = model_toml(LOOP_ORDER, &["--cores", "2"]);
+    if let Err(miss) = loop_order_holds("model", &model) {
+        panic!("{miss}");
     }
+    in_three_attempts("the asyncio loop's order on the real engine", || {
+        loop_order_holds("real", &run_toml(LOOP_ORDER))
+    });
+}
+
+/// Whether `LOOP_ORDER`'s report `r` (of `engine`) shows c1 started behind
+/// B's work on the asyncio loops, and the slowest c about 41 ms on
+/// current_thread.
+fn loop_order_holds(engine: &str, r: &serde_json::Value) -> Result<(), String> {
+    let c_max = |label: &str| {
+        group(run_of(r, label), "c")["latency_us"]["max"]
+            .as_f64()
+            .expect("latency max")
+            / 1e3
+    };
+    for label in ["aio", "aio+gil"] {
+        let c = c_max(label);
+        if !(48.5..58.0).contains(&c) {
+            return Err(format!(
+                "{engine} {label}: c1 took {c:.1} ms, expected about 52 (started behind B's work)"
+            ));
+        }
+    }
+    let c = c_max("ct");
+    if !(31.0..47.0).contains(&c) {
+        return Err(format!(
+            "{engine} ct: the slowest c took {c:.1} ms, expected about 41 (c0; c1 about 34)"
+        ));
+    }
+    Ok(())
 }
