@@ -118,7 +118,7 @@ impl Sampler {
 
 /// `Exp::new(lambda)`'s scale (`1 / lambda`, as it computes it), or
 /// `None` where `Exp::new` fails.
-fn exp_scale(lambda: f64) -> Option<f64> {
+pub(crate) fn exp_scale(lambda: f64) -> Option<f64> {
     Exp::new(lambda).ok().map(|_| 1.0 / lambda)
 }
 
@@ -126,17 +126,35 @@ fn exp_scale(lambda: f64) -> Option<f64> {
 /// `Exp::sample` gives for the `Exp` of that scale (`rand_distr` 0.5:
 /// `rng.sample(Exp1) * lambda_inverse`; tested against it).
 #[inline(always)]
-fn draw_exp<R: Rng + ?Sized>(scale: f64, rng: &mut R) -> f64 {
+pub(crate) fn draw_exp<R: Rng + ?Sized>(scale: f64, rng: &mut R) -> f64 {
     let unit: f64 = Exp1.sample(rng);
     unit * scale
 }
 
 /// [`secs_to_duration`] in whole nanoseconds.
-#[inline]
+///
+/// The usual draw, in (0, a day], is told by two comparisons (a NaN fails
+/// both); written as `is_finite() && > 0` the compiler tests the float's
+/// bits in about eighteen instructions, on every draw of the model's fast
+/// path. The rest (beyond a day, infinite, NaN, not positive) is
+/// [`secs_to_ns_rare`].
+#[inline(always)]
 fn secs_to_ns(secs: f64) -> u64 {
+    if secs > 0.0 && secs <= 86_400.0 {
+        // `secs * 1e9` is at most a day's 8.64e13 ns: rounding is monotone.
+        nearest_ns_within_a_day(secs)
+            .unwrap_or_else(|| Duration::from_secs_f64(secs).as_nanos() as u64)
+    } else {
+        secs_to_ns_rare(secs)
+    }
+}
+
+/// [`secs_to_ns`] outside (0, a day].
+#[cold]
+#[inline(never)]
+fn secs_to_ns_rare(secs: f64) -> u64 {
     if secs.is_finite() && secs > 0.0 {
-        let secs = secs.min(86_400.0);
-        nearest_ns(secs).unwrap_or_else(|| Duration::from_secs_f64(secs).as_nanos() as u64)
+        Duration::from_secs(86_400).as_nanos() as u64
     } else {
         0
     }
@@ -197,16 +215,31 @@ fn secs_to_duration(secs: f64) -> Duration {
 /// never needed.
 #[inline]
 fn nearest_ns(secs: f64) -> Option<u64> {
-    let y = secs * 1e9;
-    if !(0.0..8.7e13).contains(&y) {
+    if !(0.0..8.7e13).contains(&(secs * 1e9)) {
         return None;
     }
-    let t = y as i64;
-    // Exact: t <= y < t + 1 (Sterbenz).
-    let frac = y - t as f64;
-    // At least half an ulp of `y` (see above).
+    nearest_ns_within_a_day(secs)
+}
+
+/// [`nearest_ns`] for `secs * 1e9` in [0, 8.7e13), which the caller has
+/// made sure of.
+///
+/// `y + 2^52` rounds `y` to the nearest integer (ties to even: every double
+/// from 2^52 to 2^53 is an integer), and its bits minus those of 2^52 are
+/// that integer. This takes no float-to-integer conversion, which Rust
+/// makes saturating (five more instructions on every draw). `y` minus the
+/// rounded value is exact (within 0.5 of `y`, in `y`'s ulps), so `y` is
+/// as close to a half-integer as `|frac|` is to 0.5: the same test, and the
+/// same answer, as rounding `t + (frac > 0.5)` from the truncated `t`.
+#[inline(always)]
+fn nearest_ns_within_a_day(secs: f64) -> Option<u64> {
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    let y = secs * 1e9;
+    let r = y + TWO_52;
+    let frac = y - (r - TWO_52);
+    // At least half an ulp of `y` (see [`nearest_ns`]).
     let margin = y * (f64::EPSILON / 2.0);
-    ((frac - 0.5).abs() > margin).then(|| t as u64 + u64::from(frac > 0.5))
+    (0.5 - frac.abs() > margin).then(|| r.to_bits() - TWO_52.to_bits())
 }
 
 /// Mean of N(mu, sigma) truncated below at 0.
@@ -257,6 +290,9 @@ mod tests {
         let mut rng = Pcg64Mcg::seed_from_u64(3);
         let mut cheap = 0u64;
         let mut check = |secs: f64| {
+            // The fast path's whole-ns conversion, for every input.
+            let ns = secs_to_duration(secs).as_nanos() as u64;
+            assert_eq!(secs_to_ns(secs), ns, "{secs:e}");
             if !(secs.is_finite() && secs > 0.0) {
                 return;
             }
@@ -301,6 +337,21 @@ mod tests {
         check(f64::MIN_POSITIVE);
         check(5e-324);
         check(1e300);
+        let day = 86_400.0f64;
+        for odd in [
+            0.0,
+            -0.0,
+            -1e-3,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::from_bits(day.to_bits() + 1),
+            f64::from_bits(day.to_bits() - 1),
+            f64::MAX,
+        ] {
+            check(odd);
+        }
         // The cheap way is the common one.
         assert!(cheap > 3_500_000, "{cheap}");
     }

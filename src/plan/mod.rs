@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::SeedableRng;
-use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64Mcg;
 
 pub use cursor::{Action, JobCursor};
@@ -352,9 +351,11 @@ pub struct OpenArrivals<'a> {
     gap_ns: f64,
     /// Due time of the next job (Poisson), in ns as f64.
     t: f64,
-    /// The Poisson gap distribution (`None` for uniform arrivals, or when
-    /// the rate is not a valid Exp parameter: the mean gap is used).
-    exp: Option<Exp<f64>>,
+    /// The Poisson gaps' mean in seconds, as `Exp::new(rate)` has it
+    /// (`None` for uniform arrivals, or when the rate is not a valid Exp
+    /// parameter: the mean gap is used). Drawn by [`dist::draw_exp`], the
+    /// value `Exp::sample` gives, which the model's steps draw through too.
+    exp_scale: Option<f64>,
     poisson: bool,
     rng: Pcg64Mcg,
     _plan: std::marker::PhantomData<&'a Plan>,
@@ -368,7 +369,7 @@ impl OpenArrivals<'_> {
             next: 0,
             gap_ns: 1e9 / rate,
             t: 0.0,
-            exp: if poisson { Exp::new(rate).ok() } else { None },
+            exp_scale: if poisson { dist::exp_scale(rate) } else { None },
             poisson,
             rng,
             _plan: std::marker::PhantomData,
@@ -391,8 +392,8 @@ impl Iterator for OpenArrivals<'_> {
             return Some((i as f64 * self.gap_ns) as u64);
         }
         let at = self.t;
-        self.t += match &self.exp {
-            Some(e) => e.sample(&mut self.rng) * 1e9,
+        self.t += match self.exp_scale {
+            Some(scale) => dist::draw_exp(scale, &mut self.rng) * 1e9,
             None => self.gap_ns,
         };
         Some(at as u64)
