@@ -128,9 +128,10 @@ fn compile(steps: &[PlanStep]) -> Option<Vec<Compiled>> {
 /// A group: how its jobs walk their steps, and what they add up to (one
 /// place per group, so that ending a job looks up one entry, not four).
 struct Group {
-    /// The steps compiled flat, if the group has no `repeat` (else each
-    /// job walks the plan's cursor).
-    flat: Option<Vec<Compiled>>,
+    /// Where the group's steps, compiled flat, are in [`Fast::steps`]
+    /// (`None`: the group has a `repeat`, and each job walks the plan's
+    /// cursor).
+    flat: Option<(u32, u32)>,
     /// Whether a flat step draws: a job of the group then makes its stream
     /// when it starts (from the seed [`Plan::cursor`] uses, so the draws
     /// are the cursor's; the cursor makes it at the first draw, and every
@@ -175,8 +176,11 @@ struct Slot {
     state: State,
     /// The job's group.
     group: u32,
-    /// The job's next step (flat groups).
+    /// The job's next step in [`Fast::steps`] (flat groups).
     next: u32,
+    /// The end of the job's steps in [`Fast::steps`] (flat groups; 0 for
+    /// a group that walks the plan's cursor).
+    end: u32,
     /// When the current sleep or CPU segment began.
     since: Ns,
     /// The job's index in its group.
@@ -295,6 +299,9 @@ fn job_rng(seed: u64) -> Pcg64Mcg {
 pub(super) struct Fast<'p> {
     plan: &'p Plan,
     groups: Vec<Group>,
+    /// Every flat group's steps, one group after another: a job's next
+    /// step is one index away from its slot, without a look at its group.
+    steps: Vec<Compiled>,
     costs: CostNs,
     now: Ns,
     q: EventQueue<Ev>,
@@ -320,28 +327,38 @@ impl<'p> Fast<'p> {
         in_flight_limit: u64,
         warmup_jobs: u64,
     ) -> Self {
+        let mut steps = Vec::new();
+        let groups = plan
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                let compiled = compile(&group.steps);
+                let draws = compiled
+                    .as_ref()
+                    .is_some_and(|f| f.iter().any(|c| c.sampler.is_random()));
+                let flat = compiled.and_then(|c| {
+                    let first = u32::try_from(steps.len()).ok()?;
+                    let end = u32::try_from(steps.len() + c.len()).ok()?;
+                    steps.extend(c);
+                    Some((first, end))
+                });
+                let metrics = GroupMetrics::new();
+                Group {
+                    // Beyond u32 steps (never in practice): the cursor.
+                    draws: draws && flat.is_some(),
+                    flat,
+                    seed: plan.group_stream_seed(g),
+                    tallies: Tallies::of(&metrics),
+                    metrics,
+                    sums: Sums::default(),
+                }
+            })
+            .collect();
         Self {
             plan,
-            groups: plan
-                .groups
-                .iter()
-                .enumerate()
-                .map(|(g, group)| {
-                    let flat = compile(&group.steps);
-                    let draws = flat
-                        .as_ref()
-                        .is_some_and(|f| f.iter().any(|c| c.sampler.is_random()));
-                    let metrics = GroupMetrics::new();
-                    Group {
-                        flat,
-                        draws,
-                        seed: plan.group_stream_seed(g),
-                        tallies: Tallies::of(&metrics),
-                        metrics,
-                        sums: Sums::default(),
-                    }
-                })
-                .collect(),
+            groups,
+            steps,
             costs: CostNs::from(costs),
             now: 0,
             q: EventQueue::new(),
@@ -485,7 +502,7 @@ impl<'p> Fast<'p> {
         s.index = id.index;
         s.due = due;
         s.start = 0;
-        s.next = 0;
+        (s.next, s.end) = group.flat.unwrap_or((0, 0));
         s.cpu = 0;
         s.native = 0;
         s.io = 0;
@@ -517,6 +534,7 @@ impl<'p> Fast<'p> {
                     state: State::Idle,
                     group: 0,
                     next: 0,
+                    end: 0,
                     since: 0,
                     index: 0,
                     due: 0,
@@ -599,26 +617,23 @@ impl<'p> Fast<'p> {
     #[inline(always)]
     fn next_step(&mut self, tid: u32) -> Option<(StepKind, u64)> {
         let s = &mut self.slots[tid as usize];
-        match &self.groups[s.group as usize].flat {
-            Some(steps) => {
-                let step = steps.get(s.next as usize)?;
-                s.next += 1;
-                Some((step.kind, step.sampler.sample_ns(&mut s.rng)))
-            }
-            None => {
-                let c = self.trees[tid as usize].as_mut()?;
-                loop {
-                    let (kind, d) = match c.next()? {
-                        Action::Cpu(d) => (StepKind::Cpu, d),
-                        Action::Native(d) => (StepKind::Native, d),
-                        Action::Io(d) => (StepKind::Io, d),
-                        // `applies` leaves locks and counters to the
-                        // general path.
-                        Action::Lock { .. } | Action::Counter { .. } => continue,
-                    };
-                    return Some((kind, d.as_nanos() as u64));
-                }
-            }
+        if s.next < s.end {
+            let step = self.steps.get(s.next as usize)?;
+            s.next += 1;
+            return Some((step.kind, step.sampler.sample_ns(&mut s.rng)));
+        }
+        // A flat group's job at its end, or a job that walks the cursor
+        // (its slot's steps are empty).
+        let c = self.trees[tid as usize].as_mut()?;
+        loop {
+            let (kind, d) = match c.next()? {
+                Action::Cpu(d) => (StepKind::Cpu, d),
+                Action::Native(d) => (StepKind::Native, d),
+                Action::Io(d) => (StepKind::Io, d),
+                // `applies` leaves locks and counters to the general path.
+                Action::Lock { .. } | Action::Counter { .. } => continue,
+            };
+            return Some((kind, d.as_nanos() as u64));
         }
     }
 
