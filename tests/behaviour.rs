@@ -265,7 +265,7 @@ fn a_closed_loop_client_queues_behind_earlier_jobs_on_a_work_stealing_pool() {
         p99_ms >= 30.0,
         "closed-loop requests on rayon: p99 {p99_ms:.1} ms; they should wait behind the 60 ms jobs queued before them"
     );
-    let model = common::model_toml(toml, &["--cores", "2"]);
+    let model = common::model_on_ci_cores(toml);
     let model_p99_ms = group(run_of(&model, "rayon"), "requests")["latency_us"]["p99"]
         .as_f64()
         .unwrap()
@@ -315,7 +315,7 @@ fn an_asyncio_loop_starts_a_request_after_the_replies_that_came_with_it_on_both_
     // to one run (58.9 ms once on CI); a loop that starts c1 in the wrong
     // order misses in every run ([`in_three_attempts`]), so that run is
     // tried again with the same bounds.
-    let model = model_toml(LOOP_ORDER, &["--cores", "2"]);
+    let model = model_on_ci_cores(LOOP_ORDER);
     if let Err(miss) = loop_order_holds("model", &model) {
         panic!("{miss}");
     }

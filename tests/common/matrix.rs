@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::{model_toml, run_of, run_toml};
+use super::{model_on_ci_cores, run_of, run_toml};
 
 /// The backends of the matrix: a label, and the lines of its `[[backend]]`
 /// table besides `kind` and `gil`.
@@ -91,7 +91,7 @@ impl Case {
         );
         let report = match self.engine {
             Engine::Real => run_toml(&toml),
-            Engine::Model => model_toml(&toml, &["--cores", "2"]),
+            Engine::Model => model_on_ci_cores(&toml),
         };
         run_of(&report, LABEL).clone()
     }

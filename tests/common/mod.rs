@@ -94,13 +94,20 @@ pub fn model_toml(toml: &str, extra: &[&str]) -> Value {
     model_json(&path, extra)
 }
 
-/// An inline config's report on each engine (the model on 2 cores, as
-/// the CI machine has), named: `[("real", …), ("model", …)]`.
+/// The model's cores where a test compares it with the real engine: the
+/// CI machine's two, so that both answer for the same machine.
+pub const CI_CORES: &str = "2";
+
+/// [`model_toml`] on [`CI_CORES`] cores: the model's half of
+/// [`on_both_engines`], for a test that runs the real half its own way.
+pub fn model_on_ci_cores(toml: &str) -> Value {
+    model_toml(toml, &["--cores", CI_CORES])
+}
+
+/// An inline config's report on each engine (the model on [`CI_CORES`]
+/// cores), named: `[("real", …), ("model", …)]`.
 pub fn on_both_engines(toml: &str) -> [(&'static str, Value); 2] {
-    [
-        ("real", run_toml(toml)),
-        ("model", model_toml(toml, &["--cores", "2"])),
-    ]
+    [("real", run_toml(toml)), ("model", model_on_ci_cores(toml))]
 }
 
 /// A report with `sim.wall_s` (the only figure a model run may change from
