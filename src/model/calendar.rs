@@ -6,8 +6,9 @@
 //! mostly a little ahead of the current one. A calendar exploits that: a
 //! ring of [`SLOTS`] buckets of `2^shift` position units each, from the
 //! bucket of its smallest entry on, each holding up to [`PER_SLOT`]
-//! entries unsorted (as `u16` indices into a dense slab of keys and
-//! values, so that what a pop reads stays in a few cache lines). A push
+//! entries unsorted, keys and values in the bucket's own places (a pop
+//! scans one bucket's keys: one cache line, with no index to follow
+//! first). A push
 //! computes its bucket and appends (where a heap push may climb); a pop
 //! takes the ring's smallest entry, then finds the next one as the
 //! smallest of the first occupied bucket (a bitmap finds it; a bucket
@@ -44,11 +45,8 @@ const WINDOW: u32 = 1024;
 /// Bitmap words.
 const WORDS: usize = SLOTS / 64;
 
-/// Places in the ring, and entries in the slab (the ring holds no more).
+/// Places in the ring.
 const PLACES: usize = SLOTS * PER_SLOT;
-
-// Ring places are `u16` indices into the slab.
-const _: () = assert!(PLACES <= 1 << 16);
 
 /// Entries `(key, value)` with a position each, smallest key first (see
 /// the module doc).
@@ -58,21 +56,14 @@ pub struct Calendar<T> {
     /// With the ring not empty, the bucket of its smallest entry: the ring
     /// holds buckets `cur..cur + SLOTS`, bucket `b` in slot `b % SLOTS`.
     cur: u64,
-    /// `PER_SLOT` places per slot, each an entry's index in `keys` and
-    /// `vals` (fixed-size, so that a masked index needs no bounds check;
-    /// places past a slot's count are stale).
-    ring: Box<[u16; PLACES]>,
-    /// The ring's entries' keys and values, dense (what a pop reads stays
-    /// in a few cache lines: indices are reused last freed first), fixed
-    /// in size as the ring is, so that a masked index needs no bounds
-    /// check (never more entries than the ring's places, so `u16`
-    /// indices). Entries at indices not in use are stale.
+    /// The ring's entries' keys and values, `PER_SLOT` places per slot
+    /// (fixed-size, so that a masked index needs no bounds check; places
+    /// past a slot's count are stale). Before, the places held `u16`
+    /// indices into a slab of keys and values: finding a bucket's smallest
+    /// key then waited for two loads in a row per entry, on the path of
+    /// every pop.
     keys: Box<[u128; PLACES]>,
     vals: Box<[T; PLACES]>,
-    /// Freed indices (`free[..freed]`), and the first index never used.
-    free: Box<[u16; PLACES]>,
-    freed: usize,
-    fresh: usize,
     /// Entries per slot.
     counts: Box<[u8; SLOTS]>,
     /// Occupied slots.
@@ -102,12 +93,8 @@ impl<T: Copy + Default> Calendar<T> {
         Self {
             shift: 10,
             cur: 0,
-            ring: Box::new([0; PLACES]),
             keys: Box::new([0; PLACES]),
             vals: Box::new([T::default(); PLACES]),
-            free: Box::new([0; PLACES]),
-            freed: 0,
-            fresh: 0,
             counts: Box::new([0; SLOTS]),
             bits: [0; WORDS],
             ring_len: 0,
@@ -164,7 +151,8 @@ impl<T: Copy + Default> Calendar<T> {
             let n = usize::from(self.counts[slot]);
             if n < PER_SLOT {
                 let at = (slot * PER_SLOT + n) & (PLACES - 1);
-                self.ring[at] = self.store(key, value);
+                self.keys[at] = key;
+                self.vals[at] = value;
                 self.counts[slot] = n as u8 + 1;
                 self.bits[slot / 64] |= 1 << (slot % 64);
                 self.ring_len += 1;
@@ -200,15 +188,13 @@ impl<T: Copy + Default> Calendar<T> {
             return self.pop_far();
         }
         let at = self.min_at & (PLACES - 1);
-        let e = self.ring[at];
-        let out = (self.min_key, self.vals[usize::from(e) & (PLACES - 1)]);
-        self.free[self.freed & (PLACES - 1)] = e;
-        self.freed += 1;
+        let out = (self.min_key, self.vals[at]);
         let slot = at / PER_SLOT;
         let n = usize::from(self.counts[slot]) - 1;
         // The slot's last entry fills the hole.
         let last = (slot * PER_SLOT + n) & (PLACES - 1);
-        self.ring[at] = self.ring[last];
+        self.keys[at] = self.keys[last];
+        self.vals[at] = self.vals[last];
         self.counts[slot] = n as u8;
         self.ring_len -= 1;
         // Whether the slot is now empty is a coin toss: its bit is cleared
@@ -239,9 +225,9 @@ impl<T: Copy + Default> Calendar<T> {
         let base = slot * PER_SLOT;
         let n = usize::from(self.counts[slot]);
         let mut best = base;
-        let mut best_key = self.keys[usize::from(self.ring[base & (PLACES - 1)]) & (PLACES - 1)];
+        let mut best_key = self.keys[base & (PLACES - 1)];
         for i in base + 1..base + n {
-            let k = self.keys[usize::from(self.ring[i & (PLACES - 1)]) & (PLACES - 1)];
+            let k = self.keys[i & (PLACES - 1)];
             if k < best_key {
                 best = i;
                 best_key = k;
@@ -250,21 +236,6 @@ impl<T: Copy + Default> Calendar<T> {
         self.min_key = best_key;
         self.min_at = best;
         self.cur = self.bucket_of_slot(slot);
-    }
-
-    /// Stores an entry of the ring; its index.
-    #[inline(always)]
-    fn store(&mut self, key: u128, value: T) -> u16 {
-        let e = if self.freed > 0 {
-            self.freed -= 1;
-            usize::from(self.free[self.freed & (PLACES - 1)])
-        } else {
-            self.fresh += 1;
-            self.fresh - 1
-        } & (PLACES - 1);
-        self.keys[e] = key;
-        self.vals[e] = value;
-        e as u16
     }
 
     /// The first occupied slot from `slot` on, around the ring (one
@@ -305,17 +276,14 @@ impl<T: Copy + Default> Calendar<T> {
         for slot in 0..SLOTS {
             let base = slot * PER_SLOT;
             for i in base..base + usize::from(self.counts[slot]) {
-                let e = usize::from(self.ring[i]);
-                self.far.push(self.keys[e], self.vals[e]);
-                self.far_key = self.far_key.min(self.keys[e]);
+                self.far.push(self.keys[i], self.vals[i]);
+                self.far_key = self.far_key.min(self.keys[i]);
             }
             self.counts[slot] = 0;
         }
         self.bits = [0; WORDS];
         self.ring_len = 0;
         self.min_key = u128::MAX;
-        self.freed = 0;
-        self.fresh = 0;
         self.shift = shift;
     }
 }
