@@ -37,14 +37,14 @@ use rand_pcg::Pcg64Mcg;
 
 use super::arrivals::{common_event, Arrivals, Runner};
 use super::clock::{EventQueue, Ns, Place};
-use super::cores::{u64_to_f64, Cores};
+use super::cores::Cores;
 use super::costs::Costs;
 use super::ops::{CostNs, Ev};
 use super::sim::{ns_to_s, Finished, Outcome};
 use super::tally::Tally;
 use crate::config::{BackendKind, BackendSpec};
 use crate::metrics::GroupMetrics;
-use crate::plan::dist::Sampler;
+use crate::plan::dist::{Sampler, WholeNs};
 use crate::plan::{job_seed_in, Action, JobCursor, JobId, Plan, PlanStep};
 
 /// Whether a run of `spec` on `cores` takes the fast path.
@@ -580,7 +580,7 @@ impl<'p> Fast<'p> {
         match state {
             State::Start => {
                 s.start = now;
-                if self.cpu(tid, self.costs.job, Kind::Harness) {
+                if self.cpu(tid, WholeNs::of(self.costs.job), Kind::Harness) {
                     return;
                 }
             }
@@ -602,7 +602,7 @@ impl<'p> Fast<'p> {
                 StepKind::Cpu => self.cpu(tid, ns, Kind::Interp),
                 StepKind::Native => self.cpu(tid, ns, Kind::Native),
                 StepKind::Io => {
-                    self.block(tid, State::Sleep, ns + self.costs.overshoot);
+                    self.block(tid, State::Sleep, ns.int + self.costs.overshoot);
                     true
                 }
             };
@@ -615,7 +615,7 @@ impl<'p> Fast<'p> {
     /// The next step of `tid`'s job with its duration drawn, in ns; `None`
     /// at the end.
     #[inline(always)]
-    fn next_step(&mut self, tid: u32) -> Option<(StepKind, u64)> {
+    fn next_step(&mut self, tid: u32) -> Option<(StepKind, WholeNs)> {
         let s = &mut self.slots[tid as usize];
         if s.next < s.end {
             let step = self.steps.get(s.next as usize)?;
@@ -633,15 +633,15 @@ impl<'p> Fast<'p> {
                 // `applies` leaves locks and counters to the general path.
                 Action::Lock { .. } | Action::Counter { .. } => continue,
             };
-            return Some((kind, d.as_nanos() as u64));
+            return Some((kind, WholeNs::of(d.as_nanos() as u64)));
         }
     }
 
     /// Puts `ns` of work on the cores; false (and nothing scheduled) for no
     /// work, as the general path's `cpu_start`.
     #[inline(always)]
-    fn cpu(&mut self, tid: u32, ns: u64, kind: Kind) -> bool {
-        if ns == 0 {
+    fn cpu(&mut self, tid: u32, ns: WholeNs, kind: Kind) -> bool {
+        if ns.int == 0 {
             return false;
         }
         let s_now = self.cores.service();
@@ -650,7 +650,7 @@ impl<'p> Fast<'p> {
         s.state = State::Cpu(kind);
         s.since = self.now;
         let gen = s.cpu_gen;
-        self.cores.run(tid, gen, s_now + u64_to_f64(ns));
+        self.cores.run(tid, gen, s_now + ns.float);
         true
     }
 

@@ -104,15 +104,46 @@ impl Sampler {
     /// without building a `Duration` to take apart again (the model's fast
     /// path draws on every step).
     #[inline(always)]
-    pub fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+    pub fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> WholeNs {
         match self {
-            Sampler::Fixed(d) => d.as_nanos() as u64,
+            Sampler::Fixed(d) => WholeNs::of(d.as_nanos() as u64),
             Sampler::Exp(scale) => secs_to_ns(match scale {
                 Some(scale) => draw_exp(*scale, rng),
                 None => 0.0,
             }),
-            Sampler::Other(spec) => sample(spec, rng).as_nanos() as u64,
+            Sampler::Other(spec) => WholeNs::of(sample(spec, rng).as_nanos() as u64),
         }
+    }
+}
+
+/// A whole number of nanoseconds, as an integer and as the same value in
+/// an `f64` (exact: a draw is at most a day, below 2^53 ns).
+///
+/// Why both: the model's fast path adds a CPU step's duration to the
+/// cores' service clock, an `f64`. The rounding of an exponential draw
+/// ([`nearest_within_a_day`]) has the float at hand; converting the
+/// integer back took a conversion and a branch on the path from the draw
+/// to the cores' next completion, which the simulation waits for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WholeNs {
+    /// The nanoseconds.
+    pub int: u64,
+    /// `int` as an `f64`.
+    pub float: f64,
+}
+
+impl WholeNs {
+    /// `ns`, with its float.
+    #[inline]
+    pub fn of(ns: u64) -> Self {
+        // Through a signed conversion where it fits (the same value: both
+        // round to nearest): baseline x86-64 converts only signed
+        // integers in one instruction.
+        let float = match i64::try_from(ns) {
+            Ok(signed) => signed as f64,
+            Err(_) => ns as f64,
+        };
+        Self { int: ns, float }
     }
 }
 
@@ -139,13 +170,15 @@ pub(crate) fn draw_exp<R: Rng + ?Sized>(scale: f64, rng: &mut R) -> f64 {
 /// path. The rest (beyond a day, infinite, NaN, not positive) is
 /// [`secs_to_ns_rare`].
 #[inline(always)]
-fn secs_to_ns(secs: f64) -> u64 {
+fn secs_to_ns(secs: f64) -> WholeNs {
     if secs > 0.0 && secs <= 86_400.0 {
         // `secs * 1e9` is at most a day's 8.64e13 ns: rounding is monotone.
-        nearest_ns_within_a_day(secs)
-            .unwrap_or_else(|| Duration::from_secs_f64(secs).as_nanos() as u64)
+        match nearest_within_a_day(secs) {
+            Some(n) => n,
+            None => WholeNs::of(Duration::from_secs_f64(secs).as_nanos() as u64),
+        }
     } else {
-        secs_to_ns_rare(secs)
+        WholeNs::of(secs_to_ns_rare(secs))
     }
 }
 
@@ -218,11 +251,11 @@ fn nearest_ns(secs: f64) -> Option<u64> {
     if !(0.0..8.7e13).contains(&(secs * 1e9)) {
         return None;
     }
-    nearest_ns_within_a_day(secs)
+    nearest_within_a_day(secs).map(|n| n.int)
 }
 
 /// [`nearest_ns`] for `secs * 1e9` in [0, 8.7e13), which the caller has
-/// made sure of.
+/// made sure of, with the integer's float.
 ///
 /// `y + 2^52` rounds `y` to the nearest integer (ties to even: every double
 /// from 2^52 to 2^53 is an integer), and its bits minus those of 2^52 are
@@ -232,14 +265,19 @@ fn nearest_ns(secs: f64) -> Option<u64> {
 /// as close to a half-integer as `|frac|` is to 0.5: the same test, and the
 /// same answer, as rounding `t + (frac > 0.5)` from the truncated `t`.
 #[inline(always)]
-fn nearest_ns_within_a_day(secs: f64) -> Option<u64> {
+fn nearest_within_a_day(secs: f64) -> Option<WholeNs> {
     const TWO_52: f64 = 4_503_599_627_370_496.0;
     let y = secs * 1e9;
     let r = y + TWO_52;
-    let frac = y - (r - TWO_52);
+    // The nearest integer, as a float (exact).
+    let float = r - TWO_52;
+    let frac = y - float;
     // At least half an ulp of `y` (see [`nearest_ns`]).
     let margin = y * (f64::EPSILON / 2.0);
-    (0.5 - frac.abs() > margin).then(|| r.to_bits() - TWO_52.to_bits())
+    (0.5 - frac.abs() > margin).then(|| WholeNs {
+        int: r.to_bits() - TWO_52.to_bits(),
+        float,
+    })
 }
 
 /// Mean of N(mu, sigma) truncated below at 0.
@@ -292,7 +330,7 @@ mod tests {
         let mut check = |secs: f64| {
             // The fast path's whole-ns conversion, for every input.
             let ns = secs_to_duration(secs).as_nanos() as u64;
-            assert_eq!(secs_to_ns(secs), ns, "{secs:e}");
+            assert_eq!(secs_to_ns(secs), WholeNs::of(ns), "{secs:e}");
             if !(secs.is_finite() && secs > 0.0) {
                 return;
             }
@@ -428,7 +466,9 @@ mod tests {
             for _ in 0..100_000 {
                 let want = sample(&spec, &mut b);
                 assert_eq!(s.sample(&mut a), want, "{spec:?}");
-                assert_eq!(s.sample_ns(&mut c), want.as_nanos() as u64, "{spec:?}");
+                let ns = s.sample_ns(&mut c);
+                assert_eq!(ns.int, want.as_nanos() as u64, "{spec:?}");
+                assert_eq!(ns.float, ns.int as f64, "{spec:?}");
             }
         }
     }
