@@ -8,11 +8,10 @@
 //! bucket of its smallest entry on, each holding up to [`PER_SLOT`]
 //! entries unsorted, keys and values in the bucket's own places (a pop
 //! scans one bucket's keys: one cache line, with no index to follow
-//! first). A push
-//! computes its bucket and appends (where a heap push may climb); a pop
-//! takes the ring's smallest entry, then finds the next one as the
-//! smallest of the first occupied bucket (a bitmap finds it; a bucket
-//! holds about one entry when the width suits the load). An entry the
+//! first). A push computes its bucket and appends (where a heap push may
+//! climb); a pop takes the ring's smallest entry, then finds the next one
+//! as the smallest of the first occupied bucket (a bitmap finds it; a
+//! bucket holds about one entry when the width suits the load). An entry the
 //! ring does not take — before its first bucket, beyond its reach, or in
 //! a full bucket — goes to the heap behind, and a pop takes the smaller of
 //! the two fronts.

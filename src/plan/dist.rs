@@ -120,8 +120,8 @@ impl Sampler {
 /// an `f64` (exact: a draw is at most a day, below 2^53 ns).
 ///
 /// Why both: the model's fast path adds a CPU step's duration to the
-/// cores' service clock, an `f64`. The rounding of an exponential draw
-/// ([`nearest_within_a_day`]) has the float at hand; converting the
+/// cores' service clock, an `f64`. Rounding an exponential draw to whole
+/// ns (adding 2^52) has the float at hand; converting the
 /// integer back took a conversion and a branch on the path from the draw
 /// to the cores' next completion, which the simulation waits for.
 #[derive(Debug, Clone, Copy, PartialEq)]
