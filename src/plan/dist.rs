@@ -121,9 +121,9 @@ impl Sampler {
 ///
 /// Why both: the model's fast path adds a CPU step's duration to the
 /// cores' service clock, an `f64`. Rounding an exponential draw to whole
-/// ns (adding 2^52) has the float at hand; converting the
-/// integer back took a conversion and a branch on the path from the draw
-/// to the cores' next completion, which the simulation waits for.
+/// ns (adding 2^52) has the float at hand; converting the integer back
+/// took a conversion and a branch on the path from the draw to the cores'
+/// next completion, which the simulation waits for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WholeNs {
     /// The nanoseconds.
