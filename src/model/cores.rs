@@ -22,6 +22,7 @@
 
 use super::calendar::Calendar;
 use super::clock::Ns;
+use crate::plan::dist::u64_to_f64;
 
 /// The heap key of a pending completion: attained service `at_s`, then
 /// thread id, then generation, packed into one `u128` whose integer order
@@ -264,19 +265,6 @@ fn position(until_s: f64) -> u64 {
 #[inline(never)]
 fn divide(a: f64, b: f64) -> f64 {
     a / b
-}
-
-/// `x as f64`, through a signed conversion when `x` fits one (the same
-/// value: both round the same integer to nearest; baseline x86-64 converts
-/// only signed integers in one instruction, and this is on every event's
-/// path).
-#[inline]
-pub(super) fn u64_to_f64(x: u64) -> f64 {
-    if x <= i64::MAX as u64 {
-        x as i64 as f64
-    } else {
-        x as f64
-    }
 }
 
 /// `x.ceil() as Ns` for the non-negative `x` above, without a libm call

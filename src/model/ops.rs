@@ -19,7 +19,8 @@ pub(super) type Tid = u32;
 pub(super) type TaskId = u32;
 
 /// Something scheduled for a virtual time. (Its `Default` fills the
-/// event queue's fixed slab where no event is stored; it is never run.)
+/// places of the event queue's calendar that hold no event; it is never
+/// run.)
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Ev {
     /// The next job of an open-loop group is due.

@@ -136,14 +136,23 @@ impl WholeNs {
     /// `ns`, with its float.
     #[inline]
     pub fn of(ns: u64) -> Self {
-        // Through a signed conversion where it fits (the same value: both
-        // round to nearest): baseline x86-64 converts only signed
-        // integers in one instruction.
-        let float = match i64::try_from(ns) {
-            Ok(signed) => signed as f64,
-            Err(_) => ns as f64,
-        };
-        Self { int: ns, float }
+        Self {
+            int: ns,
+            float: u64_to_f64(ns),
+        }
+    }
+}
+
+/// `x as f64`, through a signed conversion when `x` fits one (the same
+/// value: both round the same integer to nearest; baseline x86-64 converts
+/// only signed integers in one instruction, and the model converts on
+/// every event's path).
+#[inline]
+pub fn u64_to_f64(x: u64) -> f64 {
+    if x <= i64::MAX as u64 {
+        x as i64 as f64
+    } else {
+        x as f64
     }
 }
 
