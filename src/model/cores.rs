@@ -22,7 +22,7 @@
 
 use super::calendar::Calendar;
 use super::clock::Ns;
-use crate::plan::dist::u64_to_f64;
+use crate::plan::dist::{truncate_small, u64_to_f64};
 
 /// The heap key of a pending completion: attained service `at_s`, then
 /// thread id, then generation, packed into one `u128` whose integer order
@@ -136,9 +136,18 @@ impl Cores {
             return 0.0;
         }
         let dt = u64_to_f64(now - self.last);
-        let ds = dt * self.rate();
+        // At full speed the rate is exactly 1 (`dt * 1.0 == dt`), and the
+        // busy cores are the runnable threads: the same values as
+        // `dt * self.rate()` and `dt * (runnable as f64).min(n)`, without
+        // the float `min`'s NaN handling (both operands are whole numbers
+        // below 2^32, exact as `f64`).
+        let (ds, busy) = if self.runnable <= self.n_whole {
+            (dt, f64::from(self.runnable))
+        } else {
+            (dt * self.rate(), self.n)
+        };
         self.s += ds;
-        self.busy_ns += dt * (self.runnable as f64).min(self.n);
+        self.busy_ns += dt * busy;
         self.last = now;
         ds
     }
@@ -228,11 +237,13 @@ impl Cores {
 
 /// Whether `ceil_ns(dt) <= m` (`m`: none, below zero), mostly without
 /// rounding `dt`: for an integer `m`, `ceil(dt) <= m` exactly when
-/// `dt <= m`, where both are exact as `f64`.
+/// `dt <= m`, where both are exact as `f64`. A negative `dt` needs no
+/// lower bound: it is below every `m`, and its ceiling (0) is at most any.
 #[inline]
 fn ends_within(dt: f64, m: Option<Ns>) -> bool {
     let Some(m) = m else { return false };
-    if (0.0..4.6e18).contains(&dt) && m < 1 << 53 {
+    // False for NaN, which takes the general path.
+    if dt < 4.6e18 && m < 1 << 53 {
         dt <= m as i64 as f64
     } else {
         ceil_ns(dt) <= m
@@ -245,8 +256,7 @@ fn ends_within(dt: f64, m: Option<Ns>) -> bool {
 #[inline]
 fn position(until_s: f64) -> u64 {
     if (0.0..4.6e18).contains(&until_s) {
-        // One signed conversion (see `u64_to_f64`), truncating.
-        until_s as i64 as u64
+        truncate_small(until_s)
     } else if until_s.is_nan() {
         if until_s.is_sign_negative() {
             0
@@ -275,8 +285,8 @@ fn ceil_ns(x: f64) -> Ns {
     // Below 2^62 the signed conversions are exact and one instruction
     // each (see `u64_to_f64`); NaN and the rest take the general path.
     if (0.0..4.6e18).contains(&x) {
-        let t = x as i64;
-        return if (t as f64) < x { t as Ns + 1 } else { t as Ns };
+        let t = truncate_small(x);
+        return if (t as i64 as f64) < x { t + 1 } else { t };
     }
     let t = x as Ns; // truncates; saturates at 0 and Ns::MAX
     if (t as f64) < x {
@@ -355,6 +365,44 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn ends_within_is_the_ceiling_compared() {
+        let dts = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -3.5,
+            -0.0,
+            0.0,
+            0.3,
+            1.0,
+            7.0 - 1e-9,
+            7.0,
+            7.5,
+            9.0e15,
+            4.6e18,
+            1.8e19,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        let ms = [
+            0,
+            1,
+            6,
+            7,
+            8,
+            9_000_000_000_000_000,
+            1 << 53,
+            (1 << 53) + 1,
+            u64::MAX,
+        ];
+        for dt in dts {
+            assert!(!ends_within(dt, None), "{dt}");
+            for m in ms {
+                assert_eq!(ends_within(dt, Some(m)), ceil_ns(dt) <= m, "{dt} {m}");
+            }
+        }
+    }
 
     #[test]
     fn finish_before_is_the_next_end_compared_with_the_limit() {

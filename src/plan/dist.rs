@@ -152,8 +152,57 @@ pub fn u64_to_f64(x: u64) -> f64 {
     if x <= i64::MAX as u64 {
         x as i64 as f64
     } else {
-        x as f64
+        u64_to_f64_rare(x)
     }
+}
+
+/// [`u64_to_f64`] beyond `i64`, out of line: inlined, the compiler
+/// merges the two arms back into the unsigned conversion (five
+/// instructions).
+#[cold]
+#[inline(never)]
+fn u64_to_f64_rare(x: u64) -> f64 {
+    x as f64
+}
+
+/// `x as u64` (truncating; NaN and negatives 0, beyond `u64` its
+/// maximum), through one signed conversion where that is exact: baseline
+/// x86-64 has no unsigned one, and Rust's saturating `as u64` takes about
+/// ten instructions. The open arrivals convert a due time on every
+/// arrival.
+#[inline]
+pub fn f64_to_u64(x: f64) -> u64 {
+    if (0.0..4.6e18).contains(&x) {
+        truncate_small(x)
+    } else {
+        f64_to_u64_rare(x)
+    }
+}
+
+/// `x as u64` for `x` in `[0, 4.6e18)`, in one `cvttsd2si` (else the
+/// saturating cast). Rust's `as` saturates, and the compiler keeps the
+/// clamp and NaN selects (six instructions) even right after a range
+/// check; the model truncates a float on the path of every event. Its
+/// callers check the range themselves, and the compiler merges the two
+/// checks.
+#[inline(always)]
+pub fn truncate_small(x: f64) -> u64 {
+    if (0.0..4.6e18).contains(&x) {
+        // SAFETY: `x` is finite and, truncated, fits an `i64` (below
+        // 2^62), which is all `to_int_unchecked` asks; non-negative, so
+        // the `u64` is the same integer.
+        unsafe { x.to_int_unchecked::<i64>() as u64 }
+    } else {
+        x as u64
+    }
+}
+
+/// [`f64_to_u64`] for the rest, out of line: inlined, the compiler
+/// computes both conversions and selects one.
+#[cold]
+#[inline(never)]
+fn f64_to_u64_rare(x: f64) -> u64 {
+    x as u64
 }
 
 /// `Exp::new(lambda)`'s scale (`1 / lambda`, as it computes it), or
@@ -331,6 +380,36 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_pcg::Pcg64Mcg;
+
+    #[test]
+    fn the_cheap_truncations_are_the_saturating_cast() {
+        let mut rng = Pcg64Mcg::seed_from_u64(5);
+        let mut xs = vec![
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.0,
+            -0.5,
+            -0.0,
+            0.0,
+            0.5,
+            1.0,
+            4.6e18,
+            f64::from_bits(4.6e18f64.to_bits() - 1),
+            9.2e18,
+            9_223_372_036_854_775_808.0,
+            1.8e19,
+            18_446_744_073_709_551_616.0,
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+            -f64::NAN,
+        ];
+        xs.extend((0..100_000).map(|_| rng.random::<f64>() * 10f64.powi(rng.random_range(-3..20))));
+        for x in xs {
+            assert_eq!(f64_to_u64(x), x as u64, "{x:e}");
+            assert_eq!(truncate_small(x), x as u64, "{x:e}");
+        }
+    }
 
     #[test]
     fn cheap_conversion_is_the_standard_one() {

@@ -389,14 +389,14 @@ impl Iterator for OpenArrivals<'_> {
         let i = self.next;
         self.next += 1;
         if !self.poisson {
-            return Some((i as f64 * self.gap_ns) as u64);
+            return Some(dist::f64_to_u64(i as f64 * self.gap_ns));
         }
         let at = self.t;
         self.t += match self.exp_scale {
             Some(scale) => dist::draw_exp(scale, &mut self.rng) * 1e9,
             None => self.gap_ns,
         };
-        Some(at as u64)
+        Some(dist::f64_to_u64(at))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
