@@ -282,8 +282,8 @@ fn divide(a: f64, b: f64) -> f64 {
 /// event): the same value for every input, NaN and infinity included.
 #[inline]
 fn ceil_ns(x: f64) -> Ns {
-    // Below 2^62 the signed conversions are exact and one instruction
-    // each (see `u64_to_f64`); NaN and the rest take the general path.
+    // Below 2^62 the conversions are exact and one instruction each (see
+    // `truncate_small`); NaN and the rest take the general path.
     if (0.0..4.6e18).contains(&x) {
         let t = truncate_small(x);
         return if (t as i64 as f64) < x { t + 1 } else { t };
