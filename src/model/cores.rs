@@ -22,7 +22,7 @@
 
 use super::calendar::Calendar;
 use super::clock::Ns;
-use crate::plan::dist::{truncate_small, u64_to_f64};
+use crate::plan::dist::{f64_to_u64, u64_to_f64};
 
 /// The heap key of a pending completion: attained service `at_s`, then
 /// thread id, then generation, packed into one `u128` whose integer order
@@ -256,7 +256,7 @@ fn ends_within(dt: f64, m: Option<Ns>) -> bool {
 #[inline]
 fn position(until_s: f64) -> u64 {
     if (0.0..4.6e18).contains(&until_s) {
-        truncate_small(until_s)
+        f64_to_u64(until_s)
     } else if until_s.is_nan() {
         if until_s.is_sign_negative() {
             0
@@ -283,9 +283,9 @@ fn divide(a: f64, b: f64) -> f64 {
 #[inline]
 fn ceil_ns(x: f64) -> Ns {
     // Below 2^62 the conversions are exact and one instruction each (see
-    // `truncate_small`); NaN and the rest take the general path.
+    // `f64_to_u64`); NaN and the rest take the general path.
     if (0.0..4.6e18).contains(&x) {
-        let t = truncate_small(x);
+        let t = f64_to_u64(x);
         return if (t as i64 as f64) < x { t + 1 } else { t };
     }
     let t = x as Ns; // truncates; saturates at 0 and Ns::MAX

@@ -166,34 +166,22 @@ fn u64_to_f64_rare(x: u64) -> f64 {
 }
 
 /// `x as u64` (truncating; NaN and negatives 0, beyond `u64` its
-/// maximum), through one signed conversion where that is exact: baseline
-/// x86-64 has no unsigned one, and Rust's saturating `as u64` takes about
-/// ten instructions. The open arrivals convert a due time on every
-/// arrival.
-#[inline]
-pub fn f64_to_u64(x: f64) -> u64 {
-    if (0.0..4.6e18).contains(&x) {
-        truncate_small(x)
-    } else {
-        f64_to_u64_rare(x)
-    }
-}
-
-/// `x as u64` for `x` in `[0, 4.6e18)`, in one `cvttsd2si` (else the
-/// saturating cast). Rust's `as` saturates, and the compiler keeps the
-/// clamp and NaN selects (six instructions) even right after a range
-/// check; the model truncates a float on the path of every event. Its
-/// callers check the range themselves, and the compiler merges the two
-/// checks.
+/// maximum), in one `cvttsd2si` for `x` in `[0, 4.6e18)`. Rust's `as`
+/// saturates: an unsigned conversion takes about ten instructions on
+/// baseline x86-64, and even a signed one keeps its clamp and NaN selects
+/// (six instructions) right after a range check that rules both out. The
+/// model truncates a float on the path of every event (an arrival's due
+/// time, a CPU segment's calendar position, its end in whole ns); callers
+/// that check the range themselves have the two checks merged.
 #[inline(always)]
-pub fn truncate_small(x: f64) -> u64 {
+pub fn f64_to_u64(x: f64) -> u64 {
     if (0.0..4.6e18).contains(&x) {
         // SAFETY: `x` is finite and, truncated, fits an `i64` (below
         // 2^62), which is all `to_int_unchecked` asks; non-negative, so
         // the `u64` is the same integer.
         unsafe { x.to_int_unchecked::<i64>() as u64 }
     } else {
-        x as u64
+        f64_to_u64_rare(x)
     }
 }
 
@@ -382,7 +370,7 @@ mod tests {
     use rand_pcg::Pcg64Mcg;
 
     #[test]
-    fn the_cheap_truncations_are_the_saturating_cast() {
+    fn the_cheap_truncation_is_the_saturating_cast() {
         let mut rng = Pcg64Mcg::seed_from_u64(5);
         let mut xs = vec![
             f64::NEG_INFINITY,
@@ -407,7 +395,6 @@ mod tests {
         xs.extend((0..100_000).map(|_| rng.random::<f64>() * 10f64.powi(rng.random_range(-3..20))));
         for x in xs {
             assert_eq!(f64_to_u64(x), x as u64, "{x:e}");
-            assert_eq!(truncate_small(x), x as u64, "{x:e}");
         }
     }
 
