@@ -24,6 +24,7 @@ pub mod options;
 pub mod plan;
 pub mod preflight;
 pub mod report;
+pub mod stamp;
 pub mod stats;
 pub mod stop;
 pub mod trace;

@@ -28,6 +28,7 @@ use crate::error::RunError;
 use crate::exec::{AfterJob, Bell, Done, JobTicket, NextJob, RunShared};
 use crate::metrics::{new_histogram, GroupMetrics, ProcessMeasurement};
 use crate::plan::{ArrivalPlan, JobId, Plan};
+use crate::stamp::Stamp;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{Gil, GilStats, Hold};
 
@@ -383,7 +384,7 @@ impl Dispatcher {
             self.state.lock().in_flight[p] -= 1;
             let end = Instant::now();
             let _ = self.done.send(Done { id: ticket.id, end });
-            self.bell.ring_ended(end);
+            self.bell.ring_ended(Stamp::of(end));
         }
     }
 }

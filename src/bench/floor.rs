@@ -18,7 +18,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
@@ -26,7 +26,9 @@ use super::{group, job_set, median};
 use crate::config::{Arrival, DurationSpec, Step};
 use crate::exec::{clock, JobTicket, RunShared};
 use crate::hist::new_histogram;
+use crate::metrics::spans;
 use crate::plan::{JobId, Plan};
+use crate::stamp::Stamp;
 use crate::work::kernel::{spin, thread_cpu_ns, Calibration};
 
 /// Spans the floor keeps before adding them to its histograms (as gilsim's
@@ -59,7 +61,7 @@ impl PerJobCosts {
 struct Floor {
     /// Latency, queue and service, in µs.
     hists: [Histogram<u64>; 3],
-    pending: Vec<(Instant, Instant, Instant)>,
+    pending: Vec<(Stamp, Stamp, Stamp)>,
     count: AtomicU64,
 }
 
@@ -73,10 +75,10 @@ impl Floor {
     }
 
     /// One job due at `due`: `iters` of kernel work, measured.
-    fn job(&mut self, due: Instant, iters: u64) {
-        let start = clock::now();
+    fn job(&mut self, due: Stamp, iters: u64) {
+        let start = clock::stamp();
         std::hint::black_box(spin(1, iters));
-        let end = clock::now();
+        let end = clock::stamp();
         if self.pending.len() >= PENDING {
             self.flush();
         }
@@ -87,10 +89,9 @@ impl Floor {
 
     fn flush(&mut self) {
         for (due, start, end) in self.pending.drain(..) {
-            let queue = start.saturating_duration_since(due);
-            let service = end.saturating_duration_since(start);
-            for (h, d) in self.hists.iter_mut().zip([queue + service, queue, service]) {
-                h.saturating_record(d.as_micros() as u64);
+            let (latency, queue, service) = spans(due.ns(), start.ns(), end.ns());
+            for (h, ns) in self.hists.iter_mut().zip([latency, queue, service]) {
+                h.saturating_record(ns / 1_000);
             }
         }
     }
@@ -122,6 +123,7 @@ pub fn per_job_costs(c: Calibration, rounds: usize, per_round: u64) -> PerJobCos
     let shared = RunShared::new(plan, c, None, tx).sending_only(vec![false]);
     let mut floor = Floor::new();
     let due = clock::now();
+    let due_stamp = Stamp::of(due);
     let (mut gilsim, mut least, mut bare) = (Vec::new(), Vec::new(), Vec::new());
     let mut index = 0;
     for _ in 0..rounds {
@@ -132,7 +134,7 @@ pub fn per_job_costs(c: Calibration, rounds: usize, per_round: u64) -> PerJobCos
             });
             index += 1;
         });
-        let f = per_call(per_round, || floor.job(due, iters));
+        let f = per_call(per_round, || floor.job(due_stamp, iters));
         let b = per_call(per_round, || {
             std::hint::black_box(spin(1, iters));
         });
@@ -157,7 +159,7 @@ mod tests {
     #[test]
     fn the_floor_records_every_job() {
         let mut f = Floor::new();
-        let due = clock::now();
+        let due = clock::stamp();
         for _ in 0..PENDING + 10 {
             f.job(due, 10);
         }

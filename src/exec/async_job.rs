@@ -88,7 +88,7 @@ impl RunShared {
     /// readings are shared between neighbouring CPU steps as on a thread
     /// ([`RunShared::run_job_sync`]).
     pub fn run_task_inline(&self, ticket: JobTicket) {
-        let start = super::clock::now();
+        let start = super::clock::stamp();
         let guard = JobGuard::new(self, ticket);
         super::trace_queue(ticket, start);
         let span = tracing::trace_span!("job", group = %self.plan.groups[ticket.id.group].name, job = ticket.id.index);
@@ -100,7 +100,7 @@ impl RunShared {
         for action in self.actions(ticket.id) {
             at = self.run_action_timed(action, &mut slot, &mut times, at);
         }
-        let end = at.unwrap_or_else(super::clock::now);
+        let end = at.unwrap_or_else(super::clock::stamp);
         slot.release();
         drop(slot);
         drop(_enter);
@@ -115,7 +115,7 @@ async fn run_job_inner<P: AsyncPlatform>(
     ticket: JobTicket,
 ) {
     platform.before_work();
-    let start = super::clock::now();
+    let start = super::clock::stamp();
     let guard = JobGuard::new(&shared, ticket);
     super::trace_queue(ticket, start);
     let mut times = TimeBreakdown::default();
@@ -162,7 +162,7 @@ async fn run_job_inner<P: AsyncPlatform>(
             }
         }
     }
-    let end = super::clock::now();
+    let end = super::clock::stamp();
     slot.release();
     drop(slot);
     guard.finish(start, end, times);

@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use crate::stamp::Stamp;
 use crate::work::gil::thread_token;
 
 /// Nobody waits.
@@ -36,7 +37,7 @@ const SHARDS: usize = 8;
 struct Shard {
     /// Rings counted here.
     rung: AtomicU64,
-    /// The latest end time rung here, ns after the bell's epoch, plus one
+    /// The latest end time rung here, as its [`Stamp`]'s ns, plus one
     /// (0: none).
     last_end: AtomicU64,
 }
@@ -45,8 +46,6 @@ struct Shard {
 #[derive(Debug)]
 pub struct Bell {
     shards: [Shard; SHARDS],
-    /// Before every job's end: the origin of `last_end`.
-    epoch: Instant,
     /// The count at which the waiter wants to be woken ([`NOBODY`] when it
     /// is not waiting, or has already been woken).
     wake_at: AtomicU64,
@@ -58,7 +57,6 @@ impl Default for Bell {
     fn default() -> Self {
         Self {
             shards: Default::default(),
-            epoch: Instant::now(),
             wake_at: AtomicU64::new(NOBODY),
             waiter: OnceLock::new(),
         }
@@ -74,7 +72,7 @@ impl Bell {
 
     /// [`Bell::ring`] for a completion that ended at `end`, which
     /// [`Bell::last_end`] then takes into account.
-    pub fn ring_ended(&self, end: Instant) {
+    pub fn ring_ended(&self, end: Stamp) {
         let shard = self.shard_ended(end);
         self.count(shard);
     }
@@ -83,15 +81,15 @@ impl Bell {
     /// counted, but the waiter has nothing to do about it (a closed-loop
     /// client that went on by itself). A waiter waiting for a count this
     /// ring reaches is woken by the next loud ring, or its deadline.
-    pub fn ring_ended_quietly(&self, end: Instant) {
+    pub fn ring_ended_quietly(&self, end: Stamp) {
         let shard = self.shard_ended(end);
         shard.rung.fetch_add(1, Ordering::SeqCst);
     }
 
     /// This thread's shard, with `end` taken into its latest end time.
-    fn shard_ended(&self, end: Instant) -> &Shard {
+    fn shard_ended(&self, end: Stamp) -> &Shard {
         let shard = &self.shards[thread_token() as usize % SHARDS];
-        let ns = end.saturating_duration_since(self.epoch).as_nanos() as u64 + 1;
+        let ns = end.ns().saturating_add(1);
         // Published by the SeqCst add of the count that follows, which the
         // reader's SeqCst loads of the count synchronise with.
         shard.last_end.fetch_max(ns, Ordering::Relaxed);
@@ -136,8 +134,7 @@ impl Bell {
             .map(|s| s.last_end.load(Ordering::Relaxed))
             .max()
             .unwrap_or(0);
-        ns.checked_sub(1)
-            .map(|ns| self.epoch + Duration::from_nanos(ns))
+        ns.checked_sub(1).map(|ns| Stamp::from_ns(ns).instant())
     }
 
     /// Parks the calling thread (always the same one) until `want`
@@ -222,18 +219,16 @@ mod tests {
     fn the_latest_end_is_kept_whichever_thread_rang_it() {
         let bell = Arc::new(Bell::default());
         assert_eq!(bell.last_end(), None);
-        let t0 = Instant::now();
-        let late = t0 + Duration::from_millis(5);
+        let t0 = Stamp::now();
+        let late = t0.add_ns(5_000_000);
         bell.ring_ended(late);
         let b = bell.clone();
-        std::thread::spawn(move || b.ring_ended(t0 + Duration::from_millis(1)))
+        std::thread::spawn(move || b.ring_ended(t0.add_ns(1_000_000)))
             .join()
             .unwrap();
         bell.ring();
         assert_eq!(bell.rung(), 3);
-        let end = bell.last_end().unwrap();
-        let off = end.saturating_duration_since(late) + late.saturating_duration_since(end);
-        assert!(off < Duration::from_micros(1), "{off:?}");
+        assert_eq!(bell.last_end(), Some(late.instant()));
     }
 
     #[test]
@@ -267,9 +262,9 @@ mod tests {
         let b = bell.clone();
         let ringer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(5));
-            b.ring_ended_quietly(Instant::now());
+            b.ring_ended_quietly(Stamp::now());
             std::thread::sleep(Duration::from_millis(30));
-            b.ring_ended(Instant::now());
+            b.ring_ended(Stamp::now());
         });
         let t = Instant::now();
         bell.wait(1, Some(t + Duration::from_secs(10)));

@@ -8,13 +8,17 @@
 //! job the difference is a few percent of throughput, which is gilsim's
 //! cost, not the runtime's.
 //!
+//! [`stamp`] returns the reading as a [`Stamp`] (ns since the process's
+//! clock epoch, cheap to subtract), the job path's currency; [`now`] as an
+//! [`Instant`].
+//!
 //! [`now`] returns an [`Instant`] on the same time line as `Instant::now()`
 //! (CLOCK_MONOTONIC), so stamps mix freely with the driver's due times, IO
 //! deadlines and every other reading: each thread keeps an anchor (a counter
 //! reading taken together with an `Instant::now()`) and a rate (ns per tick,
 //! measured from the process's first anchor, so it gets more precise the
 //! longer the process runs), and re-anchors every [`REANCHOR`]; a reading is
-//! the anchor's instant plus the ticks since, converted. Between anchors the
+//! the anchor's stamp plus the ticks since, converted. Between anchors the
 //! only error is the rate's, at most a few ns per [`REANCHOR`]; re-anchoring
 //! keeps the kernel's own adjustments (NTP slewing) from accumulating.
 //!
@@ -28,6 +32,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::stamp::Stamp;
 
 /// How often a thread takes a fresh anchor: bounds the error a rate off by
 /// a few parts per million (or the kernel's NTP slewing) can add up to
@@ -54,15 +60,27 @@ pub fn set_cheap_clock(on: bool) {
 pub fn now() -> Instant {
     #[cfg(target_arch = "x86_64")]
     if let Some(t) = tsc::now() {
-        return t;
+        return t.instant();
     }
     Instant::now()
+}
+
+/// [`now`] as a [`Stamp`], without converting the counter's reading to an
+/// `Instant` (the job path's reading: see `crate::stamp`).
+#[inline]
+pub fn stamp() -> Stamp {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(t) = tsc::now() {
+        return t;
+    }
+    Stamp::now()
 }
 
 /// Starts the rate's measurement now, if it has not started: call it well
 /// before the first reading that should be cheap (a run's set-up), so that
 /// [`WARM_UP`] has passed when jobs start.
 pub fn warm_up() {
+    crate::stamp::epoch();
     #[cfg(target_arch = "x86_64")]
     tsc::origin();
 }
@@ -72,15 +90,16 @@ mod tsc {
     use std::cell::Cell;
     use std::sync::atomic::Ordering;
     use std::sync::OnceLock;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use super::{ENABLED, REANCHOR, WARM_UP};
+    use crate::stamp::Stamp;
 
     /// One thread's reference point.
     #[derive(Debug, Clone, Copy)]
     struct Anchor {
         tsc: u64,
-        at: Instant,
+        at: Stamp,
         /// ns per tick, 32.32 fixed point.
         mult: u64,
         /// Ticks after `tsc` this anchor serves; past them, re-anchor.
@@ -143,7 +162,7 @@ mod tsc {
     }
 
     #[inline]
-    pub(super) fn now() -> Option<Instant> {
+    pub(super) fn now() -> Option<Stamp> {
         if !ENABLED.load(Ordering::Relaxed) {
             return None;
         }
@@ -154,7 +173,7 @@ mod tsc {
                 // re-anchors too.
                 if ticks < a.span {
                     let ns = ((u128::from(ticks) * u128::from(a.mult)) >> 32) as u64;
-                    return Some(a.at + Duration::from_nanos(ns));
+                    return Some(a.at.add_ns(ns));
                 }
             }
             reanchor(cell)
@@ -162,10 +181,11 @@ mod tsc {
     }
 
     #[cold]
-    fn reanchor(cell: &Cell<Option<Anchor>>) -> Option<Instant> {
+    fn reanchor(cell: &Cell<Option<Anchor>>) -> Option<Stamp> {
         let (tsc0, at0) = origin()?;
-        let (tsc, at) = pair();
-        let ns = at.saturating_duration_since(at0);
+        let (tsc, instant) = pair();
+        let at = Stamp::of(instant);
+        let ns = instant.saturating_duration_since(at0);
         let ticks = tsc.wrapping_sub(tsc0);
         if ns < WARM_UP || ticks == 0 || ticks > u64::MAX / 2 {
             cell.set(None);
@@ -221,6 +241,22 @@ mod tests {
         // be off by µs to ms.
         assert!(worst < Duration::from_micros(2), "off by {worst:?}");
         assert!(back < Duration::from_micros(1), "ran back {back:?}");
+    }
+
+    #[test]
+    fn stamps_are_the_same_readings() {
+        warm_up();
+        std::thread::sleep(WARM_UP + Duration::from_millis(5));
+        let mut worst = 0;
+        for _ in 0..10_000 {
+            let a = Stamp::now();
+            let c = stamp();
+            let b = Stamp::now();
+            worst = worst.max(a.ns_since(c) + c.ns_since(b));
+        }
+        // As generous as the test above: a wrong epoch or anchor would be
+        // off by ms.
+        assert!(worst < 2_000, "off by {worst} ns");
     }
 
     #[test]

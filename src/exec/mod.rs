@@ -26,6 +26,7 @@ pub use slot::GilSlot;
 use crate::config::Guard;
 use crate::metrics::{JobRecord, Recorder, TimeBreakdown};
 use crate::plan::{Action, ArrivalPlan, JobCursor, JobId, Plan};
+use crate::stamp::Stamp;
 use crate::work::counter::{Counter, CounterResult, INCREMENT_COST};
 use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration, SpeedMeter};
@@ -137,8 +138,8 @@ impl std::fmt::Debug for AfterJob {
 
 /// Emits the job's queue time (due → start) as a finished interval for the
 /// trace: a span cannot begin before the job exists on its thread.
-pub(crate) fn trace_queue(ticket: JobTicket, start: Instant) {
-    tracing::trace!(name: "queue", dur_ns = start.saturating_duration_since(ticket.due).as_nanos() as u64, job = ticket.id.index);
+pub(crate) fn trace_queue(ticket: JobTicket, start: Stamp) {
+    tracing::trace!(name: "queue", dur_ns = start.ns_since(Stamp::of(ticket.due)), job = ticket.id.index);
 }
 
 /// A job's actions in order ([`RunShared::actions`]), ending early once the
@@ -180,7 +181,7 @@ impl<'a> JobGuard<'a> {
     }
 
     /// Records the finished job.
-    pub(crate) fn finish(mut self, start: Instant, end: Instant, times: TimeBreakdown) {
+    pub(crate) fn finish(mut self, start: Stamp, end: Stamp, times: TimeBreakdown) {
         self.finished = true;
         self.shared.finish_job(self.ticket, start, end, times);
     }
@@ -194,10 +195,7 @@ impl Drop for JobGuard<'_> {
                 .failure
                 .lock()
                 .get_or_insert_with(|| format!("job {} of group `{group}`", self.ticket.id.index));
-            self.shared.complete(Done {
-                id: self.ticket.id,
-                end: Instant::now(),
-            });
+            self.shared.complete(self.ticket.id, Stamp::now());
         }
     }
 }
@@ -311,23 +309,34 @@ impl RunShared {
         self
     }
 
-    /// Tells whoever waits for `done`.
-    fn complete(&self, done: Done) {
+    /// Tells whoever waits for job `id`, which ended at `end`. A [`Done`]
+    /// (an `Instant`) is made only for those who take one: the driver of a
+    /// closed loop, a hook.
+    fn complete(&self, id: JobId, end: Stamp) {
+        let sent = self.sent.get(id.group).copied().unwrap_or(true);
+        if self.after_job.is_none() && !sent {
+            self.bell.ring_ended(end);
+            return;
+        }
+        let done = Done {
+            id,
+            end: end.instant(),
+        };
         if let Some(hook) = &self.after_job {
             (hook.0)(done);
         }
-        if self.sent.get(done.id.group).copied().unwrap_or(true) {
+        if sent {
             if !self.cancelled() && self.next_job.as_ref().is_some_and(|h| (h.0)(done)) {
                 // The client went on here: counted, but nothing for the
                 // driver to do, so it is not woken.
-                self.bell.ring_ended_quietly(done.end);
+                self.bell.ring_ended_quietly(end);
                 return;
             }
             // The driver outlives every job; a send can only fail while it
             // is tearing down after an error, when nobody needs the message.
             let _ = self.done.send(done);
         }
-        self.bell.ring_ended(done.end);
+        self.bell.ring_ended(end);
     }
 
     /// Final counter values against what the plan expected.
@@ -354,18 +363,18 @@ impl RunShared {
     }
 
     /// Records a finished job and tells the driver.
-    fn finish_job(&self, ticket: JobTicket, start: Instant, end: Instant, times: TimeBreakdown) {
+    fn finish_job(&self, ticket: JobTicket, start: Stamp, end: Stamp, times: TimeBreakdown) {
         let warmup = self.warmup.get(ticket.id.group).copied().unwrap_or(0);
         if ticket.id.index >= warmup {
             self.recorder.record(&JobRecord {
                 group: ticket.id.group,
-                due: ticket.due,
+                due: Stamp::of(ticket.due),
                 start,
                 end,
                 times,
             });
         }
-        self.complete(Done { id: ticket.id, end });
+        self.complete(ticket.id, end);
     }
 
     /// Runs a whole job on the calling thread, as a Python thread would: it
@@ -389,7 +398,7 @@ impl RunShared {
     }
 
     fn run_job_on_thread(&self, ticket: JobTicket, pooled: bool) {
-        let start = clock::now();
+        let start = clock::stamp();
         let guard = JobGuard::new(self, ticket);
         trace_queue(ticket, start);
         let span = tracing::trace_span!("job", group = %self.plan.groups[ticket.id.group].name, job = ticket.id.index);
@@ -405,7 +414,7 @@ impl RunShared {
         if pooled {
             at = self.charge(|c| c.complete, &mut slot, &mut times).or(at);
         }
-        let end = at.unwrap_or_else(clock::now);
+        let end = at.unwrap_or_else(clock::stamp);
         slot.release();
         drop(_enter);
         guard.finish(start, end, times);
@@ -430,8 +439,8 @@ impl RunShared {
         action: Action,
         slot: &mut GilSlot<'_>,
         times: &mut TimeBreakdown,
-        began: Option<Instant>,
-    ) -> Option<Instant> {
+        began: Option<Stamp>,
+    ) -> Option<Stamp> {
         let span = tracing::trace_span!(
             "step",
             kind = action.kind(),
@@ -494,13 +503,13 @@ impl RunShared {
         iters: u64,
         slot: &mut GilSlot<'_>,
         times: &mut TimeBreakdown,
-        began: Option<Instant>,
-    ) -> Instant {
+        began: Option<Stamp>,
+    ) -> Stamp {
         let held_before = slot.is_held();
         slot.acquire(times);
         let t = match began {
             Some(b) if slot.is_held() == held_before => b,
-            _ => Instant::now(),
+            _ => clock::stamp(),
         };
         let mut sample = self.speed.start(iters);
         let mut waited = Duration::ZERO;
@@ -523,8 +532,8 @@ impl RunShared {
         }
         self.speed.finish(sample);
         times.gil_wait += waited;
-        let end = clock::now();
-        times.cpu += end.saturating_duration_since(t).saturating_sub(waited);
+        let end = clock::stamp();
+        times.cpu += end.since(t).saturating_sub(waited);
         end
     }
 
@@ -628,7 +637,7 @@ impl RunShared {
         cost: fn(&CostIters) -> u64,
         slot: &mut GilSlot<'_>,
         times: &mut TimeBreakdown,
-    ) -> Option<Instant> {
+    ) -> Option<Stamp> {
         let iters = cost(&self.costs);
         if iters == 0 {
             return None;

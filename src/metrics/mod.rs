@@ -14,6 +14,7 @@ pub mod trend;
 pub use crate::hist::new_histogram;
 
 use crate::config::BackendSpec;
+use crate::stamp::Stamp;
 use crate::work::counter::CounterResult;
 use crate::work::gil::{GilStats, Hold};
 use trend::Trend;
@@ -89,11 +90,11 @@ pub struct JobRecord {
     /// Index of the job's group.
     pub group: usize,
     /// When it was due (SPEC §1.4: latency counts from here).
-    pub due: Instant,
+    pub due: Stamp,
     /// When a worker started it.
-    pub start: Instant,
+    pub start: Stamp,
     /// When it completed.
-    pub end: Instant,
+    pub end: Stamp,
     /// Where its time went.
     pub times: TimeBreakdown,
 }
@@ -142,35 +143,31 @@ impl GroupMetrics {
 
     /// Adds one finished job.
     pub fn record(&mut self, r: &JobRecord) {
-        self.jobs += 1;
-        self.record_span(r.due, r.start, r.end, None);
-        self.times.add(&r.times);
+        self.record_ns(r.due.ns(), r.start.ns(), r.end.ns(), &r.times);
     }
 
-    /// Adds one finished job's due, start and end times: what
-    /// [`GroupMetrics::record`] adds but the job count and its time
-    /// breakdown.
-    /// `origin` is [`trend::origin`] if the caller read it once for a
-    /// batch (else it is read here when the job goes into the fit).
-    fn record_span(&mut self, due: Instant, start: Instant, end: Instant, origin: Option<Instant>) {
-        let queue = start.saturating_duration_since(due);
-        let service = end.saturating_duration_since(start);
-        // due ≤ start ≤ end almost always: then the latency is the sum,
-        // which is cheaper than a third subtraction of instants.
-        let latency = if start >= due && end >= start {
-            queue + service
-        } else {
-            end.saturating_duration_since(due)
-        };
-        self.latency.saturating_record(micros(latency));
-        self.queue.saturating_record(micros(queue));
-        self.service.saturating_record(micros(service));
-        self.queue_total += queue;
-        self.service_total += service;
-        self.trend.offer(|| {
-            let origin = origin.unwrap_or_else(trend::origin);
-            (trend::seconds_from(origin, due), trend::seconds(latency))
-        });
+    /// Adds one finished job from its due, start and end times in ns on
+    /// one time line (the real engine's [`Stamp`]s, the model's virtual
+    /// time).
+    #[inline]
+    pub(crate) fn record_ns(&mut self, due: u64, start: u64, end: u64, times: &TimeBreakdown) {
+        self.jobs += 1;
+        self.record_span(due, start, end);
+        self.times.add(times);
+    }
+
+    /// What [`GroupMetrics::record_ns`] adds but the job count and its
+    /// time breakdown. Histograms hold whole µs, truncated.
+    #[inline]
+    fn record_span(&mut self, due: u64, start: u64, end: u64) {
+        let (latency, queue, service) = spans(due, start, end);
+        self.latency.saturating_record(latency / 1_000);
+        self.queue.saturating_record(queue / 1_000);
+        self.service.saturating_record(service / 1_000);
+        self.queue_total += Duration::from_nanos(queue);
+        self.service_total += Duration::from_nanos(service);
+        self.trend
+            .offer(|| (trend::ns_to_s(due), trend::ns_to_s(latency)));
     }
 
     /// Adds `other`'s jobs to these.
@@ -187,23 +184,25 @@ impl GroupMetrics {
     }
 }
 
-/// `d` in whole µs, as `d.as_micros()` but in 64-bit arithmetic (this is
-/// on every job's path; `as_micros` works in 128 bits). Saturates past
-/// 584,000 years.
+/// A job's latency, queue and service times, in ns, from its due, start
+/// and end times (ns on one time line); each is 0 where its end comes
+/// before its start.
 #[inline]
-fn micros(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000)
-        .saturating_add(u64::from(d.subsec_micros()))
+pub(crate) fn spans(due: u64, start: u64, end: u64) -> (u64, u64, u64) {
+    (
+        end.saturating_sub(due),
+        start.saturating_sub(due),
+        end.saturating_sub(start),
+    )
 }
 
 /// A finished job's times, kept raw until they are added to its group's
 /// histograms (see [`Recorder`]).
 #[derive(Debug, Clone, Copy)]
 struct Span {
-    due: Instant,
-    start: Instant,
-    end: Instant,
+    due: Stamp,
+    start: Stamp,
+    end: Stamp,
 }
 
 /// Collects [`JobRecord`]s from many threads. Records go to one of a few
@@ -214,13 +213,13 @@ struct Span {
 /// A job's due, start and end times are not added to the histograms when
 /// it is recorded: they wait in its shard's buffer ([`PENDING_MAX`] jobs at
 /// most), which is added in one go when it fills and when the run is
-/// [finished](Recorder::finish). Turning instants into durations and three
-/// histogram records are a good part of what a 1 µs job costs its worker on
-/// top of its work; deferred, they are paid after the run's last job
-/// instead of while the runtime under test runs (up to the buffer's size),
-/// and in a tight loop when they are paid during the run. The histograms
-/// and sums that come out are the same (a histogram is a count per value,
-/// whatever the order of the records).
+/// [finished](Recorder::finish). Three histogram records are a good part of
+/// what a 1 µs job costs its worker on top of its work; deferred, they are
+/// paid after the run's last job instead of while the runtime under test
+/// runs (up to the buffer's size), and in a tight loop when they are paid
+/// during the run. The histograms and sums that come out are the same (a
+/// histogram is a count per value, whatever the order of the records;
+/// tested against recording each job directly).
 #[derive(Debug)]
 pub struct Recorder {
     groups: usize,
@@ -255,9 +254,8 @@ impl ShardData {
     /// Adds the pending jobs to the histograms; keeps the buffer's memory
     /// unless `release`.
     fn flush(&mut self, release: bool) {
-        let origin = trend::origin();
         for (group, s) in self.pending.drain(..) {
-            self.groups[group as usize].record_span(s.due, s.start, s.end, Some(origin));
+            self.groups[group as usize].record_span(s.due.ns(), s.start.ns(), s.end.ns());
         }
         if release {
             self.pending = Vec::new();
@@ -268,7 +266,7 @@ impl ShardData {
 /// Number of recorder shards.
 const SHARDS: usize = 8;
 
-/// Most jobs a shard keeps pending (56 bytes each: at most 224 KB a
+/// Most jobs a shard keeps pending (32 bytes each: at most 128 KB a
 /// shard, allocated as it fills).
 ///
 /// Why not more: the worker that fills a buffer adds it to the histograms
@@ -442,7 +440,7 @@ mod tests {
     #[test]
     fn records_from_many_threads_merge() {
         let rec = Arc::new(Recorder::new(2));
-        let t0 = Instant::now();
+        let t0 = Stamp::now();
         let hs: Vec<_> = (0..4)
             .map(|i| {
                 let rec = rec.clone();
@@ -451,8 +449,8 @@ mod tests {
                         rec.record(&JobRecord {
                             group: i % 2,
                             due: t0,
-                            start: t0 + Duration::from_micros(10),
-                            end: t0 + Duration::from_micros(110),
+                            start: t0.add_ns(10_000),
+                            end: t0.add_ns(110_000),
                             times: TimeBreakdown {
                                 cpu: Duration::from_micros(100),
                                 ..Default::default()
@@ -477,14 +475,24 @@ mod tests {
     fn deferred_records_come_out_as_records_added_at_once() {
         let rec = Recorder::new(2);
         let mut direct = vec![GroupMetrics::new(), GroupMetrics::new()];
-        let t0 = Instant::now();
+        let t0 = Stamp::now();
         // More than a buffer's worth, so that it fills and is added midway.
         for i in 0..(PENDING_MAX as u64 + 1_000) {
+            // Some jobs start before their due time (a chained client's
+            // next job, due at an end another CPU's clock stamped), some end
+            // before they start (clocks of two CPUs): spans of 0 ns.
+            let due = i * 700 + if i % 7 == 0 { 3_000 } else { 0 };
+            let start = i * 900 + i % 5_000;
+            let end = if i % 11 == 0 {
+                start.saturating_sub(400)
+            } else {
+                i * 1_300 + 50_000
+            };
             let r = JobRecord {
                 group: (i % 3 == 0) as usize,
-                due: t0 + Duration::from_nanos(i * 700),
-                start: t0 + Duration::from_nanos(i * 900 + i % 5_000),
-                end: t0 + Duration::from_nanos(i * 1_300 + 50_000),
+                due: t0.add_ns(due),
+                start: t0.add_ns(start),
+                end: t0.add_ns(end),
                 times: TimeBreakdown {
                     cpu: Duration::from_nanos(i % 977),
                     io: Duration::from_nanos(i % 13),
@@ -510,8 +518,8 @@ mod tests {
         let late = JobRecord {
             group: 1,
             due: t0,
-            start: t0 + Duration::from_micros(3),
-            end: t0 + Duration::from_micros(9),
+            start: t0.add_ns(3_000),
+            end: t0.add_ns(9_000),
             times: TimeBreakdown::default(),
         };
         rec.record(&late);

@@ -18,11 +18,8 @@
 //! The fit is kept as a count and four sums, so shards, processes and
 //! runs merge by adding (each moved to one first due time). Due times are
 //! seconds from a fixed origin: the run's start on the model engine, the
-//! process's first use on the real one ([`origin`]); the slope does not
-//! depend on the origin. One job in [`SAMPLE_EVERY`] goes into the fit.
-
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+//! process's clock epoch on the real one (`crate::stamp`); the slope does
+//! not depend on the origin. One job in [`SAMPLE_EVERY`] goes into the fit.
 
 /// The running sums of a least-squares fit of latency on due time.
 ///
@@ -128,27 +125,12 @@ impl Trend {
     }
 }
 
-/// The process's fixed origin of due times on the real engine (its first
-/// call).
-pub fn origin() -> Instant {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
-}
-
-/// `at` in seconds from `origin`, negative for instants before it.
+/// `ns` nanoseconds in seconds (a due time on the real engine's or the
+/// model's time line: the fit is the same whatever the origin, see
+/// [`Trend::add`]).
 #[inline]
-pub fn seconds_from(origin: Instant, at: Instant) -> f64 {
-    match at.checked_duration_since(origin) {
-        Some(d) => seconds(d),
-        None => -seconds(origin.duration_since(at)),
-    }
-}
-
-/// `d` in seconds, by a multiplication (`Duration::as_secs_f64` divides,
-/// and this is on every job's path).
-#[inline]
-pub fn seconds(d: Duration) -> f64 {
-    d.as_secs() as f64 + f64::from(d.subsec_nanos()) * 1e-9
+pub fn ns_to_s(ns: u64) -> f64 {
+    ns as f64 / 1e9
 }
 
 #[cfg(test)]
@@ -235,13 +217,20 @@ mod tests {
     }
 
     #[test]
-    fn instants_before_the_origin_are_negative() {
-        let o = origin();
-        assert_eq!(origin(), o, "one origin per process");
-        assert_eq!(seconds_from(o, o + Duration::from_millis(1500)), 1.5);
-        if let Some(before) = o.checked_sub(Duration::from_millis(2500)) {
-            assert_eq!(seconds_from(o, before), -2.5);
+    fn the_slope_does_not_depend_on_the_origin() {
+        let (mut near, mut far) = (Trend::default(), Trend::default());
+        for i in 0..1_000u64 {
+            let due_ns = i * 1_000_000;
+            let latency = ns_to_s(2_000_000 + i * 300_000);
+            near.add(ns_to_s(due_ns), latency);
+            // The same jobs an hour later on the time line.
+            far.add(ns_to_s(due_ns + 3_600_000_000_000), latency);
         }
-        assert_eq!(seconds(Duration::new(3, 250_000_000)), 3.25);
+        let (a, b) = (near.slope().unwrap(), far.slope().unwrap());
+        assert!(
+            (a - 0.3).abs() < 1e-9 && (a - b).abs() < 1e-6,
+            "{a} against {b}"
+        );
+        assert_eq!(ns_to_s(1_500_000_000), 1.5);
     }
 }

@@ -40,9 +40,10 @@ use super::clock::{EventQueue, Ns, Place};
 use super::cores::Cores;
 use super::costs::Costs;
 use super::ops::{CostNs, Ev};
-use super::sim::{ns_to_s, Finished, Outcome};
+use super::sim::{Finished, Outcome};
 use super::tally::Tally;
 use crate::config::{BackendKind, BackendSpec};
+use crate::metrics::trend::ns_to_s;
 use crate::metrics::GroupMetrics;
 use crate::plan::dist::{Sampler, WholeNs};
 use crate::plan::{job_seed_in, Action, JobCursor, JobId, Plan, PlanStep};
@@ -242,7 +243,7 @@ impl Tallies {
         })
     }
 
-    /// Records one job's times, given in ns, in us (as `sim::record_ns`).
+    /// Records one job's times, given in ns, in us (as `GroupMetrics::record_ns`).
     #[inline(always)]
     fn record(&mut self, latency: u64, queue: u64, service: u64) {
         // Zero ns, not zero us: a queue time under 1 us can still make the
@@ -681,7 +682,7 @@ impl<'p> Fast<'p> {
             index: s.index,
         };
         if self.arrivals.measured(id) {
-            // As `sim::record_ns`, the durations summed in ns.
+            // As `GroupMetrics::record_ns`, the durations summed in ns.
             let (due, start) = (s.due, s.start);
             let queue = start.saturating_sub(due);
             let service = now.saturating_sub(start);

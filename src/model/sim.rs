@@ -28,7 +28,7 @@ use super::sync::SyncState;
 use super::world::{TraceLog, World};
 use crate::config::{BackendSpec, Guard};
 use crate::metrics::sim::VirtualSpan;
-use crate::metrics::{GroupMetrics, TimeBreakdown};
+use crate::metrics::GroupMetrics;
 use crate::plan::{Action, JobId, Plan};
 
 /// The whole simulated run.
@@ -452,7 +452,7 @@ impl<'p> Sim<'p> {
         let start = t.start.unwrap_or(now);
         let measured = self.arrivals.measured(t.id);
         if measured {
-            record_ns(&mut self.groups[t.id.group], t.due, start, now, &t.times);
+            self.groups[t.id.group].record_ns(t.due, start, now, &t.times);
         }
         let latency = measured.then(|| now.saturating_sub(t.due));
         let (id, first_thread) = (t.id, t.first_thread);
@@ -666,40 +666,16 @@ impl<'p> Runner<'p> for Sim<'p> {
     }
 }
 
-/// Records a finished job from its virtual times, exactly as
-/// [`GroupMetrics::record`] records the `JobRecord` with those times as
-/// `Instant`s (`base + ns`: the differences are the same whole
-/// nanoseconds), without the `Instant` arithmetic on every job.
-pub(super) fn record_ns(g: &mut GroupMetrics, due: Ns, start: Ns, end: Ns, times: &TimeBreakdown) {
-    let queue = start.saturating_sub(due);
-    let service = end.saturating_sub(start);
-    let latency = end.saturating_sub(due);
-    g.jobs += 1;
-    g.latency.saturating_record(latency / 1_000);
-    g.queue.saturating_record(queue / 1_000);
-    g.service.saturating_record(service / 1_000);
-    g.times.add(times);
-    g.queue_total += Duration::from_nanos(queue);
-    g.service_total += Duration::from_nanos(service);
-    g.trend.offer(|| (ns_to_s(due), ns_to_s(latency)));
-}
-
-/// Virtual ns as seconds, for [`Trend`](crate::metrics::trend::Trend).
-#[inline]
-pub(super) fn ns_to_s(ns: Ns) -> f64 {
-    ns as f64 / 1e9
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::JobRecord;
-    use std::time::Instant;
+    use crate::metrics::{JobRecord, TimeBreakdown};
+    use crate::stamp::Stamp;
 
     #[test]
     fn recording_from_virtual_ns_matches_recording_a_job_record() {
-        let base = Instant::now();
-        let at = |ns: Ns| base + Duration::from_nanos(ns);
+        let base = Stamp::now();
+        let at = |ns: Ns| base.add_ns(ns);
         let times = TimeBreakdown {
             io: Duration::from_nanos(1_234_567),
             ..TimeBreakdown::default()
@@ -717,7 +693,7 @@ mod tests {
             spans.map(|(d, s, e)| (d + off, s + off, e + off + k * 3_000))
         });
         for (due, start, end) in rounds {
-            record_ns(&mut a, due, start, end, &times);
+            a.record_ns(due, start, end, &times);
             b.record(&JobRecord {
                 group: 0,
                 due: at(due),
