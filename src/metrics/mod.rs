@@ -528,6 +528,29 @@ mod tests {
     }
 
     #[test]
+    fn a_job_is_recorded_in_whole_microseconds_from_its_ns() {
+        let mut g = GroupMetrics::new();
+        // Due at 0, started 1,999 ns later, ended 5,000,999 ns after its
+        // due time.
+        g.record_ns(0, 1_999, 5_000_999, &TimeBreakdown::default());
+        // Started 1 µs before its due time, ran 3 µs: no queue time, and
+        // a latency of 2 µs.
+        g.record_ns(10_000, 9_000, 12_000, &TimeBreakdown::default());
+        assert_eq!(g.jobs, 2);
+        assert_eq!(g.queue_total, Duration::from_nanos(1_999));
+        assert_eq!(g.service_total, Duration::from_nanos(4_999_000 + 3_000));
+        assert_eq!(
+            (g.queue.min(), g.queue.max()),
+            (0, 1),
+            "truncated to whole µs"
+        );
+        assert_eq!(g.latency.min(), 2);
+        assert!(g.latency.equivalent(g.latency.max(), 5_000));
+        assert_eq!(g.service.min(), 3);
+        assert!(g.service.equivalent(g.service.max(), 4_999));
+    }
+
+    #[test]
     fn process_cpu_time_advances_with_work() {
         let a = process_cpu_time();
         crate::work::kernel::spin(1, 50_000_000);
