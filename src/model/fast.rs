@@ -44,7 +44,7 @@ use super::sim::{Finished, Outcome};
 use super::tally::Tally;
 use crate::config::{BackendKind, BackendSpec};
 use crate::metrics::trend::ns_to_s;
-use crate::metrics::GroupMetrics;
+use crate::metrics::{spans, GroupMetrics};
 use crate::plan::dist::{Sampler, WholeNs};
 use crate::plan::{job_seed_in, Action, JobCursor, JobId, Plan, PlanStep};
 
@@ -683,10 +683,8 @@ impl<'p> Fast<'p> {
         };
         if self.arrivals.measured(id) {
             // As `GroupMetrics::record_ns`, the durations summed in ns.
-            let (due, start) = (s.due, s.start);
-            let queue = start.saturating_sub(due);
-            let service = now.saturating_sub(start);
-            let latency = now.saturating_sub(due);
+            let due = s.due;
+            let (latency, queue, service) = spans(due, s.start, now);
             let group = &mut self.groups[id.group];
             let g = &mut group.metrics;
             g.jobs += 1;
