@@ -20,14 +20,15 @@ use crate::options::{available_cores, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
 use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration};
-use crate::work::sleep::overshoot_us;
 
 pub mod affinity;
 pub mod bare;
 pub mod floor;
+mod io;
 pub mod rss;
 pub mod turns;
 use bare::Bare;
+pub use io::io_precision;
 
 /// One measured figure.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -301,81 +302,6 @@ fn with_goal(mut f: Figure, goal: impl Into<String>, met: bool) -> Figure {
     f.goal = goal.into();
     f.met = Some(met);
     f
-}
-
-/// IO wait precision of every backend against a plain `nanosleep`, measured
-/// in the same run.
-pub fn io_precision(
-    size: BenchSize,
-    c: Calibration,
-    figs: &mut Vec<Figure>,
-) -> Result<(), RunError> {
-    for d in [Duration::from_micros(200), Duration::from_millis(1)] {
-        let label = if d < Duration::from_millis(1) {
-            "200µs"
-        } else {
-            "1ms"
-        };
-        let (base50, base99) = overshoot_us(d, size.io_samples);
-        figs.push(figure(
-            "io",
-            format!("{label} plain nanosleep overshoot p50"),
-            base50,
-            "µs",
-        ));
-        figs.push(figure(
-            "io",
-            format!("{label} plain nanosleep overshoot p99"),
-            base99,
-            "µs",
-        ));
-        if let Some((p50, _)) = turns::taking_turns_overshoot_us(d, size.io_samples) {
-            figs.push(figure(
-                "io",
-                format!(
-                    "{label} nanosleep by two threads on two CPUs taking turns, overshoot p50 (×{:.2} plain)",
-                    p50 / base50.max(1.0)
-                ),
-                p50,
-                "µs",
-            ));
-        }
-        let set = job_set(vec![group(
-            size.io_samples,
-            Arrival::Closed {
-                clients: 1,
-                think: None,
-            },
-            Step::Io(DurationSpec::Fixed(d)),
-        )]);
-        for spec in io_backends() {
-            let m = run(&spec, &set, c, u64::MAX)?;
-            let d_us = d.as_secs_f64() * 1e6;
-            let p50 = quantile_us(&m, 0.5) - d_us;
-            let p99 = quantile_us(&m, 0.99) - d_us;
-            let ratio = p50 / base50.max(1.0);
-            figs.push(with_goal(
-                figure(
-                    "io",
-                    format!(
-                        "{label} {} overshoot p50 (×{ratio:.2} nanosleep)",
-                        spec.name
-                    ),
-                    p50,
-                    "µs",
-                ),
-                "≤ 1.25× plain nanosleep p50",
-                ratio <= 1.25,
-            ));
-            figs.push(figure(
-                "io",
-                format!("{label} {} overshoot p99", spec.name),
-                p99,
-                "µs",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Median service time of `reps` sequential CPU jobs of `d`, and the
