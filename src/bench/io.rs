@@ -3,11 +3,12 @@
 //! it.
 //!
 //! Why pairs: on a shared virtual machine the plain `nanosleep`'s own
-//! overshoot moves from one second to the next (a 200 µs wait's p50 read
-//! 4–6 µs on one host and 24 µs on another, and 21–51 µs from one round to
-//! the next on a loaded one). A reference measured once, before every
-//! backend's waits, is then seconds away from most of them, and one
-//! backend's ratio says as much about when it ran as about how it waits.
+//! overshoot moves from one run to the next, seconds apart (a 200 µs
+//! wait's p50 read 6–34 µs over ten runs of 500 on one host, and 21–51 µs
+//! from one round to the next on a loaded one). A reference measured once,
+//! before every backend's waits, is then seconds away from most of them,
+//! and one backend's ratio says as much about when it ran as about how it
+//! waits.
 //! So each backend's waits are cut into [`BenchSize::pairs`] runs, each
 //! right after a `nanosleep` run of the same size; the ratio is the median
 //! of the pairs' ratios, and its row names the lowest and highest pair. The
@@ -16,8 +17,9 @@
 
 use std::time::Duration;
 
-use super::{figure, io_backends};
-use super::{group, job_set, median, run, spread, turns, with_goal, BenchSize, Figure};
+use super::{
+    figure, group, io_backends, job_set, median, run, spread, turns, with_goal, BenchSize, Figure,
+};
 use crate::config::{Arrival, DurationSpec, Step};
 use crate::error::RunError;
 use crate::metrics::GroupMetrics;
@@ -40,9 +42,14 @@ impl Waits {
     fn overshoot_us(&self, q: f64, d: Duration) -> f64 {
         self.runs
             .as_ref()
-            .map_or(f64::NAN, |g| g.service.value_at_quantile(q) as f64)
-            - d.as_secs_f64() * 1e6
+            .map_or(f64::NAN, |g| overshoot_of(g, q, d))
     }
+}
+
+/// The `q` quantile of how much longer than `d` the waits recorded in `g`
+/// lasted, µs (their service times are recorded in whole µs).
+fn overshoot_of(g: &GroupMetrics, q: f64, d: Duration) -> f64 {
+    g.service.value_at_quantile(q) as f64 - d.as_secs_f64() * 1e6
 }
 
 /// The waits each pair makes on each side: the section's samples shared
@@ -131,8 +138,7 @@ fn measure_pairs(
             let Some((_, g)) = m.groups.into_iter().next() else {
                 continue;
             };
-            let p50 = g.service.value_at_quantile(0.5) as f64 - d.as_secs_f64() * 1e6;
-            w.ratios.push(p50 / base50.max(1.0));
+            w.ratios.push(overshoot_of(&g, 0.5, d) / base50.max(1.0));
             match &mut w.runs {
                 Some(all) => all.merge(&g),
                 None => w.runs = Some(g),
