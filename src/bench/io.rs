@@ -192,9 +192,12 @@ mod tests {
         assert_eq!(per_pair(size), 3);
     }
 
-    /// A pair's ratio is its own: each backend run is divided by the
-    /// `nanosleep` run beside it, and the row's ratio is the median of
-    /// those, whatever the reference did in the other pairs.
+    /// A row's ratio is the median of its pairs' ratios (not their mean,
+    /// nor the first), the goal is checked on that median, the row names
+    /// the lowest and highest pair, and its value comes from the merged
+    /// waits. (That each pair is divided by its own `nanosleep` run is
+    /// `measure_pairs`' loop, which needs real waits and is measured by
+    /// `gilsim bench` itself.)
     #[test]
     fn each_row_names_the_median_of_its_pairs_and_their_spread() {
         let mut g = GroupMetrics::default();
