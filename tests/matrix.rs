@@ -101,3 +101,29 @@ matrix_test! {
         });
     }
 }
+
+matrix_test! {
+    /// A lone closed-loop client's jobs run one after another, each due
+    /// when the one before ended, whoever submits them (on the real engine,
+    /// the finishing job itself on every backend: `backend/chain.rs`): all
+    /// 40 run, once each, and never overlap, so the run lasts at least
+    /// their 40 IO waits of 500 µs (two at a time would take about 13 ms).
+    fn a_lone_client_runs_its_jobs_one_after_another(case: Case) {
+        let run = case.run(
+            r#"
+            [[group]]
+            name = "client"
+            jobs = 40
+            arrival = { closed = 1 }
+            steps = [{ io = "500us" }, { cpu = "100us" }]
+            "#,
+        );
+        assert_eq!(run["jobs"], 40, "{case:?}");
+        assert_eq!(group(&run, "client")["jobs"], 40, "{case:?}");
+        let wall = run["wall_s"].as_f64().expect("wall_s");
+        assert!(
+            wall >= 40.0 * 0.000_5,
+            "{case:?}: 40 jobs of a lone client, each waiting 500 µs, took {wall:.4} s"
+        );
+    }
+}

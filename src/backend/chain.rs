@@ -14,6 +14,21 @@
 //! driver only counts it. Otherwise the completion goes to the driver as
 //! before.
 //!
+//! Which backends chain ([`ClientChain::applies`]): those whose queue a job
+//! joins alike from the driver and from a worker
+//! ([`super::Backend::queues_alike_from_workers`]), and every backend when
+//! the plan never has more than one job in flight ([`lone_client`]: one
+//! closed-loop client and nothing else). On a work-stealing runtime a
+//! worker's own spawn goes to its local queue, ahead of jobs injected from
+//! outside; with one job in flight there is nothing to go ahead of, so the
+//! order is the same either way, and the driver's two wake-ups would be
+//! harness cost alone. Measured on a 2-core VM, one client waiting 200 µs
+//! or 1 ms per job: through the driver, 13–62 µs of queue time per job at
+//! p50 on rayon, tokio, async-std and smol; chained, 1–13 µs. The waits
+//! themselves (service time) mostly got shorter or stayed, except
+//! async-std's 1 ms waits, 5–20 µs longer (docs/harness.md, thirteenth
+//! pass).
+//!
 //! The in-flight bound still holds: a chained job replaces the one that
 //! ended, and is counted as submitted before that one is counted as
 //! completed. A job held back at the bound keeps its place: while any is
@@ -71,6 +86,14 @@ impl ClientChain {
                 first_measured: AtomicU64::new(u64::MAX),
             })
         })
+    }
+
+    /// Whether finishing jobs of `plan` on a backend submit their clients'
+    /// next jobs themselves: when the backend queues a worker's
+    /// submission as it queues the driver's, or when `plan` never has
+    /// more than one job in flight ([`lone_client`]).
+    pub fn applies(plan: &Plan, queues_alike_from_workers: bool) -> bool {
+        queues_alike_from_workers || lone_client(plan)
     }
 
     /// Hands the launched executor to the chain; the driver then submits
@@ -150,6 +173,21 @@ impl ClientChain {
     }
 }
 
+/// Whether `plan` is one closed-loop client and nothing else, so that at
+/// most one of its jobs is ever in flight: a client's next job is due only
+/// once its previous one has ended.
+pub(super) fn lone_client(plan: &Plan) -> bool {
+    let mut clients = 0;
+    for g in &plan.groups {
+        match &g.arrival {
+            ArrivalPlan::Closed { clients: c, .. } => clients += c.min(&g.jobs),
+            _ if g.jobs == 0 => {}
+            _ => return false,
+        }
+    }
+    clients == 1
+}
+
 /// The executor as the driver sees it when jobs may submit too.
 pub(super) struct Chained(pub Arc<ClientChain>);
 
@@ -219,6 +257,42 @@ mod tests {
             ClientChain::for_plan(&plan(vec![(5, Arrival::Batch), (5, closed(1, None))]), 0)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn only_a_plan_of_one_client_alone_is_a_lone_client() {
+        let batch = |n| (n, Arrival::Batch);
+        let open = Arrival::Open {
+            rate: 100.0,
+            process: crate::config::ArrivalProcess::Poisson,
+        };
+        assert!(lone_client(&plan(vec![(10, closed(1, None))])));
+        let think = Some(Duration::from_micros(50));
+        assert!(lone_client(&plan(vec![(10, closed(1, think))])));
+        assert!(
+            lone_client(&plan(vec![(1, closed(3, None))])),
+            "three clients of one job between them: one job"
+        );
+        assert!(!lone_client(&plan(vec![(10, closed(2, None))])));
+        assert!(!lone_client(&plan(vec![
+            (10, closed(1, None)),
+            (10, closed(1, None))
+        ])));
+        assert!(!lone_client(&plan(vec![(10, closed(1, None)), batch(1)])));
+        assert!(!lone_client(&plan(vec![(10, open)])));
+        assert!(!lone_client(&plan(vec![batch(1)])), "no client at all");
+        assert!(ClientChain::applies(
+            &plan(vec![(10, closed(1, None))]),
+            false
+        ));
+        assert!(!ClientChain::applies(
+            &plan(vec![(10, closed(2, None))]),
+            false
+        ));
+        assert!(ClientChain::applies(
+            &plan(vec![(10, closed(2, None))]),
+            true
+        ));
     }
 
     #[test]

@@ -575,6 +575,52 @@ pub(super) mod tests {
         }
     }
 
+    /// A lone closed-loop client goes on by itself on every kind of
+    /// backend, work-stealing runtimes included ([`ClientChain::applies`]),
+    /// and every one of its jobs is run and measured once; two clients go
+    /// through the driver there.
+    #[test]
+    fn a_lone_client_goes_on_by_itself_on_every_backend() {
+        let mut pool = BackendSpec::new(BackendKind::Threads, false);
+        pool.workers = 2;
+        let mut ct = BackendSpec::new(BackendKind::Tokio, false);
+        ct.flavor = Some(crate::config::Flavor::CurrentThread);
+        let clients = |n| Arrival::Closed {
+            clients: n,
+            think: None,
+        };
+        for spec in [
+            pool,
+            BackendSpec::new(BackendKind::Rayon, false),
+            BackendSpec::new(BackendKind::Tokio, false),
+            ct,
+            BackendSpec::new(BackendKind::AsyncStd, false),
+            BackendSpec::new(BackendKind::Smol, false),
+        ] {
+            // The cores `run` sizes pools by: async-std's one executor
+            // takes one worker count per process.
+            let cores = available_cores();
+            let backend = backend_for(&spec, cores);
+            let chained = |plan: &Arc<Plan>| {
+                let (tx, _rx) = crossbeam_channel::unbounded();
+                let d = Deployment::launch(&spec, &*backend, plan, &opts(64), tx, cores).unwrap();
+                let chained = d.chain.is_some();
+                d.finish(false);
+                chained
+            };
+            assert!(chained(&set(10, clients(1))), "{}: one client", spec.name);
+            assert_eq!(
+                chained(&set(10, clients(2))),
+                backend.queues_alike_from_workers(),
+                "{}: two clients",
+                spec.name
+            );
+            let m = run(&spec, set(500, clients(1)), &opts(64)).unwrap();
+            assert_eq!(m.jobs, 500, "{}", spec.name);
+            assert!(m.complete, "{}", spec.name);
+        }
+    }
+
     /// Closed-loop clients that go on by themselves ([`ClientChain`]) still
     /// respect a bound below the number of clients, and every job of a
     /// mix of chained clients, clients with a think time and a batch is

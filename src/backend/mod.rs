@@ -58,7 +58,9 @@ pub trait Backend {
     /// (`chain::ClientChain`). Not so for work-stealing runtimes (rayon,
     /// tokio, async executors), where a worker's own spawn goes to its local
     /// queue, ahead of jobs injected from outside: a client would jump the
-    /// queue that a real client's next request joins at the back.
+    /// queue that a real client's next request joins at the back. (A plan
+    /// of one lone client chains on every backend: with one job in flight
+    /// there is no queue to jump; see `chain::lone_client`.)
     fn queues_alike_from_workers(&self) -> bool {
         false
     }

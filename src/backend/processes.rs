@@ -94,8 +94,7 @@ impl Deployment {
                 .sending_only(closed_groups(plan))
         };
         if processes == 1 {
-            let chain = backend
-                .queues_alike_from_workers()
+            let chain = ClientChain::applies(plan, backend.queues_alike_from_workers())
                 .then(|| ClientChain::for_plan(plan, opts.warmup_jobs))
                 .flatten();
             let mut one = new_shared(0);
