@@ -26,8 +26,8 @@
 //! or 1 ms per job: through the driver, 13–62 µs of queue time per job at
 //! p50 on rayon, tokio, async-std and smol; chained, 1–13 µs. The waits
 //! themselves (service time) mostly got shorter or stayed, except
-//! async-std's 1 ms waits, 5–20 µs longer (docs/harness.md, thirteenth
-//! pass).
+//! async-std's 1 ms waits, 6–19 µs longer run by run (docs/harness.md,
+//! thirteenth pass).
 //!
 //! The in-flight bound still holds: a chained job replaces the one that
 //! ended, and is counted as submitted before that one is counted as
