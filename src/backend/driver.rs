@@ -597,8 +597,10 @@ pub(super) mod tests {
             BackendSpec::new(BackendKind::AsyncStd, false),
             BackendSpec::new(BackendKind::Smol, false),
         ] {
-            // The cores `run` sizes pools by: async-std's one executor
-            // takes one worker count per process.
+            // Two workers everywhere: async-std's one executor takes one
+            // worker count per process, and its other tests ask for two.
+            let mut spec = spec;
+            spec.workers = 2;
             let cores = available_cores();
             let backend = backend_for(&spec, cores);
             let chained = |plan: &Arc<Plan>| {
