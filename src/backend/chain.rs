@@ -175,17 +175,15 @@ impl ClientChain {
 
 /// Whether `plan` is one closed-loop client and nothing else, so that at
 /// most one of its jobs is ever in flight: a client's next job is due only
-/// once its previous one has ended.
+/// once its previous one has ended. With only closed-loop groups, the jobs
+/// due at the start ([`Plan::initial_jobs`]) are one per client, each
+/// group's clients counted up to its jobs.
 pub(super) fn lone_client(plan: &Plan) -> bool {
-    let mut clients = 0;
-    for g in &plan.groups {
-        match &g.arrival {
-            ArrivalPlan::Closed { clients: c, .. } => clients += c.min(&g.jobs),
-            _ if g.jobs == 0 => {}
-            _ => return false,
-        }
-    }
-    clients == 1
+    let only_clients = plan
+        .groups
+        .iter()
+        .all(|g| g.jobs == 0 || matches!(g.arrival, ArrivalPlan::Closed { .. }));
+    only_clients && plan.initial_jobs().remaining() == 1
 }
 
 /// The executor as the driver sees it when jobs may submit too.
