@@ -127,3 +127,27 @@ matrix_test! {
         );
     }
 }
+
+matrix_test! {
+    /// A job that ends with an IO wait lasts at least the wait, and its
+    /// time breakdown holds the waits whole. On async runtimes without a
+    /// GIL the job ends at the wait's own reading, taken as the wait saw
+    /// its deadline pass (`AsyncPlatform::sleep`): never before it.
+    fn a_job_ending_in_an_io_wait_lasts_at_least_the_wait(case: Case) {
+        let run = case.run(
+            r#"
+            [[group]]
+            name = "io"
+            jobs = 30
+            arrival = { closed = 3 }
+            steps = [{ io = "300us" }]
+            "#,
+        );
+        let g = group(&run, "io");
+        assert_eq!(g["jobs"], 30, "{case:?}");
+        let min = g["service_us"]["min"].as_u64().expect("service min");
+        assert!(min >= 300, "{case:?}: a 300 µs wait's job took {min} µs");
+        let io = g["time_s"]["io"].as_f64().expect("io time");
+        assert!(io >= 30.0 * 0.000_3 * 0.999, "{case:?}: IO time {io} s");
+    }
+}

@@ -67,6 +67,8 @@ use rustix::event::{eventfd, EventfdFlags};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
 use super::async_support::warn_fallback;
+use crate::exec::clock;
+use crate::stamp::Stamp;
 
 /// epoll data of a thread's eventfd (a timerfd's is its queue's index).
 const WAKE: u64 = u64::MAX;
@@ -251,10 +253,12 @@ impl TimerQueue {
 }
 
 /// Sleeps `d` on `timers`, or on async-io's timer if the timerfd cannot be
-/// armed.
-pub(super) async fn sleep_on(timers: Arc<TimerQueue>, d: Duration) {
+/// armed. Returns a reading of gilsim's clock taken as the wait saw its
+/// deadline pass: what the job does after it is not counted in the job (as
+/// `async_timer`'s waits do).
+pub(super) async fn sleep_on(timers: Arc<TimerQueue>, d: Duration) -> Stamp {
     if d.is_zero() {
-        return;
+        return clock::stamp();
     }
     let deadline = Instant::now() + d;
     let sleep = Sleep {
@@ -262,9 +266,13 @@ pub(super) async fn sleep_on(timers: Arc<TimerQueue>, d: Duration) {
         deadline,
         id: None,
     };
-    if let Err(e) = sleep.await {
-        warn_fallback(&e);
-        async_io::Timer::at(deadline).await;
+    match sleep.await {
+        Ok(ended) => ended,
+        Err(e) => {
+            warn_fallback(&e);
+            async_io::Timer::at(deadline).await;
+            clock::stamp()
+        }
     }
 }
 
@@ -275,14 +283,15 @@ struct Sleep {
 }
 
 impl Future for Sleep {
-    type Output = io::Result<()>;
+    type Output = io::Result<Stamp>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<Stamp>> {
         if Instant::now() >= self.deadline {
+            let ended = clock::stamp();
             if let Some(id) = self.id.take() {
                 self.timers.cancel(self.deadline, id);
             }
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(ended));
         }
         let queued = self
             .id

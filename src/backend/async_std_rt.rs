@@ -33,6 +33,7 @@ use crate::config::CpuMode;
 use crate::error::RunError;
 use crate::exec::{run_job_async, AsyncPlatform, JobTicket, Offload, RunShared};
 use crate::plan::Plan;
+use crate::stamp::Stamp;
 
 /// The environment variable async-std sizes its executor from.
 const THREAD_COUNT_ENV: &str = "ASYNC_STD_THREAD_COUNT";
@@ -159,7 +160,7 @@ impl Executor for Running {
 struct AsyncStdPlatform;
 
 impl AsyncPlatform for AsyncStdPlatform {
-    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send {
+    fn sleep(&self, d: Duration) -> impl Future<Output = Stamp> + Send {
         // Called on the executor thread about to wait.
         ensure_async_std_kicker();
         async_io_sleep(d)

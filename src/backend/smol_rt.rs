@@ -24,6 +24,7 @@ use super::{Backend, Executor};
 use crate::config::CpuMode;
 use crate::error::RunError;
 use crate::exec::{run_job_async, thread_run, AsyncPlatform, JobTicket, Offload, RunShared};
+use crate::stamp::Stamp;
 use crate::work::sleep::reduce_timer_slack;
 
 /// The `smol` backend.
@@ -173,7 +174,7 @@ impl Executor for Running {
 struct SmolPlatform;
 
 impl AsyncPlatform for SmolPlatform {
-    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = ()> + Send {
+    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = Stamp> + Send {
         // Called on the executor thread about to wait: on gilsim's
         // `block_on`, it knows the run's timer.
         let timers = current_timers();

@@ -25,6 +25,7 @@ use super::{Backend, Executor};
 use crate::config::{CpuMode, Flavor};
 use crate::error::RunError;
 use crate::exec::{run_job_async, thread_run, AsyncPlatform, JobTicket, Offload, RunShared};
+use crate::stamp::Stamp;
 use crate::work::sleep::reduce_timer_slack;
 
 /// How long shutdown waits for blocking-pool threads still running (there
@@ -275,7 +276,7 @@ impl Executor for Running {
 struct TokioPlatform;
 
 impl AsyncPlatform for TokioPlatform {
-    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = ()> + Send {
+    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = Stamp> + Send {
         tokio_sleep(d)
     }
 

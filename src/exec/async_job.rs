@@ -15,12 +15,17 @@ use super::wake::stamped;
 use super::{GilSlot, JobGuard, JobTicket, RunShared};
 use crate::metrics::TimeBreakdown;
 use crate::plan::{Action, Plan, PlanStep};
+use crate::stamp::Stamp;
 
 /// What an async runtime must provide to run jobs.
 pub trait AsyncPlatform: Send + Sync + 'static {
     /// Waits `d` without blocking the executor thread, precisely (below the
-    /// millisecond granularity of the usual timer wheels).
-    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send;
+    /// millisecond granularity of the usual timer wheels). Returns a reading
+    /// of gilsim's clock ([`super::clock::stamp`]) taken as soon as the wait
+    /// saw its deadline pass: when nothing follows the wait, the job ends
+    /// there, and what the harness does to return from the wait is not
+    /// counted in it.
+    fn sleep(&self, d: Duration) -> impl Future<Output = Stamp> + Send;
 
     /// Runs `f` on the runtime's blocking pool; `None` if it panicked.
     fn spawn_blocking<R, F>(&self, f: F) -> impl Future<Output = Option<R>> + Send
@@ -122,21 +127,29 @@ async fn run_job_inner<P: AsyncPlatform>(
     let mut slot = GilSlot::new(shared.gil.as_ref());
     // Creating the task and running its first step (asyncio.create_task).
     shared.charge(|c| c.task, &mut slot, &mut times);
+    // The end of the last action, when it took a reading that can stand for
+    // the job's end (an IO wait resumed without a GIL to take back).
+    let mut at = None;
     for action in shared.actions(ticket.id) {
+        at = None;
         platform.before_work();
         match (action, &offload) {
             (Action::Io(d), _) => {
                 shared.charge(|c| c.io_call, &mut slot, &mut times);
                 slot.release();
                 let t = Instant::now();
-                let ((), woken) = stamped(platform.sleep(d))
+                let (ended, woken) = stamped(platform.sleep(d))
                     .instrument(tracing::trace_span!(
                         "step",
                         kind = "io",
                         requested_us = d.as_micros() as u64
                     ))
                     .await;
-                times.split_wait(t, woken, |tb| &mut tb.io);
+                times.split_wait(t, woken, ended.instant(), |tb| &mut tb.io);
+                // Without a GIL resuming does nothing: the wait's own
+                // reading is the step's end. With one, taking it back and
+                // the resumption's cost belong to the job.
+                at = shared.gil.is_none().then_some(ended);
                 resume(&shared, &platform, &mut slot, &mut times);
             }
             // Counter updates are Python-level code of the coroutine itself.
@@ -162,7 +175,7 @@ async fn run_job_inner<P: AsyncPlatform>(
             }
         }
     }
-    let end = super::clock::stamp();
+    let end = at.unwrap_or_else(super::clock::stamp);
     slot.release();
     drop(slot);
     guard.finish(start, end, times);

@@ -57,19 +57,20 @@ impl TimeBreakdown {
 }
 
 impl TimeBreakdown {
-    /// Books an await that began at `began`: until the wake-up it is the
-    /// field `waiting` picks; from the wake-up to now the task was ready but
-    /// not running (executor blocked).
+    /// Books an await that began at `began` and ended at `ended`: until the
+    /// wake-up it is the field `waiting` picks; from the wake-up to `ended`
+    /// the task was ready but not running (executor blocked).
     pub fn split_wait(
         &mut self,
         began: Instant,
         woken: Option<Instant>,
+        ended: Instant,
         waiting: impl FnOnce(&mut Self) -> &mut Duration,
     ) {
-        let now = Instant::now();
-        let woken = woken.unwrap_or(now).clamp(began, now);
+        let ended = ended.max(began);
+        let woken = woken.unwrap_or(ended).clamp(began, ended);
         *waiting(self) += woken - began;
-        self.executor_blocked += now - woken;
+        self.executor_blocked += ended - woken;
     }
 
     /// Books an offloaded action: its own breakdown, plus the time between
