@@ -173,9 +173,10 @@ fn drain(fd: impl AsFd) -> io::Result<u64> {
 /// A reading of gilsim's clock when a wait woken by its timerfd is over
 /// (its deadline has passed); `None` when it is not.
 ///
-/// The reading is taken first thing, so that what the wait does after it
-/// (handing its timerfd back, returning through the job's futures) is not
-/// counted in the job: a job whose last step is an IO wait ends here.
+/// The reading is taken as soon as the deadline is seen to have passed,
+/// before the wait does anything else (hands its timerfd back, returns
+/// through the job's futures): a job whose last step is an IO wait ends
+/// here, and none of that is counted in it.
 ///
 /// The timer's count is then left unread: the next [`arm`] resets it, and
 /// until then nothing polls the descriptor (tokio's readiness is cleared,
