@@ -66,7 +66,7 @@ use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
-use super::async_support::warn_fallback;
+use super::async_support::{fired, warn_fallback};
 use crate::exec::clock;
 use crate::stamp::Stamp;
 
@@ -286,8 +286,7 @@ impl Future for Sleep {
     type Output = io::Result<Stamp>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<Stamp>> {
-        if Instant::now() >= self.deadline {
-            let ended = clock::stamp();
+        if let Some(ended) = fired(self.deadline) {
             if let Some(id) = self.id.take() {
                 self.timers.cancel(self.deadline, id);
             }

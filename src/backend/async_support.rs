@@ -1,18 +1,21 @@
 //! Pieces every async backend shares: where offloaded CPU work runs,
 //! wrapping work for a blocking pool gilsim does not own, the switch
-//! between gilsim's precise waits and the runtimes' own, and the one
-//! warning when a precise sleep cannot be had.
+//! between gilsim's precise waits and the runtimes' own, the reading a
+//! precise wait ends with, and the one warning when a precise sleep cannot
+//! be had.
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
+use std::time::Instant;
 
 use super::available_cores;
 use super::rayon_pool::build_pool;
 use crate::config::CpuMode;
 use crate::error::RunError;
-use crate::exec::{never_awaits, Offload, RunShared};
+use crate::exec::{clock, never_awaits, Offload, RunShared};
+use crate::stamp::Stamp;
 
 /// Where `cpu_mode` sends CPU-type steps; [`CpuMode::Rayon`] gets its own
 /// pool of one worker per core (the "process pool").
@@ -75,4 +78,17 @@ pub(super) fn warn_fallback(e: &io::Error) {
              whose granularity is coarser (about 1 ms on tokio), so IO waits will overshoot more"
         );
     });
+}
+
+/// A reading of gilsim's clock when a wait is over (its deadline has
+/// passed); `None` while it is not. Every precise wait (`async_timer`'s
+/// timerfd waits, smol's per-worker timer) asks this when it is polled.
+///
+/// The reading is taken as soon as the deadline is seen to have passed,
+/// before the wait does anything else (hands its timer back, returns
+/// through the job's futures): a job whose last step is an IO wait ends
+/// here, and none of that is counted in it. The deadline is checked first:
+/// a reading taken before it could come out a few ns short of the request.
+pub(super) fn fired(deadline: Instant) -> Option<Stamp> {
+    (Instant::now() >= deadline).then(clock::stamp)
 }

@@ -49,7 +49,7 @@ use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::async_support::{precise_wait, warn_fallback};
+use super::async_support::{fired, precise_wait, warn_fallback};
 use crate::exec::clock;
 use crate::stamp::Stamp;
 
@@ -163,33 +163,20 @@ fn arm(fd: impl AsFd, after: Duration) -> io::Result<()> {
 }
 
 /// Reads the expiration count; `WouldBlock` when the timer has not fired.
+///
+/// Only a wake-up before the deadline (a readiness left from an earlier
+/// use) reads it, to tell a fired timer from a stale event. A wait that
+/// sees its deadline pass leaves the count unread: the next [`arm`] resets
+/// it, and until then nothing polls the descriptor (tokio's readiness is
+/// cleared, async-io's interest is one-shot). A `read` is a system call on
+/// the path from the timer's expiry to the job's end: 1.2–1.3 µs of a
+/// 200 µs wait's overshoot on tokio current_thread on a 2-core KVM guest,
+/// and as much of every IO job's CPU.
 fn drain(fd: impl AsFd) -> io::Result<u64> {
     let mut buf = [0u8; 8];
     let n = rustix::io::read(fd, &mut buf)?;
     debug_assert_eq!(n, 8);
     Ok(u64::from_ne_bytes(buf))
-}
-
-/// A reading of gilsim's clock when a wait woken by its timerfd is over
-/// (its deadline has passed); `None` when it is not.
-///
-/// The reading is taken as soon as the deadline is seen to have passed,
-/// before the wait does anything else (hands its timerfd back, returns
-/// through the job's futures): a job whose last step is an IO wait ends
-/// here, and none of that is counted in it.
-///
-/// The timer's count is then left unread: the next [`arm`] resets it, and
-/// until then nothing polls the descriptor (tokio's readiness is cleared,
-/// async-io's interest is one-shot). A `read` is a system call on the path
-/// from the timer's expiry to the job's end: 1.2–1.3 µs of a 200 µs wait's
-/// overshoot on tokio current_thread on a 2-core KVM guest, and as much of
-/// every IO job's CPU. A wake-up before the deadline (a readiness left from
-/// an earlier use) still reads the count, to tell a fired timer from a
-/// stale event.
-fn fired(deadline: Instant) -> Option<Stamp> {
-    // The deadline is checked first: a reading taken before it could come
-    // out a few ns short of the request.
-    (Instant::now() >= deadline).then(clock::stamp)
 }
 
 /// Time left until `deadline`, or `None` once it has passed.
