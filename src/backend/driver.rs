@@ -589,7 +589,7 @@ pub(super) mod tests {
             clients: n,
             think: None,
         };
-        for spec in [
+        for mut spec in [
             pool,
             BackendSpec::new(BackendKind::Rayon, false),
             BackendSpec::new(BackendKind::Tokio, false),
@@ -599,7 +599,6 @@ pub(super) mod tests {
         ] {
             // Two workers everywhere: async-std's one executor takes one
             // worker count per process, and its other tests ask for two.
-            let mut spec = spec;
             spec.workers = 2;
             let cores = available_cores();
             let backend = backend_for(&spec, cores);
