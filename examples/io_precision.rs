@@ -1,8 +1,8 @@
 //! Only the IO-precision section of `gilsim bench`: every backend's p50
-//! overshoot beside a plain `nanosleep`'s, at 200 µs and 1 ms, and, for
-//! reference, the same wait in a bare smol and a bare async-std program
-//! (no gilsim: the runtime's own timer, `async_io::Timer`, on 2 executor
-//! threads), measured in the same round.
+//! overshoot beside a plain `nanosleep`'s, at 200 µs and 1 ms (the section
+//! pairs each async backend with its runtime's bare program too), and,
+//! once more per round, the bare smol and async-std programs on their own
+//! timers, for the `ab` and `hold` summaries.
 //!
 //! `cargo run --release --example io_precision [samples] [ab|hold]`: with
 //! `ab`, 4 rounds, gilsim's precise wait for smol and async-std off, on,
@@ -13,27 +13,12 @@
 //! median of the round's pairs, as the row names it; for the bare programs
 //! the round's plain `nanosleep` p50).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use gilsim::bench::bare::SmolPool;
+use gilsim::bench::bare::{timer_overshoots_us, Bare};
 use gilsim::bench::{io_precision, BenchSize, Figure};
 use gilsim::work::kernel::Calibration;
-
-/// p50 overshoot in µs of `n` sequential waits of `d` made by `wait`.
-async fn p50_overshoot<F, Fut>(n: u64, d: Duration, mut wait: F) -> f64
-where
-    F: FnMut(Duration) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut v: Vec<f64> = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        let t = Instant::now();
-        wait(d).await;
-        v.push((t.elapsed().saturating_sub(d)).as_secs_f64() * 1e6);
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use gilsim::work::sleep::p50_p99;
 
 /// The ratio a row names ("… (×1.10 nanosleep, …)"): the median of its
 /// pairs, each against the `nanosleep` run beside it.
@@ -42,27 +27,11 @@ fn named_ratio(name: &str) -> Option<f64> {
     rest.split_once(" nanosleep")?.0.parse().ok()
 }
 
-/// A bare smol program: an executor run by two threads in async-io's
-/// `block_on`, one task sleeping on `async_io::Timer`.
-fn bare_smol(n: u64, d: Duration) -> f64 {
-    let pool = SmolPool::start(2);
-    let task = pool.executor().spawn(p50_overshoot(n, d, |d| async move {
-        async_io::Timer::after(d).await;
-    }));
-    let p50 = smol::block_on(task);
-    pool.stop();
-    p50
-}
-
-/// A bare async-std program: a task on async-std's executor sleeping with
-/// `async_std::task::sleep` (its threads were started by gilsim's runs
-/// with 2 workers, as the bench's async-std backend asks).
-fn bare_async_std(n: u64, d: Duration) -> f64 {
-    async_std::task::block_on(async_std::task::spawn(p50_overshoot(
-        n,
-        d,
-        async_std::task::sleep,
-    )))
+/// p50 overshoot in µs of `n` waits of `d` on `kind`'s own timer (the
+/// bench's bare peer, [`timer_overshoots_us`]).
+fn bare_p50(kind: Bare, n: u64, d: Duration) -> f64 {
+    let v = timer_overshoots_us(kind, 2, n, d).unwrap_or_default();
+    p50_p99(v).0
 }
 
 fn main() {
@@ -115,10 +84,13 @@ fn main() {
                 }
             }
             for (name, p50) in [
-                ("bare smol (async_io::Timer)", bare_smol(size.io_samples, d)),
+                (
+                    "bare smol (async_io::Timer)",
+                    bare_p50(Bare::Smol, size.io_samples, d),
+                ),
                 (
                     "bare async-std (task::sleep)",
-                    bare_async_std(size.io_samples, d),
+                    bare_p50(Bare::AsyncStd, size.io_samples, d),
                 ),
             ] {
                 let ratio = p50 / base.max(1.0);

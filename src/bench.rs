@@ -15,6 +15,7 @@ use crate::config::{
     Arrival, BackendKind, BackendSpec, DurationSpec, Flavor, GilSettings, GroupSpec, JobSet, Step,
 };
 use crate::error::RunError;
+use crate::hist::quantile_midpoint_us;
 use crate::metrics::RunMeasurement;
 use crate::options::{available_cores, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::Plan;
@@ -146,8 +147,10 @@ fn run(
     backend::run(spec, Arc::new(Plan::new(set)), &opts)
 }
 
+/// The `q` quantile of the first group's service time, µs, at the middle
+/// of the bucket it falls in (see [`quantile_midpoint_us`]).
 fn quantile_us(m: &RunMeasurement, q: f64) -> f64 {
-    m.groups[0].1.service.value_at_quantile(q) as f64
+    quantile_midpoint_us(&m.groups[0].1.service, q)
 }
 
 /// Runs every benchmark and returns its figures, calling `log` as each

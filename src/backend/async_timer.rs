@@ -146,7 +146,7 @@ fn new_timerfd() -> io::Result<OwnedFd> {
 
 /// Arms `fd` to fire once, `after` from now (`after` > 0; a zero value
 /// would disarm it). Re-arming also resets any expiration not yet read.
-fn arm(fd: impl AsFd, after: Duration) -> io::Result<()> {
+pub(crate) fn arm(fd: impl AsFd, after: Duration) -> io::Result<()> {
     let after = after.max(Duration::from_nanos(1));
     let spec = Itimerspec {
         it_interval: Timespec {
@@ -222,6 +222,14 @@ fn take_tokio_fd() -> io::Result<AsyncFd<OwnedFd>> {
             return Ok(fd);
         }
     }
+    new_tokio_timerfd()
+}
+
+/// A new timerfd registered with the current tokio runtime's reactor.
+///
+/// # Panics
+/// Outside a tokio runtime with IO enabled.
+pub(crate) fn new_tokio_timerfd() -> io::Result<AsyncFd<OwnedFd>> {
     let fd = new_timerfd()?;
     // SAFETY: the AsyncFd owns the OwnedFd, which stays open and names the
     // same timerfd until the AsyncFd is dropped.

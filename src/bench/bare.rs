@@ -4,7 +4,7 @@
 //! count, timer slack). Whatever gilsim adds on top of these is its own cost,
 //! measurement error from a user's point of view.
 //!
-//! Two kinds of program per runtime:
+//! Three kinds of program per runtime:
 //! - [`cpu_jobs`]: `n` jobs of the calibrated kernel ([`spin`]) submitted at
 //!   once, the runtime's usual way (a rayon `scope`, a channel to a thread
 //!   pool, `spawn` on tokio, async-std and smol), timed from the first
@@ -13,6 +13,10 @@
 //!   waited for (a closed loop of one client), for the process CPU time each
 //!   costs. The waits use the runtime's own timer (or `nanosleep` on a
 //!   thread), which is what a program written for that runtime does.
+//! - [`timer_overshoots_us`]: `n` waits made one after another by one task
+//!   on the runtime's precise timer (async-io's for async-std and smol, a
+//!   timerfd through `AsyncFd` for tokio, whose own timer ticks every ms),
+//!   for how far past its deadline each ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,6 +135,74 @@ pub fn io_jobs(kind: Bare, workers: usize, n: u64, d: Duration) -> BareRun {
             r
         }
     }
+}
+
+/// `n` waits of `d` made one after another by one task on `kind`'s
+/// precise timer ([`Bare::timer`]), on `workers` executor threads: each
+/// wait's overshoot, µs, measured to the ns. A program written for the
+/// runtime waits so; it is the peer of gilsim's waits on that runtime.
+///
+/// async-std and smol wait on async-io's timer. tokio's own timer rounds
+/// every deadline up to its 1 ms tick (a 200 µs wait overshoots by about
+/// 850 µs), so a tokio program that needs less waits on a timerfd through
+/// `AsyncFd`, as gilsim's tokio backend does. `None` for a thread's or a
+/// rayon worker's wait, which is the `nanosleep` every IO row is already
+/// measured against, and where the timerfd cannot be had.
+pub fn timer_overshoots_us(kind: Bare, workers: usize, n: u64, d: Duration) -> Option<Vec<f64>> {
+    match kind {
+        Bare::TokioMulti | Bare::TokioCurrent => {
+            let (rt, _thread) = tokio_runtime(kind, workers);
+            let task = rt.handle.spawn(tokio_timerfd_overshoots_us(n, d));
+            let v = futures_lite_block_on(task).ok().flatten();
+            rt.stop();
+            v
+        }
+        Bare::AsyncStd => Some(async_std::task::block_on(async_std::task::spawn(
+            overshoots_us(n, d, async_std::task::sleep),
+        ))),
+        Bare::Smol => {
+            let ex = SmolPool::start(workers);
+            let task = ex.ex.spawn(overshoots_us(n, d, |d| async move {
+                async_io::Timer::after(d).await;
+            }));
+            let v = futures_lite_block_on(task);
+            ex.stop();
+            Some(v)
+        }
+        Bare::ThreadPool | Bare::Rayon => None,
+    }
+}
+
+/// [`timer_overshoots_us`] on tokio: one timerfd, armed `d` ahead for each
+/// wait and awaited through `AsyncFd` (its expiry count is left unread: the
+/// next arm resets it, and `clear_ready` waits for the next edge). The
+/// timerfd is made and armed as gilsim's waits make and arm theirs.
+async fn tokio_timerfd_overshoots_us(n: u64, d: Duration) -> Option<Vec<f64>> {
+    let fd = crate::backend::new_tokio_timerfd().ok()?;
+    let mut v = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+    for _ in 0..n {
+        let t = Instant::now();
+        crate::backend::arm_timerfd(fd.get_ref(), d).ok()?;
+        let mut ready = fd.readable().await.ok()?;
+        v.push(t.elapsed().saturating_sub(d).as_secs_f64() * 1e6);
+        ready.clear_ready();
+    }
+    Some(v)
+}
+
+/// Each of `n` sequential `wait(d)`s' overshoot over `d`, µs.
+async fn overshoots_us<F, Fut>(n: u64, d: Duration, mut wait: F) -> Vec<f64>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: std::future::Future,
+{
+    let mut v = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+    for _ in 0..n {
+        let t = Instant::now();
+        wait(d).await;
+        v.push(t.elapsed().saturating_sub(d).as_secs_f64() * 1e6);
+    }
+    v
 }
 
 /// Blocks the calling (non-runtime) thread on `f`, parking it like a
@@ -258,11 +330,6 @@ impl SmolPool {
         Self { ex, stop, threads }
     }
 
-    /// The executor, to spawn tasks on.
-    pub fn executor(&self) -> &smol::Executor<'static> {
-        &self.ex
-    }
-
     /// Stops the threads and waits for them.
     pub fn stop(self) {
         drop(self.stop);
@@ -363,6 +430,47 @@ impl Bare {
             Bare::TokioCurrent => "tokio current_thread spawn",
             Bare::AsyncStd => "async-std spawn",
             Bare::Smol => "smol spawn",
+        }
+    }
+
+    /// The precise wait [`timer_overshoots_us`] makes on this runtime, in a
+    /// few words; `None` where it makes none.
+    pub fn timer(self) -> Option<&'static str> {
+        match self {
+            Bare::TokioMulti | Bare::TokioCurrent => Some("a timerfd through AsyncFd"),
+            Bare::AsyncStd => Some("async_std::task::sleep"),
+            Bare::Smol => Some("async_io::Timer"),
+            Bare::ThreadPool | Bare::Rayon => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The async runtimes' bare programs make every wait, one after
+    /// another (together at least `n × d`), and report each; the thread
+    /// pool and rayon, whose wait is `nanosleep` itself, report none.
+    #[test]
+    fn the_bare_timer_programs_make_every_wait() {
+        let d = Duration::from_micros(300);
+        for kind in [
+            Bare::TokioMulti,
+            Bare::TokioCurrent,
+            Bare::AsyncStd,
+            Bare::Smol,
+        ] {
+            let t = Instant::now();
+            let v = timer_overshoots_us(kind, 2, 20, d).expect("a timer to compare");
+            assert!(t.elapsed() >= d * 20, "{kind:?} took {:?}", t.elapsed());
+            assert_eq!(v.len(), 20);
+            assert!(v.iter().all(|o| o.is_finite() && *o >= 0.0), "{v:?}");
+            assert!(kind.timer().is_some());
+        }
+        for kind in [Bare::ThreadPool, Bare::Rayon] {
+            assert!(timer_overshoots_us(kind, 2, 20, d).is_none());
+            assert!(kind.timer().is_none());
         }
     }
 }
