@@ -148,6 +148,11 @@ pub fn io_jobs(kind: Bare, workers: usize, n: u64, d: Duration) -> BareRun {
 /// `AsyncFd`, as gilsim's tokio backend does. `None` for a thread's or a
 /// rayon worker's wait, which is the `nanosleep` every IO row is already
 /// measured against, and where the timerfd cannot be had.
+///
+/// async-std's executor is the process's one global executor: its threads
+/// are those the first async-std run of the process started (the
+/// backend's resolved `workers`: one per core in the bench), whatever
+/// `workers` says here.
 pub fn timer_overshoots_us(kind: Bare, workers: usize, n: u64, d: Duration) -> Option<Vec<f64>> {
     match kind {
         Bare::TokioMulti | Bare::TokioCurrent => {

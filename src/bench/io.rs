@@ -44,13 +44,13 @@ struct Waits {
     /// Each pair's ratio: the backend's p50 overshoot over the `nanosleep`
     /// run's just before it.
     ratios: Vec<f64>,
-    /// The runtime's bare program on its own timer, where it has one worth
-    /// comparing ([`bare::timer_overshoots_us`]).
+    /// The runtime's bare program on its precise timer, on the async
+    /// backends ([`bare::timer_overshoots_us`]).
     peer: Option<Peer>,
 }
 
-/// A bare program's waits on the runtime's own timer, made in every pair
-/// right after the backend's: the fair peer of gilsim's waits on that
+/// A bare program's waits on the runtime's precise timer, made in every
+/// pair right after the backend's: the fair peer of gilsim's waits on that
 /// runtime, as `nanosleep` is for all of them.
 struct Peer {
     kind: Bare,
