@@ -690,16 +690,13 @@ fn bare_pairs() -> Vec<(BackendSpec, Bare)> {
     pool.name = "threads pool of 2".into();
     let mut specs = io_backends();
     specs[0] = pool;
-    let kinds = [
-        Bare::ThreadPool,
-        Bare::Rayon,
-        Bare::TokioMulti,
-        Bare::TokioCurrent,
-        Bare::TokioCurrent,
-        Bare::AsyncStd,
-        Bare::Smol,
-    ];
-    specs.into_iter().zip(kinds).collect()
+    specs
+        .into_iter()
+        .map(|spec| {
+            let kind = Bare::of(&spec);
+            (spec, kind)
+        })
+        .collect()
 }
 
 fn median(v: &[f64]) -> f64 {

@@ -517,7 +517,7 @@ impl<F: Future + Unpin> Future for WakeHere<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::work::sleep::{precise_sleep, reduce_timer_slack};
+    use crate::work::sleep::{precise_sleep, reduce_timer_slack, wait_times};
 
     fn rt_current() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -527,19 +527,19 @@ mod tests {
     }
 
     /// Overshoots in µs, sorted.
-    async fn overshoots<F, Fut>(n: usize, d: Duration, mut sleep: F) -> Vec<f64>
+    async fn overshoots<F, Fut>(n: usize, d: Duration, sleep: F) -> Vec<f64>
     where
         F: FnMut(Duration) -> Fut,
         Fut: std::future::Future,
     {
-        let mut v: Vec<f64> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t = Instant::now();
-            sleep(d).await;
-            let took = t.elapsed();
-            assert!(took >= d, "slept {took:?} < {d:?}");
-            v.push((took - d).as_secs_f64() * 1e6);
-        }
+        let mut v: Vec<f64> = wait_times(n as u64, d, sleep)
+            .await
+            .into_iter()
+            .map(|took| {
+                assert!(took >= d, "slept {took:?} < {d:?}");
+                (took - d).as_secs_f64() * 1e6
+            })
+            .collect();
         v.sort_by(f64::total_cmp);
         v
     }

@@ -21,9 +21,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::{BackendKind, BackendSpec, Flavor};
 use crate::metrics::process_cpu_time;
 use crate::work::kernel::spin;
-use crate::work::sleep::{precise_sleep, reduce_timer_slack};
+use crate::work::sleep::{precise_sleep, reduce_timer_slack, wait_times};
 
 /// The runtimes a bare program exists for, matching gilsim's backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +182,9 @@ pub fn timer_overshoots_us(kind: Bare, workers: usize, n: u64, d: Duration) -> O
 /// [`timer_overshoots_us`] on tokio: one timerfd, armed `d` ahead for each
 /// wait and awaited through `AsyncFd` (its expiry count is left unread: the
 /// next arm resets it, and `clear_ready` waits for the next edge). The
-/// timerfd is made and armed as gilsim's waits make and arm theirs.
+/// timerfd is made and armed as gilsim's waits make and arm theirs. Its own
+/// loop rather than [`wait_times`]: a failed arm or registration ends it
+/// with `None`, where the shared loop would time a wait that never was.
 async fn tokio_timerfd_overshoots_us(n: u64, d: Duration) -> Option<Vec<f64>> {
     let fd = crate::backend::new_tokio_timerfd().ok()?;
     let mut v = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
@@ -195,19 +198,17 @@ async fn tokio_timerfd_overshoots_us(n: u64, d: Duration) -> Option<Vec<f64>> {
     Some(v)
 }
 
-/// Each of `n` sequential `wait(d)`s' overshoot over `d`, µs.
-async fn overshoots_us<F, Fut>(n: u64, d: Duration, mut wait: F) -> Vec<f64>
+/// How much longer than `d` each of `n` sequential `wait(d)`s lasted, µs.
+async fn overshoots_us<F, Fut>(n: u64, d: Duration, wait: F) -> Vec<f64>
 where
     F: FnMut(Duration) -> Fut,
     Fut: std::future::Future,
 {
-    let mut v = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
-    for _ in 0..n {
-        let t = Instant::now();
-        wait(d).await;
-        v.push(t.elapsed().saturating_sub(d).as_secs_f64() * 1e6);
-    }
-    v
+    wait_times(n, d, wait)
+        .await
+        .into_iter()
+        .map(|took| took.saturating_sub(d).as_secs_f64() * 1e6)
+        .collect()
 }
 
 /// Blocks the calling (non-runtime) thread on `f`, parking it like a
@@ -426,6 +427,21 @@ fn run_timed(
 }
 
 impl Bare {
+    /// The runtime `spec` runs its jobs on: a thread backend's bare program
+    /// is the pool (a thread per job has no runtime to compare), and the
+    /// asyncio flavor's is tokio's current_thread runtime, which its loop
+    /// runs on.
+    pub fn of(spec: &BackendSpec) -> Self {
+        match (spec.kind, spec.flavor.unwrap_or(Flavor::MultiThread)) {
+            (BackendKind::Threads, _) => Bare::ThreadPool,
+            (BackendKind::Rayon, _) => Bare::Rayon,
+            (BackendKind::Tokio, Flavor::MultiThread) => Bare::TokioMulti,
+            (BackendKind::Tokio, Flavor::CurrentThread | Flavor::Asyncio) => Bare::TokioCurrent,
+            (BackendKind::AsyncStd, _) => Bare::AsyncStd,
+            (BackendKind::Smol, _) => Bare::Smol,
+        }
+    }
+
     /// The program, in a few words, for the bench's figure names.
     pub fn program(self) -> &'static str {
         match self {
@@ -453,6 +469,34 @@ impl Bare {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every backend kind and flavor names the runtime it runs on, as the
+    /// bench pairs them; a thread per job is compared with the pool.
+    #[test]
+    fn each_backend_names_its_runtime() {
+        let of = |kind, flavor| {
+            let mut spec = BackendSpec::new(kind, false);
+            spec.flavor = flavor;
+            Bare::of(&spec)
+        };
+        assert_eq!(of(BackendKind::Threads, None), Bare::ThreadPool);
+        assert_eq!(of(BackendKind::Rayon, None), Bare::Rayon);
+        assert_eq!(of(BackendKind::Tokio, None), Bare::TokioMulti);
+        assert_eq!(
+            of(BackendKind::Tokio, Some(Flavor::MultiThread)),
+            Bare::TokioMulti
+        );
+        assert_eq!(
+            of(BackendKind::Tokio, Some(Flavor::CurrentThread)),
+            Bare::TokioCurrent
+        );
+        assert_eq!(
+            of(BackendKind::Tokio, Some(Flavor::Asyncio)),
+            Bare::TokioCurrent
+        );
+        assert_eq!(of(BackendKind::AsyncStd, None), Bare::AsyncStd);
+        assert_eq!(of(BackendKind::Smol, None), Bare::Smol);
+    }
 
     /// The async runtimes' bare programs make every wait, one after
     /// another (together at least `n × d`), and report each; the thread

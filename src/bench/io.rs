@@ -27,7 +27,7 @@ use super::bare::{self, Bare};
 use super::{
     figure, group, io_backends, job_set, median, run, spread, turns, with_goal, BenchSize, Figure,
 };
-use crate::config::{Arrival, BackendKind, BackendSpec, DurationSpec, Flavor, Step};
+use crate::config::{Arrival, BackendSpec, DurationSpec, Step};
 use crate::error::RunError;
 use crate::hist::quantile_midpoint_us;
 use crate::metrics::GroupMetrics;
@@ -65,14 +65,7 @@ struct Peer {
 impl Peer {
     /// The peer of `spec`'s waits, if its runtime has one.
     fn of(spec: &BackendSpec) -> Option<Self> {
-        let kind = match (spec.kind, spec.flavor.unwrap_or(Flavor::MultiThread)) {
-            (BackendKind::Tokio, Flavor::MultiThread) => Bare::TokioMulti,
-            // asyncio's loop runs on tokio's current_thread runtime.
-            (BackendKind::Tokio, _) => Bare::TokioCurrent,
-            (BackendKind::AsyncStd, _) => Bare::AsyncStd,
-            (BackendKind::Smol, _) => Bare::Smol,
-            (BackendKind::Threads | BackendKind::Rayon, _) => return None,
-        };
+        let kind = Bare::of(spec);
         kind.timer().map(|_| Self {
             kind,
             overshoots: Vec::new(),
@@ -269,6 +262,7 @@ fn peer_row(label: &str, name: &str, p: &Peer) -> Figure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{BackendKind, Flavor};
 
     /// The section's samples are shared out over the pairs, so the
     /// section takes as long as before its pairs; a pair never has none.

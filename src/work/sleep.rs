@@ -75,6 +75,23 @@ pub fn overshoot_once_us(d: Duration) -> f64 {
     t.elapsed().saturating_sub(d).as_secs_f64() * 1e6
 }
 
+/// How long each of `n` waits of `d` made one after another by `wait`
+/// lasted (its output, if any, is dropped): the async counterpart of
+/// [`overshoot_once_us`], for a runtime's own timer.
+pub async fn wait_times<F, Fut>(n: u64, d: Duration, mut wait: F) -> Vec<Duration>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: std::future::Future,
+{
+    let mut v = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+    for _ in 0..n {
+        let t = Instant::now();
+        wait(d).await;
+        v.push(t.elapsed());
+    }
+    v
+}
+
 /// The p50 and p99 of `v` (NaN for none).
 pub fn p50_p99(mut v: Vec<f64>) -> (f64, f64) {
     if v.is_empty() {
