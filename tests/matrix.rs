@@ -132,7 +132,7 @@ matrix_test! {
     /// A job that ends with an IO wait lasts at least the wait, and its
     /// time breakdown holds the waits whole. On async runtimes without a
     /// GIL the job ends at the wait's own reading, taken as the wait saw
-    /// its deadline pass (`AsyncPlatform::sleep`): never before it.
+    /// its deadline pass (`AsyncPlatform::sleep_until`): never before it.
     fn a_job_ending_in_an_io_wait_lasts_at_least_the_wait(case: Case) {
         let run = case.run(
             r#"

@@ -252,15 +252,11 @@ impl TimerQueue {
     }
 }
 
-/// Sleeps `d` on `timers`, or on async-io's timer if the timerfd cannot be
-/// armed. Returns a reading of gilsim's clock taken as the wait saw its
+/// Sleeps until `deadline` on `timers`, or on async-io's timer if the
+/// timerfd cannot be armed; returns at once if it has passed. Returns a reading of gilsim's clock taken as the wait saw its
 /// deadline pass: what the job does after it is not counted in the job (as
 /// `async_timer`'s waits do).
-pub(super) async fn sleep_on(timers: Arc<TimerQueue>, d: Duration) -> Stamp {
-    if d.is_zero() {
-        return clock::stamp();
-    }
-    let deadline = Instant::now() + d;
+pub(super) async fn sleep_on(timers: Arc<TimerQueue>, deadline: Instant) -> Stamp {
     let sleep = Sleep {
         timers,
         deadline,
@@ -774,7 +770,7 @@ mod tests {
             let resumed_on = smol::block_on(pool.ex.spawn(async move {
                 let mut names = Vec::new();
                 for _ in 0..10 {
-                    sleep_on(timers.clone(), Duration::from_millis(2)).await;
+                    sleep_on(timers.clone(), Instant::now() + Duration::from_millis(2)).await;
                     names.push(std::thread::current().name().map(str::to_owned));
                 }
                 names
@@ -835,7 +831,7 @@ mod tests {
             for us in [900u64, 200, 1500, 50] {
                 let d = Duration::from_micros(us);
                 let s = Instant::now();
-                sleep_on(timers.clone(), d).await;
+                sleep_on(timers.clone(), Instant::now() + d).await;
                 assert!(s.elapsed() >= d);
             }
             assert!(current_timers().is_some());
@@ -867,7 +863,7 @@ mod tests {
         for i in 0..500u64 {
             let (timers, done_tx) = (timers.clone(), done_tx.clone());
             ex.spawn(async move {
-                sleep_on(timers, Duration::from_millis(20 + i % 7)).await;
+                sleep_on(timers, Instant::now() + Duration::from_millis(20 + i % 7)).await;
                 let _ = done_tx.send(());
             })
             .detach();

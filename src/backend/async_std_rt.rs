@@ -21,11 +21,11 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::Instant;
 
 use super::async_support::{catching, inline_groups, offload_for};
 use super::async_timer::{
-    async_io_sleep, ensure_async_std_kicker, raise_fd_limit, ASYNC_STD_THREAD,
+    async_io_sleep_until, ensure_async_std_kicker, raise_fd_limit, ASYNC_STD_THREAD,
 };
 use super::kept::Kept;
 use super::{Backend, Executor, RunOptions};
@@ -160,10 +160,10 @@ impl Executor for Running {
 struct AsyncStdPlatform;
 
 impl AsyncPlatform for AsyncStdPlatform {
-    fn sleep(&self, d: Duration) -> impl Future<Output = Stamp> + Send {
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = Stamp> + Send {
         // Called on the executor thread about to wait.
         ensure_async_std_kicker();
-        async_io_sleep(d)
+        async_io_sleep_until(deadline)
     }
 
     fn spawn_blocking<R, F>(&self, f: F) -> impl Future<Output = Option<R>> + Send

@@ -60,17 +60,13 @@ const FREE_LIST_MAX: usize = 32;
 /// the overshoot measurement turns this off, to compare).
 static REUSE: AtomicBool = AtomicBool::new(true);
 
-/// Sleeps `d` on a tokio runtime (with `enable_io` and `enable_time`).
-/// Returns a reading of gilsim's clock taken as the wait saw its deadline
-/// pass (see [`fired`]).
+/// Sleeps until `deadline` on a tokio runtime (with `enable_io` and
+/// `enable_time`). Returns a reading of gilsim's clock taken as the wait
+/// saw its deadline pass (see [`fired`]), at once if it has passed.
 ///
 /// # Panics
 /// Outside a tokio runtime, like `tokio::time::sleep`.
-pub async fn tokio_sleep(d: Duration) -> Stamp {
-    if d.is_zero() {
-        return clock::stamp();
-    }
-    let deadline = Instant::now() + d;
+pub async fn tokio_sleep_until(deadline: Instant) -> Stamp {
     match take_tokio_fd() {
         Ok(fd) => match wait_tokio(&fd, deadline).await {
             Ok(ended) => {
@@ -87,14 +83,10 @@ pub async fn tokio_sleep(d: Duration) -> Stamp {
     clock::stamp()
 }
 
-/// Sleeps `d` on async-io's reactor (async-std and smol). Returns a reading
-/// of gilsim's clock taken as the wait saw its deadline pass (see
-/// [`fired`]).
-pub async fn async_io_sleep(d: Duration) -> Stamp {
-    if d.is_zero() {
-        return clock::stamp();
-    }
-    let deadline = Instant::now() + d;
+/// Sleeps until `deadline` on async-io's reactor (async-std and smol).
+/// Returns a reading of gilsim's clock taken as the wait saw its deadline
+/// pass (see [`fired`]), at once if it has passed.
+pub async fn async_io_sleep_until(deadline: Instant) -> Stamp {
     match take_async_io_fd() {
         Ok(fd) => match wait_async_io(&fd, deadline).await {
             Ok(ended) => {
@@ -518,6 +510,16 @@ impl<F: Future + Unpin> Future for WakeHere<F> {
 mod tests {
     use super::*;
     use crate::work::sleep::{precise_sleep, reduce_timer_slack, wait_times};
+
+    /// [`tokio_sleep_until`] `d` from now.
+    async fn tokio_sleep(d: Duration) -> Stamp {
+        tokio_sleep_until(Instant::now() + d).await
+    }
+
+    /// [`async_io_sleep_until`] `d` from now.
+    async fn async_io_sleep(d: Duration) -> Stamp {
+        async_io_sleep_until(Instant::now() + d).await
+    }
 
     fn rt_current() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

@@ -13,13 +13,13 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::Instant;
 
 use smol::channel::Sender;
 
 use super::async_park::{current_timers, send_held_wakes, sleep_on, Parking};
 use super::async_support::{catching, inline_groups, offload_for, precise_wait};
-use super::async_timer::{async_io_sleep, raise_fd_limit, run_here_on_wake};
+use super::async_timer::{async_io_sleep_until, raise_fd_limit, run_here_on_wake};
 use super::{Backend, Executor};
 use crate::config::CpuMode;
 use crate::error::RunError;
@@ -174,14 +174,14 @@ impl Executor for Running {
 struct SmolPlatform;
 
 impl AsyncPlatform for SmolPlatform {
-    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = Stamp> + Send {
+    fn sleep_until(&self, deadline: Instant) -> impl std::future::Future<Output = Stamp> + Send {
         // Called on the executor thread about to wait: on gilsim's
         // `block_on`, it knows the run's timer.
         let timers = current_timers();
         async move {
             match timers {
-                Some(t) => sleep_on(t, d).await,
-                None => async_io_sleep(d).await,
+                Some(t) => sleep_on(t, deadline).await,
+                None => async_io_sleep_until(deadline).await,
             }
         }
     }

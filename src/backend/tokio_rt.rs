@@ -11,14 +11,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle as TaskHandle;
 
 use super::async_support::{inline_groups, offload_for};
-use super::async_timer::{raise_fd_limit, tokio_sleep};
+use super::async_timer::{raise_fd_limit, tokio_sleep_until};
 use super::asyncio_loop;
 use super::kept::Kept;
 use super::{Backend, Executor};
@@ -276,8 +276,8 @@ impl Executor for Running {
 struct TokioPlatform;
 
 impl AsyncPlatform for TokioPlatform {
-    fn sleep(&self, d: Duration) -> impl std::future::Future<Output = Stamp> + Send {
-        tokio_sleep(d)
+    fn sleep_until(&self, deadline: Instant) -> impl std::future::Future<Output = Stamp> + Send {
+        tokio_sleep_until(deadline)
     }
 
     fn spawn_blocking<R, F>(&self, f: F) -> impl std::future::Future<Output = Option<R>> + Send

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::Instrument;
 
@@ -19,13 +19,19 @@ use crate::stamp::Stamp;
 
 /// What an async runtime must provide to run jobs.
 pub trait AsyncPlatform: Send + Sync + 'static {
-    /// Waits `d` without blocking the executor thread, precisely (below the
-    /// millisecond granularity of the usual timer wheels). Returns a reading
-    /// of gilsim's clock ([`super::clock::stamp`]) taken as soon as the wait
+    /// Waits until `deadline` without blocking the executor thread,
+    /// precisely (below the millisecond granularity of the usual timer
+    /// wheels); returns at once if it has passed. Returns a reading of
+    /// gilsim's clock ([`super::clock::stamp`]) taken as soon as the wait
     /// saw its deadline pass: when nothing follows the wait, the job ends
     /// there, and what the harness does to return from the wait is not
     /// counted in it.
-    fn sleep(&self, d: Duration) -> impl Future<Output = Stamp> + Send;
+    ///
+    /// A deadline, not a length: the job sets it from the step's start
+    /// reading, so what the harness does before the timer is armed (the
+    /// wait's future, its timer taken from a free list) is inside the
+    /// requested wait rather than added to it.
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = Stamp> + Send;
 
     /// Runs `f` on the runtime's blocking pool; `None` if it panicked.
     fn spawn_blocking<R, F>(&self, f: F) -> impl Future<Output = Option<R>> + Send
@@ -126,26 +132,31 @@ async fn run_job_inner<P: AsyncPlatform>(
     let mut times = TimeBreakdown::default();
     let mut slot = GilSlot::new(shared.gil.as_ref());
     // Creating the task and running its first step (asyncio.create_task).
-    shared.charge(|c| c.task, &mut slot, &mut times);
-    // The end of the last action, when it took a reading that can stand for
-    // the job's end (an IO wait resumed without a GIL to take back).
-    let mut at = None;
+    // The latest reading, while nothing the job does has happened since it:
+    // it stands for the start of an IO wait that comes next, and for the
+    // job's end after a wait resumed without a GIL to take back.
+    let mut at = shared
+        .charge(|c| c.task, &mut slot, &mut times)
+        .or(Some(start));
     for action in shared.actions(ticket.id) {
-        at = None;
+        let began = at.take();
         platform.before_work();
         match (action, &offload) {
             (Action::Io(d), _) => {
-                shared.charge(|c| c.io_call, &mut slot, &mut times);
+                let began = shared
+                    .charge(|c| c.io_call, &mut slot, &mut times)
+                    .or(began);
                 slot.release();
-                let t = Instant::now();
-                let (ended, woken) = stamped(platform.sleep(d))
+                let t = shared.wait_start(began);
+                let (ended, woken) = stamped(platform.sleep_until(t.instant() + d))
                     .instrument(tracing::trace_span!(
                         "step",
                         kind = "io",
                         requested_us = d.as_micros() as u64
                     ))
                     .await;
-                times.split_wait(t, woken, ended.instant(), |tb| &mut tb.io);
+                let ended = super::not_before(ended, t, d);
+                times.split_wait(t.instant(), woken, ended.instant(), |tb| &mut tb.io);
                 // Without a GIL resuming does nothing: the wait's own
                 // reading is the step's end. With one, taking it back and
                 // the resumption's cost belong to the job.

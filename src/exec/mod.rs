@@ -30,7 +30,7 @@ use crate::stamp::Stamp;
 use crate::work::counter::{Counter, CounterResult, INCREMENT_COST};
 use crate::work::gil::Gil;
 use crate::work::kernel::{spin, Calibration, SpeedMeter};
-use crate::work::sleep::precise_sleep;
+use crate::work::sleep::sleep_until;
 
 /// A job handed to a backend: which one, and when it was due.
 #[derive(Debug, Clone, Copy)]
@@ -467,11 +467,14 @@ impl RunShared {
                 // hold the GIL wait for it twice per operation, doubling the
                 // convoy effect.
                 slot.release();
-                let t = Instant::now();
-                precise_sleep(d);
-                times.io += t.elapsed();
+                let t = self.wait_start(began);
+                sleep_until(t.instant() + d);
+                let ended = not_before(clock::stamp(), t, d);
+                times.io += ended.since(t);
                 slot.acquire(times);
-                self.charge(|c| c.io_call, slot, times);
+                let charged = self.charge(|c| c.io_call, slot, times);
+                // Without a GIL nothing happened since the wait's end.
+                return charged.or(self.gil.is_none().then_some(ended));
             }
             Action::Lock { lock, cpu } => {
                 let _guard = self.take_lock(&self.locks[lock], slot, times);
@@ -632,6 +635,19 @@ impl RunShared {
     /// Charges one interpreter cost (see [`CostIters`]): interpreted work
     /// under the GIL, taken first if need be, with eval-breaker checks.
     /// Nothing happens for a zero cost or without a GIL.
+    /// Where an IO wait starts: at `began`, the job's latest reading, when
+    /// nothing has happened since it (without a GIL, releasing it does
+    /// nothing); at a fresh reading after the GIL was released, which takes
+    /// time. Waits last until this start plus their request, so what the
+    /// harness does before the timer is armed is inside the wait rather than
+    /// added to it.
+    fn wait_start(&self, began: Option<Stamp>) -> Stamp {
+        match began {
+            Some(at) if self.gil.is_none() => at,
+            _ => clock::stamp(),
+        }
+    }
+
     pub(crate) fn charge(
         &self,
         cost: fn(&CostIters) -> u64,
@@ -670,6 +686,14 @@ impl CostIters {
     }
 }
 
+/// A wait's end reading, at least `d` after its start `t`: a timer fires
+/// by `CLOCK_MONOTONIC`, and a counter-based reading ([`clock`]) can stand
+/// tens of ns off it, so a wait that saw its deadline pass could otherwise
+/// read a hair shorter than its request.
+fn not_before(ended: Stamp, t: Stamp, d: Duration) -> Stamp {
+    ended.max(t.add_ns(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,6 +704,15 @@ mod tests {
     }
 
     fn shared_with(tx: Sender<Done>, arrival: Arrival) -> RunShared {
+        shared_of(
+            tx,
+            arrival,
+            vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(10)))],
+        )
+    }
+
+    /// A run of one group of 2 jobs of `steps`, without a GIL.
+    fn shared_of(tx: Sender<Done>, arrival: Arrival, steps: Vec<Step>) -> RunShared {
         let set = JobSet {
             name: "t".into(),
             description: None,
@@ -691,7 +724,7 @@ mod tests {
                 name: "g".into(),
                 jobs: 2,
                 arrival,
-                steps: vec![Step::Cpu(DurationSpec::Fixed(Duration::from_micros(10)))],
+                steps,
             }],
             source: "t.toml".into(),
         };
@@ -852,6 +885,103 @@ mod tests {
             rx.try_recv().is_ok(),
             "a cancelled run goes on with nothing"
         );
+    }
+
+    /// A run whose jobs are one IO wait of `d`.
+    fn one_wait(tx: Sender<Done>, d: Duration) -> RunShared {
+        shared_of(tx, Arrival::Batch, vec![Step::Io(DurationSpec::Fixed(d))])
+    }
+
+    /// Without a GIL a wait starts at the job's start reading, so a job of
+    /// one wait on a thread is IO time from start to end: nothing the
+    /// harness does before the timer is armed lies outside the wait (and
+    /// inflates the job) any more.
+    #[test]
+    fn a_job_of_one_wait_on_a_thread_is_io_from_start_to_end() {
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let d = Duration::from_micros(300);
+        let s = one_wait(tx, d);
+        s.run_job_sync(ticket());
+        let g = &s.recorder.finish()[0];
+        assert_eq!(g.jobs, 1);
+        assert!(g.times.io >= d, "{:?}", g.times);
+        assert_eq!(g.times.io, g.service_total);
+    }
+
+    /// An [`AsyncPlatform`] whose waits end on tokio's timer, or, with
+    /// `early`, at once with a reading that far before the deadline: a
+    /// precise wait's reading may stand a few tens of ns off the clock its
+    /// timer fired by.
+    #[derive(Clone, Copy)]
+    struct TestPlatform {
+        early: Option<Duration>,
+    }
+
+    impl AsyncPlatform for TestPlatform {
+        fn sleep_until(
+            &self,
+            deadline: Instant,
+        ) -> impl std::future::Future<Output = Stamp> + Send {
+            let early = self.early;
+            async move {
+                match early {
+                    Some(e) => Stamp::of(deadline - e),
+                    None => {
+                        tokio::time::sleep_until(deadline.into()).await;
+                        clock::stamp()
+                    }
+                }
+            }
+        }
+
+        /// Not used by these tests' jobs (IO only): runs `f` in place.
+        async fn spawn_blocking<R, F>(&self, f: F) -> Option<R>
+        where
+            R: Send + 'static,
+            F: FnOnce() -> R + Send + 'static,
+        {
+            Some(f())
+        }
+    }
+
+    /// A job of one wait of `d` as an async task on `platform`; its group.
+    fn one_wait_as_a_task(platform: TestPlatform, d: Duration) -> crate::metrics::GroupMetrics {
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let s = Arc::new(one_wait(tx, d));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        rt.block_on(run_job_async(
+            s.clone(),
+            platform,
+            Offload::Inline,
+            ticket(),
+        ));
+        s.recorder.finish().swap_remove(0)
+    }
+
+    /// As on a thread, an async job of one wait is the wait from start to
+    /// end (IO until the wake-up, executor blocked after it): the wait's
+    /// deadline is set from the job's start reading.
+    #[test]
+    fn a_job_of_one_wait_as_a_task_is_the_wait_from_start_to_end() {
+        let d = Duration::from_micros(300);
+        let g = one_wait_as_a_task(TestPlatform { early: None }, d);
+        assert_eq!(g.jobs, 1);
+        assert!(g.times.io >= d, "{:?}", g.times);
+        assert_eq!(g.times.io + g.times.executor_blocked, g.service_total);
+    }
+
+    /// A wait whose end reading comes out before its deadline still lasts
+    /// its request, not a hair less.
+    #[test]
+    fn a_wait_read_early_still_lasts_its_request() {
+        let d = Duration::from_micros(300);
+        let early = Some(Duration::from_nanos(40));
+        let g = one_wait_as_a_task(TestPlatform { early }, d);
+        assert_eq!(g.service_total, d);
+        assert_eq!(g.times.io, d);
     }
 
     #[test]
