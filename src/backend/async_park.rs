@@ -253,9 +253,10 @@ impl TimerQueue {
 }
 
 /// Sleeps until `deadline` on `timers`, or on async-io's timer if the
-/// timerfd cannot be armed; returns at once if it has passed. Returns a reading of gilsim's clock taken as the wait saw its
-/// deadline pass: what the job does after it is not counted in the job (as
-/// `async_timer`'s waits do).
+/// timerfd cannot be armed; returns at once if it has passed. Returns a
+/// reading of gilsim's clock taken as the wait saw its deadline pass: what
+/// the job does after it is not counted in the job (as `async_timer`'s
+/// waits do).
 pub(super) async fn sleep_on(timers: Arc<TimerQueue>, deadline: Instant) -> Stamp {
     let sleep = Sleep {
         timers,

@@ -433,7 +433,9 @@ impl RunShared {
 
     /// [`RunShared::run_action_sync`], given a clock reading taken just
     /// before (`began`), returning one taken as it ended, when the action
-    /// reads the clock anyway (CPU steps); `None` otherwise.
+    /// reads the clock anyway (CPU steps; IO waits, whose end reading stands
+    /// for the action's end when no GIL was taken back after it); `None`
+    /// otherwise.
     fn run_action_timed(
         &self,
         action: Action,
@@ -632,9 +634,6 @@ impl RunShared {
         waited
     }
 
-    /// Charges one interpreter cost (see [`CostIters`]): interpreted work
-    /// under the GIL, taken first if need be, with eval-breaker checks.
-    /// Nothing happens for a zero cost or without a GIL.
     /// Where an IO wait starts: at `began`, the job's latest reading, when
     /// nothing has happened since it (without a GIL, releasing it does
     /// nothing); at a fresh reading after the GIL was released, which takes
@@ -648,6 +647,9 @@ impl RunShared {
         }
     }
 
+    /// Charges one interpreter cost (see [`CostIters`]): interpreted work
+    /// under the GIL, taken first if need be, with eval-breaker checks.
+    /// Nothing happens for a zero cost or without a GIL.
     pub(crate) fn charge(
         &self,
         cost: fn(&CostIters) -> u64,
