@@ -67,8 +67,13 @@ static REUSE: AtomicBool = AtomicBool::new(true);
 /// # Panics
 /// Outside a tokio runtime, like `tokio::time::sleep`.
 pub async fn tokio_sleep_until(deadline: Instant) -> Stamp {
+    // Checked before a timerfd is taken (and perhaps made and registered):
+    // a wait whose deadline has passed needs none.
+    let Some(left) = remaining(deadline) else {
+        return clock::stamp();
+    };
     match take_tokio_fd() {
-        Ok(fd) => match wait_tokio(&fd, deadline).await {
+        Ok(fd) => match wait_tokio(&fd, deadline, left).await {
             Ok(ended) => {
                 give_back_tokio(fd);
                 return ended;
@@ -87,8 +92,12 @@ pub async fn tokio_sleep_until(deadline: Instant) -> Stamp {
 /// Returns a reading of gilsim's clock taken as the wait saw its deadline
 /// pass (see [`fired`]), at once if it has passed.
 pub async fn async_io_sleep_until(deadline: Instant) -> Stamp {
+    // As in `tokio_sleep_until`.
+    let Some(left) = remaining(deadline) else {
+        return clock::stamp();
+    };
     match take_async_io_fd() {
-        Ok(fd) => match wait_async_io(&fd, deadline).await {
+        Ok(fd) => match wait_async_io(&fd, deadline, left).await {
             Ok(ended) => {
                 give_back_async_io(fd);
                 return ended;
@@ -241,10 +250,16 @@ fn give_back_tokio(fd: AsyncFd<OwnedFd>) {
     });
 }
 
-async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant) -> io::Result<Stamp> {
+/// Waits on `fd` until `deadline`, `left` away when the caller last read
+/// the clock.
+async fn wait_tokio(
+    fd: &AsyncFd<OwnedFd>,
+    deadline: Instant,
+    mut left: Duration,
+) -> io::Result<Stamp> {
     // The loop re-checks the clock: a stale readiness from an earlier use
     // must never end a wait early.
-    while let Some(left) = remaining(deadline) {
+    loop {
         arm(fd.get_ref(), left)?;
         loop {
             let mut ready = fd.readable().await?;
@@ -260,9 +275,12 @@ async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant) -> io::Result<Stam
                 Err(e) => return Err(e),
             }
         }
+        // The deadline may pass before the timer is re-armed.
+        let Some(now_left) = remaining(deadline) else {
+            return Ok(clock::stamp());
+        };
+        left = now_left;
     }
-    // The deadline passed before the timer was (re-)armed.
-    Ok(clock::stamp())
 }
 
 // ---- async-io (async-std, smol) -------------------------------------------
@@ -293,8 +311,13 @@ fn give_back_async_io(fd: Async<OwnedFd>) {
     });
 }
 
-async fn wait_async_io(fd: &Async<OwnedFd>, deadline: Instant) -> io::Result<Stamp> {
-    while let Some(left) = remaining(deadline) {
+/// [`wait_tokio`] on async-io's reactor.
+async fn wait_async_io(
+    fd: &Async<OwnedFd>,
+    deadline: Instant,
+    mut left: Duration,
+) -> io::Result<Stamp> {
+    loop {
         arm(fd.get_ref(), left)?;
         loop {
             // async-io registers interest anew for each wait (one-shot), so
@@ -309,9 +332,12 @@ async fn wait_async_io(fd: &Async<OwnedFd>, deadline: Instant) -> io::Result<Sta
                 Err(e) => return Err(e),
             }
         }
+        // The deadline may pass before the timer is re-armed.
+        let Some(now_left) = remaining(deadline) else {
+            return Ok(clock::stamp());
+        };
+        left = now_left;
     }
-    // The deadline passed before the timer was (re-)armed.
-    Ok(clock::stamp())
 }
 
 // ---- waking the task on the thread that saw the timer fire ---------------
@@ -635,14 +661,25 @@ mod tests {
         });
     }
 
+    /// A wait whose deadline has passed returns at once, without taking
+    /// (or making and registering) a timerfd: this thread's free lists are
+    /// as empty afterwards as before.
     #[test]
     fn zero_returns_at_once() {
-        rt_current().block_on(async {
-            let t = Instant::now();
-            tokio_sleep(Duration::ZERO).await;
-            async_io_sleep(Duration::ZERO).await;
-            assert!(t.elapsed() < Duration::from_millis(20));
-        });
+        std::thread::spawn(|| {
+            rt_current().block_on(async {
+                let t = Instant::now();
+                tokio_sleep(Duration::ZERO).await;
+                async_io_sleep(Duration::ZERO).await;
+                tokio_sleep_until(t).await;
+                async_io_sleep_until(t).await;
+                assert!(t.elapsed() < Duration::from_millis(20));
+            });
+            assert!(TOKIO_FREE.with(|f| f.borrow().fds.is_empty()));
+            assert!(ASYNC_IO_FREE.with(|f| f.borrow().is_empty()));
+        })
+        .join()
+        .expect("the waits returned");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::config::{BackendKind, BackendSpec, Flavor};
 use crate::metrics::process_cpu_time;
 use crate::work::kernel::spin;
-use crate::work::sleep::{precise_sleep, reduce_timer_slack, wait_times};
+use crate::work::sleep::{overshoot_of_us, precise_sleep, reduce_timer_slack, wait_times};
 
 /// The runtimes a bare program exists for, matching gilsim's backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ async fn tokio_timerfd_overshoots_us(n: u64, d: Duration) -> Option<Vec<f64>> {
         let t = Instant::now();
         crate::backend::arm_timerfd(fd.get_ref(), d).ok()?;
         let mut ready = fd.readable().await.ok()?;
-        v.push(t.elapsed().saturating_sub(d).as_secs_f64() * 1e6);
+        v.push(overshoot_of_us(t.elapsed(), d));
         ready.clear_ready();
     }
     Some(v)
@@ -207,7 +207,7 @@ where
     wait_times(n, d, wait)
         .await
         .into_iter()
-        .map(|took| took.saturating_sub(d).as_secs_f64() * 1e6)
+        .map(|took| overshoot_of_us(took, d))
         .collect()
 }
 

@@ -72,7 +72,13 @@ pub fn overshoot_us(d: Duration, samples: u64) -> (f64, f64) {
 pub fn overshoot_once_us(d: Duration) -> f64 {
     let t = Instant::now();
     precise_sleep(d);
-    t.elapsed().saturating_sub(d).as_secs_f64() * 1e6
+    overshoot_of_us(t.elapsed(), d)
+}
+
+/// How much longer than `d` a wait that took `took` lasted, µs (0 for one
+/// that did not).
+pub fn overshoot_of_us(took: Duration, d: Duration) -> f64 {
+    took.saturating_sub(d).as_secs_f64() * 1e6
 }
 
 /// How long each of `n` waits of `d` made one after another by `wait`
