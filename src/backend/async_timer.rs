@@ -252,15 +252,12 @@ fn give_back_tokio(fd: AsyncFd<OwnedFd>) {
 
 /// Waits on `fd` until `deadline`, `left` away when the caller last read
 /// the clock.
-async fn wait_tokio(
-    fd: &AsyncFd<OwnedFd>,
-    deadline: Instant,
-    mut left: Duration,
-) -> io::Result<Stamp> {
+async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant, left: Duration) -> io::Result<Stamp> {
     // The loop re-checks the clock: a stale readiness from an earlier use
     // must never end a wait early.
-    loop {
-        arm(fd.get_ref(), left)?;
+    let mut left = Some(left);
+    while let Some(l) = left {
+        arm(fd.get_ref(), l)?;
         loop {
             let mut ready = fd.readable().await?;
             // One-shot: no further edge until re-armed. Clearing only
@@ -275,12 +272,10 @@ async fn wait_tokio(
                 Err(e) => return Err(e),
             }
         }
-        // The deadline may pass before the timer is re-armed.
-        let Some(now_left) = remaining(deadline) else {
-            return Ok(clock::stamp());
-        };
-        left = now_left;
+        left = remaining(deadline);
     }
+    // The deadline passed before the timer was re-armed.
+    Ok(clock::stamp())
 }
 
 // ---- async-io (async-std, smol) -------------------------------------------
@@ -315,10 +310,11 @@ fn give_back_async_io(fd: Async<OwnedFd>) {
 async fn wait_async_io(
     fd: &Async<OwnedFd>,
     deadline: Instant,
-    mut left: Duration,
+    left: Duration,
 ) -> io::Result<Stamp> {
-    loop {
-        arm(fd.get_ref(), left)?;
+    let mut left = Some(left);
+    while let Some(l) = left {
+        arm(fd.get_ref(), l)?;
         loop {
             // async-io registers interest anew for each wait (one-shot), so
             // only an event after this point completes it.
@@ -332,12 +328,10 @@ async fn wait_async_io(
                 Err(e) => return Err(e),
             }
         }
-        // The deadline may pass before the timer is re-armed.
-        let Some(now_left) = remaining(deadline) else {
-            return Ok(clock::stamp());
-        };
-        left = now_left;
+        left = remaining(deadline);
     }
+    // The deadline passed before the timer was re-armed.
+    Ok(clock::stamp())
 }
 
 // ---- waking the task on the thread that saw the timer fire ---------------
