@@ -59,12 +59,12 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{eventfd, EventfdFlags};
-use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+use rustix::time::{TimerfdClockId, TimerfdFlags};
 
 use super::async_support::{fired, warn_fallback};
 use crate::exec::clock;
@@ -146,24 +146,10 @@ impl TimerQueue {
         })
     }
 
-    /// Arms the timerfd to expire at `deadline` (never before it: the
-    /// kernel's clock is read after `now`).
-    fn arm(&self, deadline: Instant, now: Instant) -> io::Result<()> {
-        let after = deadline
-            .saturating_duration_since(now)
-            .max(Duration::from_nanos(1));
-        let spec = Itimerspec {
-            it_interval: Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: Timespec {
-                tv_sec: after.as_secs().min(i64::MAX as u64) as _,
-                tv_nsec: after.subsec_nanos() as _,
-            },
-        };
-        rustix::time::timerfd_settime(&self.tfd, TimerfdTimerFlags::empty(), &spec)?;
-        Ok(())
+    /// Arms the timerfd to expire at `deadline` (see
+    /// [`super::async_timer::arm_at`]).
+    fn arm(&self, deadline: Instant) -> io::Result<()> {
+        super::async_timer::arm_at(&self.tfd, deadline)
     }
 
     /// Adds a sleeper; returns its id.
@@ -172,7 +158,7 @@ impl TimerQueue {
         let id = t.next_id;
         t.next_id += 1;
         if t.armed.map_or(true, |a| deadline < a) {
-            self.arm(deadline, Instant::now())?;
+            self.arm(deadline)?;
             t.armed = Some(deadline);
         }
         t.entries.insert((deadline, id), waker.clone());
@@ -219,7 +205,7 @@ impl TimerQueue {
                 t.armed = None;
             }
             match t.entries.keys().next() {
-                Some(&(next, _)) if t.armed != Some(next) => match self.arm(next, now) {
+                Some(&(next, _)) if t.armed != Some(next) => match self.arm(next) {
                     Ok(()) => {
                         t.armed = Some(next);
                         false
@@ -615,6 +601,7 @@ impl Drop for CurrentGuard {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
 
     /// Records when it was woken.
     struct Stamp(Mutex<Option<Instant>>, AtomicU64);

@@ -7,7 +7,8 @@
 //! recompute its poll timeout.
 //!
 //! Here every sleep arms its own Linux `timerfd` (`CLOCK_MONOTONIC`, the
-//! clock behind [`Instant`], one-shot) and registers it with the runtime's
+//! clock behind [`Instant`], one-shot, at the wait's deadline: see
+//! [`crate::work::sleep`]) and registers it with the runtime's
 //! own reactor: [`tokio::io::unix::AsyncFd`] for tokio, [`async_io::Async`]
 //! for async-std (async-io's reactor). smol's threads run gilsim's own
 //! `block_on`, whose per-run timer ([`super::async_park`]) their sleeps use
@@ -52,6 +53,7 @@ use tokio::io::Interest;
 use super::async_support::{fired, precise_wait, warn_fallback};
 use crate::exec::clock;
 use crate::stamp::Stamp;
+use crate::work::sleep::monotonic_at;
 
 /// Most idle timerfds a thread keeps for reuse, per runtime kind.
 const FREE_LIST_MAX: usize = 32;
@@ -69,11 +71,11 @@ static REUSE: AtomicBool = AtomicBool::new(true);
 pub async fn tokio_sleep_until(deadline: Instant) -> Stamp {
     // Checked before a timerfd is taken (and perhaps made and registered):
     // a wait whose deadline has passed needs none.
-    let Some(left) = remaining(deadline) else {
+    if remaining(deadline).is_none() {
         return clock::stamp();
-    };
+    }
     match take_tokio_fd() {
-        Ok(fd) => match wait_tokio(&fd, deadline, left).await {
+        Ok(fd) => match wait_tokio(&fd, deadline).await {
             Ok(ended) => {
                 give_back_tokio(fd);
                 return ended;
@@ -93,11 +95,11 @@ pub async fn tokio_sleep_until(deadline: Instant) -> Stamp {
 /// pass (see [`fired`]), at once if it has passed.
 pub async fn async_io_sleep_until(deadline: Instant) -> Stamp {
     // As in `tokio_sleep_until`.
-    let Some(left) = remaining(deadline) else {
+    if remaining(deadline).is_none() {
         return clock::stamp();
-    };
+    }
     match take_async_io_fd() {
-        Ok(fd) => match wait_async_io(&fd, deadline, left).await {
+        Ok(fd) => match wait_async_io(&fd, deadline).await {
             Ok(ended) => {
                 give_back_async_io(fd);
                 return ended;
@@ -145,21 +147,23 @@ fn new_timerfd() -> io::Result<OwnedFd> {
     )?)
 }
 
-/// Arms `fd` to fire once, `after` from now (`after` > 0; a zero value
-/// would disarm it). Re-arming also resets any expiration not yet read.
-pub(crate) fn arm(fd: impl AsFd, after: Duration) -> io::Result<()> {
-    let after = after.max(Duration::from_nanos(1));
+/// Arms `fd` to fire once, at `deadline` (`TFD_TIMER_ABSTIME`, see
+/// [`monotonic_at`]): a deadline already past fires at once. Re-arming also
+/// resets any expiration not yet read.
+pub(crate) fn arm_at(fd: impl AsFd, deadline: Instant) -> io::Result<()> {
+    let mut at = monotonic_at(deadline);
+    if at.tv_sec == 0 && at.tv_nsec == 0 {
+        // A zero value would disarm the timer instead.
+        at.tv_nsec = 1;
+    }
     let spec = Itimerspec {
         it_interval: Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         },
-        it_value: Timespec {
-            tv_sec: after.as_secs().min(i64::MAX as u64) as _,
-            tv_nsec: after.subsec_nanos() as _,
-        },
+        it_value: at,
     };
-    rustix::time::timerfd_settime(fd, TimerfdTimerFlags::empty(), &spec)?;
+    rustix::time::timerfd_settime(fd, TimerfdTimerFlags::ABSTIME, &spec)?;
     Ok(())
 }
 
@@ -167,7 +171,7 @@ pub(crate) fn arm(fd: impl AsFd, after: Duration) -> io::Result<()> {
 ///
 /// Only a wake-up before the deadline (a readiness left from an earlier
 /// use) reads it, to tell a fired timer from a stale event. A wait that
-/// sees its deadline pass leaves the count unread: the next [`arm`] resets
+/// sees its deadline pass leaves the count unread: the next [`arm_at`] resets
 /// it, and until then nothing polls the descriptor (tokio's readiness is
 /// cleared, async-io's interest is one-shot). A `read` is a system call on
 /// the path from the timer's expiry to the job's end: 1.2–1.3 µs of a
@@ -250,14 +254,13 @@ fn give_back_tokio(fd: AsyncFd<OwnedFd>) {
     });
 }
 
-/// Waits on `fd` until `deadline`, `left` away when the caller last read
-/// the clock.
-async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant, left: Duration) -> io::Result<Stamp> {
+/// Waits on `fd` until `deadline`, which the caller saw still ahead.
+async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant) -> io::Result<Stamp> {
     // The loop re-checks the clock: a stale readiness from an earlier use
-    // must never end a wait early.
-    let mut left = Some(left);
-    while let Some(l) = left {
-        arm(fd.get_ref(), l)?;
+    // must never end a wait early. The caller saw time left.
+    let mut left = true;
+    while left {
+        arm_at(fd.get_ref(), deadline)?;
         loop {
             let mut ready = fd.readable().await?;
             // One-shot: no further edge until re-armed. Clearing only
@@ -272,7 +275,7 @@ async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant, left: Duration) ->
                 Err(e) => return Err(e),
             }
         }
-        left = remaining(deadline);
+        left = remaining(deadline).is_some();
     }
     // The deadline passed before the timer was re-armed.
     Ok(clock::stamp())
@@ -307,14 +310,10 @@ fn give_back_async_io(fd: Async<OwnedFd>) {
 }
 
 /// [`wait_tokio`] on async-io's reactor.
-async fn wait_async_io(
-    fd: &Async<OwnedFd>,
-    deadline: Instant,
-    left: Duration,
-) -> io::Result<Stamp> {
-    let mut left = Some(left);
-    while let Some(l) = left {
-        arm(fd.get_ref(), l)?;
+async fn wait_async_io(fd: &Async<OwnedFd>, deadline: Instant) -> io::Result<Stamp> {
+    let mut left = true;
+    while left {
+        arm_at(fd.get_ref(), deadline)?;
         loop {
             // async-io registers interest anew for each wait (one-shot), so
             // only an event after this point completes it.
@@ -328,7 +327,7 @@ async fn wait_async_io(
                 Err(e) => return Err(e),
             }
         }
-        left = remaining(deadline);
+        left = remaining(deadline).is_some();
     }
     // The deadline passed before the timer was re-armed.
     Ok(clock::stamp())
@@ -637,7 +636,7 @@ mod tests {
         let d = Duration::from_millis(2);
         rt_current().block_on(async {
             let fd = take_tokio_fd().unwrap();
-            arm(fd.get_ref(), Duration::from_micros(1)).unwrap();
+            arm_at(fd.get_ref(), Instant::now() + Duration::from_micros(1)).unwrap();
             std::thread::sleep(Duration::from_millis(1));
             give_back_tokio(fd);
             let t = Instant::now();
@@ -646,7 +645,7 @@ mod tests {
         });
         async_io::block_on(async {
             let fd = take_async_io_fd().unwrap();
-            arm(fd.get_ref(), Duration::from_micros(1)).unwrap();
+            arm_at(fd.get_ref(), Instant::now() + Duration::from_micros(1)).unwrap();
             std::thread::sleep(Duration::from_millis(1));
             give_back_async_io(fd);
             let t = Instant::now();

@@ -28,7 +28,7 @@ pub use crate::options::{available_cores, GiveUp, Progress, RunOptions, DEFAULT_
 pub use async_park::set_hold_wakes;
 pub use async_support::set_precise_wait;
 pub use async_timer::set_wake_here;
-pub(crate) use async_timer::{arm as arm_timerfd, new_tokio_timerfd};
+pub(crate) use async_timer::{arm_at as arm_timerfd_at, new_tokio_timerfd};
 pub use driver::{in_flight_limiter, run};
 pub use limits::thread_limit;
 pub(crate) use processes::{dispatch_capacity, merge_gil, random_process};

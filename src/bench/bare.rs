@@ -179,10 +179,11 @@ pub fn timer_overshoots_us(kind: Bare, workers: usize, n: u64, d: Duration) -> O
     }
 }
 
-/// [`timer_overshoots_us`] on tokio: one timerfd, armed `d` ahead for each
-/// wait and awaited through `AsyncFd` (its expiry count is left unread: the
-/// next arm resets it, and `clear_ready` waits for the next edge). The
-/// timerfd is made and armed as gilsim's waits make and arm theirs. Its own
+/// [`timer_overshoots_us`] on tokio: one timerfd, armed at `d` ahead for
+/// each wait and awaited through `AsyncFd` (its expiry count is left
+/// unread: the next arm resets it, and `clear_ready` waits for the next
+/// edge). The timerfd is made and armed as gilsim's waits make and arm
+/// theirs: at an absolute deadline. Its own
 /// loop rather than [`wait_times`]: a failed arm or registration ends it
 /// with `None`, where the shared loop would time a wait that never was.
 async fn tokio_timerfd_overshoots_us(n: u64, d: Duration) -> Option<Vec<f64>> {
@@ -190,7 +191,7 @@ async fn tokio_timerfd_overshoots_us(n: u64, d: Duration) -> Option<Vec<f64>> {
     let mut v = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
     for _ in 0..n {
         let t = Instant::now();
-        crate::backend::arm_timerfd(fd.get_ref(), d).ok()?;
+        crate::backend::arm_timerfd_at(fd.get_ref(), t + d).ok()?;
         let mut ready = fd.readable().await.ok()?;
         v.push(overshoot_of_us(t.elapsed(), d));
         ready.clear_ready();
