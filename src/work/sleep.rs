@@ -93,7 +93,9 @@ pub fn sleep_until(deadline: Instant) {
 ///
 /// `Instant` is a `CLOCK_MONOTONIC` reading on Linux, but std does not
 /// expose it: the anchor pairs an `Instant` with a `clock_gettime` reading
-/// taken right after it, once per process.
+/// taken right after it, once per process. Were `Instant` ever to follow
+/// `CLOCK_BOOTTIME` instead, a suspend while the process runs would make
+/// later waits end late by the time suspended, never early.
 pub fn monotonic_at(at: Instant) -> Timespec {
     let (inst, ts) = *ANCHOR.get_or_init(anchor);
     let ns = |t: Timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
