@@ -257,7 +257,7 @@ fn give_back_tokio(fd: AsyncFd<OwnedFd>) {
 /// Waits on `fd` until `deadline`, which the caller saw still ahead.
 async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant) -> io::Result<Stamp> {
     // The loop re-checks the clock: a stale readiness from an earlier use
-    // must never end a wait early. The caller saw time left.
+    // must never end a wait early.
     let mut left = true;
     while left {
         arm_at(fd.get_ref(), deadline)?;

@@ -179,13 +179,13 @@ pub fn timer_overshoots_us(kind: Bare, workers: usize, n: u64, d: Duration) -> O
     }
 }
 
-/// [`timer_overshoots_us`] on tokio: one timerfd, armed at `d` ahead for
-/// each wait and awaited through `AsyncFd` (its expiry count is left
-/// unread: the next arm resets it, and `clear_ready` waits for the next
-/// edge). The timerfd is made and armed as gilsim's waits make and arm
-/// theirs: at an absolute deadline. Its own
-/// loop rather than [`wait_times`]: a failed arm or registration ends it
-/// with `None`, where the shared loop would time a wait that never was.
+/// [`timer_overshoots_us`] on tokio: one timerfd, armed for each wait at a
+/// deadline `d` after a clock reading and awaited through `AsyncFd` (its
+/// expiry count is left unread: the next arm resets it, and `clear_ready`
+/// waits for the next edge). The timerfd is made and armed as gilsim's
+/// waits make and arm theirs, at the deadline itself. Its own loop rather
+/// than [`wait_times`]: a failed arm or registration ends it with `None`,
+/// where the shared loop would time a wait that never was.
 async fn tokio_timerfd_overshoots_us(n: u64, d: Duration) -> Option<Vec<f64>> {
     let fd = crate::backend::new_tokio_timerfd().ok()?;
     let mut v = Vec::with_capacity(usize::try_from(n).unwrap_or(0));

@@ -17,8 +17,10 @@ pub fn calibrate(samples: u32, save: Option<PathBuf>) -> Result<(), Error> {
         c.iters_per_us,
         c.iters_for(Duration::from_millis(1))
     );
-    text +=
-        &format!("io wait overshoot (blocking sleep to a deadline, timer slack 1 ns), {samples} samples each:\n");
+    text += &format!(
+        "io wait overshoot (blocking sleep to a deadline, timer slack 1 ns), \
+         {samples} samples each:\n"
+    );
     for d in [Duration::from_micros(200), Duration::from_millis(1)] {
         let (p50, p99) = overshoot_us(d, u64::from(samples));
         text += &format!(
