@@ -43,7 +43,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Async;
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
@@ -71,8 +71,8 @@ static REUSE: AtomicBool = AtomicBool::new(true);
 pub async fn tokio_sleep_until(deadline: Instant) -> Stamp {
     // Checked before a timerfd is taken (and perhaps made and registered):
     // a wait whose deadline has passed needs none.
-    if remaining(deadline).is_none() {
-        return clock::stamp();
+    if let Some(ended) = fired(deadline) {
+        return ended;
     }
     match take_tokio_fd() {
         Ok(fd) => match wait_tokio(&fd, deadline).await {
@@ -95,8 +95,8 @@ pub async fn tokio_sleep_until(deadline: Instant) -> Stamp {
 /// pass (see [`fired`]), at once if it has passed.
 pub async fn async_io_sleep_until(deadline: Instant) -> Stamp {
     // As in `tokio_sleep_until`.
-    if remaining(deadline).is_none() {
-        return clock::stamp();
+    if let Some(ended) = fired(deadline) {
+        return ended;
     }
     match take_async_io_fd() {
         Ok(fd) => match wait_async_io(&fd, deadline).await {
@@ -184,12 +184,6 @@ fn drain(fd: impl AsFd) -> io::Result<u64> {
     Ok(u64::from_ne_bytes(buf))
 }
 
-/// Time left until `deadline`, or `None` once it has passed.
-fn remaining(deadline: Instant) -> Option<Duration> {
-    let now = Instant::now();
-    (deadline > now).then(|| deadline - now)
-}
-
 // ---- tokio ----------------------------------------------------------------
 
 /// A thread's idle tokio registrations, and the runtime they belong to.
@@ -256,29 +250,42 @@ fn give_back_tokio(fd: AsyncFd<OwnedFd>) {
 
 /// Waits on `fd` until `deadline`, which the caller saw still ahead.
 async fn wait_tokio(fd: &AsyncFd<OwnedFd>, deadline: Instant) -> io::Result<Stamp> {
-    // The loop re-checks the clock: a stale readiness from an earlier use
-    // must never end a wait early.
-    let mut left = true;
-    while left {
-        arm_at(fd.get_ref(), deadline)?;
-        loop {
-            let mut ready = fd.readable().await?;
-            // One-shot: no further edge until re-armed. Clearing only
-            // clears the readiness this guard saw, never a newer one.
-            ready.clear_ready();
-            if let Some(ended) = fired(deadline) {
-                return Ok(ended);
-            }
-            match drain(fd.get_ref()) {
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
+    wait_readable(fd.get_ref(), deadline, move || async move {
+        // One-shot: no further edge until re-armed. Clearing only clears
+        // the readiness this guard saw, never a newer one.
+        fd.readable().await?.clear_ready();
+        Ok(())
+    })
+    .await
+}
+
+/// The wait both reactors share: arms `timer` at `deadline`, then awaits
+/// the timer's readiness through the reactor (`readable`) until the clock
+/// says the deadline has passed. The loop re-checks the clock: a stale
+/// readiness from an earlier use must never end a wait early.
+async fn wait_readable<R, F>(
+    timer: &OwnedFd,
+    deadline: Instant,
+    mut readable: R,
+) -> io::Result<Stamp>
+where
+    R: FnMut() -> F,
+    F: Future<Output = io::Result<()>>,
+{
+    arm_at(timer, deadline)?;
+    loop {
+        readable().await?;
+        if let Some(ended) = fired(deadline) {
+            return Ok(ended);
         }
-        left = remaining(deadline).is_some();
+        match drain(timer) {
+            // Expired before the deadline by `Instant`'s clock: armed for
+            // the same instant again (at once if it has passed since).
+            Ok(_) => arm_at(timer, deadline)?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
     }
-    // The deadline passed before the timer was re-armed.
-    Ok(clock::stamp())
 }
 
 // ---- async-io (async-std, smol) -------------------------------------------
@@ -309,28 +316,10 @@ fn give_back_async_io(fd: Async<OwnedFd>) {
     });
 }
 
-/// [`wait_tokio`] on async-io's reactor.
+/// [`wait_tokio`] on async-io's reactor. async-io registers interest anew
+/// for each wait (one-shot), so only an event after it completes it.
 async fn wait_async_io(fd: &Async<OwnedFd>, deadline: Instant) -> io::Result<Stamp> {
-    let mut left = true;
-    while left {
-        arm_at(fd.get_ref(), deadline)?;
-        loop {
-            // async-io registers interest anew for each wait (one-shot), so
-            // only an event after this point completes it.
-            WakeHere::new(fd.readable()).await?;
-            if let Some(ended) = fired(deadline) {
-                return Ok(ended);
-            }
-            match drain(fd.get_ref()) {
-                Ok(_) => break,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        left = remaining(deadline).is_some();
-    }
-    // The deadline passed before the timer was re-armed.
-    Ok(clock::stamp())
+    wait_readable(fd.get_ref(), deadline, move || WakeHere::new(fd.readable())).await
 }
 
 // ---- waking the task on the thread that saw the timer fire ---------------
@@ -529,6 +518,7 @@ impl<F: Future + Unpin> Future for WakeHere<F> {
 mod tests {
     use super::*;
     use crate::work::sleep::{precise_sleep, reduce_timer_slack, wait_times};
+    use std::time::Duration;
 
     /// [`tokio_sleep_until`] `d` from now.
     async fn tokio_sleep(d: Duration) -> Stamp {
