@@ -45,6 +45,7 @@ use super::Executor;
 use crate::error::RunError;
 use crate::exec::{warmup_of, Done, JobTicket};
 use crate::plan::{ArrivalPlan, JobId, Plan};
+use crate::stamp::Stamp;
 use crate::stop;
 
 /// What a run's jobs and its driver share to let clients go on by
@@ -129,7 +130,7 @@ impl ClientChain {
         self.submitted.fetch_add(1, Ordering::SeqCst);
         let ticket = JobTicket {
             id: next,
-            due: done.end,
+            due: Stamp::of(done.end),
         };
         let submitted = self.open.load(Ordering::SeqCst)
             && matches!(
@@ -303,7 +304,7 @@ mod tests {
         assert_eq!(chain.submitted(), 1);
         let t = kept.lock()[0];
         assert_eq!(t.id, JobId { group: 0, index: 7 });
-        assert_eq!(t.due, d.end);
+        assert_eq!(t.due, Stamp::of(d.end));
         assert!(!chain.on_done(done(0, 7)), "job 10 does not exist");
         assert_eq!(chain.submitted(), 1);
     }
@@ -352,7 +353,7 @@ mod tests {
         let exec = Box::new(Chained(chain.clone()));
         exec.submit(JobTicket {
             id: JobId { group: 0, index: 0 },
-            due: Instant::now(),
+            due: Stamp::now(),
         })
         .unwrap();
         assert_eq!(kept.lock().len(), 1);

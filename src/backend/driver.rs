@@ -20,6 +20,7 @@ use crate::exec::{warmup_of, Bell, Done, JobTicket};
 use crate::metrics::{host, process_cpu_time, HeldBack, Limiter, RunMeasurement};
 use crate::options::{GiveUp, Progress, RunOptions};
 use crate::plan::{ArrivalPlan, JobId, OpenArrivals, Plan, Ready};
+use crate::stamp::Stamp;
 use crate::stop;
 use crate::work::sleep::sleep_until;
 
@@ -393,7 +394,10 @@ impl<'a> Driver<'a> {
     }
 
     fn submit(&mut self, exec: &dyn Executor, id: JobId, due: Instant) -> Result<(), RunError> {
-        exec.submit(JobTicket { id, due })?;
+        exec.submit(JobTicket {
+            id,
+            due: Stamp::of(due),
+        })?;
         self.submitted += 1;
         self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
         if id.index >= warmup_of(self.plan, id.group, self.warmup_jobs) {

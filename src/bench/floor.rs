@@ -122,8 +122,7 @@ pub fn per_job_costs(c: Calibration, rounds: usize, per_round: u64) -> PerJobCos
     // As the driver runs a batch: completions are counted, not sent.
     let shared = RunShared::new(plan, c, None, tx).sending_only(vec![false]);
     let mut floor = Floor::new();
-    let due = clock::now();
-    let due_stamp = Stamp::of(due);
+    let due = clock::stamp();
     let (mut gilsim, mut least, mut bare) = (Vec::new(), Vec::new(), Vec::new());
     let mut index = 0;
     for _ in 0..rounds {
@@ -134,7 +133,7 @@ pub fn per_job_costs(c: Calibration, rounds: usize, per_round: u64) -> PerJobCos
             });
             index += 1;
         });
-        let f = per_call(per_round, || floor.job(due_stamp, iters));
+        let f = per_call(per_round, || floor.job(due, iters));
         let b = per_call(per_round, || {
             std::hint::black_box(spin(1, iters));
         });

@@ -37,8 +37,10 @@ use crate::work::sleep::sleep_until;
 pub struct JobTicket {
     /// The job.
     pub id: JobId,
-    /// When it became due.
-    pub due: Instant,
+    /// When it became due, as a stamp: the job path records it as one, and
+    /// converting an `Instant` there was a good part of a short job's
+    /// bookkeeping (see `crate::stamp`).
+    pub due: Stamp,
 }
 
 /// Sent to the driver when a job completes.
@@ -139,7 +141,7 @@ impl std::fmt::Debug for AfterJob {
 /// Emits the job's queue time (due → start) as a finished interval for the
 /// trace: a span cannot begin before the job exists on its thread.
 pub(crate) fn trace_queue(ticket: JobTicket, start: Stamp) {
-    tracing::trace!(name: "queue", dur_ns = start.ns_since(Stamp::of(ticket.due)), job = ticket.id.index);
+    tracing::trace!(name: "queue", dur_ns = start.ns_since(ticket.due), job = ticket.id.index);
 }
 
 /// A job's actions in order ([`RunShared::actions`]), ending early once the
@@ -368,7 +370,7 @@ impl RunShared {
         if ticket.id.index >= warmup {
             self.recorder.record(&JobRecord {
                 group: ticket.id.group,
-                due: Stamp::of(ticket.due),
+                due: ticket.due,
                 start,
                 end,
                 times,
@@ -743,7 +745,7 @@ mod tests {
     fn ticket() -> JobTicket {
         JobTicket {
             id: JobId { group: 0, index: 0 },
-            due: Instant::now(),
+            due: Stamp::now(),
         }
     }
 
@@ -786,7 +788,7 @@ mod tests {
         assert_eq!(s.recorder.finish()[0].jobs, 0, "job 0 is warm-up");
         s.run_job_sync(JobTicket {
             id: JobId { group: 0, index: 1 },
-            due: Instant::now(),
+            due: Stamp::now(),
         });
         assert_eq!(s.recorder.finish()[0].jobs, 1, "job 1 is measured");
     }

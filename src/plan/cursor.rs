@@ -84,10 +84,19 @@ struct LazyRng {
 impl LazyRng {
     /// A duration drawn from `spec`; the stream is only made (and only
     /// advanced) when the distribution draws, as [`dist::sample`] would.
+    #[inline]
     fn draw(&mut self, spec: &DurationSpec) -> Duration {
-        if let DurationSpec::Fixed(d) = spec {
-            return *d;
+        match spec {
+            DurationSpec::Fixed(d) => *d,
+            _ => self.draw_random(spec),
         }
+    }
+
+    /// [`LazyRng::draw`] from a distribution, out of line: it is most of
+    /// the cursor's code, and `next`, inlined into every job loop, stays
+    /// small without it.
+    #[inline(never)]
+    fn draw_random(&mut self, spec: &DurationSpec) -> Duration {
         let (make, seed, (plan_seed, id)) = (self.make, self.seed, self.of);
         dist::sample(
             spec,
@@ -127,7 +136,7 @@ impl Iterator for JobCursor<'_> {
 
     // Inlined into the job loops, a job's action stays in registers instead
     // of being stored and read back in pieces.
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Action> {
         loop {
             let frame = match self.nested.last_mut() {
