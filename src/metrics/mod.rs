@@ -243,7 +243,7 @@ struct ShardData {
     /// flush, not yet added to `groups`.
     times: Vec<BreakdownNs>,
     /// Jobs recorded but not yet added to `groups`' histograms: group, then
-    /// times.
+    /// the job's span.
     pending: Vec<(u32, Span)>,
 }
 
