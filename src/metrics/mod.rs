@@ -283,7 +283,6 @@ struct BreakdownNs([u64; 7]);
 impl BreakdownNs {
     #[inline]
     fn add(&mut self, t: &TimeBreakdown) {
-        let ns = |d: Duration| d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos());
         let fields = [
             t.cpu,
             t.native,
@@ -294,7 +293,7 @@ impl BreakdownNs {
             t.executor_blocked,
         ];
         for (sum, d) in self.0.iter_mut().zip(fields) {
-            *sum += ns(d);
+            *sum += d.as_nanos() as u64;
         }
     }
 

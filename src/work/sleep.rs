@@ -117,20 +117,17 @@ static ANCHOR: OnceLock<(Instant, Timespec)> = OnceLock::new();
 /// third reading bounds the gap): an interrupt between them only ever
 /// makes the gap, and so the lateness, larger.
 fn anchor() -> (Instant, Timespec) {
-    (0..8)
-        .map(|_| {
-            let inst = Instant::now();
-            let ts = rustix::time::clock_gettime(ClockId::Monotonic);
-            (inst.elapsed(), inst, ts)
-        })
-        .min_by_key(|&(gap, _, _)| gap)
-        .map(|(_, inst, ts)| (inst, ts))
-        .unwrap_or_else(|| {
-            (
-                Instant::now(),
-                rustix::time::clock_gettime(ClockId::Monotonic),
-            )
-        })
+    let pair = || {
+        let inst = Instant::now();
+        let ts = rustix::time::clock_gettime(ClockId::Monotonic);
+        (inst.elapsed(), inst, ts)
+    };
+    let (_, inst, ts) =
+        (1..8).map(|_| pair()).fold(
+            pair(),
+            |best, next| if next.0 < best.0 { next } else { best },
+        );
+    (inst, ts)
 }
 
 /// Overshoot of `samples` waits of `d` as a thread backend makes them
