@@ -8,8 +8,10 @@
 //! additions and a subtraction on the VMs gilsim was measured on). A 1 µs
 //! job did five or six of them between its two clock readings, its record
 //! and its completion count. A `Stamp` is a `u64`: a difference is one
-//! saturating subtraction, and it converts to and from an `Instant` only at
-//! the edges (a due time in, a closed-loop client's next due time out).
+//! saturating subtraction. The driver keeps its due times as stamps too, and
+//! a job's end goes back to it (and to a closed-loop client's next job) as
+//! one, so a stamp becomes an `Instant` only where the driver sleeps until
+//! one and where a run's start and end are reported.
 //!
 //! The epoch is fixed at the first use in the process. Every run fixes it
 //! before it computes its first due time (`RunShared::new` warms the clock
@@ -87,6 +89,17 @@ impl Stamp {
     }
 }
 
+/// The stamp `d` later, saturating where `Instant + Duration` would panic:
+/// a think time comes from a user's config.
+impl std::ops::Add<Duration> for Stamp {
+    type Output = Stamp;
+
+    #[inline]
+    fn add(self, d: Duration) -> Stamp {
+        self.add_ns(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +134,7 @@ mod tests {
         );
         assert!(a < b);
         assert_eq!(Stamp::from_ns(u64::MAX).add_ns(1), Stamp::from_ns(u64::MAX));
+        assert_eq!(a + Duration::from_nanos(1_500), b);
+        assert_eq!(a + Duration::MAX, Stamp::from_ns(u64::MAX));
     }
 }

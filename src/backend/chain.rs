@@ -37,7 +37,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::RwLock;
 
@@ -61,10 +61,8 @@ pub(super) struct ClientChain {
     /// Jobs submitted here (a failed submission is taken back).
     submitted: AtomicU64,
     warmup_jobs: u64,
-    /// Origin of `first_measured`.
-    epoch: Instant,
-    /// The earliest due time of a measured job submitted here, ns after
-    /// `epoch` (`u64::MAX`: none).
+    /// The earliest due time of a measured job submitted here, as a
+    /// [`Stamp`]'s ns (`u64::MAX`: none).
     first_measured: AtomicU64,
 }
 
@@ -83,7 +81,6 @@ impl ClientChain {
                 backlog: AtomicBool::new(false),
                 submitted: AtomicU64::new(0),
                 warmup_jobs,
-                epoch: Instant::now(),
                 first_measured: AtomicU64::new(u64::MAX),
             })
         })
@@ -130,7 +127,7 @@ impl ClientChain {
         self.submitted.fetch_add(1, Ordering::SeqCst);
         let ticket = JobTicket {
             id: next,
-            due: Stamp::of(done.end),
+            due: done.end,
         };
         let submitted = self.open.load(Ordering::SeqCst)
             && matches!(
@@ -142,8 +139,8 @@ impl ClientChain {
             return false;
         }
         if next.index >= warmup_of(&self.plan, next.group, self.warmup_jobs) {
-            let ns = done.end.saturating_duration_since(self.epoch).as_nanos() as u64;
-            self.first_measured.fetch_min(ns, Ordering::Relaxed);
+            self.first_measured
+                .fetch_min(done.end.ns(), Ordering::Relaxed);
         }
         true
     }
@@ -166,10 +163,10 @@ impl ClientChain {
     }
 
     /// The earliest due time of a measured job submitted here.
-    pub fn first_measured_due(&self) -> Option<Instant> {
+    pub fn first_measured_due(&self) -> Option<Stamp> {
         match self.first_measured.load(Ordering::Relaxed) {
             u64::MAX => None,
-            ns => Some(self.epoch + Duration::from_nanos(ns)),
+            ns => Some(Stamp::from_ns(ns)),
         }
     }
 }
@@ -245,7 +242,7 @@ mod tests {
     fn done(group: usize, index: u64) -> Done {
         Done {
             id: JobId { group, index },
-            end: Instant::now(),
+            end: Stamp::now(),
         }
     }
 
@@ -304,7 +301,7 @@ mod tests {
         assert_eq!(chain.submitted(), 1);
         let t = kept.lock()[0];
         assert_eq!(t.id, JobId { group: 0, index: 7 });
-        assert_eq!(t.due, Stamp::of(d.end));
+        assert_eq!(t.due, d.end);
         assert!(!chain.on_done(done(0, 7)), "job 10 does not exist");
         assert_eq!(chain.submitted(), 1);
     }
@@ -340,9 +337,7 @@ mod tests {
         assert_eq!(chain.first_measured_due(), None, "job 1 is warm-up");
         let d = done(0, 1);
         assert!(chain.on_done(d));
-        let first = chain.first_measured_due().unwrap();
-        let off = first.saturating_duration_since(d.end) + d.end.saturating_duration_since(first);
-        assert!(off < Duration::from_micros(1), "{off:?}");
+        assert_eq!(chain.first_measured_due(), Some(d.end));
     }
 
     #[test]

@@ -16,7 +16,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
@@ -381,9 +380,9 @@ impl Dispatcher {
                 format!("dispatching job {} to process {p}: {e}", ticket.id.index)
             });
             self.state.lock().in_flight[p] -= 1;
-            let end = Instant::now();
+            let end = Stamp::now();
             let _ = self.done.send(Done { id: ticket.id, end });
-            self.bell.ring_ended(Stamp::of(end));
+            self.bell.ring_ended(end);
         }
     }
 }

@@ -48,8 +48,10 @@ pub struct JobTicket {
 pub struct Done {
     /// The job.
     pub id: JobId,
-    /// When it completed.
-    pub end: Instant,
+    /// When it completed, as a stamp: the job's own end reading, which the
+    /// driver and a closed-loop client's chain use as the next job's due
+    /// time without converting it.
+    pub end: Stamp,
 }
 
 /// State shared by every job of one run.
@@ -311,19 +313,16 @@ impl RunShared {
         self
     }
 
-    /// Tells whoever waits for job `id`, which ended at `end`. A [`Done`]
-    /// (an `Instant`) is made only for those who take one: the driver of a
-    /// closed loop, a hook.
+    /// Tells whoever waits for job `id`, which ended at `end`. A [`Done`] is
+    /// made only for those who take one: the driver of a closed loop, a
+    /// hook.
     fn complete(&self, id: JobId, end: Stamp) {
         let sent = self.sent.get(id.group).copied().unwrap_or(true);
         if self.after_job.is_none() && !sent {
             self.bell.ring_ended(end);
             return;
         }
-        let done = Done {
-            id,
-            end: end.instant(),
-        };
+        let done = Done { id, end };
         if let Some(hook) = &self.after_job {
             (hook.0)(done);
         }
