@@ -209,7 +209,7 @@ impl<'a> Driver<'a> {
         max_in_flight: u64,
     ) -> Self {
         // A short lead lets the engine settle before the first job is due.
-        let t0 = Stamp::now().add_ns(2_000_000);
+        let t0 = Stamp::now() + Duration::from_millis(2);
         Self {
             plan,
             done_rx,
