@@ -431,16 +431,24 @@ struct OffRun {
 }
 
 impl OffRun {
-    /// The run's measured `kernel_speed`, asserted to be within
+    /// The run's measured `kernel_speed`, or a miss when it is outside
     /// [`OffRun::expected`].
-    fn checked_speed(&self) -> f64 {
+    fn checked_speed(&self) -> Result<f64, String> {
         let speed = self.report["runs"][0]["kernel_speed"].as_f64().unwrap();
-        assert!(
-            self.expected.contains(&speed),
-            "{speed} not in {:?}",
-            self.expected
-        );
-        speed
+        if self.expected.contains(&speed) {
+            Ok(speed)
+        } else {
+            Err(format!("{speed} not in {:?}", self.expected))
+        }
+    }
+
+    /// A miss unless stderr says `what`.
+    fn warned(&self, what: &str) -> Result<(), String> {
+        if self.stderr.contains(what) {
+            Ok(())
+        } else {
+            Err(format!("no {what:?} in: {}", self.stderr))
+        }
     }
 }
 
@@ -483,31 +491,31 @@ fn run_with_calibration_off_by(factor: f64, margin: (f64, f64)) -> OffRun {
 #[test]
 fn a_kernel_off_its_calibration_is_measured_and_warned_about() {
     // At a steady machine speed: 1.5–2.7 at half the rate, 0.37–0.67 at
-    // twice it, 0.8–1.25 at the rate.
-    let fast = run_with_calibration_off_by(0.5, (0.75, 1.35));
-    fast.checked_speed();
-    assert!(
-        fast.stderr
-            .contains("warning: drift on threads: the CPU kernel ran")
-            && fast.stderr.contains("faster than calibrated"),
-        "{}",
-        fast.stderr
-    );
-    let slow = run_with_calibration_off_by(2.0, (0.74, 1.34));
-    slow.checked_speed();
-    assert!(
-        slow.stderr.contains("slower than calibrated"),
-        "{}",
-        slow.stderr
-    );
+    // twice it, 0.8–1.25 at the rate. The host's speed can move by a fifth
+    // during the run alone (0.765 once on CI, below the bracket that the
+    // rates measured just before and just after it set), while a meter that
+    // misreads misses in every run: a case that misses is run again
+    // ([`in_three_attempts`]) with the same bounds.
+    in_three_attempts("the kernel at twice its calibrated speed", || {
+        let fast = run_with_calibration_off_by(0.5, (0.75, 1.35));
+        fast.checked_speed()?;
+        fast.warned("warning: drift on threads: the CPU kernel ran")?;
+        fast.warned("faster than calibrated")
+    });
+    in_three_attempts("the kernel at half its calibrated speed", || {
+        let slow = run_with_calibration_off_by(2.0, (0.74, 1.34));
+        slow.checked_speed()?;
+        slow.warned("slower than calibrated")
+    });
     // At the measured rate the speed is near 1 (the machine may have moved
     // a little meanwhile): the warning comes exactly when it is over 10% off.
-    let right = run_with_calibration_off_by(1.0, (0.8, 1.25));
-    let speed = right.checked_speed();
-    assert_eq!(
-        right.stderr.contains("warning"),
-        (speed - 1.0).abs() > 0.10,
-        "speed {speed}: {}",
-        right.stderr
-    );
+    in_three_attempts("the kernel at its calibrated speed", || {
+        let right = run_with_calibration_off_by(1.0, (0.8, 1.25));
+        let speed = right.checked_speed()?;
+        if right.stderr.contains("warning") == ((speed - 1.0).abs() > 0.10) {
+            Ok(())
+        } else {
+            Err(format!("speed {speed}: {}", right.stderr))
+        }
+    });
 }

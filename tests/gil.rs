@@ -297,70 +297,96 @@ fn a_gil_pools_jobs_wait_for_its_submitting_thread_on_both_engines() {
 
 /// CPU seconds per job of group `g` in backend `label`, at the kernel's
 /// calibrated speed (as [`wall_at_calibrated_speed`] does for walls).
-fn cpu_per_job(r: &Value, label: &str, g: &str) -> f64 {
+/// A kernel far off its calibration is a miss: the host was too disturbed
+/// for CPU times to mean anything.
+fn cpu_per_job(r: &Value, label: &str, g: &str) -> Result<f64, String> {
     let run = run_of(r, label);
     let speed = run["kernel_speed"].as_f64().unwrap_or(1.0);
-    assert!(
-        (0.7..1.4).contains(&speed),
-        "{label}: the kernel ran at {speed}× its calibrated speed"
-    );
+    if !(0.7..1.4).contains(&speed) {
+        return Err(format!(
+            "{label}: the kernel ran at {speed}× its calibrated speed"
+        ));
+    }
     let grp = group(run, g);
-    grp["time_s"]["cpu"].as_f64().unwrap() / grp["jobs"].as_f64().unwrap() * speed
+    Ok(grp["time_s"]["cpu"].as_f64().unwrap() / grp["jobs"].as_f64().unwrap() * speed)
 }
 
 #[test]
 fn interpreter_costs_are_charged_under_the_gil() {
-    // Costs far above the real ones so they dominate: asyncio pays task +
-    // io_call + resume per job; a pool's worker pays io_call + complete,
-    // and its submitting thread submit, before the job starts.
-    let r = run_toml(
-        r#"
-        [gil.cost]
-        task = "1ms"
-        resume = "2ms"
-        io_call = "500us"
-        submit = "3ms"
-        complete = "1ms"
-        [[backend]]
-        kind = "tokio"
-        gil = true
-        workers = 2
-        name = "asyncio"
-        [[backend]]
-        kind = "threads"
-        gil = true
-        workers = 2
-        name = "pool"
-        [[backend]]
-        kind = "tokio"
-        workers = 2
-        name = "nogil"
-        [[group]]
-        name = "g"
-        jobs = 20
-        steps = [{ io = "1ms" }]
-        "#,
-    );
-    let asyncio = cpu_per_job(&r, "asyncio", "g");
-    assert!(
-        (0.0025..0.0050).contains(&asyncio),
-        "asyncio job cpu {asyncio:.4}s, expected ~3.5 ms of costs"
-    );
-    let pool = cpu_per_job(&r, "pool", "g");
-    assert!(
-        (0.0010..0.0025).contains(&pool),
-        "pool job cpu {pool:.4}s, expected ~1.5 ms of costs"
-    );
+    // A stall of the shared host in the middle of a CPU step, or a kernel
+    // speed misread at a noisy minute, can move one run's figures by a
+    // fifth (5.2 ms a job once on CI, against 3.58–4.28 ms in 25 runs on
+    // that host); a cost charged twice or not at all misses in every run.
+    // So a run that misses is tried again ([`in_three_attempts`]) with the
+    // same bounds.
+    in_three_attempts("interpreter costs charged under the GIL", || {
+        interpreter_costs_hold(&run_toml(INTERPRETER_COSTS))
+    });
+}
+
+/// Costs far above the real ones so they dominate: asyncio pays task +
+/// io_call + resume per job; a pool's worker pays io_call + complete, and
+/// its submitting thread submit, before the job starts.
+const INTERPRETER_COSTS: &str = r#"
+    [gil.cost]
+    task = "1ms"
+    resume = "2ms"
+    io_call = "500us"
+    submit = "3ms"
+    complete = "1ms"
+    [[backend]]
+    kind = "tokio"
+    gil = true
+    workers = 2
+    name = "asyncio"
+    [[backend]]
+    kind = "threads"
+    gil = true
+    workers = 2
+    name = "pool"
+    [[backend]]
+    kind = "tokio"
+    workers = 2
+    name = "nogil"
+    [[group]]
+    name = "g"
+    jobs = 20
+    steps = [{ io = "1ms" }]
+"#;
+
+/// Whether `INTERPRETER_COSTS`' report `r` charged each backend its costs
+/// under the GIL; the first miss if not.
+fn interpreter_costs_hold(r: &Value) -> Result<(), String> {
+    // 3.5 ms of costs; a resume charged twice would read 5.5 ms.
+    let asyncio = cpu_per_job(r, "asyncio", "g")?;
+    if !(0.0025..0.0050).contains(&asyncio) {
+        return Err(format!(
+            "asyncio job cpu {asyncio:.4}s, expected ~3.5 ms of costs"
+        ));
+    }
+    let pool = cpu_per_job(r, "pool", "g")?;
+    if !(0.0010..0.0025).contains(&pool) {
+        return Err(format!(
+            "pool job cpu {pool:.4}s, expected ~1.5 ms of costs"
+        ));
+    }
     // One thread submits the 20 jobs, 3 ms each: the median job reaches
     // the pool ~30 ms after it was due.
-    let queue = queue_p50_us(&r, "pool", "g");
-    assert!(
-        queue >= 25_000.0,
-        "pool queue p50 {queue} µs: the submits did not serialize before the jobs"
-    );
+    let queue = queue_p50_us(r, "pool", "g");
+    if queue < 25_000.0 {
+        return Err(format!(
+            "pool queue p50 {queue} µs: the submits did not serialize before the jobs"
+        ));
+    }
     // Under one GIL the costs serialize even on 2 workers: 20 × 3.5 ms.
-    let w = wall(&r, "asyncio");
-    assert!(w >= 0.060, "asyncio wall {w:.3}s: costs ran in parallel");
+    let w = wall(r, "asyncio");
+    if w < 0.060 {
+        return Err(format!("asyncio wall {w:.3}s: costs ran in parallel"));
+    }
     // Without a GIL nothing is charged.
-    assert!(cpu_per_job(&r, "nogil", "g") < 0.0002);
+    let nogil = cpu_per_job(r, "nogil", "g")?;
+    if nogil >= 0.0002 {
+        return Err(format!("nogil job cpu {nogil:.4}s: a cost was charged"));
+    }
+    Ok(())
 }
