@@ -4,14 +4,14 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 
 use gilsim::bench::{run_all, BenchSize, Figure};
+use gilsim::engine::Engine;
 use gilsim::error::{Error, RunError};
-use gilsim::work::kernel::Calibration;
 
 pub fn bench(quick: bool, json: bool, model: bool) -> Result<(), Error> {
     if model {
         return model_bench(quick, json);
     }
-    let c = Calibration::from_env_or_measure().map_err(RunError::Calibration)?;
+    let c = Engine::Real.calibrate().map_err(RunError::Calibration)?;
     let size = if quick {
         BenchSize::QUICK
     } else {

@@ -215,8 +215,8 @@ impl RunShared {
         let tick_iters = calibration.iters_for(plan.gil.tick).max(1);
         let increment_iters = calibration.iters_for(INCREMENT_COST);
         let inside_iters = (increment_iters as f64 * plan.gil.counter_inside_share).round() as u64;
-        // The cheap clock's rate is measured from here on: by the time
-        // the first job starts it is (mostly) ready.
+        // `Engine::calibrate` started the cheap clock's warm-up already;
+        // a library caller that skipped it starts it here.
         clock::warm_up();
         let costs = if gil.is_some() {
             CostIters::new(&plan.gil.cost, &calibration)
