@@ -6,6 +6,12 @@
 //! written to a temporary file in the same directory, flushed and synced,
 //! then renamed over the target. A reader, or a run killed half-way, sees
 //! either the old file or the complete new one, never a truncated one.
+//!
+//! A target that is a symbolic link is written through: the link stays and
+//! the file it points to gets the content, as a shell's `>` does. A target
+//! that is not a regular file (a FIFO, `/dev/stdout`, a device) is written
+//! in place: a rename would replace the device or FIFO with a plain file,
+//! and such a target cannot be written whole-or-nothing anyway.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
@@ -36,6 +42,10 @@ pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
+    let path = &follow_links(path)?;
+    if is_special(path) {
+        return write_in_place(path, fill);
+    }
     let tmp = temp_path(path)?;
     PENDING.lock().push(tmp.clone());
     let result = (|| {
@@ -54,6 +64,63 @@ pub fn write_atomic(
     }
     PENDING.lock().retain(|p| p != &tmp);
     result
+}
+
+/// Writes into an existing FIFO or device as it is, through a buffer.
+fn write_in_place(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut w = BufWriter::new(fs::OpenOptions::new().write(true).open(path)?);
+    fill(&mut w)?;
+    w.flush()
+}
+
+/// Whether `path` exists and is neither a regular file nor a directory (a
+/// FIFO, a device, a socket): such a target is written in place.
+fn is_special(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Most symbolic links followed in a row, as Linux's own limit.
+const MAX_LINKS: usize = 40;
+
+/// `path` with every symbolic link at its last component followed, so
+/// that the file it names is replaced, not the link. A dangling link gives
+/// the path it points to, which is then created.
+fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&p)?;
+                // A relative target is relative to the link's directory;
+                // joining an absolute one gives the absolute one.
+                p = p.parent().map_or(target.clone(), |dir| dir.join(&target));
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "too many levels of symbolic links",
+    ))
+}
+
+/// Where writing `path` would put its content: the file at the end of its
+/// symbolic links, with every directory in it resolved. Two paths that
+/// resolve alike name the same file. `None` when its directory does not
+/// exist.
+pub fn resolved(path: &Path) -> Option<PathBuf> {
+    let p = follow_links(path).ok()?;
+    if let Ok(full) = fs::canonicalize(&p) {
+        return Some(full);
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(fs::canonicalize(dir).ok()?.join(p.file_name()?))
 }
 
 /// Writes `bytes` to `path` whole or not at all (see [`write_atomic`]).
@@ -100,9 +167,14 @@ pub fn check_writable_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Makes sure `path` can be written as a file: it is not a directory, and
-/// its directory (which must exist) accepts new files. Nothing is left
-/// behind.
+/// its directory (which must exist) accepts new files, or it is an existing
+/// FIFO or device (not opened here: opening a FIFO waits for a reader).
+/// Nothing is left behind.
 pub fn check_writable_file(path: &Path) -> io::Result<()> {
+    let path = &follow_links(path)?;
+    if is_special(path) {
+        return Ok(());
+    }
     if path.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -113,6 +185,12 @@ pub fn check_writable_file(path: &Path) -> io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
     if !dir.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -165,5 +243,54 @@ mod tests {
         assert!(check_writable_file(&dir.path().join("no/such/t.json")).is_err());
         assert!(check_writable_file(&dir.path().join("t.json")).is_ok());
         assert!(!dir.path().join("t.json").exists(), "the probe is removed");
+        let err = check_writable_file(&file.join("x")).unwrap_err();
+        assert!(
+            err.to_string().ends_with("f is not a directory"),
+            "a file in the path is named as such: {err}"
+        );
+    }
+
+    #[test]
+    fn a_symbolic_link_is_written_through_and_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target.json");
+        let link = dir.path().join("lnk");
+        fs::write(&target, b"old").unwrap();
+        std::os::unix::fs::symlink("target.json", &link).unwrap();
+        check_writable_file(&link).unwrap();
+        write_bytes_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(resolved(&link), resolved(&target));
+        // A dangling link creates the file it points to.
+        std::os::unix::fs::symlink("made.json", dir.path().join("dangling")).unwrap();
+        write_bytes_atomic(&dir.path().join("dangling"), b"x").unwrap();
+        assert_eq!(fs::read(dir.path().join("made.json")).unwrap(), b"x");
+        // A loop is an error, not a hang.
+        std::os::unix::fs::symlink("loop", dir.path().join("loop")).unwrap();
+        assert!(write_bytes_atomic(&dir.path().join("loop"), b"x").is_err());
+    }
+
+    #[test]
+    fn a_fifo_is_written_in_place_and_stays_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        check_writable_file(&fifo).unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        write_bytes_atomic(&fifo, b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file is left");
     }
 }

@@ -363,6 +363,60 @@ fn an_unwritable_trace_path_fails_before_anything_runs() {
     );
 }
 
+/// The trace never overwrites a config or one of `--out`'s files; a
+/// symbolic link given as its path is written through, and a regular file
+/// in the middle of the path is named as the problem.
+#[test]
+fn trace_paths_that_clash_are_refused_and_links_are_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml =
+        "[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"w\"\nsteps = [{ cpu = \"1ms\" }]\n";
+    let cfg = config(&dir, "small", toml);
+    let out = dir.path().join("out");
+    let trace_run = |trace: &std::path::Path| {
+        let mut cmd = model_gilsim();
+        cmd.args(["run", "--engine", "model", "--format", "json", "--out"])
+            .arg(&out)
+            .arg("--trace")
+            .arg(trace)
+            .arg(&cfg);
+        cmd
+    };
+    trace_run(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is the config"));
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), toml);
+    // As a previous run with --out left it.
+    std::fs::create_dir_all(out.join("small/threads")).unwrap();
+    for own in ["small.json", "small.html", "small/threads/w.hgrm"] {
+        trace_run(&out.join(own))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("where --out writes small's files"));
+    }
+    trace_run(&cfg.join("t.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("small.toml is not a directory"));
+
+    // A name of the trace's own beside --out's files is fine.
+    trace_run(&out.join("small.trace.json")).assert().success();
+    let link = dir.path().join("lnk");
+    std::os::unix::fs::symlink("t.json", &link).unwrap();
+    trace_run(&link).assert().success();
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("t.json")).unwrap()).unwrap();
+    assert!(
+        trace["traceEvents"].is_array(),
+        "the link's target holds the trace"
+    );
+}
+
 #[test]
 fn help_lists_the_commands() {
     gilsim()

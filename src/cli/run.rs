@@ -77,8 +77,35 @@ fn prepare(args: &RunArgs) -> Result<Vec<JobSet>, Error> {
             path: path.clone(),
             source,
         })?;
+        check_trace_clash(path, args.out.as_deref(), &sets)?;
     }
     Ok(sets)
+}
+
+/// The `--trace` file must not be one of the configs, nor one of the files
+/// `--out` writes: either would be overwritten without a word.
+fn check_trace_clash(trace: &Path, out: Option<&Path>, sets: &[JobSet]) -> Result<(), Error> {
+    let Some(at) = fsout::resolved(trace) else {
+        return Ok(());
+    };
+    let clash = |what: String| {
+        Err(Error::Usage(format!(
+            "--trace {} is {what}: the trace would overwrite it; give the trace another path",
+            trace.display()
+        )))
+    };
+    for set in sets {
+        if fsout::resolved(&set.source).as_ref() == Some(&at) {
+            return clash(format!("the config {}", set.source.display()));
+        }
+        let Some(dir) = out.and_then(fsout::resolved) else {
+            continue;
+        };
+        if gilsim::report::files::writes(&dir, &set.name, &at) {
+            return clash(format!("where --out writes {}'s files", set.name));
+        }
+    }
+    Ok(())
 }
 
 /// Runs one config on each of its backends, every repetition, and folds

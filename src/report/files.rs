@@ -63,15 +63,28 @@ pub fn stem(report: &Report) -> String {
     file_part(&report.config)
 }
 
+/// The formats [`write_files`] writes as `NAME.EXT`.
+const EXPORTERS: [&dyn Exporter; 5] = [&Json, &Csv, &Markdown, &Svg, &Html];
+
+/// Whether [`write_files`] into `dir` would write `path` for a config
+/// named `config`: one of its `NAME.EXT` files, or anything under `NAME/`.
+/// Compare resolved paths ([`crate::fsout::resolved`]).
+pub fn writes(dir: &Path, config: &str, path: &Path) -> bool {
+    let stem = file_part(config);
+    EXPORTERS
+        .iter()
+        .any(|e| path == dir.join(format!("{stem}.{}", e.extension())))
+        || path.starts_with(dir.join(&stem))
+}
+
 /// Writes `NAME.json`, `NAME.csv`, `NAME.md`, `NAME.svg`, `NAME.html` and
 /// `NAME/BACKEND/GROUP.hgrm` for `report` into `dir`; returns the paths
 /// written. Stops at the first file that fails; files already written
 /// stay (each is complete).
 pub fn write_files(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, FileError> {
     let stem = stem(report);
-    let exporters: [&dyn Exporter; 5] = [&Json, &Csv, &Markdown, &Svg, &Html];
     let mut written = Vec::new();
-    for exporter in exporters {
+    for exporter in EXPORTERS {
         let path = dir.join(format!("{stem}.{}", exporter.extension()));
         write_atomic(&path, |w| exporter.export(std::slice::from_ref(report), w)).map_err(
             |source| FileError {
