@@ -42,10 +42,12 @@ pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let path = &follow_links(path)?;
+    // Checked on the path as given: the kernel follows links that
+    // `read_link` cannot (`/dev/stdout` to `/proc/self/fd/1` to a pipe).
     if is_special(path) {
         return write_in_place(path, fill);
     }
+    let path = &follow_links(path)?;
     let tmp = temp_path(path)?;
     PENDING.lock().push(tmp.clone());
     let result = (|| {
@@ -171,10 +173,10 @@ pub fn check_writable_dir(dir: &Path) -> io::Result<()> {
 /// FIFO or device (not opened here: opening a FIFO waits for a reader).
 /// Nothing is left behind.
 pub fn check_writable_file(path: &Path) -> io::Result<()> {
-    let path = &follow_links(path)?;
     if is_special(path) {
         return Ok(());
     }
+    let path = &follow_links(path)?;
     if path.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -288,9 +290,18 @@ mod tests {
         };
         write_bytes_atomic(&fifo, b"through the pipe").unwrap();
         assert_eq!(reader.join().unwrap(), b"through the pipe");
+        // Through a link too, as `/dev/stdout` is one.
+        let link = dir.path().join("via");
+        std::os::unix::fs::symlink("fifo", &link).unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        write_bytes_atomic(&link, b"via a link").unwrap();
+        assert_eq!(reader.join().unwrap(), b"via a link");
         use std::os::unix::fs::FileTypeExt;
         assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1, "no temporary file is left");
+        assert_eq!(names.len(), 2, "no temporary file is left");
     }
 }
