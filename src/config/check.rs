@@ -39,6 +39,23 @@ pub(crate) fn checked_name(name: &Spanned<String>, what: &str) -> Result<String,
     Ok(text.clone())
 }
 
+/// A backend's or group's name ([`checked_name`]), which must not be `*`:
+/// sweep keys (`backend.*.workers`) and SLOs (`*.p99`) read `*` as every
+/// backend or group, so one named `*` could never be picked alone.
+pub(crate) fn checked_label(name: &Spanned<String>, what: &str) -> Result<String, Located> {
+    let text = checked_name(name, what)?;
+    if text.trim() == "*" {
+        return Err(Located::new(
+            name.span(),
+            format!(
+                "{what} cannot be `*`: sweep keys (`backend.*.workers`) and SLOs (`*.p99`) \
+                 read `*` as every one; choose another name"
+            ),
+        ));
+    }
+    Ok(text)
+}
+
 /// An integer in `min..=max`, with a message naming `key`.
 pub(crate) fn u64_in(v: &Spanned<RawInt>, key: &str, min: u64, max: u64) -> Result<u64, Located> {
     let n = v.get_ref().0;

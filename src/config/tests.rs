@@ -500,6 +500,7 @@ fn bad_cases() -> Vec<(String, usize, usize, &'static str)> {
         (g("jobs = \"10\"\nsteps = [{ io = \"1ms\" }]"), 2, 8, "expected an integer, found string \"10\""),
         (format!("{G}name = \"a\"\n[[group]]\nname = \"a\"\nsteps = [{{ io = \"1ms\" }}]\n"), 5, 8, "group name `a` is already used (line 3)"),
         (g("name = \"\"\nsteps = [{ io = \"1ms\" }]"), 2, 8, "group `name` cannot be empty"),
+        (g("name = \"*\"\nsteps = [{ io = \"1ms\" }]"), 2, 8, "group `name` cannot be `*`"),
         ("seed = 1\n".to_string(), 1, 1, "at least one [[group]]"),
         // Arrivals.
         (g("arrival = \"open\"\nsteps = [{ io = \"1ms\" }]"), 2, 11, "unknown arrival \"open\", expected \"batch\""),
@@ -533,6 +534,7 @@ fn bad_cases() -> Vec<(String, usize, usize, &'static str)> {
         (backend("kind = \"threads\"\ndispatch = \"shared-queue\""), 3, 12, "(did you mean \"shared_queue\"?)"),
         (backend("kind = \"rayon\"\ngil = \"true\""), 3, 7, "expected a boolean, found string \"true\""),
         (backend("kind = \"rayon\"\nname = \"\""), 3, 8, "backend `name` cannot be empty"),
+        (backend("kind = \"rayon\"\nname = \" * \""), 3, 8, "backend `name` cannot be `*`"),
         (format!("[[backend]]\nkind = \"rayon\"\n[[backend]]\nkind = \"rayon\"\n{G}"), 4, 8, "backend name `rayon` is already used (line 2)"),
         (format!("[[backend]]\nkind = \"rayon\"\nname = \"x\"\n[[backend]]\nkind = \"tokio\"\nname = \"x\"\n{G}"), 6, 8, "backend name `x` is already used (line 3)"),
         (format!("backend = \"tokio\"\n{G}"), 1, 11, "expected an array, found string \"tokio\""),

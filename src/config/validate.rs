@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::check::{checked_name, u64_in, usize_in};
+use super::check::{checked_label, checked_name, u64_in, usize_in};
 use super::duration::{format_duration, resolve, FixedDuration};
 use super::error::{key_span, Located};
 use super::keyword::Kw;
@@ -245,7 +245,7 @@ fn backend(raw: &RawBackend, source: &str) -> Result<BackendSpec, Located> {
         .as_ref()
         .map_or(Dispatch::default(), |d| d.get_ref().0);
     let name = match &raw.name {
-        Some(name) => checked_name(name, "backend `name`")?,
+        Some(name) => checked_label(name, "backend `name`")?,
         None => BackendSpec::default_name(kind, gil),
     };
     Ok(BackendSpec {
@@ -313,7 +313,7 @@ fn group(
 ) -> Option<GroupSpec> {
     let g = raw.get_ref();
     let name = problems.check(match &g.name {
-        Some(name) => checked_name(name, "group `name`"),
+        Some(name) => checked_label(name, "group `name`"),
         None => Ok(format!("group{}", index + 1)),
     });
     let jobs = problems.or_default(g.jobs.as_ref(), 1, |j| {
