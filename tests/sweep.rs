@@ -127,6 +127,10 @@ fn bad_sweep_input_is_refused_before_anything_runs() {
             "given twice",
         ),
         (
+            &["sweep", "CONFIG", "--set", "seed=1,2,1"],
+            "`1` is given twice (value 3 of 3); to measure a point again, use --runs",
+        ),
+        (
             &[
                 "sweep",
                 "CONFIG",

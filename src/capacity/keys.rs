@@ -341,6 +341,19 @@ pub fn split_set(arg: &str) -> Result<(&str, Vec<&str>), KeyError> {
             key.trim()
         )));
     }
+    // Two points with the same set and run index would be one point
+    // measured twice under one name; `--runs` is the way to repeat.
+    if let Some((i, v)) = values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| values[..*i].contains(v))
+    {
+        return Err(KeyError(format!(
+            "--set {arg}: `{v}` is given twice (value {} of {}); to measure a point again, use --runs",
+            i + 1,
+            values.len()
+        )));
+    }
     Ok((key.trim(), values))
 }
 
