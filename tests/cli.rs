@@ -438,6 +438,46 @@ fn calibrate_prints_the_kernel_rate_and_wait_precision() {
         .stdout(predicate::str::contains("p99"));
 }
 
+/// `calibrate --save` with no FILE writes the file the model engine reads;
+/// another FILE says how to make the model read it; a path that cannot be
+/// written is refused before anything is measured.
+#[test]
+fn calibrate_save_writes_where_it_says_and_checks_its_path_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let calibrate = || {
+        let mut cmd = gilsim();
+        cmd.env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env_remove("GILSIM_MODEL_COSTS")
+            .args(["calibrate", "--samples", "10", "--save"]);
+        cmd
+    };
+    calibrate()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(the model engine reads it)"));
+    let default = dir.path().join("xdg/gilsim/model-costs.toml");
+    assert!(
+        default.is_file(),
+        "--save alone writes {}",
+        default.display()
+    );
+    let other = dir.path().join("other.toml");
+    calibrate()
+        .arg(&other)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "(the model engine reads it with GILSIM_MODEL_COSTS={})",
+            other.display()
+        )));
+    calibrate()
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains("it is a directory"));
+}
+
 #[test]
 fn async_std_backends_with_different_worker_counts_are_refused_up_front() {
     let dir = tempfile::tempdir().unwrap();

@@ -66,8 +66,8 @@ pub enum Command {
         samples: u32,
         /// Save the model engine's costs to FILE [default: the file the model
         /// reads, $XDG_CONFIG_HOME/gilsim/model-costs.toml].
-        #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-        save: Option<PathBuf>,
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        save: Option<Option<PathBuf>>,
     },
 }
 

@@ -106,9 +106,7 @@ impl Costs {
             std::fs::create_dir_all(dir)?;
         }
         let text = toml::to_string(&SavedCosts::from(self)).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
+        crate::fsout::write_bytes_atomic(path, text.as_bytes())
     }
 
     fn check(&self) -> Result<(), String> {
