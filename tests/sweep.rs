@@ -489,7 +489,32 @@ fn compare_marks_and_fails_on_a_worse_report() {
         .args(["--threshold", "5%"])
         .assert()
         .code(0)
-        .stdout(predicates::str::contains("better"));
+        .stdout(predicates::str::contains("better"))
+        .stdout(predicates::prelude::PredicateBooleanExt::not(
+            predicates::str::contains("note:"),
+        ));
+
+    // A report cut short, another engine, another plan: compared, and said.
+    let mut other = base.clone();
+    other["complete"] = Value::from(false);
+    other["engine"] = Value::from("model");
+    other["plan_sha256"] = Value::from("0".repeat(64));
+    let o = dir.path().join("other.json");
+    std::fs::write(&o, other.to_string()).expect("write");
+    gilsim()
+        .arg("compare")
+        .args([&b, &o])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains(
+            "note: config fast: NEW is incomplete (its runs stopped early)",
+        ))
+        .stdout(predicates::str::contains(
+            "note: config fast: BASE ran on the real engine and NEW on the model",
+        ))
+        .stdout(predicates::str::contains(
+            "note: config fast: the two plans differ (plan_sha256)",
+        ));
 }
 
 #[test]

@@ -121,6 +121,9 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// What one file has and the other lacks.
     pub unmatched: Vec<String>,
+    /// Why a matched config's figures may not compare like for like: a
+    /// report cut short, different engines, different plans.
+    pub caveats: Vec<String>,
 }
 
 impl Comparison {
@@ -138,11 +141,13 @@ impl Comparison {
 pub fn compare(base: &[Report], new: &[Report], threshold: f64) -> Result<Comparison, Error> {
     let mut rows = Vec::new();
     let mut unmatched = Vec::new();
+    let mut caveats = Vec::new();
     for b in base {
         let Some(n) = new.iter().find(|n| n.config == b.config) else {
             unmatched.push(format!("config {} is only in BASE", b.config));
             continue;
         };
+        caveats.extend(caveats_of(b, n));
         for br in &b.runs {
             let Some(nr) = n.runs.iter().find(|r| r.backend == br.backend) else {
                 unmatched.push(format!("{} {} is only in BASE", b.config, br.backend));
@@ -215,7 +220,36 @@ pub fn compare(base: &[Report], new: &[Report], threshold: f64) -> Result<Compar
         threshold,
         rows,
         unmatched,
+        caveats,
     })
+}
+
+/// What makes config `b`'s and `n`'s figures differ for reasons other than
+/// the change being judged. Comparing them is still allowed (a config
+/// edited on purpose changes its plan), but said.
+fn caveats_of(b: &Report, n: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for (side, r) in [("BASE", b), ("NEW", n)] {
+        if !r.complete {
+            out.push(format!(
+                "config {}: {side} is incomplete (its runs stopped early), so its figures cover only the jobs that finished",
+                r.config
+            ));
+        }
+    }
+    if b.engine != n.engine {
+        out.push(format!(
+            "config {}: BASE ran on the {} engine and NEW on the {}",
+            b.config, b.engine, n.engine
+        ));
+    }
+    if !b.plan_sha256.is_empty() && !n.plan_sha256.is_empty() && b.plan_sha256 != n.plan_sha256 {
+        out.push(format!(
+            "config {}: the two plans differ (plan_sha256), so the jobs are not the same",
+            b.config
+        ));
+    }
+    out
 }
 
 /// The comparison as a table, a list of what did not match, and a verdict.
@@ -251,6 +285,9 @@ pub fn table(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{t}")?;
     for u in &c.unmatched {
         writeln!(out, "not compared: {u}")?;
+    }
+    for why in &c.caveats {
+        writeln!(out, "note: {why}")?;
     }
     let pct = c.threshold * 100.0;
     let count = |m: Mark| {
