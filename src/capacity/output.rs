@@ -172,8 +172,13 @@ pub fn fit_line(f: &Fit) -> String {
             None => "limitless: no ceiling within the errors (κ ≈ 0, σ ≈ 0)".into(),
         }
     } else {
+        let serial = if u.n_star == Some(1.0) {
+            " (more units add nothing: σ ≈ 1)"
+        } else {
+            ""
+        };
         format!(
-            "N* = {:.1}, X_max = {:.1}/s",
+            "N* = {:.1}, X_max = {:.1}/s{serial}",
             u.n_star.unwrap_or(f64::NAN),
             u.x_max.unwrap_or(f64::NAN)
         )

@@ -236,6 +236,8 @@ fn fit_row(f: &Fit) -> Vec<String> {
             Some(_) => "limitless (κ ≈ 0): X_max is the level it tends to".into(),
             None => "limitless: no ceiling within the errors".into(),
         }
+    } else if u.n_star == Some(1.0) {
+        "more units add nothing (σ ≈ 1)".into()
     } else {
         String::new()
     };

@@ -149,13 +149,18 @@ pub fn fit(points: &[(f64, f64)]) -> Result<Usl, NoFit> {
         kappa: e[1],
         lambda: e[2] * x1,
     });
-    let limitless = kappa <= NEGLIGIBLE || se.is_some_and(|e| kappa < KAPPA_Z * e.kappa);
+    // σ at 1 (or not told apart from it) is a fully serial system: one
+    // unit does all there is to do, and more only add contention, so the
+    // peak is N = 1 whatever κ is. Checked first: with κ ≈ 0 too it would
+    // otherwise read as "limitless", levelling off at X(1).
+    let serial = sigma >= 1.0 || se.is_some_and(|e| 1.0 - sigma < KAPPA_Z * e.sigma);
+    let limitless =
+        !serial && (kappa <= NEGLIGIBLE || se.is_some_and(|e| kappa < KAPPA_Z * e.kappa));
     let contended = sigma > NEGLIGIBLE && se.map_or(true, |e| sigma >= KAPPA_Z * e.sigma);
-    let (n_star, x_max) = if limitless {
-        (None, contended.then(|| lambda / sigma))
-    } else if sigma >= 1.0 {
-        // Every extra unit only adds contention: the peak is N = 1.
+    let (n_star, x_max) = if serial {
         (Some(1.0), Some(lambda))
+    } else if limitless {
+        (None, contended.then(|| lambda / sigma))
     } else {
         let n = ((1.0 - sigma) / kappa).sqrt();
         (Some(n), Some(model(sigma, kappa, lambda, n)))
@@ -315,7 +320,16 @@ mod tests {
         let flat: Vec<(f64, f64)> = (1..=8).map(|n| (n as f64, 200.0)).collect();
         let f = fit(&flat).expect("fits");
         assert!((f.sigma - 1.0).abs() < 1e-6, "{f:?}");
-        assert!(f.limitless, "{f:?}");
+        // More units add nothing: the peak is at one, not "limitless".
+        assert!(!f.limitless, "{f:?}");
+        assert_eq!(f.n_star, Some(1.0), "{f:?}");
+        assert!((f.x_max.expect("peak") - 200.0).abs() < 1e-3, "{f:?}");
+        // Contention beyond serial (σ = 1.5, κ = 0): throughput falls from
+        // N = 1 on, towards λ/σ; the peak is still N = 1.
+        let falling = synthetic(1.5, 0.0, 200.0, &[0.0; 8]);
+        let f = fit(&falling).expect("fits");
+        assert!(!f.limitless, "{f:?}");
+        assert_eq!(f.n_star, Some(1.0), "{f:?}");
         let linear: Vec<(f64, f64)> = (1..=8).map(|n| (n as f64, 200.0 * n as f64)).collect();
         let f = fit(&linear).expect("fits");
         assert!(f.sigma.abs() < 1e-6, "{f:?}");
