@@ -363,6 +363,39 @@ fn an_unwritable_trace_path_fails_before_anything_runs() {
     );
 }
 
+/// A report file under `--out` that is a directory, or a file where the
+/// `.hgrm` directory goes, is refused before the run, not after it.
+#[test]
+fn out_files_that_cannot_be_files_are_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &dir,
+        "small",
+        "[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"w\"\nsteps = [{ io = \"30s\" }]\n",
+    );
+    let out = dir.path().join("out");
+    let refused = |want: &str| {
+        let started = std::time::Instant::now();
+        gilsim()
+            .args(["run", "--format", "json", "--out"])
+            .arg(&out)
+            .arg(&cfg)
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(want));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the 30 s job ran before the error"
+        );
+    };
+    std::fs::create_dir_all(out.join("small.html")).unwrap();
+    refused("small.html: it is a directory, where a report file goes");
+    std::fs::remove_dir(out.join("small.html")).unwrap();
+    std::fs::write(out.join("small"), b"").unwrap();
+    refused("small: it is a file, where the .hgrm files' directory goes");
+}
+
 /// The trace never overwrites a config or one of `--out`'s files; a
 /// symbolic link given as its path is written through, and a regular file
 /// in the middle of the path is named as the problem.

@@ -327,7 +327,21 @@ fn check_out_dir(dir: &Path, sets: &[JobSet]) -> Result<(), Error> {
     fsout::check_writable_dir(dir).map_err(|source| Error::Unwritable {
         path: dir.to_path_buf(),
         source,
-    })
+    })?;
+    for set in sets {
+        if let Some(path) = gilsim::report::files::blocked(dir, &set.name) {
+            let why = if path.is_dir() {
+                "it is a directory, where a report file goes"
+            } else {
+                "it is a file, where the .hgrm files' directory goes"
+            };
+            return Err(Error::Unwritable {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, why),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The engine for one config: the model takes the config's `[model] cores`

@@ -77,6 +77,19 @@ pub fn writes(dir: &Path, config: &str, path: &Path) -> bool {
         || path.starts_with(dir.join(&stem))
 }
 
+/// The first of the files [`write_files`] would write into `dir` for a
+/// config named `config` that cannot be a file there: a `NAME.EXT` that is
+/// a directory, or a `NAME` (where the `.hgrm` files go) that is not one.
+/// Checked before a run, so that it fails before the run, not after.
+pub fn blocked(dir: &Path, config: &str) -> Option<PathBuf> {
+    let stem = file_part(config);
+    EXPORTERS
+        .iter()
+        .map(|e| dir.join(format!("{stem}.{}", e.extension())))
+        .find(|p| p.is_dir())
+        .or_else(|| Some(dir.join(&stem)).filter(|p| p.exists() && !p.is_dir()))
+}
+
 /// Writes `NAME.json`, `NAME.csv`, `NAME.md`, `NAME.svg`, `NAME.html` and
 /// `NAME/BACKEND/GROUP.hgrm` for `report` into `dir`; returns the paths
 /// written. Stops at the first file that fails; files already written
