@@ -44,7 +44,7 @@ pub enum Error {
     /// answer, so nothing was written.
     #[error(
         "{}: the search stopped in the middle of a probe and has no answer; nothing was written \
-         (the probe lines above show what was measured)",
+         (without --quiet, the probe lines above show what was measured)",
         stop_what(*.0)
     )]
     SearchStopped(crate::stop::Stopped),
