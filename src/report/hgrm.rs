@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 
 use super::detail::decode_histogram;
 use super::Report;
+use crate::config::limits::MAX_NAME_CHARS;
 
 /// Percentile ticks per half distance to 100% (HdrHistogram's usual 5).
 pub const TICKS_PER_HALF_DISTANCE: u32 = 5;
@@ -121,10 +122,14 @@ pub fn files(report: &Report) -> Result<Vec<HgrmFile>, String> {
 
 /// `name` as one path component: letters, digits and `.+-_` are kept,
 /// anything else (a `/`, a space) becomes `_`, and a name of dots only
-/// gets a leading `_` so it can never mean `.` or `..`.
+/// gets a leading `_` so it can never mean `.` or `..`. At most
+/// [`MAX_NAME_CHARS`] characters are kept: a config's names are no longer,
+/// but a saved report given to `gilsim report` may hold any name, and a
+/// file system refuses a component past 255 bytes.
 pub fn file_part(name: &str) -> String {
     let mut s: String = name
         .chars()
+        .take(MAX_NAME_CHARS)
         .map(|c| {
             if c.is_ascii_alphanumeric() || "+-_.".contains(c) {
                 c
@@ -232,5 +237,7 @@ mod tests {
         assert_eq!(file_part("a/b c"), "a_b_c");
         assert_eq!(file_part(".."), "_..");
         assert_eq!(file_part(""), "_");
+        // A name longer than a config allows, from a saved report.
+        assert_eq!(file_part(&"x".repeat(300)), "x".repeat(MAX_NAME_CHARS));
     }
 }
