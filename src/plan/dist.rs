@@ -251,10 +251,40 @@ pub fn mean(spec: &DurationSpec) -> Duration {
         }
         DurationSpec::LogNormal { median, p99 } => {
             let (mu, sigma) = lognormal_params(median, p99);
-            (mu + sigma * sigma / 2.0).exp()
+            clamped_lognormal_mean(mu, sigma, MAX_DRAW_SECS)
         }
     };
     secs_to_duration(secs)
+}
+
+/// The longest draw, in seconds: every draw is clamped to a day.
+const MAX_DRAW_SECS: f64 = 86_400.0;
+
+/// The mean of `min(X, cap)` for a lognormal `X` of parameters `mu` and
+/// `sigma`: what the clamped draws average. Without the clamp a wide
+/// lognormal's mean is astronomical (median 1 ns and p99 a day give
+/// e^74 s), and a plain `min(mean, cap)` then says a day per job where the
+/// draws average about 1,100 s. E[min(X, c)] = e^(μ+σ²/2) Φ((ln c − μ −
+/// σ²)/σ) + c (1 − Φ((ln c − μ)/σ)), the first term taken in logs.
+fn clamped_lognormal_mean(mu: f64, sigma: f64, cap: f64) -> f64 {
+    if sigma <= 0.0 {
+        return mu.exp().min(cap);
+    }
+    let w = (cap.ln() - mu) / sigma;
+    let below = (mu + sigma * sigma / 2.0 + ln_norm_cdf(w - sigma)).exp();
+    let above = cap * ln_norm_cdf(-w).exp();
+    below + above
+}
+
+/// ln Φ(z), the standard normal distribution's log CDF, without underflow
+/// far in the left tail.
+fn ln_norm_cdf(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    if z < 0.0 {
+        ln_erfc_nonneg(-x) - std::f64::consts::LN_2
+    } else {
+        (1.0 - 0.5 * erfc(x)).ln()
+    }
 }
 
 /// Whether drawing from `spec` consumes randomness.
@@ -341,12 +371,23 @@ fn truncated_normal_mean(mu: f64, sigma: f64) -> f64 {
     }
 }
 
-/// Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7).
+/// Complementary error function (Numerical Recipes' erfcc, relative
+/// error < 1.2e-7).
 fn erfc(x: f64) -> f64 {
-    let z = x.abs();
+    let r = ln_erfc_nonneg(x.abs()).exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+/// ln erfc(z) for z ≥ 0. erfcc is t·e^(poly), so its log is ln t + poly,
+/// finite where erfc itself underflows (z past about 27).
+fn ln_erfc_nonneg(z: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
+    t.ln()
+        + (-z * z - 1.265_512_23
             + t * (1.000_023_68
                 + t * (0.374_091_96
                     + t * (0.096_784_18
@@ -355,12 +396,6 @@ fn erfc(x: f64) -> f64 {
                                 + t * (-1.135_203_98
                                     + t * (1.488_515_87
                                         + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
 }
 
 #[cfg(test)]
@@ -501,6 +536,12 @@ mod tests {
             DurationSpec::LogNormal {
                 median: ms(1.0),
                 p99: ms(20.0),
+            },
+            // So wide that the clamp at a day decides the mean: 1% of the
+            // draws are a day, the rest mostly far below a second.
+            DurationSpec::LogNormal {
+                median: Duration::from_nanos(1),
+                p99: Duration::from_secs(86_400),
             },
         ];
         for spec in specs {
