@@ -512,9 +512,11 @@ fn two_configs_with_the_same_name_under_one_out_are_refused() {
 #[test]
 fn a_write_that_fails_at_the_end_still_prints_the_report() {
     let dir = tempfile::tempdir().unwrap();
-    // A directory where the HTML file should go: the check before the run
-    // passes, the rename at the end fails.
-    std::fs::create_dir_all(dir.path().join("quick.html")).unwrap();
+    // A file where the backend's `.hgrm` directory should go: the checks
+    // before the run pass (they look at `NAME.EXT` and `NAME`, not at
+    // every backend under it), and the last files fail at the end.
+    std::fs::create_dir_all(dir.path().join("quick")).unwrap();
+    std::fs::write(dir.path().join("quick/threads"), b"").unwrap();
     let cfg = config(
         &dir,
         "quick",
@@ -528,7 +530,7 @@ fn a_write_that_fails_at_the_end_still_prints_the_report() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("quick.html"), "{stderr}");
+    assert!(stderr.contains("quick/threads"), "{stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("the report on stdout");
     assert_eq!(report["config"], "quick");
     let left: Vec<_> = std::fs::read_dir(dir.path())
