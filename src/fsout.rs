@@ -98,7 +98,10 @@ fn follow_links(path: &Path) -> io::Result<PathBuf> {
                 let target = fs::read_link(&p)?;
                 // A relative target is relative to the link's directory;
                 // joining an absolute one gives the absolute one.
-                p = p.parent().map_or(target.clone(), |dir| dir.join(&target));
+                p = match p.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
             }
             _ => return Ok(p),
         }

@@ -94,14 +94,15 @@ fn check_trace_clash(trace: &Path, out: Option<&Path>, sets: &[JobSet]) -> Resul
             trace.display()
         )))
     };
+    let out = out.and_then(fsout::resolved);
     for set in sets {
         if fsout::resolved(&set.source).as_ref() == Some(&at) {
             return clash(format!("the config {}", set.source.display()));
         }
-        let Some(dir) = out.and_then(fsout::resolved) else {
-            continue;
-        };
-        if gilsim::report::files::writes(&dir, &set.name, &at) {
+        if out
+            .as_deref()
+            .is_some_and(|dir| gilsim::report::files::writes(dir, &set.name, &at))
+        {
             return clash(format!("where --out writes {}'s files", set.name));
         }
     }

@@ -264,7 +264,7 @@ const MAX_DRAW_SECS: f64 = 86_400.0;
 /// `sigma`: what the clamped draws average. Without the clamp a wide
 /// lognormal's mean is astronomical (median 1 ns and p99 a day give
 /// e^74 s), and a plain `min(mean, cap)` then says a day per job where the
-/// draws average about 1,100 s. E[min(X, c)] = e^(μ+σ²/2) Φ((ln c − μ −
+/// draws average about 1,060 s. E[min(X, c)] = e^(μ+σ²/2) Φ((ln c − μ −
 /// σ²)/σ) + c (1 − Φ((ln c − μ)/σ)), the first term taken in logs.
 fn clamped_lognormal_mean(mu: f64, sigma: f64, cap: f64) -> f64 {
     if sigma <= 0.0 {

@@ -66,15 +66,22 @@ pub fn stem(report: &Report) -> String {
 /// The formats [`write_files`] writes as `NAME.EXT`.
 const EXPORTERS: [&dyn Exporter; 5] = [&Json, &Csv, &Markdown, &Svg, &Html];
 
+/// Each of [`EXPORTERS`] with the `dir/STEM.EXT` it writes.
+fn exported<'a>(
+    dir: &'a Path,
+    stem: &'a str,
+) -> impl Iterator<Item = (&'static dyn Exporter, PathBuf)> + 'a {
+    EXPORTERS
+        .into_iter()
+        .map(move |e| (e, dir.join(format!("{stem}.{}", e.extension()))))
+}
+
 /// Whether [`write_files`] into `dir` would write `path` for a config
 /// named `config`: one of its `NAME.EXT` files, or anything under `NAME/`.
 /// Compare resolved paths ([`crate::fsout::resolved`]).
 pub fn writes(dir: &Path, config: &str, path: &Path) -> bool {
     let stem = file_part(config);
-    EXPORTERS
-        .iter()
-        .any(|e| path == dir.join(format!("{stem}.{}", e.extension())))
-        || path.starts_with(dir.join(&stem))
+    exported(dir, &stem).any(|(_, p)| p == path) || path.starts_with(dir.join(&stem))
 }
 
 /// The first of the files [`write_files`] would write into `dir` for a
@@ -83,11 +90,8 @@ pub fn writes(dir: &Path, config: &str, path: &Path) -> bool {
 /// Checked before a run, so that it fails before the run, not after.
 pub fn blocked(dir: &Path, config: &str) -> Option<PathBuf> {
     let stem = file_part(config);
-    EXPORTERS
-        .iter()
-        .map(|e| dir.join(format!("{stem}.{}", e.extension())))
-        .find(|p| p.is_dir())
-        .or_else(|| Some(dir.join(&stem)).filter(|p| p.exists() && !p.is_dir()))
+    let report = exported(dir, &stem).map(|(_, p)| p).find(|p| p.is_dir());
+    report.or_else(|| Some(dir.join(&stem)).filter(|p| p.exists() && !p.is_dir()))
 }
 
 /// Writes `NAME.json`, `NAME.csv`, `NAME.md`, `NAME.svg`, `NAME.html` and
@@ -97,8 +101,7 @@ pub fn blocked(dir: &Path, config: &str) -> Option<PathBuf> {
 pub fn write_files(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, FileError> {
     let stem = stem(report);
     let mut written = Vec::new();
-    for exporter in EXPORTERS {
-        let path = dir.join(format!("{stem}.{}", exporter.extension()));
+    for (exporter, path) in exported(dir, &stem) {
         write_atomic(&path, |w| exporter.export(std::slice::from_ref(report), w)).map_err(
             |source| FileError {
                 path: path.clone(),
