@@ -343,23 +343,10 @@ fn open_loop_thread_per_job_stays_under_the_thread_limit() {
 #[test]
 fn an_unwritable_trace_path_fails_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let slow = config(
-        &dir,
-        "slow",
-        "[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"w\"\nsteps = [{ io = \"3s\" }]\n",
-    );
-    let started = std::time::Instant::now();
-    gilsim()
-        .args(["run", "--trace"])
-        .arg(dir.path().join("no/such/dir/t.json"))
-        .arg(&slow)
-        .assert()
-        .code(2)
-        .stdout(predicate::str::is_empty())
-        .stderr(predicate::str::contains("cannot write").and(predicate::str::contains("t.json")));
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
-        "the 3 s job ran before the error"
+    let trace = dir.path().join("no/such/dir/t.json");
+    refused_up_front(
+        &["--trace".as_ref(), trace.as_os_str()],
+        &format!("cannot write {}", trace.display()),
     );
 }
 
@@ -368,32 +355,23 @@ fn an_unwritable_trace_path_fails_before_anything_runs() {
 #[test]
 fn out_files_that_cannot_be_files_are_refused_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        &dir,
-        "small",
-        "[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"w\"\nsteps = [{ io = \"30s\" }]\n",
-    );
     let out = dir.path().join("out");
     let refused = |want: &str| {
-        let started = std::time::Instant::now();
-        gilsim()
-            .args(["run", "--format", "json", "--out"])
-            .arg(&out)
-            .arg(&cfg)
-            .assert()
-            .code(2)
-            .stdout(predicate::str::is_empty())
-            .stderr(predicate::str::contains(want));
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "the 30 s job ran before the error"
-        );
+        refused_up_front(
+            &[
+                "--format".as_ref(),
+                "json".as_ref(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ],
+            want,
+        )
     };
-    std::fs::create_dir_all(out.join("small.html")).unwrap();
-    refused("small.html: it is a directory, where a report file goes");
-    std::fs::remove_dir(out.join("small.html")).unwrap();
-    std::fs::write(out.join("small"), b"").unwrap();
-    refused("small: it is a file, where the .hgrm files' directory goes");
+    std::fs::create_dir_all(out.join("slow.html")).unwrap();
+    refused("slow.html: it is a directory, where a report file goes");
+    std::fs::remove_dir(out.join("slow.html")).unwrap();
+    std::fs::write(out.join("slow"), b"").unwrap();
+    refused("slow: it is a file, where the .hgrm files' directory goes");
 }
 
 /// The trace never overwrites a config or one of `--out`'s files; a

@@ -437,28 +437,6 @@ fn gilsim_report_refuses_what_is_not_a_report() {
     }
 }
 
-const SLOW: &str = "name = \"slow\"\n[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"w\"\nsteps = [{ io = \"3s\" }]\n";
-
-/// Runs `args` on the 3 s config and checks it is refused with exit 2,
-/// nothing on stdout, and before the 3 s job could run.
-fn refused_up_front(args: &[&std::ffi::OsStr], stderr_has: &str) {
-    let cfg = tempfile::tempdir().unwrap();
-    let slow = config(&cfg, "slow", SLOW);
-    let started = std::time::Instant::now();
-    gilsim()
-        .arg("run")
-        .args(args)
-        .arg(&slow)
-        .assert()
-        .code(2)
-        .stdout(predicate::str::is_empty())
-        .stderr(predicate::str::contains(stderr_has));
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
-        "the 3 s job ran before the refusal"
-    );
-}
-
 #[test]
 fn an_unwritable_out_dir_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();

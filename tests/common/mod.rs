@@ -194,3 +194,27 @@ pub fn in_three_attempts(what: &str, mut attempt: impl FnMut() -> Result<(), Str
     }
     panic!("{what}: missed three times:\n{}", misses.join("\n---\n"));
 }
+
+/// A config whose one job waits 3 s: a refusal that comes after it ran
+/// is seen in the time it took.
+pub const SLOW: &str = "name = \"slow\"\n[[backend]]\nkind = \"threads\"\n[[group]]\nname = \"w\"\nsteps = [{ io = \"3s\" }]\n";
+
+/// Runs `args` on the 3 s config and checks it is refused with exit 2,
+/// nothing on stdout, and before the 3 s job could run.
+pub fn refused_up_front(args: &[&std::ffi::OsStr], stderr_has: &str) {
+    let cfg = tempfile::tempdir().unwrap();
+    let slow = config(&cfg, "slow", SLOW);
+    let started = std::time::Instant::now();
+    gilsim()
+        .arg("run")
+        .args(args)
+        .arg(&slow)
+        .assert()
+        .code(2)
+        .stdout(predicates::str::is_empty())
+        .stderr(predicates::str::contains(stderr_has));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the 3 s job ran before the refusal"
+    );
+}
