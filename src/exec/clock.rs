@@ -195,7 +195,8 @@ mod tsc {
         let at = Stamp::of(instant);
         let ns = instant.saturating_duration_since(at0);
         let ticks = tsc.wrapping_sub(tsc0);
-        if ns < WARM_UP || ticks == 0 || ticks > u64::MAX / 2 {
+        // `ns` is past the warm-up: `instant` was read after `first`.
+        if ticks == 0 || ticks > u64::MAX / 2 {
             cell.set(None);
             return Some(at);
         }
