@@ -36,30 +36,18 @@ pub enum Error {
     /// Bad command-line input that clap cannot express.
     #[error("{0}")]
     Usage(String),
-    /// The runs were stopped early (SPEC §8); the reports of what finished
-    /// were written, marked incomplete.
+    /// The runs (of `run`, a sweep's points, a plan's probes) were stopped
+    /// early (SPEC §8); the reports of what finished were written, marked
+    /// incomplete.
     #[error("{}", stopped_message(*.0))]
     Stopped(crate::stop::Stopped),
-    /// A `plan` search was stopped early (SPEC §8): half a search has no
-    /// answer, so nothing was written.
-    #[error(
-        "{}: the search stopped in the middle of a probe and has no answer; nothing was written \
-         (without --quiet, the probe lines above show what was measured)",
-        stop_what(*.0)
-    )]
-    SearchStopped(crate::stop::Stopped),
-}
-
-/// What stopped the runs, as both stop messages begin.
-fn stop_what(why: crate::stop::Stopped) -> &'static str {
-    match why {
-        crate::stop::Stopped::Interrupted => "interrupted",
-        crate::stop::Stopped::Timeout => "--timeout reached",
-    }
 }
 
 fn stopped_message(why: crate::stop::Stopped) -> String {
-    let what = stop_what(why);
+    let what = match why {
+        crate::stop::Stopped::Interrupted => "interrupted",
+        crate::stop::Stopped::Timeout => "--timeout reached",
+    };
     format!(
         "{what}: stopped submitting jobs; the reports cover what finished and say \"complete\": false"
     )
@@ -72,7 +60,7 @@ impl Error {
             Error::Config(_) | Error::Configs(_) | Error::Usage(_) | Error::Unwritable { .. } => 2,
             Error::Run(e) if e.is_refusal() => 2,
             Error::Run(_) | Error::Output { .. } => 1,
-            Error::Stopped(why) | Error::SearchStopped(why) => why.exit_code(),
+            Error::Stopped(why) => why.exit_code(),
         }
     }
 }

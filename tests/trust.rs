@@ -5,8 +5,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{config, gilsim, run_json};
@@ -275,47 +277,134 @@ fn sigint_in_a_sweep_keeps_the_points_that_finished() {
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
 
-/// SIGINT during a plan's probe: the search has no answer, so nothing is
-/// printed or written; exit 130 with the reason.
+/// SIGINT during the second backend's search: the first backend's answer
+/// is kept whole, the second is `interrupted` with the probes that
+/// finished (the one in progress is dropped), the plan says it is
+/// incomplete on stdout and in every `--out` file, and the exit status is
+/// 130.
 #[test]
-fn sigint_in_a_plan_stops_the_search_and_writes_nothing() {
+fn sigint_in_a_plan_keeps_what_was_measured() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = second_per_point(&dir);
+    // 2 ms waits from 4 to 64 closed clients, with a p50 bound that holds
+    // everywhere. Each probe runs 400 jobs (200 measured after 200 of
+    // warm-up): a thread per job serves one in 0.2 s or less and reaches
+    // HI; one worker serves them one at a time, 0.8 s a probe, so the
+    // signal sent once its first probe is reported falls in its second.
+    let cfg = config(
+        &dir,
+        "two",
+        "name = \"two\"\n\
+         [[backend]]\nkind = \"threads\"\nname = \"fast\"\n\
+         [[backend]]\nkind = \"threads\"\nname = \"slow\"\nworkers = 1\n\
+         [[group]]\nname = \"w\"\njobs = 10\narrival = { closed = 4 }\nsteps = [{ io = \"2ms\" }]\n",
+    );
     let out_dir = dir.path().join("out");
-    let child = spawn_command(
+    let mut child = spawn_command(
         "plan",
         &[
             "--vary",
-            "backend.*.workers=1..64",
+            "group.w.arrival.closed=4..64",
             "--slo",
-            "w.p99<=1s",
+            "w.p50<=5s",
             "--out",
             out_dir.to_str().unwrap(),
         ],
         &cfg,
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    let (probe_lines, slow_started) = watch_stderr(&mut child, "slow probe 1:");
+    if slow_started.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "no probe of the second backend: {:?}",
+            probe_lines.join().unwrap()
+        );
+    }
     let sent = Instant::now();
     signal(&child, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = probe_lines.join().unwrap();
     assert!(
-        sent.elapsed() < Duration::from_secs(4),
+        sent.elapsed() < Duration::from_secs(10),
         "{:?}",
         sent.elapsed()
     );
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "{stderr:?}");
+    let doc = report_of(&out);
+    let plan = &doc["plan"];
+    assert_eq!(plan["complete"], false, "{plan}");
+    assert_eq!(plan["stopped"], "interrupted");
     assert!(
-        out.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        plan.get("not_run").is_none(),
+        "both backends started: {plan}"
     );
+    let probes_of = |label: &str| {
+        let prefix = format!("{label} probe ");
+        stderr
+            .iter()
+            .filter(|l| l.trim_start().starts_with(&prefix))
+            .count()
+    };
+    // The first backend's search ended: HI held.
+    let fast = &plan["results"][0];
+    assert_eq!(fast["backend"], "fast");
+    assert_eq!(fast["status"], "not_reached", "{fast}");
+    assert_eq!(fast["max"], 64.0);
+    assert!(fast["report"].is_object());
+    assert_eq!(fast["probes"].as_array().unwrap().len(), probes_of("fast"));
+    // The second's was cut: every probe reported on stderr is kept, none
+    // other, and it has no answer.
+    let slow = &plan["results"][1];
+    assert_eq!(slow["backend"], "slow");
+    assert_eq!(slow["status"], "interrupted", "{slow}");
+    assert!(slow["max"].is_null() && slow["report"].is_null(), "{slow}");
+    let kept = slow["probes"].as_array().unwrap();
+    assert!(!kept.is_empty(), "{slow}");
+    assert_eq!(kept.len(), probes_of("slow"), "{stderr:?}");
+    assert_eq!(kept[0]["value"], 4.0);
+    assert!(kept.iter().all(|p| p["met"] == true), "{slow}");
+    assert!(plan["verdict"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("Incomplete (interrupted): cut short: slow."));
+    // Every --out file written, the JSON the one on stdout.
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("two.plan.json")).unwrap()).unwrap();
+    assert_eq!(saved, doc);
+    let csv = std::fs::read_to_string(out_dir.join("two.plan.csv")).unwrap();
+    assert!(csv.contains(",slow,interrupted,"), "{csv}");
+    let md = std::fs::read_to_string(out_dir.join("two.plan.md")).unwrap();
+    assert!(md.contains("Incomplete (interrupted)"), "{md}");
+    for file in ["two.plan.html", "two.plan.w.p50.svg"] {
+        assert!(out_dir.join(file).exists(), "{file}: {:?}", walk(&out_dir));
+    }
+    assert_no_temp_files(dir.path());
     assert!(
-        stderr.contains("interrupted: the search stopped"),
-        "{stderr}"
+        stderr.iter().any(|l| l.contains("interrupted")),
+        "{stderr:?}"
     );
-    let written: Vec<PathBuf> = walk(&out_dir);
-    assert!(written.is_empty(), "{written:?}");
+}
+
+/// Reads `child`'s stderr on a thread of its own: returns the thread,
+/// which ends with every line once the child closes it, and a channel
+/// that hears once a line starts with `marker` (past its indent).
+fn watch_stderr(
+    child: &mut Child,
+    marker: &'static str,
+) -> (std::thread::JoinHandle<Vec<String>>, mpsc::Receiver<()>) {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (seen, heard) = mpsc::channel();
+    let lines = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.trim_start().starts_with(marker) {
+                let _ = seen.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    (lines, heard)
 }
 
 /// A config that would run for a minute: 4 clients × 50 ms IO.

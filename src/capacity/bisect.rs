@@ -47,6 +47,10 @@ pub enum Status {
     /// The whole range holds to its far end: HI holds (`max`), or LO
     /// holds (`min`); the answer lies beyond the range.
     NotReached,
+    /// Ctrl-C, SIGTERM or a timeout stopped the search before it ended
+    /// (SPEC §8). Half a search has no answer, but its finished probes are
+    /// still measurements, so the plan keeps them rather than lose them.
+    Interrupted,
 }
 
 impl Status {
@@ -56,6 +60,7 @@ impl Status {
             Status::Found => "found",
             Status::Doom => "doom",
             Status::NotReached => "not_reached",
+            Status::Interrupted => "interrupted",
         }
     }
 }

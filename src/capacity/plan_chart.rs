@@ -179,7 +179,11 @@ fn panel(plan: &PlanResult, slo: &str, fig: &Figure) -> XyPanel {
         stroke: Stroke::None,
     };
     XyPanel {
-        title: format!("{slo} — {}", plan.config),
+        title: match plan.stopped {
+            // Stopped early: say so where the chart is seen alone.
+            Some(why) if !plan.complete => format!("{slo} — {} ({})", plan.config, why.as_str()),
+            _ => format!("{slo} — {}", plan.config),
+        },
         x: x.spec(),
         y: AxisSpec {
             what: fig.what.clone(),
@@ -214,8 +218,9 @@ fn panel(plan: &PlanResult, slo: &str, fig: &Figure) -> XyPanel {
 }
 
 /// A backend's outcome for its legend line: `max 640`, `max ≥ 16000
-/// (range end)`, `fails already at 250 (doom)`; with `--least`, `min 12`,
-/// `min ≤ 1 (range end)`, `fails even at 64 (doom)`.
+/// (range end)`, `fails already at 250 (doom)`, `interrupted after 3
+/// probes`; with `--least`, `min 12`, `min ≤ 1 (range end)`, `fails even
+/// at 64 (doom)`.
 pub(crate) fn outcome(r: &BackendResult) -> String {
     let find = r.answer.find();
     let (name, beyond, doom) = match find {
@@ -225,6 +230,10 @@ pub(crate) fn outcome(r: &BackendResult) -> String {
     match (r.status, r.value()) {
         (Status::Found, Some(m)) => format!("{name} {}", short_value(m)),
         (Status::NotReached, Some(m)) => format!("{name} {beyond} {} (range end)", short_value(m)),
+        (Status::Interrupted, _) => match r.probes.len() {
+            1 => "interrupted after 1 probe".into(),
+            n => format!("interrupted after {n} probes"),
+        },
         _ => match r.probes.first() {
             Some(p) => format!("fails {doom} at {} (doom)", short_value(p.value)),
             None => "no probe".into(),
@@ -248,7 +257,9 @@ pub(crate) mod tests {
     use crate::capacity::search::ProbeLength;
     use std::collections::BTreeMap;
 
-    fn probe(value: f64, met: bool, p99_ms: f64) -> Probe {
+    /// A probe at `value` that met its SLOs or not, with a p99 of
+    /// `p99_ms`.
+    pub(crate) fn probe(value: f64, met: bool, p99_ms: f64) -> Probe {
         Probe {
             value,
             met,
@@ -330,6 +341,9 @@ pub(crate) mod tests {
                     vec![probe(100.0, false, 90.0)],
                 ),
             ],
+            complete: true,
+            stopped: None,
+            not_run: Vec::new(),
             verdict: vec!["rayon carries the most.".into()],
         }
     }
@@ -376,6 +390,45 @@ pub(crate) mod tests {
         assert!(charts[1].svg.contains("p99 latency of the worst group (ms"));
         assert!(charts[2].svg.contains("throughput (jobs/s"));
         assert!(charts[2].svg.contains("SLO: throughput ≥ 150/s"));
+    }
+
+    /// [`plan`] stopped by Ctrl-C with its first backend (`threads+gil`,
+    /// which held up to 400 and failed at 800) cut after `kept` probes,
+    /// and the backends `not_run` never searched.
+    pub(crate) fn interrupted(kept: usize, not_run: &[&str]) -> PlanResult {
+        let mut plan = plan();
+        let cut = &mut plan.results[0];
+        cut.status = Status::Interrupted;
+        cut.answer = crate::capacity::search::Answer::Max(None);
+        cut.probes.truncate(kept);
+        let not_run = not_run.iter().map(|b| b.to_string()).collect();
+        plan.mark_stopped(crate::stop::Stopped::Interrupted, not_run);
+        plan
+    }
+
+    /// A backend cut short is drawn through the probes that finished,
+    /// says so in its legend line, and has no answer's line; the title
+    /// says the plan stopped early.
+    #[test]
+    fn an_interrupted_backend_is_drawn_through_its_finished_probes() {
+        let plan = interrupted(3, &[]);
+        assert_eq!(outcome(&plan.results[0]), "interrupted after 3 probes");
+        let plan = interrupted(1, &[]);
+        assert_eq!(outcome(&plan.results[0]), "interrupted after 1 probe");
+        let svg = &charts(&plan).unwrap()[0].svg;
+        assert!(svg.contains("interrupted after 1 probe"), "{svg}");
+        assert!(
+            svg.contains("requests.p99&lt;=20ms — web (interrupted)"),
+            "{svg}"
+        );
+        // The cut backend's one probe among the markers, and only rayon's
+        // answer line (as counted in the test above).
+        let probes = 1 + 2 + 1;
+        let (legend_samples, max_lines) = (3 + 2, 1);
+        assert_eq!(
+            svg.matches("<polygon").count(),
+            probes + legend_samples + max_lines
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `gilsim plan` output: the SPEC §5 JSON object, a table per backend with
-//! the verdict, and CSV. Formats only; runs nothing.
+//! the verdict, and CSV. Formats only; runs nothing. A plan stopped early
+//! is written the same way: its cut backend has the status `interrupted`,
+//! and each backend it never searched a row of status `not_run`.
 
 use std::io::Write;
 
@@ -64,6 +66,10 @@ fn slo_groups<'a>(
         .filter(move |g| named.is_empty() || named.contains(&g.name))
 }
 
+/// The status of a backend a plan stopped before searching, in the table
+/// and CSV rows that stand for it.
+pub const NOT_RUN: &str = "not_run";
+
 /// The table: a heading with the search and the probe rule, one row per
 /// backend, and the verdict.
 pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> {
@@ -111,6 +117,9 @@ pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()
             r.limit.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
+    for b in &plan.not_run {
+        t.add_row([b.as_str(), NOT_RUN, "-", "-", "0", "-"]);
+    }
     for col in 2..5 {
         if let Some(c) = t.column_mut(col) {
             c.set_cell_alignment(CellAlignment::Right);
@@ -126,7 +135,7 @@ pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()
     Ok(())
 }
 
-/// CSV: one row per backend.
+/// CSV: one row per backend, searched or not run.
 pub fn write_csv(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     // `max` and `p99_us_at_max`, or with --least `min` and `p99_us_at_min`.
@@ -155,6 +164,9 @@ pub fn write_csv(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> 
             r.probes.len().to_string(),
             r.limit.clone().unwrap_or_default(),
         ])?;
+    }
+    for b in &plan.not_run {
+        w.write_record([&plan.config, &plan.vary, b, NOT_RUN, "", "", "0", ""])?;
     }
     w.flush()
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::bisect::Find;
 use super::plan_chart::{self, SloChart};
-use super::plan_output::{p99_at_value, write_csv, write_json};
+use super::plan_output::{p99_at_value, write_csv, write_json, NOT_RUN};
 use super::plan_verdict::{confirmation, find_word, fmt_value, value_cell};
 use super::search::PlanResult;
 use crate::report::files::{FileError, FileSet};
@@ -82,7 +82,7 @@ fn probe_line(plan: &PlanResult) -> String {
 }
 
 /// One row per backend: status, max (or min), the p99 there, probes,
-/// limit.
+/// limit; a backend the plan stopped before searching is `not_run`.
 fn results_table(plan: &PlanResult) -> Table {
     let name = plan.find.as_str();
     Table {
@@ -108,6 +108,11 @@ fn results_table(plan: &PlanResult) -> Table {
                     r.limit.clone().unwrap_or_else(|| "-".into()),
                 ]
             })
+            .chain(plan.not_run.iter().map(|b| {
+                [b.as_str(), NOT_RUN, "-", "-", "0", "-"]
+                    .map(String::from)
+                    .to_vec()
+            }))
             .collect(),
         numeric: vec![false, false, true, true, true, false],
     }
@@ -204,12 +209,18 @@ fn probes_table(plan: &PlanResult) -> Table {
     }
 }
 
-/// What the statuses mean for a search for `find`.
-fn statuses(find: Find) -> &'static str {
-    match find {
-        Find::Max => "found: the highest value at which every SLO held; not_reached: the range's end still held (max is a lower bound); doom: the lowest value already failed. The limit is the dominant loss at the first probe that failed.",
-        Find::Min => "found: the least value at which every SLO held; not_reached: the range's start still held (min is an upper bound); doom: the highest value still failed. The limit is the dominant loss at the first probe that failed.",
+/// What the statuses mean for `plan`'s search, with those of a plan
+/// stopped early when it was.
+fn statuses(plan: &PlanResult) -> String {
+    let mut text = match plan.find {
+        Find::Max => "found: the highest value at which every SLO held; not_reached: the range's end still held (max is a lower bound); doom: the lowest value already failed.",
+        Find::Min => "found: the least value at which every SLO held; not_reached: the range's start still held (min is an upper bound); doom: the highest value still failed.",
     }
+    .to_string();
+    if !plan.complete {
+        text += " interrupted: the plan was stopped during this backend's search, which has no answer; its probes that finished are shown. not_run: the plan stopped before searching this backend.";
+    }
+    text + " The limit is the dominant loss at the first probe that failed."
 }
 
 /// The plan as markdown: what was searched, the table per backend, the
@@ -248,7 +259,7 @@ pub fn page(plan: &PlanResult, charts: &[SloChart]) -> Page {
             title: "Results".into(),
             blocks: vec![
                 Block::Table(results_table(plan)),
-                Block::Text(statuses(plan.find).into()),
+                Block::Text(statuses(plan)),
             ],
         },
     ];
@@ -298,19 +309,14 @@ pub fn page(plan: &PlanResult, charts: &[SloChart]) -> Page {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capacity::plan_chart::tests::plan;
+    use crate::capacity::plan_chart::tests::{interrupted, plan};
 
-    #[test]
-    fn markdown_has_a_row_per_backend_the_verdict_and_every_probe() {
-        let plan = plan();
+    /// `plan`'s markdown, and the rows of its probe table (with its
+    /// header).
+    fn markdown_of(plan: &PlanResult) -> (String, usize) {
         let mut out = Vec::new();
-        markdown(&plan, &mut out).unwrap();
+        markdown(plan, &mut out).unwrap();
         let md = String::from_utf8(out).unwrap();
-        assert!(md.starts_with("## web: plan of group.requests.arrival.rate\n"));
-        assert!(md.contains("| `threads+gil` | found | 600 |"), "{md}");
-        assert!(md.contains("| `rayon` | not_reached | ≥ 3200 |"), "{md}");
-        assert!(md.contains("| `doomed` | doom | - |"), "{md}");
-        assert!(md.contains("**Verdict**\n\n- rayon carries the most."));
         let probe_rows = md
             .split("**Probes**")
             .nth(1)
@@ -318,9 +324,43 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("| "))
             .count();
+        (md, probe_rows)
+    }
+
+    #[test]
+    fn markdown_has_a_row_per_backend_the_verdict_and_every_probe() {
+        let (md, probe_rows) = markdown_of(&plan());
+        assert!(md.starts_with("## web: plan of group.requests.arrival.rate\n"));
+        assert!(md.contains("| `threads+gil` | found | 600 |"), "{md}");
+        assert!(md.contains("| `rayon` | not_reached | ≥ 3200 |"), "{md}");
+        assert!(md.contains("| `doomed` | doom | - |"), "{md}");
+        assert!(md.contains("**Verdict**\n\n- rayon carries the most."));
         assert_eq!(probe_rows, 1 + 6 + 2 + 1, "{md}");
         assert!(md.contains("requests.p99 [ms]") && md.contains("throughput [jobs/s]"));
         assert!(md.contains("| missed |"));
+    }
+
+    /// A plan stopped early: the cut backend's row and its finished
+    /// probes, a row for the backend not run, the statuses explained, and
+    /// the verdict opening with what was cut.
+    #[test]
+    fn an_interrupted_plan_shows_the_cut_backend_and_the_one_not_run() {
+        let plan = interrupted(4, &["tokio"]);
+        let (md, probe_rows) = markdown_of(&plan);
+        assert!(
+            md.contains("| `threads+gil` | interrupted | - | - | 4 |"),
+            "{md}"
+        );
+        assert!(md.contains("| `tokio` | not_run | - | - | 0 | - |"), "{md}");
+        assert!(
+            md.contains("**Verdict**\n\n- Incomplete (interrupted): cut short: threads+gil; not run: tokio."),
+            "{md}"
+        );
+        assert_eq!(probe_rows, 1 + 4 + 2 + 1, "{md}");
+        let charts = plan_chart::charts(&plan).unwrap();
+        let html = render_page(&page(&plan, &charts));
+        assert!(html.contains("interrupted: the plan was stopped"), "{html}");
+        assert!(html.contains("not_run"));
     }
 
     #[test]

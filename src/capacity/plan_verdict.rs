@@ -1,11 +1,13 @@
-//! What a finished plan says in words: the verdict (which backend carries
-//! the most load within the SLO, or with `--least` needs the least), and
-//! the note `plan` gives when the key's usual direction is not the one
-//! searched. Formatting only: nothing here runs.
+//! What a plan says in words: the verdict (which backend carries the
+//! most load within the SLO, or with `--least` needs the least), what a
+//! plan stopped early measured, and the note `plan` gives when the key's
+//! usual direction is not the one searched. Formatting only: nothing here
+//! runs.
 
 use super::bisect::{Find, Status};
 use super::keys::{Key, Target};
 use super::search::{BackendResult, ProbeLength};
+use crate::stop::Stopped;
 
 /// A key's value for people: whole numbers without a fraction.
 pub fn fmt_value(x: f64) -> String {
@@ -78,7 +80,9 @@ pub fn direction_note(key: &Key, find: Find) -> Option<String> {
     }
 }
 
-/// The verdict lines of a plan over `key` in `range` (LO, HI).
+/// The verdict lines of a plan over `key` in `range` (LO, HI). Backends
+/// whose search was interrupted have no answer and are left out of the
+/// comparison ([`incomplete`] says what they measured).
 pub fn verdict(find: Find, key: &str, range: (f64, f64), results: &[BackendResult]) -> Vec<String> {
     let mut ok: Vec<&BackendResult> = results.iter().filter(|r| r.value().is_some()).collect();
     let value = |r: &BackendResult| r.value().unwrap_or(0.0);
@@ -97,13 +101,17 @@ pub fn verdict(find: Find, key: &str, range: (f64, f64), results: &[BackendResul
         .iter()
         .take_while(|r| r.value() == ok[0].value() && r.status == ok[0].status)
         .count();
-    let mut lines = vec![match ok.split_at_checked(tied.max(1)) {
-        None => format!(
-            "No backend meets the SLO even at {key} = {}.",
+    let cut = results.iter().any(|r| r.status == Status::Interrupted);
+    let mut lines = match ok.split_at_checked(tied.max(1)) {
+        // Nothing finished: nothing to compare.
+        None if results.iter().all(|r| r.status == Status::Interrupted) => Vec::new(),
+        None => vec![format!(
+            "No backend {}meets the SLO even at {key} = {}.",
+            if cut { "whose search finished " } else { "" },
             fmt_value(doom_at)
-        ),
-        Some((best, rest)) => lead(find, key, best, rest.first().copied()),
-    }];
+        )],
+        Some((best, rest)) => vec![lead(find, key, best, rest.first().copied())],
+    };
     let doomed: Vec<&str> = results
         .iter()
         .filter(|r| r.status == Status::Doom)
@@ -122,6 +130,73 @@ pub fn verdict(find: Find, key: &str, range: (f64, f64), results: &[BackendResul
         ));
     }
     lines
+}
+
+/// The lines that open the verdict of a plan stopped early by `why`: what
+/// was cut short and what never ran, as a run report's verdict says it,
+/// then for each backend cut short what its finished probes bracket
+/// (`slow: interrupted after 3 probes: held at 400, failed at 800.`), since
+/// that is all its search learned.
+pub fn incomplete(
+    find: Find,
+    why: Stopped,
+    results: &[BackendResult],
+    not_run: &[String],
+) -> Vec<String> {
+    let cut: Vec<&BackendResult> = results
+        .iter()
+        .filter(|r| r.status == Status::Interrupted)
+        .collect();
+    let mut note = format!("Incomplete ({}):", why.as_str());
+    if !cut.is_empty() {
+        let names: Vec<&str> = cut.iter().map(|r| r.backend.as_str()).collect();
+        note += &format!(" cut short: {};", names.join(", "));
+    }
+    if !not_run.is_empty() {
+        note += &format!(" not run: {};", not_run.join(", "));
+    }
+    note.pop();
+    note += ". Only the backends whose search finished are compared.";
+    let mut lines = vec![note];
+    lines.extend(cut.iter().map(|r| bracket(find, r)));
+    lines
+}
+
+/// What an interrupted search's finished probes say: the best value that
+/// held and the nearest that failed, towards the answer.
+fn bracket(find: Find, r: &BackendResult) -> String {
+    let n = r.probes.len();
+    if n == 0 {
+        return format!("{}: interrupted during its first probe.", r.backend);
+    }
+    let values = |met: bool| {
+        r.probes
+            .iter()
+            .filter(move |p| p.met == met)
+            .map(|p| p.value)
+    };
+    // Held: the highest (the least with --least); failed: the lowest
+    // (the highest with --least).
+    let (held, failed) = match find {
+        Find::Max => (
+            values(true).reduce(f64::max),
+            values(false).reduce(f64::min),
+        ),
+        Find::Min => (
+            values(true).reduce(f64::min),
+            values(false).reduce(f64::max),
+        ),
+    };
+    let said: Vec<String> = [("held at", held), ("failed at", failed)]
+        .into_iter()
+        .filter_map(|(what, v)| v.map(|v| format!("{what} {}", fmt_value(v))))
+        .collect();
+    format!(
+        "{}: interrupted after {n} probe{}: {}.",
+        r.backend,
+        if n == 1 { "" } else { "s" },
+        said.join(", ")
+    )
 }
 
 /// A backend's value as the verdict shows it: `≥ HI` or `≤ LO` when the
@@ -274,5 +349,69 @@ mod tests {
         );
         let none = verdict(m, "cores", (1.0, 64.0), &[r(m, "a", Status::Doom, None)]);
         assert_eq!(none, vec!["No backend meets the SLO even at cores = 64."]);
+    }
+
+    /// A backend cut short has no answer: it is left out of the
+    /// comparison, and the lines that open the verdict name it and say
+    /// what its finished probes bracket.
+    #[test]
+    fn an_interrupted_backend_is_not_compared_and_its_probes_bracket_it() {
+        use crate::capacity::plan_chart::tests::probe;
+        let m = Find::Max;
+        let mut cut = r(m, "slow", Status::Interrupted, None);
+        let range = (10.0, 5000.0);
+        let found = r(m, "fast", Status::Found, Some(740.0));
+        assert_eq!(
+            verdict(m, "rate", range, &[found, cut.clone()]),
+            ["fast carries the most load within the SLO: rate up to 740."]
+        );
+        let doom = r(m, "a", Status::Doom, None);
+        assert_eq!(
+            verdict(m, "rate", range, &[doom, cut.clone()]),
+            ["No backend whose search finished meets the SLO even at rate = 10."]
+        );
+        assert!(verdict(m, "rate", range, &[cut.clone()]).is_empty());
+        assert_eq!(
+            incomplete(m, Stopped::Timeout, &[cut.clone()], &[]),
+            [
+                "Incomplete (timeout): cut short: slow. Only the backends whose search finished are compared.",
+                "slow: interrupted during its first probe."
+            ]
+        );
+        cut.probes = vec![
+            probe(10.0, true, 1.0),
+            probe(20.0, true, 2.0),
+            probe(40.0, false, 90.0),
+        ];
+        let lines = incomplete(m, Stopped::Interrupted, &[cut.clone()], &["b".into()]);
+        assert_eq!(
+            lines,
+            [
+                "Incomplete (interrupted): cut short: slow; not run: b. Only the backends whose search finished are compared.",
+                "slow: interrupted after 3 probes: held at 20, failed at 40."
+            ]
+        );
+        // With --least, the least that held and the highest that failed.
+        let l = Find::Min;
+        cut.answer = Answer::new(l, None);
+        cut.probes = vec![
+            probe(64.0, true, 1.0),
+            probe(32.0, true, 1.0),
+            probe(16.0, false, 9.0),
+        ];
+        assert_eq!(
+            incomplete(l, Stopped::Interrupted, &[cut.clone()], &[])[1],
+            "slow: interrupted after 3 probes: held at 32, failed at 16."
+        );
+        cut.probes.truncate(1);
+        assert_eq!(
+            incomplete(l, Stopped::Interrupted, &[cut], &[])[1],
+            "slow: interrupted after 1 probe: held at 64."
+        );
+        // Nothing cut, one backend not run.
+        assert_eq!(
+            incomplete(m, Stopped::Interrupted, &[], &["a".into(), "b".into()]),
+            ["Incomplete (interrupted): not run: a, b. Only the backends whose search finished are compared."]
+        );
     }
 }

@@ -26,6 +26,12 @@
 //! `attempts`. Only a miss the stolen time can account for is measured
 //! again (`steal_explains`): a p99 100 ms over its bound with 10 ms
 //! stolen is the workload's, not the host's.
+//!
+//! A stop (Ctrl-C, SIGTERM: [`crate::stop`]) ends a backend's search
+//! after the probe in progress winds down. That probe is dropped (part of
+//! a probe is not a measurement); the backend's result is
+//! [`Status::Interrupted`] with the probes that finished, and the plan is
+//! marked incomplete ([`PlanResult::mark_stopped`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,6 +46,7 @@ use crate::metrics::GroupMetrics;
 use crate::options::{Progress, RunOptions, DEFAULT_MAX_IN_FLIGHT};
 use crate::plan::{ArrivalPlan, Plan};
 use crate::report::{Report, RunReport, Shares};
+use crate::stop::Stopped;
 use crate::work::kernel::Calibration;
 
 use super::bisect::{confirm, search};
@@ -226,7 +233,7 @@ impl Answer {
 pub struct BackendResult {
     /// The backend's label.
     pub backend: String,
-    /// found, doom or not_reached.
+    /// found, doom, not_reached, or interrupted (the search was stopped).
     pub status: Status,
     /// The value found, as `"max"` or `"min"`.
     #[serde(flatten)]
@@ -234,9 +241,11 @@ pub struct BackendResult {
     /// The dominant loss at the first failing probe; `null` when none
     /// failed.
     pub limit: Option<String>,
-    /// Every probe, in order.
+    /// Every probe, in order (of an interrupted search: those that
+    /// finished).
     pub probes: Vec<Probe>,
-    /// The run report at the value found; `null` for doom.
+    /// The run report at the value found; `null` for doom and
+    /// interrupted.
     pub report: Option<RunReport>,
 }
 
@@ -272,11 +281,43 @@ pub struct PlanResult {
     /// jobs (addition; 1: not confirmed, as plans written before it).
     #[serde(default = "unconfirmed")]
     pub confirm: u32,
-    /// One per backend, in config order.
+    /// Whether every selected backend's search ran to its answer; false
+    /// after Ctrl-C or SIGTERM (SPEC §8), when `results` holds what was
+    /// measured (addition; plans written before it were complete).
+    #[serde(default = "crate::report::yes")]
+    pub complete: bool,
+    /// Why the plan stopped early; absent when complete (addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+    /// Backends selected but never searched because the plan stopped
+    /// first, so that a reader can tell them from backends not selected
+    /// (addition; absent when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<String>,
+    /// One per backend searched, in config order.
     pub results: Vec<BackendResult>,
     /// Which backend carries the most load within the SLO, or with
     /// `--least` needs the least (addition).
     pub verdict: Vec<String>,
+}
+
+impl PlanResult {
+    /// Marks the plan as stopped early by `why`, with the backends that
+    /// were never searched, when a search was cut short or a backend not
+    /// run (otherwise the plan is whole, however late the stop came). The
+    /// verdict says so first: a backend cut short is not compared with
+    /// the others, whatever its probes showed.
+    pub fn mark_stopped(&mut self, why: Stopped, not_run: Vec<String>) {
+        let cut = self.results.iter().any(|r| r.status == Status::Interrupted);
+        if !cut && not_run.is_empty() {
+            return;
+        }
+        self.complete = false;
+        self.stopped = Some(why);
+        self.not_run = not_run;
+        let lines = super::plan_verdict::incomplete(self.find, why, &self.results, &self.not_run);
+        self.verdict.splice(0..0, lines);
+    }
 }
 
 /// `confirm` of a plan written before it existed.
@@ -318,13 +359,30 @@ pub struct ProbeEvent<'a> {
     pub probe: &'a Probe,
 }
 
+/// Why a probe has no measurement: a stop came (the search ends, and what
+/// it measured is kept), or the run failed (the plan fails). Internal to
+/// the search, which turns the first into [`Status::Interrupted`].
+enum Halt {
+    Stopped,
+    Failed(Error),
+}
+
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        Halt::Failed(e)
+    }
+}
+
 impl PlanRequest<'_> {
     /// How long each probe runs.
     pub fn probe_length(&self) -> ProbeLength {
         ProbeLength::for_slos(&self.slos)
     }
 
-    /// Searches one backend (by label).
+    /// Searches one backend (by label). After a stop request
+    /// ([`crate::stop`]) the search ends at once, dropping the probe in
+    /// progress, and the result is [`Status::Interrupted`] with the probes
+    /// that finished; `Err` only when a probe failed to run.
     pub fn backend(
         &self,
         label: &str,
@@ -336,7 +394,7 @@ impl PlanRequest<'_> {
         let mut reports: Vec<RunReport> = Vec::new();
         let mut first_fail: Option<(usize, RunReport)> = None;
         let key = &self.key;
-        let mut run_probe = |x: f64, length: &ProbeLength| -> Result<bool, Error> {
+        let mut run_probe = |x: f64, length: &ProbeLength| -> Result<bool, Halt> {
             let (probe, report) = self.probe(label, x, length, on_progress)?;
             let met = probe.met;
             if !met && first_fail.is_none() {
@@ -355,8 +413,11 @@ impl PlanRequest<'_> {
         let snap_key = |x| snap(key, x);
         let searched = search(self.find, lo, hi, self.precision, snap_key, |x| {
             run_probe(x, &length)
-        })?;
-        let searched = if self.confirm > 1 {
+        })
+        .and_then(|searched| {
+            if self.confirm <= 1 {
+                return Ok(searched);
+            }
             let long = length.times(self.confirm);
             confirm(
                 self.find,
@@ -365,9 +426,22 @@ impl PlanRequest<'_> {
                 snap_key,
                 searched,
                 |x| run_probe(x, &long),
-            )?
-        } else {
-            searched
+            )
+        });
+        let limit = first_fail.map(|(i, r)| self.limit_of(&probes[i], &r));
+        let searched = match searched {
+            Ok(searched) => searched,
+            Err(Halt::Failed(e)) => return Err(e),
+            Err(Halt::Stopped) => {
+                return Ok(BackendResult {
+                    backend: label.to_string(),
+                    status: Status::Interrupted,
+                    answer: Answer::new(self.find, None),
+                    limit,
+                    probes,
+                    report: None,
+                })
+            }
         };
         let report = searched.value.and_then(|m| {
             probes
@@ -377,7 +451,6 @@ impl PlanRequest<'_> {
                 .find(|(p, _)| p.met && p.value == m)
                 .map(|(_, r)| r.clone())
         });
-        let limit = first_fail.map(|(i, r)| self.limit_of(&probes[i], &r));
         Ok(BackendResult {
             backend: label.to_string(),
             status: searched.status,
@@ -389,26 +462,34 @@ impl PlanRequest<'_> {
     }
 
     /// Runs one probe, measuring it again while it misses an SLO with the
-    /// host stealing CPU time (see the module doc).
+    /// host stealing CPU time (see the module doc). A stop during any of
+    /// its measurements drops the whole probe.
     fn probe(
         &self,
         label: &str,
         x: f64,
         length: &ProbeLength,
         on_progress: Option<&(dyn Fn(Progress) + Sync)>,
-    ) -> Result<(Probe, RunReport), Error> {
-        remeasure_disturbed(|| self.measure(label, x, length, on_progress))
+    ) -> Result<(Probe, RunReport), Halt> {
+        remeasure_disturbed(|| {
+            self.measure(label, x, length, on_progress)?
+                .ok_or(Halt::Stopped)
+        })
     }
 
     /// Measures one probe: the config with the key at `x`, lengthened, on
-    /// the backend `label`.
+    /// the backend `label`. `None` when a stop was requested before it
+    /// started or cut it short: it has no measurement.
     fn measure(
         &self,
         label: &str,
         x: f64,
         length: &ProbeLength,
         on_progress: Option<&(dyn Fn(Progress) + Sync)>,
-    ) -> Result<(Probe, RunReport), Error> {
+    ) -> Result<Option<(Probe, RunReport)>, Error> {
+        if crate::stop::requested() {
+            return Ok(None);
+        }
         let value = self.key.value_from_f64(x);
         let (mut set, engine) = self.base.apply(&[(self.key.clone(), value)], self.engine)?;
         length.lengthen(&mut set);
@@ -431,8 +512,11 @@ impl PlanRequest<'_> {
         };
         let t = Instant::now();
         let m = engine::run(&engine, &spec, plan.clone(), &opts)?;
-        if let Some(why) = crate::stop::reason() {
-            return Err(Error::SearchStopped(why));
+        // A run that got through every job (or was given up on, which
+        // decided it before the stop could) measured the probe even if the
+        // stop came as it ended; one the stop cut short did not.
+        if crate::stop::requested() && !m.complete && m.gave_up.is_none() {
+            return Ok(None);
         }
         let elapsed = t.elapsed();
         let gave_up = m.gave_up;
@@ -461,7 +545,7 @@ impl PlanRequest<'_> {
         let steal_explains = run
             .host_steal_ms
             .is_some_and(|ms| ms > 0.0 && steal_explains(&self.slos, &run, achieved_ratio, ms));
-        Ok((
+        Ok(Some((
             Probe {
                 value: x,
                 met,
@@ -476,7 +560,7 @@ impl PlanRequest<'_> {
                 steal_explains,
             },
             run,
-        ))
+        )))
     }
 
     /// The dominant loss of the failing probe (SPEC §5 `limit`).
@@ -844,6 +928,58 @@ steps = [{ io = "1ms" }]
         })
         .unwrap();
         assert_eq!((p.met, n, p.gave_up), (false, 1, Some(4_000)));
+    }
+
+    /// An interrupted plan's JSON says so as a sweep's does, keeps what
+    /// the cut backend measured, and reads back the same.
+    #[test]
+    fn an_interrupted_plan_round_trips_through_json() {
+        use crate::capacity::plan_output::PlanDocument;
+        let plan = crate::capacity::plan_chart::tests::interrupted(4, &["tokio"]);
+        let doc = serde_json::to_value(PlanDocument::new(plan)).unwrap();
+        let plan = &doc["plan"];
+        assert_eq!(plan["complete"], false);
+        assert_eq!(plan["stopped"], "interrupted");
+        assert_eq!(plan["not_run"], serde_json::json!(["tokio"]));
+        let cut = &plan["results"][0];
+        assert_eq!(cut["status"], "interrupted");
+        assert!(cut["max"].is_null() && cut["report"].is_null(), "{cut}");
+        assert_eq!(cut["probes"].as_array().map(Vec::len), Some(4));
+        assert_eq!(plan["results"][1]["status"], "not_reached");
+        assert_eq!(plan["results"][1]["max"], 3200.0);
+        assert_eq!(
+            plan["verdict"][0],
+            "Incomplete (interrupted): cut short: threads+gil; not run: tokio. \
+             Only the backends whose search finished are compared."
+        );
+        assert_eq!(
+            plan["verdict"][1],
+            "threads+gil: interrupted after 4 probes: held at 400, failed at 800."
+        );
+        let back: PlanDocument = serde_json::from_value(doc.clone()).unwrap();
+        assert!(!back.plan.complete);
+        assert_eq!(back.plan.stopped, Some(Stopped::Interrupted));
+        assert_eq!(back.plan.results[0].status, Status::Interrupted);
+        assert_eq!(serde_json::to_value(&back).unwrap(), doc);
+    }
+
+    /// A complete plan writes neither `stopped` nor `not_run`, and a plan
+    /// written before the fields existed reads as complete.
+    #[test]
+    fn a_plan_without_the_stop_fields_reads_as_complete() {
+        let mut plan = crate::capacity::plan_chart::tests::plan();
+        // A stop that came after every search ended leaves it whole.
+        plan.mark_stopped(Stopped::Interrupted, Vec::new());
+        let mut json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["complete"], true);
+        let fields = json.as_object_mut().unwrap();
+        assert!(!fields.contains_key("stopped") && !fields.contains_key("not_run"));
+        fields.remove("complete");
+        let old: PlanResult = serde_json::from_value(json).unwrap();
+        assert!(old.complete);
+        assert_eq!(old.stopped, None);
+        assert!(old.not_run.is_empty());
+        assert_eq!(old.verdict, ["rayon carries the most."]);
     }
 
     #[test]

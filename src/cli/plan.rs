@@ -1,7 +1,8 @@
 //! `gilsim plan` (SPEC §5): per backend, the highest value of a key at
 //! which every SLO holds, or with `--least` the least (how many workers,
 //! processes or cores a load needs). Checks every input before the first
-//! probe runs.
+//! probe runs. After Ctrl-C or SIGTERM it writes what it measured, marked
+//! incomplete, and exits 130 (SPEC §8).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use gilsim::fsout;
 use gilsim::options::Progress;
 use gilsim::preflight::check_together;
 use gilsim::report::{fmt_us, Format};
+use gilsim::stop;
 
 /// `gilsim plan`.
 #[derive(Debug, Args)]
@@ -54,6 +56,11 @@ Statuses: found (the highest value within LO..HI, to --precision), doom (LO alre
 not_reached (HI still holds). With --least: found (the least value within LO..HI), doom (HI \
 still fails), not_reached (LO already holds). `limit` names the dominant loss at the first \
 failing probe.
+
+Ctrl-C or SIGTERM: the probe in progress is dropped and no further probe or backend starts; \
+the plan is still written (stdout and --out) with what was measured, \"complete\": false, the \
+backend cut short as interrupted (its finished probes kept) and those never searched in \
+not_run; exit 130. A second Ctrl-C exits at once, writing nothing.
 
 With --least, plan answers \"how many does this load need\": e.g. \
 `gilsim plan web.toml --least --vary backend.*.workers=1..256 --slo 'requests.p99<=50ms'`, or \
@@ -123,7 +130,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
     let base = Base::load(&args.config)?;
     let checked = check(args, &base, engine)?;
     // Ctrl-C or SIGTERM from here on ends the search after the probe in
-    // progress winds down (SPEC §8), rather than killing it mid-run.
+    // progress winds down (SPEC §8), rather than killing it mid-run; what
+    // was measured is still written.
     interrupt::install()?;
     let calibration = engine.calibrate().map_err(RunError::Calibration)?;
     let (lo, hi) = checked.range;
@@ -156,8 +164,8 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
     if let Some(note) = &note {
         eprintln!("gilsim plan: note: {note}");
     }
-    let results = search_each(args, &request, &checked.labels)?;
-    let plan = PlanResult {
+    let (results, not_run) = search_each(args, &request, &checked.labels)?;
+    let mut plan = PlanResult {
         config: base.config().name.clone(),
         engine: engine.as_str().to_string(),
         vary: checked.key.to_string(),
@@ -171,6 +179,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         precision: checked.precision,
         probe_length: length,
         confirm: args.confirm,
+        complete: true,
+        stopped: None,
+        not_run: Vec::new(),
         verdict: {
             let mut lines = verdict(find, checked.key.as_str(), (lo, hi), &results);
             lines.extend(note);
@@ -178,6 +189,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         },
         results,
     };
+    if let Some(why) = stop::reason() {
+        plan.mark_stopped(why, not_run);
+    }
     // A file that fails now does not lose the plan: it still goes to
     // stdout below, and the error is reported after it.
     let mut failed: Option<Error> = None;
@@ -192,7 +206,11 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         }
     }
     print_plan(args, &plan)?;
-    failed.map_or(Ok(()), Err)
+    match (failed, plan.stopped) {
+        (Some(e), _) => Err(e),
+        (None, Some(why)) if !plan.complete => Err(Error::Stopped(why)),
+        _ => Ok(()),
+    }
 }
 
 /// A plan request's inputs, each checked.
@@ -251,14 +269,19 @@ fn check(args: &PlanArgs, base: &Base, engine: gilsim::engine::Engine) -> Result
 
 /// Searches each backend of `labels` in turn, with a progress bar for the
 /// probe in progress and a line per probe on stderr (unless `--quiet`).
+/// After a stop request it starts no further backend: returns the results
+/// (the one cut short among them) and the labels never searched.
 fn search_each(
     args: &PlanArgs,
     request: &PlanRequest<'_>,
     labels: &[String],
-) -> Result<Vec<BackendResult>, Error> {
+) -> Result<(Vec<BackendResult>, Vec<String>), Error> {
     let key = request.key.to_string();
     let mut results = Vec::with_capacity(labels.len());
-    for label in labels {
+    for (i, label) in labels.iter().enumerate() {
+        if stop::requested() {
+            return Ok((results, labels[i..].to_vec()));
+        }
         let bar = job_bar(args.quiet);
         let on_progress = |p: Progress| {
             bar.set_length(p.total);
@@ -274,7 +297,7 @@ fn search_each(
         bar.finish_and_clear();
         results.push(r?);
     }
-    Ok(results)
+    Ok((results, Vec::new()))
 }
 
 /// The plan on stdout, in `--format` (default: a table on a terminal,
