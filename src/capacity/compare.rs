@@ -10,7 +10,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ContentArrangement};
 
 use crate::error::Error;
-use crate::report::{fmt_us, Report};
+use crate::report::{fmt_us, saved, Report};
 
 /// `--threshold`: `5%`, or a bare number of percent (`5`).
 pub fn parse_threshold(s: &str) -> Result<f64, String> {
@@ -25,28 +25,48 @@ pub fn parse_threshold(s: &str) -> Result<f64, String> {
 }
 
 /// Reads the run reports in a JSON file (one per line, as `run --format
-/// json` writes them, or one pretty-printed object).
+/// json` writes them, or one pretty-printed object), at most
+/// [`saved::MAX_SAVED_BYTES`], each checked by [`saved::check_report`]:
+/// compare matches configs, backends and groups by name, so a file that
+/// names two alike is refused rather than half compared.
 pub fn read_reports(path: &Path) -> Result<Vec<Report>, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("{}: cannot read it: {e}", path.display())))?;
     let bad = |why: String| Error::Usage(format!("{}: {why}", path.display()));
-    let mut reports = Vec::new();
-    for value in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>() {
-        let value = value.map_err(|e| bad(format!("not JSON: {e}")))?;
-        if value.get("sweep").is_some() || value.get("plan").is_some() {
-            return Err(bad(
-                "is a sweep or plan file; compare takes run reports (gilsim run --format json)"
-                    .into(),
-            ));
+    let text = saved::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut reports: Vec<Report> = Vec::new();
+    let stream = serde_json::Deserializer::from_slice(&text).into_iter::<Report>();
+    for (i, report) in stream.enumerate() {
+        let report = report.map_err(|e| bad(not_a_report(&text, i, &e)))?;
+        saved::check_report(&report).map_err(&bad)?;
+        if reports.iter().any(|r| r.config == report.config) {
+            return Err(bad(format!(
+                "holds two reports of config `{}`; compare matches configs by name",
+                report.config
+            )));
         }
-        let report: Report = serde_json::from_value(value)
-            .map_err(|e| bad(format!("not a gilsim run report: {e}")))?;
         reports.push(report);
     }
     if reports.is_empty() {
         return Err(bad("holds no report".into()));
     }
     Ok(reports)
+}
+
+/// Why the `i`th JSON value of `text` is not a run report: not JSON at
+/// all, a sweep or plan document, or a report's field amiss (`e` says
+/// which, and where).
+fn not_a_report(text: &[u8], i: usize, e: &serde_json::Error) -> String {
+    if e.is_syntax() || e.is_eof() || e.is_io() {
+        return format!("not JSON: {e}");
+    }
+    let value = serde_json::Deserializer::from_slice(text)
+        .into_iter::<serde_json::Value>()
+        .nth(i)
+        .and_then(Result::ok);
+    if value.is_some_and(|v| v.get("sweep").is_some() || v.get("plan").is_some()) {
+        return "is a sweep or plan file; compare takes run reports (gilsim run --format json)"
+            .into();
+    }
+    format!("not a gilsim run report: {e}")
 }
 
 /// Which way a figure moved, against the threshold.

@@ -8,16 +8,66 @@ use std::path::{Path, PathBuf};
 
 use super::sweep::{self, SweepFile};
 use crate::error::Error;
+use crate::report::saved;
 
-/// Reads one sweep file.
+/// Reads one sweep file (at most [`saved::MAX_SAVED_BYTES`]) and
+/// [`check`]s it.
 pub fn read(path: &Path) -> Result<SweepFile, Error> {
     let bad = |why: String| Error::Usage(format!("{}: {why}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let text = saved::read(path).map_err(|e| bad(e.to_string()))?;
+    let file = serde_json::from_slice(&text).map_err(|e| {
         bad(format!(
             "not a gilsim sweep file (gilsim sweep --format json): {e}"
         ))
-    })
+    })?;
+    check(&file).map_err(bad)?;
+    Ok(file)
+}
+
+/// Checks a sweep read back from JSON: its names (as
+/// [`saved::check_report`] does, and every point's report), and that its
+/// size is one a sweep can have: `points_total` is the product of the
+/// keys' value counts, at most [`sweep::MAX_POINTS`], and `runs` is in
+/// 1..=[`sweep::MAX_RUNS`], so that merging never walks an edited count.
+pub fn check(file: &SweepFile) -> Result<(), String> {
+    let s = &file.sweep;
+    saved::name("config", &s.config)?;
+    for b in &s.backends {
+        saved::name("backend", b)?;
+    }
+    for k in &s.keys {
+        saved::name("key", k)?;
+    }
+    if s.keys.len() != s.values.len() {
+        return Err(format!(
+            "the sweep has {} keys and {} lists of values; the file was altered",
+            s.keys.len(),
+            s.values.len()
+        ));
+    }
+    let product = s
+        .values
+        .iter()
+        .try_fold(1usize, |n, v| n.checked_mul(v.len()));
+    if product != Some(s.points_total) || s.points_total > sweep::MAX_POINTS {
+        return Err(format!(
+            "`points_total` is {}, but the keys' values make {}; the file was altered",
+            s.points_total,
+            product.map_or_else(|| "too many".to_string(), |n| n.to_string())
+        ));
+    }
+    if !(1..=sweep::MAX_RUNS).contains(&s.runs) {
+        return Err(format!(
+            "`runs` is {}; a sweep runs each point 1 to {} times",
+            s.runs,
+            sweep::MAX_RUNS
+        ));
+    }
+    for p in &s.points {
+        saved::check_report(&p.report)
+            .map_err(|e| format!("point {} run {}: {e}", p.index, p.run))?;
+    }
+    Ok(())
 }
 
 /// Joins shards. They must be of one sweep (config, engine, keys, values,
@@ -64,6 +114,13 @@ pub fn merge(files: Vec<(PathBuf, SweepFile)>) -> Result<SweepFile, Error> {
                 path.display()
             )));
         }
+        if let Some(what) = other_machine(&out.sweep, s) {
+            return Err(Error::Usage(format!(
+                "{} and {} are not shards of one sweep: {what}",
+                first_path.display(),
+                path.display()
+            )));
+        }
         add(&path, file.sweep.points, &mut out.sweep.points)?;
     }
     if let Some((i, r)) = seen
@@ -75,6 +132,7 @@ pub fn merge(files: Vec<(PathBuf, SweepFile)>) -> Result<SweepFile, Error> {
             out.sweep.points_total, out.sweep.runs
         )));
     }
+    // `check` bounded points_total and runs, so this walk is bounded too.
     let missing: Vec<usize> = (0..out.sweep.points_total)
         .filter(|i| (0..out.sweep.runs).any(|r| !seen.contains(&(*i, r))))
         .collect();
@@ -95,4 +153,23 @@ pub fn merge(files: Vec<(PathBuf, SweepFile)>) -> Result<SweepFile, Error> {
     let key = sweep::fit_key_of(&out.sweep)?;
     sweep::finish(&mut out.sweep, key.as_ref());
     Ok(out)
+}
+
+/// Why shard `b` ran on another machine than shard `a`, on the model
+/// engine, where the machine is an input (`--cores`, or the config's
+/// `[model] cores`) rather than where the shard happened to run: their
+/// points' virtual core counts differ while `cores` is not a key.
+/// `None` when they agree (or on the real engine, where the docs ask for
+/// the same kind of machine but a shard cannot tell).
+fn other_machine(a: &sweep::Sweep, b: &sweep::Sweep) -> Option<String> {
+    if a.engine != "model" || a.keys.iter().any(|k| k == "cores") {
+        return None;
+    }
+    let cores = |s: &sweep::Sweep| s.points.first().map(|p| p.report.machine.cores);
+    match (cores(a), cores(b)) {
+        (Some(x), Some(y)) if x != y => {
+            Some(format!("they ran on {x} and {y} virtual cores (--cores)"))
+        }
+        _ => None,
+    }
 }

@@ -11,11 +11,11 @@ use clap::Args;
 
 use gilsim::capacity::plan_output::PlanDocument;
 use gilsim::capacity::sweep::SweepFile;
-use gilsim::capacity::{plan_page, sweep_page};
+use gilsim::capacity::{merge, plan_page, sweep_page};
 use gilsim::error::Error;
 use gilsim::fsout;
 use gilsim::report::files::FileError;
-use gilsim::report::{files, Report};
+use gilsim::report::{files, saved, Report};
 
 /// `gilsim report`.
 #[derive(Debug, Args)]
@@ -30,9 +30,6 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR", required = true)]
     pub out: PathBuf,
 }
-
-/// Largest report file read (a report is a few kB to a few MB).
-const MAX_REPORT_BYTES: u64 = 256 << 20;
 
 /// What a saved JSON file holds.
 enum Saved {
@@ -103,20 +100,10 @@ fn distinct_stems(path: &Path, reports: &[Report]) -> Result<(), Error> {
 
 /// What `path` holds: a sweep or a plan (one object with a `sweep` or
 /// `plan` member), else run reports (one JSON object, or several one after
-/// another).
+/// another), each checked ([`saved`]) before anything is written.
 fn load(path: &Path) -> Result<Saved, Error> {
     let bad = |why: String| Error::Usage(format!("{}: {why}", path.display()));
-    let meta = std::fs::metadata(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
-    if meta.is_dir() {
-        return Err(bad("is a directory; give a JSON report file".into()));
-    }
-    if meta.len() > MAX_REPORT_BYTES {
-        return Err(bad(format!(
-            "is {} bytes, more than a report can be ({MAX_REPORT_BYTES})",
-            meta.len()
-        )));
-    }
-    let text = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let text = saved::read(path).map_err(|e| bad(e.to_string()))?;
     if let Some(saved) = capacity_document(&text).map_err(&bad)? {
         return Ok(saved);
     }
@@ -127,6 +114,7 @@ fn load(path: &Path) -> Result<Saved, Error> {
                 "not a gilsim JSON report: {e} (write one with `gilsim run --format json` or --out)"
             ))
         })?;
+        saved::check_report(&r).map_err(&bad)?;
         reports.push(r);
     }
     if reports.is_empty() {
@@ -147,14 +135,39 @@ fn capacity_document(text: &[u8]) -> Result<Option<Saved>, String> {
     };
     let is = |member: &str| first.get(member).is_some_and(serde_json::Value::is_object);
     if is("plan") {
-        let doc = serde_json::from_value(first)
-            .map_err(|e| format!("not a gilsim plan (gilsim plan --format json): {e}"))?;
+        // Parsed from the text, not from `first`, so that an error says
+        // where in the file it is.
+        let doc: PlanDocument = serde_json::Deserializer::from_slice(text)
+            .into_iter()
+            .next()
+            .transpose()
+            .map_err(|e| format!("not a gilsim plan (gilsim plan --format json): {e}"))?
+            .ok_or("holds no plan")?;
+        check_plan(&doc)?;
         Ok(Some(Saved::Plan(Box::new(doc))))
     } else if is("sweep") {
-        let file = serde_json::from_value(first)
-            .map_err(|e| format!("not a gilsim sweep (gilsim sweep --format json): {e}"))?;
+        let file: SweepFile = serde_json::Deserializer::from_slice(text)
+            .into_iter()
+            .next()
+            .transpose()
+            .map_err(|e| format!("not a gilsim sweep (gilsim sweep --format json): {e}"))?
+            .ok_or("holds no sweep")?;
+        merge::check(&file)?;
         Ok(Some(Saved::Sweep(Box::new(file))))
     } else {
         Ok(None)
     }
+}
+
+/// [`saved::check_report`] for a plan: its names, and the run report
+/// each backend's result carries.
+fn check_plan(doc: &PlanDocument) -> Result<(), String> {
+    saved::name("config", &doc.plan.config)?;
+    for r in &doc.plan.results {
+        saved::name("backend", &r.backend)?;
+        if let Some(run) = &r.report {
+            saved::check_run(run)?;
+        }
+    }
+    Ok(())
 }

@@ -100,6 +100,12 @@ pub fn blocked(dir: &Path, config: &str) -> Option<PathBuf> {
 /// stay (each is complete).
 pub fn write_files(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, FileError> {
     let stem = stem(report);
+    // The `.hgrm` texts first: a histogram that does not decode stops the
+    // set before any file is written.
+    let hgrms = hgrm::files(report).map_err(|e| FileError {
+        path: dir.join(&stem),
+        source: io::Error::new(io::ErrorKind::InvalidData, e),
+    })?;
     let mut written = Vec::new();
     for (exporter, path) in exported(dir, &stem) {
         write_atomic(&path, |w| exporter.export(std::slice::from_ref(report), w)).map_err(
@@ -110,10 +116,6 @@ pub fn write_files(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, FileErro
         )?;
         written.push(path);
     }
-    let hgrms = hgrm::files(report).map_err(|e| FileError {
-        path: dir.join(&stem),
-        source: io::Error::new(io::ErrorKind::InvalidData, e),
-    })?;
     for f in hgrms {
         let path = dir.join(&f.path);
         let fail = |source| FileError {

@@ -92,11 +92,17 @@ pub struct HgrmFile {
 /// The `.hgrm` files of `report`: one per backend × group that completed
 /// jobs and carries its histogram. Reports saved before histograms were
 /// kept have none; the error names the first group whose histogram does
-/// not decode.
+/// not decode. Two backends (or two groups of a backend) whose names
+/// make the same file name ([`file_part`]: `a b` and `a/b`) get distinct
+/// ones, the later one `-2`, `-3`…, so neither file overwrites the other.
 pub fn files(report: &Report) -> Result<Vec<HgrmFile>, String> {
     let mut out = Vec::new();
+    let mut backends = Vec::new();
     for run in &report.runs {
+        let backend = unique(file_part(&run.backend), &mut backends);
+        let mut groups = Vec::new();
         for g in &run.groups {
+            let group = unique(file_part(&g.name), &mut groups);
             let Some(encoded) = &g.latency_histogram else {
                 continue;
             };
@@ -108,8 +114,8 @@ pub fn files(report: &Report) -> Result<Vec<HgrmFile>, String> {
             out.push(HgrmFile {
                 path: [
                     file_part(&report.config),
-                    file_part(&run.backend),
-                    format!("{}.hgrm", file_part(&g.name)),
+                    backend.clone(),
+                    format!("{group}.hgrm"),
                 ]
                 .iter()
                 .collect(),
@@ -118,6 +124,19 @@ pub fn files(report: &Report) -> Result<Vec<HgrmFile>, String> {
         }
     }
     Ok(out)
+}
+
+/// `part`, or `part-2`, `part-3`… when `taken` already holds it; the
+/// result is added to `taken`.
+fn unique(part: String, taken: &mut Vec<String>) -> String {
+    let mut name = part.clone();
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("{part}-{n}");
+        n += 1;
+    }
+    taken.push(name.clone());
+    name
 }
 
 /// `name` as one path component: letters, digits and `.+-_` are kept,
@@ -229,6 +248,41 @@ mod tests {
             .windows(2)
             .all(|w| w[0].1 <= w[1].1 && w[0].0 <= w[1].0));
         assert_eq!(rows.last().unwrap().1, 1.0);
+    }
+
+    #[test]
+    fn names_that_make_one_file_name_get_distinct_files() {
+        let encoded = crate::report::encode_histogram(&histogram(&[100, 200]));
+        let g = |name: &str| {
+            let mut g = crate::report::fixtures::group(
+                name,
+                2,
+                crate::report::fixtures::quantiles(100),
+                Default::default(),
+            );
+            g.latency_histogram = encoded.clone();
+            g
+        };
+        let run = |label: &str| {
+            crate::report::fixtures::run(label, 1.0, vec![g("x y"), g("x/y"), g("x_y-2")])
+        };
+        let report = crate::report::fixtures::report("c", vec![run("a b"), run("a/b")], vec![]);
+        let paths: Vec<String> = files(&report)
+            .unwrap()
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "c/a_b/x_y.hgrm",
+                "c/a_b/x_y-2.hgrm",
+                "c/a_b/x_y-2-2.hgrm",
+                "c/a_b-2/x_y.hgrm",
+                "c/a_b-2/x_y-2.hgrm",
+                "c/a_b-2/x_y-2-2.hgrm"
+            ]
+        );
     }
 
     #[test]

@@ -108,14 +108,32 @@ fn num(s: f64) -> String {
 }
 
 /// Text safe inside a table cell or a line: pipes escaped, line breaks
-/// flattened, so a name cannot break the table.
+/// flattened, so a name cannot break the table; and `<`, `>`, `&`, a
+/// backslash and a backtick escaped, so a name such as
+/// `<script>alert(1)</script>` is shown as written instead of reaching a
+/// markdown viewer as HTML (or opening a code span).
 pub(crate) fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '|' | '<' | '>' | '&' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
-/// Text safe inside backticks.
+/// Text safe inside backticks: a code span shows its text as written (no
+/// HTML, no backslash escapes), so only what would end the span or the
+/// table cell is changed.
 pub(crate) fn tick(s: &str) -> String {
-    cell(s).replace('`', "'")
+    s.replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('`', "'")
 }
 
 /// An HTML page's table as a markdown table: numeric columns right-aligned,
@@ -176,5 +194,16 @@ mod tests {
         assert!(text.contains("`threads\\|gil`"), "pipes are escaped");
         assert!(text.contains("| 3.000 | 15.000 |"), "p50 and p99 in ms");
         assert!(text.contains("**Verdict**\n\n- rayon wins."));
+    }
+
+    #[test]
+    fn names_cannot_reach_a_viewer_as_html_or_break_a_row() {
+        assert_eq!(
+            cell("<script>alert(1)</script>"),
+            "\\<script\\>alert(1)\\</script\\>"
+        );
+        assert_eq!(cell("a\\|b & `c`\nd"), "a\\\\\\|b \\& \\`c\\` d");
+        // Inside a code span only the pipe and the backtick need care.
+        assert_eq!(tick("<b>|`x`"), "<b>\\|'x'");
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod markdown;
 mod model;
 pub(crate) mod plot;
 mod repeat;
+pub mod saved;
 mod svg;
 mod table;
 mod verdict;
