@@ -307,6 +307,24 @@ fn merge_refuses_an_edited_point_count_at_once() {
     refused(&["merge".as_ref(), os(&a), os(&b3)], &b3, "`runs` is 0");
 }
 
+/// Merge places points by index and shows them by their set: a point
+/// whose set was edited to another point's values would be shown there.
+#[test]
+fn merge_refuses_a_point_whose_set_is_not_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let [a, b] = sweep_shards(&dir, ["2", "2"]);
+    let mut edited: Value = serde_json::from_slice(&std::fs::read(&b).unwrap()).unwrap();
+    // Shard 1/2 holds points 1 and 3 (workers 2 and 4); point 1 now says 1.
+    assert_eq!(edited["sweep"]["points"][0]["index"], Value::from(1));
+    edited["sweep"]["points"][0]["set"]["backend.*.workers"] = Value::from(1);
+    let b2 = write_json(&dir, "edited.json", &edited);
+    refused(
+        &["merge".as_ref(), os(&a), os(&b2)],
+        &b2,
+        "point 1 run 0 is set to backend.*.workers=1, but point 1 of the keys' values is backend.*.workers=2",
+    );
+}
+
 #[test]
 fn merge_refuses_model_shards_run_on_other_virtual_cores() {
     let dir = tempfile::tempdir().unwrap();

@@ -66,8 +66,56 @@ pub fn check(file: &SweepFile) -> Result<(), String> {
     for p in &s.points {
         saved::check_report(&p.report)
             .map_err(|e| format!("point {} run {}: {e}", p.index, p.run))?;
+        check_set(s, p)?;
     }
     Ok(())
+}
+
+/// Checks that point `p`'s key values are the ones its index stands for
+/// in the keys' product (the last key varying fastest, as
+/// [`sweep::grid`] orders it): merge places points by index and shows
+/// them by set, so a point whose two disagree would be shown at the wrong
+/// values.
+fn check_set(s: &sweep::Sweep, p: &sweep::Point) -> Result<(), String> {
+    let mut rest = p.index;
+    let mut expected = Vec::with_capacity(s.keys.len());
+    for (key, values) in s.keys.iter().zip(&s.values).rev() {
+        // `check` made points_total the product of these lengths, so
+        // none is 0 when a point exists.
+        let n = values.len().max(1);
+        if let Some(v) = values.get(rest % n) {
+            expected.push((key.clone(), v.clone()));
+        }
+        rest /= n;
+    }
+    expected.reverse();
+    // A set lists its keys in its own order (a seed last).
+    let sorted = |set: &[(String, crate::capacity::keys::Value)]| {
+        let mut v = set.to_vec();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    if rest != 0 || sorted(&expected) != sorted(&p.set.0) {
+        return Err(format!(
+            "point {} run {} is set to {}, but point {} of the keys' values is {}; the file was altered",
+            p.index,
+            p.run,
+            show(&p.set.0),
+            p.index,
+            if rest != 0 {
+                "outside the sweep".to_string()
+            } else {
+                show(&expected)
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// `key=value, key=value`, as a message shows a point's set.
+fn show(set: &[(String, crate::capacity::keys::Value)]) -> String {
+    let parts: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    parts.join(", ")
 }
 
 /// Joins shards. They must be of one sweep (config, engine, keys, values,
