@@ -21,7 +21,8 @@ pub(crate) fn checked_name(name: &Spanned<String>, what: &str) -> Result<String,
             name.span(),
             format!(
                 "{what} contains the control character U+{:04X}; names are printed on terminals \
-                 and in reports, so control characters (newline, tab, ESC, NUL, ...) are not allowed",
+                 and in reports, so control characters (newline, tab, ESC, NUL, a right-to-left \
+                 override, ...) are not allowed",
                 c as u32
             ),
         ));

@@ -35,6 +35,7 @@ use std::path::Path;
 pub use duration::parse_duration;
 pub use error::{ConfigError, Problem};
 pub use locate::{backend_problem, busiest_group_problem};
+pub(crate) use text::first_control;
 pub use text::{escape_controls, truncate_echo};
 
 /// Largest config file accepted, in bytes (1 MiB). The biggest example

@@ -15,7 +15,7 @@ use unicode_width::UnicodeWidthChar;
 /// Most characters of a value echoed inside a message.
 pub const MAX_ECHO_CHARS: usize = 40;
 
-/// `s` with every control character (C0, DEL, C1) written as a Rust-style
+/// `s` with every control character (C0, DEL, C1, bidirectional) written as a Rust-style
 /// escape (`\u{1b}`, `\0`, `\n`), so it prints as text. Tabs are kept when
 /// `keep_tabs`.
 pub fn escape_controls(s: &str) -> Cow<'_, str> {
@@ -34,7 +34,18 @@ pub(crate) fn escape(s: &str, keep_tabs: bool) -> Cow<'_, str> {
 }
 
 pub(crate) fn needs_escape(c: char, keep_tabs: bool) -> bool {
-    c.is_control() && !(keep_tabs && c == '\t')
+    is_control(c) && !(keep_tabs && c == '\t')
+}
+
+/// A control character (C0, DEL, C1), or one of Unicode's bidirectional
+/// controls (the `Bidi_Control` property: U+061C, U+200E, U+200F,
+/// U+202A–U+202E, U+2066–U+2069). Those print nothing themselves but
+/// reorder the text around them, so a name holding one reads differently
+/// on a terminal or in a report from what it is ("Trojan Source",
+/// CVE-2021-42574): `threads\u{202e}lig+` shows as `threads+gil`.
+pub(crate) fn is_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Appends `c`, escaped if it is a control character.
@@ -77,9 +88,10 @@ pub fn truncate_echo(s: &str, max: usize) -> String {
     format!("{}… ({total} characters)", escape(&head, false))
 }
 
-/// The first control character in `s`, if any.
+/// The first control character in `s` ([`is_control`]: bidirectional
+/// controls count), if any.
 pub(crate) fn first_control(s: &str) -> Option<char> {
-    s.chars().find(|c| c.is_control())
+    s.chars().find(|&c| is_control(c))
 }
 
 #[cfg(test)]
@@ -93,6 +105,13 @@ mod tests {
         assert_eq!(escape("a\tb", true), "a\tb");
         assert_eq!(escape("a\tb", false), "a\\tb");
         assert_eq!(escape_controls("\u{7f}\u{9b}"), "\\u{7f}\\u{9b}");
+        // Bidirectional controls reorder what a terminal shows.
+        assert_eq!(
+            escape_controls("a\u{202e}b\u{2066}"),
+            "a\\u{202e}b\\u{2066}"
+        );
+        assert_eq!(first_control("threads\u{202e}lig+"), Some('\u{202e}'));
+        assert_eq!(first_control("名前 µs 👍\u{200d}"), None);
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub fn check_run(run: &RunReport) -> Result<(), String> {
 
 /// Refuses a name with a control character, as a config does.
 pub fn name(what: &str, s: &str) -> Result<(), String> {
-    match s.chars().find(|c| c.is_control()) {
+    match crate::config::first_control(s) {
         None => Ok(()),
         Some(c) => Err(format!(
             "the {what} name \"{}\" contains the control character U+{:04X}; names are printed \
@@ -156,6 +156,9 @@ mod tests {
         r.config = "a\u{1b}[2J".into();
         let e = check_report(&r).unwrap_err();
         assert!(e.contains("U+001B") && !e.contains('\u{1b}'), "{e}");
+        r.config = "threads\u{202e}lig+".into();
+        let e = check_report(&r).unwrap_err();
+        assert!(e.contains("U+202E") && !e.contains('\u{202e}'), "{e}");
 
         let r = report(vec![
             fixtures::run("threads", 1.0, vec![group("a")]),
