@@ -64,6 +64,24 @@ fn os(s: &Path) -> &std::ffi::OsStr {
     s.as_os_str()
 }
 
+/// Runs the config at `path` on the model engine with `--out out`,
+/// asserting it succeeds; returns `out`.
+fn run_out(path: &Path, out: &Path) -> PathBuf {
+    let run = model_gilsim()
+        .arg("run")
+        .arg(path)
+        .args(["--engine", "model", "--format", "json", "-q", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out.to_path_buf()
+}
+
 #[test]
 fn dev_zero_is_refused_by_every_reader_at_a_bound() {
     let dir = tempfile::tempdir().unwrap();
@@ -173,19 +191,7 @@ fn names_that_make_one_file_name_do_not_overwrite_each_others_hgrm() {
         .replace("name = \"b\"", "name = \"g*\"");
     let dir = tempfile::tempdir().unwrap();
     let path = config(&dir, "c", &toml);
-    let out = dir.path().join("out");
-    let run = model_gilsim()
-        .arg("run")
-        .arg(&path)
-        .args(["--engine", "model", "--format", "json", "-q", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = run_out(&path, &dir.path().join("out"));
     let mut hgrms: Vec<String> = walk(&out.join("small"));
     hgrms.sort();
     assert_eq!(
@@ -236,19 +242,7 @@ fn markdown_shows_html_in_names_as_text() {
         .replace("name = \"a\"", "name = \"<!-- a | b\"");
     let dir = tempfile::tempdir().unwrap();
     let path = config(&dir, "c", &toml);
-    let out = dir.path().join("out");
-    let run = model_gilsim()
-        .arg("run")
-        .arg(&path)
-        .args(["--engine", "model", "--format", "json", "-q", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = run_out(&path, &dir.path().join("out"));
     let md = std::fs::read_to_string(out.join("_script_alert_1___script_.md")).unwrap();
     assert!(
         md.starts_with("## \\<script\\>alert(1)\\</script\\>\n"),

@@ -135,28 +135,28 @@ fn capacity_document(text: &[u8]) -> Result<Option<Saved>, String> {
     };
     let is = |member: &str| first.get(member).is_some_and(serde_json::Value::is_object);
     if is("plan") {
-        // Parsed from the text, not from `first`, so that an error says
-        // where in the file it is.
-        let doc: PlanDocument = serde_json::Deserializer::from_slice(text)
-            .into_iter()
-            .next()
-            .transpose()
-            .map_err(|e| format!("not a gilsim plan (gilsim plan --format json): {e}"))?
-            .ok_or("holds no plan")?;
+        let doc: PlanDocument = first_as(text, "plan")?;
         check_plan(&doc)?;
         Ok(Some(Saved::Plan(Box::new(doc))))
     } else if is("sweep") {
-        let file: SweepFile = serde_json::Deserializer::from_slice(text)
-            .into_iter()
-            .next()
-            .transpose()
-            .map_err(|e| format!("not a gilsim sweep (gilsim sweep --format json): {e}"))?
-            .ok_or("holds no sweep")?;
+        let file: SweepFile = first_as(text, "sweep")?;
         merge::check(&file)?;
         Ok(Some(Saved::Sweep(Box::new(file))))
     } else {
         Ok(None)
     }
+}
+
+/// The first JSON value of `text` as a saved `what` (`plan`, `sweep`),
+/// parsed from the text rather than from an already parsed value, so
+/// that an error says where in the file it is.
+fn first_as<T: serde::de::DeserializeOwned>(text: &[u8], what: &str) -> Result<T, String> {
+    serde_json::Deserializer::from_slice(text)
+        .into_iter()
+        .next()
+        .transpose()
+        .map_err(|e| format!("not a gilsim {what} (gilsim {what} --format json): {e}"))?
+        .ok_or_else(|| format!("holds no {what}"))
 }
 
 /// [`saved::check_report`] for a plan: its names, and the run report
