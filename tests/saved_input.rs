@@ -301,6 +301,54 @@ fn merge_refuses_an_edited_point_count_at_once() {
     refused(&["merge".as_ref(), os(&a), os(&b3)], &b3, "`runs` is 0");
 }
 
+/// Shards must come from one config: a copy edited on one machine (the
+/// same name, keys and values) is refused, a comment is not an edit.
+#[test]
+fn merge_refuses_shards_of_configs_that_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = |name: &str, toml: &str, k: u32| {
+        let path = config(&dir, name, toml);
+        let out = model_gilsim()
+            .arg("sweep")
+            .arg(&path)
+            .args(["--engine", "model", "--format", "json", "-q"])
+            .args(["--set", "backend.*.workers=1,2", "--shard"])
+            .arg(format!("{k}/2"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let p = dir.path().join(format!("{name}.{k}.json"));
+        std::fs::write(&p, out.stdout).unwrap();
+        p
+    };
+    let a = shard("a", SMALL, 0);
+    let commented = shard("b", &format!("# the same, commented\n{SMALL}"), 1);
+    let merged = model_gilsim()
+        .arg("merge")
+        .args([&a, &commented])
+        .output()
+        .unwrap();
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let edited = shard(
+        "c",
+        &SMALL.replace("jobs = 10\nsteps = [{ io", "jobs = 11\nsteps = [{ io"),
+        1,
+    );
+    refused(
+        &["merge".as_ref(), os(&a), os(&edited)],
+        &edited,
+        "not shards of one sweep: their configs' contents (config_sha256) differ",
+    );
+}
+
 /// Merge places points by index and shows them by their set: a point
 /// whose set was edited to another point's values would be shown there.
 #[test]

@@ -444,6 +444,21 @@ impl Base {
         })
     }
 
+    /// The hex SHA-256 of the config as parsed (its TOML tables, in a
+    /// canonical order), so that comments, layout and key order do not
+    /// count but any value does: shards of one sweep carry the same one
+    /// (`config_sha256`), and a config edited between two shards does not.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        // A table parsed from TOML always writes back; Debug is as
+        // deterministic should it not.
+        let canonical = toml::to_string(&self.doc).unwrap_or_else(|_| format!("{:?}", self.doc));
+        Sha256::digest(canonical.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The config as validated, before any key is applied.
     pub fn config(&self) -> &JobSet {
         &self.set

@@ -154,6 +154,13 @@ pub fn merge(files: Vec<(PathBuf, SweepFile)>) -> Result<SweepFile, Error> {
             ("runs", s.runs != o.runs),
             ("backends", s.backends != o.backends),
             ("fit", s.fit_model != o.fit_model),
+            // Sweeps written before the hash existed cannot be told apart.
+            (
+                "configs' contents (config_sha256)",
+                s.config_sha256.is_some()
+                    && o.config_sha256.is_some()
+                    && s.config_sha256 != o.config_sha256,
+            ),
         ];
         if let Some((what, _)) = differs.iter().find(|d| d.1) {
             return Err(Error::Usage(format!(

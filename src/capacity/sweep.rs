@@ -117,6 +117,12 @@ pub struct Sweep {
     /// The shard this file holds; absent for a whole sweep (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// SHA-256 of the config the sweep ran from, as parsed: comments and
+    /// layout do not count ([`Base::sha256`](super::keys::Base::sha256));
+    /// `gilsim merge` refuses shards whose configs differ (addition;
+    /// absent from sweeps written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
     /// `usl` when `--fit usl` was asked for (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fit_model: Option<String>,
@@ -338,6 +344,7 @@ pub fn prepare(req: Request<'_>) -> Result<Prepared, Error> {
             .collect(),
         points_total: total,
         shard: req.shard,
+        config_sha256: Some(req.base.sha256()),
         fit_model: req.fit_usl.then(|| "usl".to_string()),
         complete: true,
         stopped: None,

@@ -452,6 +452,7 @@ pub(crate) mod tests {
             backends: vec!["threads+gil".into(), "rayon".into()],
             points_total: NS.len(),
             shard: None,
+            config_sha256: None,
             fit_model: Some("usl".into()),
             complete: true,
             stopped: None,

@@ -210,7 +210,7 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
         .map_err(|e| format!("not base64: {e}"))?;
     Deserializer::new()
         .deserialize(&mut Cursor::new(bytes))
-        .map_err(|e| format!("not an HdrHistogram: {e:?}"))
+        .map_err(|e| format!("not an HdrHistogram: {e}"))
 }
 
 fn round6(x: f64) -> f64 {
