@@ -147,17 +147,13 @@ pub fn incomplete(
         .iter()
         .filter(|r| r.status == Status::Interrupted)
         .collect();
-    let mut note = format!("Incomplete ({}):", why.as_str());
-    if !cut.is_empty() {
-        let names: Vec<&str> = cut.iter().map(|r| r.backend.as_str()).collect();
-        note += &format!(" cut short: {};", names.join(", "));
-    }
-    if !not_run.is_empty() {
-        note += &format!(" not run: {};", not_run.join(", "));
-    }
-    note.pop();
-    note += ". Only the backends whose search finished are compared.";
-    let mut lines = vec![note];
+    let names: Vec<&str> = cut.iter().map(|r| r.backend.as_str()).collect();
+    let mut lines = vec![crate::report::incomplete(
+        why,
+        &names,
+        not_run,
+        "Only the backends whose search finished are compared.",
+    )];
     lines.extend(cut.iter().map(|r| bracket(find, r)));
     lines
 }

@@ -35,7 +35,7 @@ pub use model::*;
 pub use repeat::repeat;
 pub use svg::Svg;
 pub use table::{fmt_secs, fmt_us, shares, Table};
-pub use words::{count, wrap};
+pub use words::{count, incomplete, wrap};
 
 /// An output format (hyperfine-style: one exporter per format).
 pub trait Exporter {

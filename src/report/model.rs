@@ -546,15 +546,12 @@ impl Report {
             .filter(|r| !r.complete)
             .map(|r| r.backend.as_str())
             .collect();
-        let mut note = format!("Incomplete ({}):", why.as_str());
-        if !cut.is_empty() {
-            note += &format!(" cut short: {};", cut.join(", "));
-        }
-        if !self.not_run.is_empty() {
-            note += &format!(" not run: {};", self.not_run.join(", "));
-        }
-        note.pop();
-        note += ". Figures of runs cut short cover only the jobs that finished.";
+        let note = super::incomplete(
+            why,
+            &cut,
+            &self.not_run,
+            "Figures of runs cut short cover only the jobs that finished.",
+        );
         self.verdict.insert(0, note);
     }
 }

@@ -4,6 +4,27 @@
 
 use unicode_width::UnicodeWidthStr;
 
+use crate::stop::Stopped;
+
+/// The line that opens the verdict of anything stopped early by `why`:
+/// `Incomplete (interrupted): cut short: rayon; not run: tokio. ` then
+/// `after`, what that means for the figures. Run reports and plans say it
+/// alike.
+pub fn incomplete(why: Stopped, cut: &[&str], not_run: &[String], after: &str) -> String {
+    let mut parts = Vec::new();
+    if !cut.is_empty() {
+        parts.push(format!("cut short: {}", cut.join(", ")));
+    }
+    if !not_run.is_empty() {
+        parts.push(format!("not run: {}", not_run.join(", ")));
+    }
+    format!(
+        "Incomplete ({}): {}. {after}",
+        why.as_str(),
+        parts.join("; ")
+    )
+}
+
 /// "1 client", "3 clients", "0 forced switches".
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
