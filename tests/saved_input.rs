@@ -259,27 +259,32 @@ fn markdown_shows_html_in_names_as_text() {
 }
 
 fn sweep_shards(dir: &tempfile::TempDir, cores: [&str; 2]) -> [PathBuf; 2] {
-    let path = config(dir, "c", SMALL);
-    [0, 1].map(|k| {
-        let out = model_gilsim()
-            .arg("sweep")
-            .arg(&path)
-            .args(["--engine", "model", "--format", "json", "-q"])
-            .args(["--set", "backend.*.workers=1,2,3,4"])
-            .args(["--cores", cores[k]])
-            .arg("--shard")
-            .arg(format!("{k}/2"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let p = dir.path().join(format!("shard{k}.json"));
-        std::fs::write(&p, out.stdout).unwrap();
-        p
-    })
+    [0, 1].map(|k| sweep_shard(dir, "c", SMALL, cores[k], k))
+}
+
+/// Shard `k` of 2 of a model sweep over `backend.*.workers=1,2,3,4` of the
+/// config `toml` (written as `name`) on `cores` virtual cores; returns
+/// the shard's JSON file.
+fn sweep_shard(dir: &tempfile::TempDir, name: &str, toml: &str, cores: &str, k: usize) -> PathBuf {
+    let path = config(dir, name, toml);
+    let out = model_gilsim()
+        .arg("sweep")
+        .arg(&path)
+        .args(["--engine", "model", "--format", "json", "-q"])
+        .args(["--set", "backend.*.workers=1,2,3,4"])
+        .args(["--cores", cores])
+        .arg("--shard")
+        .arg(format!("{k}/2"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = dir.path().join(format!("{name}.{k}.json"));
+    std::fs::write(&p, out.stdout).unwrap();
+    p
 }
 
 #[test]
@@ -306,25 +311,7 @@ fn merge_refuses_an_edited_point_count_at_once() {
 #[test]
 fn merge_refuses_shards_of_configs_that_differ() {
     let dir = tempfile::tempdir().unwrap();
-    let shard = |name: &str, toml: &str, k: u32| {
-        let path = config(&dir, name, toml);
-        let out = model_gilsim()
-            .arg("sweep")
-            .arg(&path)
-            .args(["--engine", "model", "--format", "json", "-q"])
-            .args(["--set", "backend.*.workers=1,2", "--shard"])
-            .arg(format!("{k}/2"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let p = dir.path().join(format!("{name}.{k}.json"));
-        std::fs::write(&p, out.stdout).unwrap();
-        p
-    };
+    let shard = |name: &str, toml: &str, k: usize| sweep_shard(&dir, name, toml, "2", k);
     let a = shard("a", SMALL, 0);
     let commented = shard("b", &format!("# the same, commented\n{SMALL}"), 1);
     let merged = model_gilsim()
