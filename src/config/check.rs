@@ -19,12 +19,7 @@ pub(crate) fn checked_name(name: &Spanned<String>, what: &str) -> Result<String,
     if let Some(c) = first_control(text) {
         return Err(Located::new(
             name.span(),
-            format!(
-                "{what} contains the control character U+{:04X}; names are printed on terminals \
-                 and in reports, so control characters (newline, tab, ESC, NUL, a right-to-left \
-                 override, ...) are not allowed",
-                c as u32
-            ),
+            format!("{what} {}", control_refusal(c)),
         ));
     }
     let chars = text.chars().count();
@@ -38,6 +33,18 @@ pub(crate) fn checked_name(name: &Spanned<String>, what: &str) -> Result<String,
         ));
     }
     Ok(text.clone())
+}
+
+/// Why a name holding the control character `c` is refused, after the
+/// name: configs and saved reports ([`crate::report::saved`]) say it
+/// alike.
+pub(crate) fn control_refusal(c: char) -> String {
+    format!(
+        "contains the control character U+{:04X}; names are printed on terminals and in \
+         reports, so control characters (newline, tab, ESC, NUL, a right-to-left override, ...) \
+         are not allowed",
+        c as u32
+    )
 }
 
 /// A backend's or group's name ([`checked_name`]), which must not be `*`:

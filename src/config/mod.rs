@@ -32,6 +32,7 @@ mod tests;
 use std::io::Read;
 use std::path::Path;
 
+pub(crate) use check::control_refusal;
 pub use duration::parse_duration;
 pub use error::{ConfigError, Problem};
 pub use locate::{backend_problem, busiest_group_problem};

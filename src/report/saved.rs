@@ -119,11 +119,9 @@ pub fn name(what: &str, s: &str) -> Result<(), String> {
     match crate::config::first_control(s) {
         None => Ok(()),
         Some(c) => Err(format!(
-            "the {what} name \"{}\" contains the control character U+{:04X}; names are printed \
-             on terminals and in reports, so control characters are not allowed (a config \
-             refuses them too)",
+            "the {what} name \"{}\" {}",
             crate::config::truncate_echo(s, 40),
-            c as u32
+            crate::config::control_refusal(c)
         )),
     }
 }
