@@ -9,7 +9,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ContentArrangement};
 use serde::{Deserialize, Serialize};
 
-use crate::report::{fmt_us, RunReport, VERSION};
+use crate::report::{fmt_us, saved, RunReport, VERSION};
 
 use super::plan_verdict::{confirmation, find_word, fmt_value, value_cell};
 use super::search::{BackendResult, PlanResult};
@@ -31,6 +31,25 @@ impl PlanDocument {
             gilsim: VERSION.to_string(),
             plan,
         }
+    }
+
+    /// Checks a plan read back from JSON before it is rendered, as
+    /// [`super::merge::check`] does a sweep: its names (config, every
+    /// backend searched or not run) hold no control characters, and the
+    /// run report each result carries passes [`saved::check_run`].
+    pub fn check(&self) -> Result<(), String> {
+        let plan = &self.plan;
+        saved::name("config", &plan.config)?;
+        for b in &plan.not_run {
+            saved::name("backend", b)?;
+        }
+        for r in &plan.results {
+            saved::name("backend", &r.backend)?;
+            if let Some(run) = &r.report {
+                saved::check_run(run)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -69,6 +88,15 @@ fn slo_groups<'a>(
 /// The status of a backend a plan stopped before searching, in the table
 /// and CSV rows that stand for it.
 pub const NOT_RUN: &str = "not_run";
+
+/// The results-table row (backend, status, value, p99 there, probes,
+/// limit) of `backend`, which the plan stopped before searching: the
+/// terminal table and the page's show it alike.
+pub fn not_run_row(backend: &str) -> Vec<String> {
+    [backend, NOT_RUN, "-", "-", "0", "-"]
+        .map(String::from)
+        .to_vec()
+}
 
 /// The table: a heading with the search and the probe rule, one row per
 /// backend, and the verdict.
@@ -118,7 +146,7 @@ pub fn write_table(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()
         ]);
     }
     for b in &plan.not_run {
-        t.add_row([b.as_str(), NOT_RUN, "-", "-", "0", "-"]);
+        t.add_row(not_run_row(b));
     }
     for col in 2..5 {
         if let Some(c) = t.column_mut(col) {
@@ -169,4 +197,25 @@ pub fn write_csv(plan: &PlanResult, out: &mut dyn Write) -> std::io::Result<()> 
         w.write_record([&plan.config, &plan.vary, b, NOT_RUN, "", "", "0", ""])?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capacity::plan_chart::tests::{interrupted, plan};
+
+    /// A saved plan's names are held to a config's rule, including the
+    /// backends an interrupted plan never searched.
+    #[test]
+    fn a_saved_plan_with_a_control_character_in_a_name_is_refused() {
+        assert_eq!(
+            PlanDocument::new(interrupted(2, &["tokio"])).check(),
+            Ok(())
+        );
+        let mut doc = PlanDocument::new(interrupted(2, &["to\u{1b}[2Jkio"]));
+        assert!(doc.check().unwrap_err().contains("U+001B"));
+        doc = PlanDocument::new(plan());
+        doc.plan.results[1].backend = "ray\u{202e}on".into();
+        assert!(doc.check().unwrap_err().contains("U+202E"));
+    }
 }

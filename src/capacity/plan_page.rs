@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::bisect::Find;
 use super::plan_chart::{self, SloChart};
-use super::plan_output::{p99_at_value, write_csv, write_json, NOT_RUN};
+use super::plan_output::{not_run_row, p99_at_value, write_csv, write_json};
 use super::plan_verdict::{confirmation, find_word, fmt_value, value_cell};
 use super::search::PlanResult;
 use crate::report::files::{FileError, FileSet};
@@ -108,11 +108,7 @@ fn results_table(plan: &PlanResult) -> Table {
                     r.limit.clone().unwrap_or_else(|| "-".into()),
                 ]
             })
-            .chain(plan.not_run.iter().map(|b| {
-                [b.as_str(), NOT_RUN, "-", "-", "0", "-"]
-                    .map(String::from)
-                    .to_vec()
-            }))
+            .chain(plan.not_run.iter().map(|b| not_run_row(b)))
             .collect(),
         numeric: vec![false, false, true, true, true, false],
     }

@@ -136,7 +136,7 @@ fn capacity_document(text: &[u8]) -> Result<Option<Saved>, String> {
     let is = |member: &str| first.get(member).is_some_and(serde_json::Value::is_object);
     if is("plan") {
         let doc: PlanDocument = first_as(text, "plan")?;
-        check_plan(&doc)?;
+        doc.check()?;
         Ok(Some(Saved::Plan(Box::new(doc))))
     } else if is("sweep") {
         let file: SweepFile = first_as(text, "sweep")?;
@@ -157,17 +157,4 @@ fn first_as<T: serde::de::DeserializeOwned>(text: &[u8], what: &str) -> Result<T
         .transpose()
         .map_err(|e| format!("not a gilsim {what} (gilsim {what} --format json): {e}"))?
         .ok_or_else(|| format!("holds no {what}"))
-}
-
-/// [`saved::check_report`] for a plan: its names, and the run report
-/// each backend's result carries.
-fn check_plan(doc: &PlanDocument) -> Result<(), String> {
-    saved::name("config", &doc.plan.config)?;
-    for r in &doc.plan.results {
-        saved::name("backend", &r.backend)?;
-        if let Some(run) = &r.report {
-            saved::check_run(run)?;
-        }
-    }
-    Ok(())
 }
