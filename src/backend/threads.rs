@@ -201,10 +201,9 @@ const ROOM_POLL: Duration = Duration::from_micros(100);
 #[derive(Debug)]
 struct Unjoined {
     handles: Mutex<VecDeque<JoinHandle<()>>>,
-    /// Threads counted: reserved (about to start) or started and unjoined.
+    /// Threads counted: granted room (about to start) or started and
+    /// unjoined. Never more than [`Unjoined::most`].
     counted: AtomicUsize,
-    /// Reservations waiting for room (in `counted` too).
-    waiting: AtomicUsize,
     /// Most threads counted before a submission waits.
     most: usize,
 }
@@ -214,7 +213,6 @@ impl Unjoined {
         Self {
             handles: Mutex::new(VecDeque::new()),
             counted: AtomicUsize::new(0),
-            waiting: AtomicUsize::new(0),
             most: most.max(1),
         }
     }
@@ -222,28 +220,35 @@ impl Unjoined {
     /// Counts a thread about to start, first waiting while
     /// [`Unjoined::most`] others are started or about to start.
     ///
-    /// Reservations still waiting do not count against each other: every
-    /// waiting submission may be a finishing job's thread (a closed-loop
-    /// client's), so counting them would let clients that all wait at once
-    /// wait for each other forever. With fewer clients than `most`, the
-    /// waiting ones alone never fill the bound, so someone always goes on.
-    /// Submissions that find room at the same moment may together pass the
-    /// bound by their number (at most one per client).
+    /// A submission counts only once it has room, taken in one atomic
+    /// step, so submissions that find room at the same moment cannot
+    /// together pass the bound (an earlier check-then-count let three
+    /// waiting clients through at once). A waiting submission is not
+    /// counted: every one may be a finishing job's thread (a closed-loop
+    /// client's), which is itself counted, so counting its wait too would
+    /// let clients that all wait at once wait for each other forever. With
+    /// fewer clients than `most`, the waiting ones alone never fill the
+    /// bound, so someone always goes on.
     fn reserve(&self) {
-        if self.counted.fetch_add(1, Ordering::AcqRel) < self.most {
+        if self.take_room() {
             return;
         }
-        self.waiting.fetch_add(1, Ordering::AcqRel);
         loop {
             self.reap();
-            let counted = self.counted.load(Ordering::Acquire);
-            let waiting = self.waiting.load(Ordering::Acquire);
-            if counted.saturating_sub(waiting) < self.most {
-                break;
+            if self.take_room() {
+                return;
             }
             std::thread::sleep(ROOM_POLL);
         }
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Counts one more thread if fewer than [`Unjoined::most`] are counted.
+    fn take_room(&self) -> bool {
+        self.counted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.most).then_some(n + 1)
+            })
+            .is_ok()
     }
 
     /// Takes back a reservation whose thread did not start.
@@ -334,8 +339,8 @@ mod tests {
 
     /// Each thread starts the next from inside itself (a closed-loop
     /// client's next job): the chain is counted as it grows, so no more
-    /// than the bound (and one per client) are ever alive, however fast its
-    /// links end, and clients that all wait for room at once go on.
+    /// than the bound are ever counted or alive, however fast its links
+    /// end, and clients that all wait for room at once go on.
     #[test]
     fn threads_started_by_threads_stay_within_the_bound() {
         fn link(
@@ -366,8 +371,8 @@ mod tests {
             threads.add(h);
         }
         while threads.counted.load(Ordering::Acquire) > 0 {
-            // The bound, plus a reservation per client waiting for room.
-            assert!(threads.counted.load(Ordering::Acquire) <= 4 + 3);
+            let counted = threads.counted.load(Ordering::Acquire);
+            assert!(counted <= 4, "{counted} counted");
             threads.reap();
             std::thread::sleep(Duration::from_millis(1));
         }
