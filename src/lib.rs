@@ -29,3 +29,6 @@ pub mod stats;
 pub mod stop;
 pub mod trace;
 pub mod work;
+
+#[cfg(test)]
+mod testing;
