@@ -36,9 +36,9 @@ pub enum Error {
     /// Bad command-line input that clap cannot express.
     #[error("{0}")]
     Usage(String),
-    /// The runs (of `run`, a sweep's points, a plan's probes) were stopped
-    /// early (SPEC §8); the reports of what finished were written, marked
-    /// incomplete.
+    /// A stop came during the runs (of `run`, a sweep's points, a plan's
+    /// probes; SPEC §8): the reports were written, and whatever the stop
+    /// cut short is marked incomplete.
     #[error("{}", stopped_message(*.0))]
     Stopped(crate::stop::Stopped),
 }
@@ -49,7 +49,7 @@ fn stopped_message(why: crate::stop::Stopped) -> String {
         crate::stop::Stopped::Timeout => "--timeout reached",
     };
     format!(
-        "{what}: stopped submitting jobs; the reports cover what finished and say \"complete\": false"
+        "{what}: nothing further was started; whatever the stop cut short says \"complete\": false"
     )
 }
 

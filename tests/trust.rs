@@ -564,3 +564,46 @@ fn plan_sha256_matches_for_the_same_experiment_and_differs_otherwise() {
     let b = config(&dir, "b", &toml.replace("rate = 500", "rate = 501"));
     assert_ne!(first, sha(&b, &[]), "another rate");
 }
+
+/// A stop that comes after a sweep's last point, while its output is being
+/// written (here: blocked on a full stdout pipe), cuts nothing: the sweep
+/// reads complete, and the exit status still says a stop came (130), as for
+/// `run`.
+#[test]
+fn sigint_after_the_last_point_leaves_the_sweep_complete_and_exits_130() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &dir,
+        "late",
+        "name = \"late\"\n[[backend]]\nkind = \"threads\"\nworkers = 1\n\
+         [[group]]\nname = \"w\"\njobs = 20\narrival = { closed = 1 }\nsteps = [{ io = \"1ms\" }]\n",
+    );
+    // Sixty model points: about 120 KB of JSON, more than a pipe holds.
+    let seeds: Vec<String> = (1..=60).map(|s| s.to_string()).collect();
+    let set = format!("seed={}", seeds.join(","));
+    let mut child = spawn_command("sweep", &["--engine", "model", "--set", &set, "-q"], &cfg);
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    // The sweep is printed only after its last point, so once a byte has
+    // come, every point has run and gilsim is blocked on the full pipe.
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    signal(&child, libc::SIGINT);
+    // Let the signal thread record the stop before the write can finish.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut json = first.to_vec();
+    stdout.read_to_end(&mut json).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(json.len() > 64 * 1024, "{} bytes fit in a pipe", json.len());
+    let doc: Value = serde_json::from_slice(&json).unwrap();
+    let sweep = &doc["sweep"];
+    assert_eq!(sweep["complete"], true, "nothing was cut");
+    assert!(sweep.get("stopped").is_none(), "{}", sweep["stopped"]);
+    assert_eq!(sweep["points"].as_array().map(Vec::len), Some(60));
+    assert!(
+        stderr.contains("interrupted: nothing further was started"),
+        "{stderr}"
+    );
+}

@@ -206,10 +206,13 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         }
     }
     print_plan(args, &plan)?;
-    match (failed, plan.stopped) {
+    // As for `run`: a stop that came after the last search leaves the
+    // plan complete, but the exit status still says the command was
+    // stopped (SPEC §8).
+    match (failed, stop::reason()) {
         (Some(e), _) => Err(e),
-        (None, Some(why)) if !plan.complete => Err(Error::Stopped(why)),
-        _ => Ok(()),
+        (None, Some(why)) => Err(Error::Stopped(why)),
+        (None, None) => Ok(()),
     }
 }
 

@@ -15,6 +15,7 @@ use gilsim::capacity::{output, sweep_page};
 use gilsim::error::{Error, RunError};
 use gilsim::fsout;
 use gilsim::report::Format;
+use gilsim::stop;
 
 /// `gilsim sweep`.
 #[derive(Debug, Args)]
@@ -132,10 +133,13 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
         path: "<stdout>".into(),
         source,
     })?;
-    match (failed, file.sweep.stopped) {
+    // As for `run`: a stop that came after the last point leaves the
+    // sweep complete, but the exit status still says the command was
+    // stopped (SPEC §8).
+    match (failed, stop::reason()) {
         (Some(e), _) => Err(e),
-        (None, Some(why)) if !file.sweep.complete => Err(Error::Stopped(why)),
-        _ => Ok(()),
+        (None, Some(why)) => Err(Error::Stopped(why)),
+        (None, None) => Ok(()),
     }
 }
 
