@@ -10,7 +10,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ContentArrangement};
 
 use crate::error::Error;
-use crate::report::{fmt_us, saved, Report};
+use crate::report::{fmt_rate, fmt_us, saved, Report};
 
 /// `--threshold`: `5%`, or a bare number of percent (`5`).
 pub fn parse_threshold(s: &str) -> Result<f64, String> {
@@ -289,7 +289,7 @@ pub fn table(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
             r.group.clone(),
             cell(&r.p50, |v| fmt_us(v.round().max(0.0) as u64)),
             cell(&r.p99, |v| fmt_us(v.round().max(0.0) as u64)),
-            cell(&r.throughput, |v| format!("{v:.1}")),
+            cell(&r.throughput, fmt_rate),
         ];
         if several {
             row.insert(0, r.config.clone());
@@ -330,8 +330,10 @@ pub fn table(c: &Comparison, out: &mut dyn Write) -> io::Result<()> {
 
 /// `base → new (+12.3% worse)`.
 fn cell(c: &Change, fmt: impl Fn(f64) -> String) -> String {
-    let change = match c.relative {
-        Some(r) => format!("{:+.1}%", r * 100.0),
+    let change = match c.relative.map(|r| r * 100.0) {
+        // A hostile saved figure can make the change 1e308%.
+        Some(p) if p.abs() >= 1e9 => format!("{p:+.2e}%"),
+        Some(p) => format!("{p:+.1}%"),
         None => "n/a".into(),
     };
     let mark = match c.mark {
@@ -365,5 +367,22 @@ mod tests {
         assert_eq!(Change::of(100.0, 120.0, 0.05, false).mark, Mark::Better);
         let zero = Change::of(0.0, 5.0, 0.05, true);
         assert_eq!((zero.relative, zero.mark), (None, Mark::Same));
+    }
+
+    /// A saved throughput of 1e308 (valid JSON, and finite) printed 309
+    /// digits for the figure and as many for its change.
+    #[test]
+    fn huge_figures_and_changes_are_printed_short() {
+        let c = Change::of(1.0, 1e300, 0.05, false);
+        assert_eq!(cell(&c, fmt_rate), "1.0 → 1.000e300 (+1.00e302% better)");
+        // A change past f64's range in percent reads as infinite.
+        let c = Change::of(1.0, 1e308, 0.05, false);
+        assert_eq!(cell(&c, fmt_rate), "1.0 → 1.000e308 (+inf% better)");
+        assert_eq!(
+            cell(&Change::of(100.0, 150.0, 0.05, false), fmt_rate),
+            "100.0 → 150.0 (+50.0% better)"
+        );
+        assert_eq!(crate::capacity::output::sig(1e308), "1.00e308");
+        assert_eq!(crate::capacity::output::sig(123.456), "123");
     }
 }

@@ -200,7 +200,8 @@ pub(crate) fn sig(x: f64) -> String {
         return format!("{x}");
     }
     let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
-    if x.abs() < 1e-3 {
+    // Exponent notation at both ends: 1e308 in fixed notation is 309 digits.
+    if x.abs() < 1e-3 || x.abs() >= 1e9 {
         format!("{x:.2e}")
     } else {
         format!("{x:.digits$}")

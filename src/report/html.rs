@@ -374,7 +374,7 @@ fn results_section(r: &Report) -> Section {
                 ms(g.latency_us.p999),
                 ms(g.latency_us.max),
                 if first {
-                    format!("{:.1}", run.throughput_per_s)
+                    super::fmt_rate(run.throughput_per_s)
                 } else {
                     String::new()
                 },

@@ -78,7 +78,7 @@ fn row(run: &RunReport, g: &GroupReport, first: bool) -> String {
     let (backend, tput, wall) = if first {
         (
             format!("`{}`", tick(&run.backend)),
-            format!("{:.1}", run.throughput_per_s),
+            super::fmt_rate(run.throughput_per_s),
             num(run.wall_s),
         )
     } else {

@@ -34,7 +34,7 @@ pub use markdown::Markdown;
 pub use model::*;
 pub use repeat::repeat;
 pub use svg::Svg;
-pub use table::{fmt_secs, fmt_us, shares, Table};
+pub use table::{fmt_rate, fmt_secs, fmt_us, shares, Table};
 pub use words::{count, incomplete, wrap};
 
 /// An output format (hyperfine-style: one exporter per format).

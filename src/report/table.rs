@@ -121,7 +121,7 @@ fn group_row(run: &RunReport, g: &GroupReport, first: bool) -> Row {
     let (backend, tput, wall) = if first {
         (
             run.backend.clone(),
-            format!("{:.1}", run.throughput_per_s) + &ci(stats.map(|s| &s.throughput_per_s)),
+            fmt_rate(run.throughput_per_s) + &ci(stats.map(|s| &s.throughput_per_s)),
             fmt_secs(run.wall_s) + &ci(stats.map(|s| &s.wall_s)),
         )
     } else {
@@ -243,6 +243,17 @@ pub fn fmt_us(us: u64) -> String {
     }
 }
 
+/// A rate (jobs/s) with one decimal, or in exponent notation from a
+/// billion up: a saved report may say `1e308`, which fixed notation prints
+/// as 309 digits.
+pub fn fmt_rate(x: f64) -> String {
+    if x.is_finite() && x.abs() >= 1e9 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
 /// Seconds as a short human duration.
 pub fn fmt_secs(s: f64) -> String {
     fmt_us((s * 1e6).round().max(0.0) as u64)
@@ -258,6 +269,14 @@ mod tests {
         assert_eq!(fmt_us(1_234), "1.23ms");
         assert_eq!(fmt_us(2_010_000), "2.01s");
         assert_eq!(fmt_secs(0.5), "500.00ms");
+    }
+
+    #[test]
+    fn rates_stay_short_however_large() {
+        assert_eq!(fmt_rate(1234.56), "1234.6");
+        assert_eq!(fmt_rate(999_999_999.0), "999999999.0");
+        assert_eq!(fmt_rate(1e308), "1.000e308");
+        assert_eq!(fmt_rate(-2.5e12), "-2.500e12");
     }
 
     #[test]
