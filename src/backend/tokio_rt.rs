@@ -451,8 +451,9 @@ pub(super) mod testkit {
     /// Wall time of 6 jobs of 30 ms CPU each: 180 ms serialized, 90 ms
     /// ideal on two cores. Scaled by the kernel's speed measured during the
     /// run, so that it is in the calibration's time: the machine's speed
-    /// drifts by up to 15% between the calibration and the run, and 30 ms
-    /// steps that ran 18% fast made a serialized run read 146 ms.
+    /// drifts between the calibration and the run (586–672 iterations/µs
+    /// within seconds, README), and 30 ms steps that ran 18% fast made a
+    /// serialized run read 146 ms.
     pub fn cpu_wall(spec: &BackendSpec) -> Duration {
         let p = plan(vec![batch("cpu", 6, vec![Step::Cpu(ms(30))])]);
         let _x = exclusive();

@@ -266,8 +266,9 @@ mod tests {
     /// Five spinning threads on this machine's cores leave a calibration
     /// little more than a share of one: it must still read about the
     /// kernel's speed, not its share. Timed on the wall clock, it read
-    /// 2.7× slow on two cores (158 against 436 iterations/µs); the margin allows for SMT siblings and
-    /// frequency changes, not for counting preempted time.
+    /// 2.7× slow on two cores (158 against 436 iterations/µs); the margin
+    /// allows for SMT siblings and frequency changes, not for counting
+    /// preempted time.
     #[test]
     fn a_calibration_on_busy_cores_reads_the_kernel_not_its_share() {
         // The spinners would slow any timing test running beside this one.
