@@ -629,7 +629,7 @@ impl From<&RunMeasurement> for RunReport {
             cpu_mode: m.backend.cpu_mode.map(|c| c.as_str().to_string()),
             wall_s: round6(wall),
             jobs: m.jobs,
-            throughput_per_s: round3(if wall > 0.0 {
+            throughput_per_s: round_rate(if wall > 0.0 {
                 m.jobs as f64 / wall
             } else {
                 0.0
@@ -713,6 +713,18 @@ pub(crate) fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }
 
+/// A rate rounded to three decimals, or below 1 to three significant
+/// digits: one job an hour is 0.000278/s, which three decimals round to 0.
+pub(crate) fn round_rate(x: f64) -> f64 {
+    let a = x.abs();
+    if a >= 1.0 || a == 0.0 || !x.is_finite() {
+        return round3(x);
+    }
+    // Through the decimal text: scaling by 10^k and back is off in the
+    // last bit for tiny rates (1e-300 came back as 9.999…e-301).
+    format!("{x:.2e}").parse().unwrap_or(x)
+}
+
 pub(crate) fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
@@ -723,6 +735,17 @@ mod tests {
     use crate::metrics::Recorder;
     use std::path::Path;
     use std::time::{Duration, Instant};
+
+    /// Three decimals for rates of a job a second or more; three
+    /// significant digits below, so a slow run's rate is not 0.
+    #[test]
+    fn rates_keep_three_significant_digits_below_one() {
+        assert_eq!(round_rate(1234.56789), 1234.568);
+        assert_eq!(round_rate(1.0 / 3600.0), 0.000278);
+        assert_eq!(round_rate(0.5), 0.5);
+        assert_eq!(round_rate(0.0), 0.0);
+        assert_eq!(round_rate(1e-300), 1e-300);
+    }
 
     /// A real report states its kernel's rate in both lengths; a model
     /// report, which has none, says so, and its JSON carries `null` (a

@@ -13,7 +13,7 @@ use crate::stats::Summary;
 use crate::work::counter::CounterResult;
 
 use super::detail::{decode_histogram, encode_histogram};
-use super::model::{round3, round6};
+use super::model::{round3, round6, round_rate};
 use super::{
     GilReport, GroupReport, GroupStats, HoldQuantiles, Ideal, QuantileStats, Quantiles, RunReport,
     RunStats, Shares, TimeSeconds,
@@ -45,7 +45,7 @@ pub fn repeat(reps: &[RunReport]) -> Option<RunReport> {
     let stats = RunStats {
         n: reps.len(),
         wall_s: summary(reps.iter().map(|r| r.wall_s), round6),
-        throughput_per_s: summary(reps.iter().map(|r| r.throughput_per_s), round3),
+        throughput_per_s: summary(reps.iter().map(|r| r.throughput_per_s), round_rate),
         cpu_utilization: summary(reps.iter().map(|r| r.cpu_utilization), round3),
         groups: groups.iter().map(|(_, s)| s.clone()).collect(),
     };
@@ -53,7 +53,7 @@ pub fn repeat(reps: &[RunReport]) -> Option<RunReport> {
     Some(RunReport {
         wall_s: round6(f(|r| r.wall_s)),
         jobs: mean_u64(reps.iter().map(|r| r.jobs)),
-        throughput_per_s: round3(f(|r| r.throughput_per_s)),
+        throughput_per_s: round_rate(f(|r| r.throughput_per_s)),
         cpu_utilization: round3(f(|r| r.cpu_utilization)),
         kernel_speed: (!speeds.is_empty()).then(|| round3(mean(speeds.iter().copied()))),
         held_back_jobs: mean_u64(reps.iter().map(|r| r.held_back_jobs)),

@@ -243,14 +243,19 @@ pub fn fmt_us(us: u64) -> String {
     }
 }
 
-/// A rate (jobs/s) with one decimal, or in exponent notation from a
-/// billion up: a saved report may say `1e308`, which fixed notation prints
-/// as 309 digits.
+/// A rate (jobs/s) with one decimal; below 0.05 with three significant
+/// digits (one job an hour is `0.000278`, not `0.0`); in exponent notation
+/// from a billion up and below a millionth, where fixed notation runs to
+/// hundreds of digits for a saved `1e308` or `1e-300`.
 pub fn fmt_rate(x: f64) -> String {
-    if x.is_finite() && x.abs() >= 1e9 {
+    let a = x.abs();
+    if !x.is_finite() || a == 0.0 || (0.05..1e9).contains(&a) {
+        format!("{x:.1}")
+    } else if !(1e-6..1e9).contains(&a) {
         format!("{x:.3e}")
     } else {
-        format!("{x:.1}")
+        let digits = (2 - a.log10().floor() as i32) as usize;
+        format!("{x:.digits$}")
     }
 }
 
@@ -277,6 +282,10 @@ mod tests {
         assert_eq!(fmt_rate(999_999_999.0), "999999999.0");
         assert_eq!(fmt_rate(1e308), "1.000e308");
         assert_eq!(fmt_rate(-2.5e12), "-2.500e12");
+        assert_eq!(fmt_rate(0.0), "0.0");
+        assert_eq!(fmt_rate(1.0 / 3600.0), "0.000278");
+        assert_eq!(fmt_rate(0.049), "0.0490");
+        assert_eq!(fmt_rate(1e-300), "1.000e-300");
     }
 
     #[test]
