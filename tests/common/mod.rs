@@ -164,11 +164,24 @@ pub fn wall_at_calibrated_speed(report: &Value, label: &str) -> f64 {
     let speed = run["kernel_speed"]
         .as_f64()
         .unwrap_or_else(|| panic!("{label}: no kernel_speed in {run}"));
+    wall(report, label) * checked_speed(label, speed)
+}
+
+/// The kernel's speed in run `label` (1 for a model run, whose CPU steps
+/// last exactly their duration), checked as in [`wall_at_calibrated_speed`].
+pub fn kernel_speed(report: &Value, label: &str) -> f64 {
+    match run_of(report, label)["kernel_speed"].as_f64() {
+        Some(speed) => checked_speed(label, speed),
+        None => 1.0,
+    }
+}
+
+fn checked_speed(label: &str, speed: f64) -> f64 {
     assert!(
         (0.7..1.4).contains(&speed),
         "{label}: the kernel ran at {speed}× its calibrated speed"
     );
-    wall(report, label) * speed
+    speed
 }
 
 /// Counter `name` of a run.
