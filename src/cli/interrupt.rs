@@ -38,6 +38,18 @@ pub fn install() -> Result<(), Error> {
         .map_err(|e| Error::Usage(format!("cannot start the signal thread: {e}")))
 }
 
+/// How `run`, `sweep` and `plan` end once their output is written: with
+/// the output error if one happened, else with [`Error::Stopped`]
+/// (exit 130 or 124) whenever a stop came, also one that came after the
+/// last run and cut nothing (SPEC §8), else with success.
+pub fn outcome(failed: Option<Error>) -> Result<(), Error> {
+    match (failed, stop::reason()) {
+        (Some(e), _) => Err(e),
+        (None, Some(why)) => Err(Error::Stopped(why)),
+        (None, None) => Ok(()),
+    }
+}
+
 /// Requests a stop with [`Stopped::Timeout`] once `after` has passed.
 pub fn arm_timeout(after: Duration) {
     // Detached: if the runs end first, the process exits under it.

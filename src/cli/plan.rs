@@ -206,14 +206,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), Error> {
         }
     }
     print_plan(args, &plan)?;
-    // As for `run`: a stop that came after the last search leaves the
-    // plan complete, but the exit status still says the command was
-    // stopped (SPEC §8).
-    match (failed, stop::reason()) {
-        (Some(e), _) => Err(e),
-        (None, Some(why)) => Err(Error::Stopped(why)),
-        (None, None) => Ok(()),
-    }
+    // A stop that came after the last search leaves the plan complete,
+    // but the exit status still says a stop came.
+    interrupt::outcome(failed)
 }
 
 /// A plan request's inputs, each checked.

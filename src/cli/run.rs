@@ -56,11 +56,7 @@ pub fn run(args: &RunArgs, trace: Option<&TraceRecorder>) -> Result<(), Error> {
     // stdout below, and the error is reported after them.
     let failed = write_files(args, trace, &reports, &measured);
     print_reports(args, &reports)?;
-    match (failed, stop::reason()) {
-        (Some(e), _) => Err(e),
-        (None, Some(why)) => Err(Error::Stopped(why)),
-        (None, None) => Ok(()),
-    }
+    interrupt::outcome(failed)
 }
 
 /// The configs with the `--backend` selection applied, once every output

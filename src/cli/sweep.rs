@@ -15,7 +15,6 @@ use gilsim::capacity::{output, sweep_page};
 use gilsim::error::{Error, RunError};
 use gilsim::fsout;
 use gilsim::report::Format;
-use gilsim::stop;
 
 /// `gilsim sweep`.
 #[derive(Debug, Args)]
@@ -133,14 +132,9 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
         path: "<stdout>".into(),
         source,
     })?;
-    // As for `run`: a stop that came after the last point leaves the
-    // sweep complete, but the exit status still says the command was
-    // stopped (SPEC §8).
-    match (failed, stop::reason()) {
-        (Some(e), _) => Err(e),
-        (None, Some(why)) => Err(Error::Stopped(why)),
-        (None, None) => Ok(()),
-    }
+    // A stop that came after the last point leaves the sweep complete,
+    // but the exit status still says a stop came.
+    interrupt::outcome(failed)
 }
 
 /// Every check, before anything runs (exit 2 on bad input).
