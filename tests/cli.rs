@@ -148,25 +148,20 @@ fn csv_has_one_row_per_backend_and_group() {
 
 #[test]
 fn several_configs_give_one_json_object_each_and_seed_overrides() {
-    let out = gilsim()
-        .args([
-            "run",
-            "--format",
-            "json",
-            "--backend",
-            "rayon",
-            "--seed",
-            "99",
-            "configs/quickstart.toml",
-            "configs/cpu_bound.toml",
-        ])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = success(
+        gilsim()
+            .args([
+                "run",
+                "--format",
+                "json",
+                "--backend",
+                "rayon",
+                "--seed",
+                "99",
+                "configs/quickstart.toml",
+                "configs/cpu_bound.toml",
+            ])
+            .current_dir(root()),
     );
     let lines: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{config, model_gilsim};
+use common::{config, model_gilsim, success};
 use serde_json::Value;
 
 /// 4 CPU-bound threads under the GIL, as `python/gil_wake_order.py` runs
@@ -23,20 +23,15 @@ fn model_holders(toml: &str) -> Vec<u64> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = config(&dir, "wake", toml);
     let trace = dir.path().join("trace.json");
-    let out = model_gilsim()
-        .arg("run")
-        .arg(&path)
-        .args([
-            "--engine", "model", "--cores", "2", "--quiet", "--format", "json",
-        ])
-        .arg("--trace")
-        .arg(&trace)
-        .output()
-        .expect("run gilsim");
-    assert!(
-        out.status.success(),
-        "gilsim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    success(
+        model_gilsim()
+            .arg("run")
+            .arg(&path)
+            .args([
+                "--engine", "model", "--cores", "2", "--quiet", "--format", "json",
+            ])
+            .arg("--trace")
+            .arg(&trace),
     );
     let v: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
     let mut holds: Vec<(f64, u64)> = v["traceEvents"]

@@ -47,16 +47,11 @@ const LABELS: [&str; 4] = ["threads+gil", "threads", "rayon", "tokio+gil"];
 fn run_out(toml: &str, dir: &Path) -> Value {
     let cfg = tempfile::tempdir().unwrap();
     let path = config(&cfg, "c", toml);
-    let out = gilsim()
-        .args(["run", "--format", "json", "-q", "--out"])
-        .arg(dir)
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "gilsim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = success(
+        gilsim()
+            .args(["run", "--format", "json", "-q", "--out"])
+            .arg(dir)
+            .arg(&path),
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -657,16 +652,11 @@ fn capacity_out(toml: &str, args: &[&str], dir: &Path) {
         .iter()
         .map(|a| a.replace("CONFIG", &path.to_string_lossy()))
         .collect();
-    let out = gilsim()
-        .args(&args)
-        .args(["--format", "json", "--quiet", "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "gilsim {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    success(
+        gilsim()
+            .args(&args)
+            .args(["--format", "json", "--quiet", "--out"])
+            .arg(dir),
     );
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{config, model_gilsim, model_toml};
+use common::{config, model_gilsim, model_toml, success};
 use serde_json::Value;
 
 /// A small config on two backends and two groups.
@@ -67,17 +67,12 @@ fn os(s: &Path) -> &std::ffi::OsStr {
 /// Runs the config at `path` on the model engine with `--out out`,
 /// asserting it succeeds; returns `out`.
 fn run_out(path: &Path, out: &Path) -> PathBuf {
-    let run = model_gilsim()
-        .arg("run")
-        .arg(path)
-        .args(["--engine", "model", "--format", "json", "-q", "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    success(
+        model_gilsim()
+            .arg("run")
+            .arg(path)
+            .args(["--engine", "model", "--format", "json", "-q", "--out"])
+            .arg(out),
     );
     out.to_path_buf()
 }
@@ -267,20 +262,15 @@ fn sweep_shards(dir: &tempfile::TempDir, cores: [&str; 2]) -> [PathBuf; 2] {
 /// the shard's JSON file.
 fn sweep_shard(dir: &tempfile::TempDir, name: &str, toml: &str, cores: &str, k: usize) -> PathBuf {
     let path = config(dir, name, toml);
-    let out = model_gilsim()
-        .arg("sweep")
-        .arg(&path)
-        .args(["--engine", "model", "--format", "json", "-q"])
-        .args(["--set", "backend.*.workers=1,2,3,4"])
-        .args(["--cores", cores])
-        .arg("--shard")
-        .arg(format!("{k}/2"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = success(
+        model_gilsim()
+            .arg("sweep")
+            .arg(&path)
+            .args(["--engine", "model", "--format", "json", "-q"])
+            .args(["--set", "backend.*.workers=1,2,3,4"])
+            .args(["--cores", cores])
+            .arg("--shard")
+            .arg(format!("{k}/2")),
     );
     let p = dir.path().join(format!("{name}.{k}.json"));
     std::fs::write(&p, out.stdout).unwrap();
@@ -314,16 +304,7 @@ fn merge_refuses_shards_of_configs_that_differ() {
     let shard = |name: &str, toml: &str, k: usize| sweep_shard(&dir, name, toml, "2", k);
     let a = shard("a", SMALL, 0);
     let commented = shard("b", &format!("# the same, commented\n{SMALL}"), 1);
-    let merged = model_gilsim()
-        .arg("merge")
-        .args([&a, &commented])
-        .output()
-        .unwrap();
-    assert!(
-        merged.status.success(),
-        "{}",
-        String::from_utf8_lossy(&merged.stderr)
-    );
+    success(model_gilsim().arg("merge").args([&a, &commented]));
     let edited = shard(
         "c",
         &SMALL.replace("jobs = 10\nsteps = [{ io", "jobs = 11\nsteps = [{ io"),

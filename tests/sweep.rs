@@ -335,24 +335,19 @@ fn table_csv_and_out_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = config(&dir, "fast", FAST);
     let out_dir = dir.path().join("out");
-    let csv = gilsim()
-        .arg("sweep")
-        .arg(&path)
-        .args([
-            "--set",
-            "group.requests.arrival.rate=2000,4000",
-            "--format",
-            "csv",
-            "--quiet",
-        ])
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .expect("run");
-    assert!(
-        csv.status.success(),
-        "{}",
-        String::from_utf8_lossy(&csv.stderr)
+    let csv = success(
+        gilsim()
+            .arg("sweep")
+            .arg(&path)
+            .args([
+                "--set",
+                "group.requests.arrival.rate=2000,4000",
+                "--format",
+                "csv",
+                "--quiet",
+            ])
+            .arg("--out")
+            .arg(&out_dir),
     );
     let text = String::from_utf8_lossy(&csv.stdout);
     let lines: Vec<&str> = text.lines().collect();
@@ -426,17 +421,7 @@ fn two_shards_merged_are_the_unsharded_sweep() {
         files.push(f);
     }
     // Given in reverse order: merge sorts by point and run.
-    let out = gilsim()
-        .arg("merge")
-        .args(files.iter().rev())
-        .output()
-        .expect("run merge");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let merged: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let merged = success_json(gilsim().arg("merge").args(files.iter().rev()));
     assert_eq!(point_set(&merged), point_set(&whole));
     assert_eq!(merged["sweep"]["keys"], whole["sweep"]["keys"]);
     assert!(merged["sweep"].get("shard").is_none());
@@ -583,20 +568,13 @@ steps = [{ cpu = "100us" }, { io = "4ms" }]
 "#,
     );
     let fit = |path: &std::path::Path| {
-        let out = gilsim()
-            .arg("sweep")
-            .arg(path)
-            .args(["--set", "backend.*.workers=1,2,3,4,6,8", "--fit", "usl"])
-            .args(["--format", "json", "--quiet"])
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        v
+        success_json(
+            gilsim()
+                .arg("sweep")
+                .arg(path)
+                .args(["--set", "backend.*.workers=1,2,3,4,6,8", "--fit", "usl"])
+                .args(["--format", "json", "--quiet"]),
+        )
     };
     // A host that stalls the VM during a point (its steal time), or slows
     // the GIL's hand-offs, bends a fit that a quiet host gets right: a fit
@@ -670,19 +648,14 @@ steps = [{ cpu = "2ms" }]
 /// `--out DIR`; returns the sweep's JSON.
 fn usl_sweep_out(dir: &tempfile::TempDir, out: &std::path::Path) -> Value {
     let path = config(dir, "pools", USL_MODEL);
-    let run = gilsim()
-        .arg("sweep")
-        .arg(&path)
-        .args(["--set", "backend.*.workers=1,2,3,4,6,8", "--fit", "usl"])
-        .args(["--engine", "model", "--cores", "8"])
-        .args(["--format", "json", "--quiet", "--out"])
-        .arg(out)
-        .output()
-        .expect("run");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let run = success(
+        gilsim()
+            .arg("sweep")
+            .arg(&path)
+            .args(["--set", "backend.*.workers=1,2,3,4,6,8", "--fit", "usl"])
+            .args(["--engine", "model", "--cores", "8"])
+            .args(["--format", "json", "--quiet", "--out"])
+            .arg(out),
     );
     serde_json::from_slice(&run.stdout).expect("JSON")
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -27,9 +28,9 @@ pub fn config(dir: &tempfile::TempDir, name: &str, toml: &str) -> PathBuf {
     path
 }
 
-/// Runs `cmd`, asserts it succeeded (printing its stderr if not) and
-/// returns its stdout, which must be one JSON object.
-pub fn success_json(cmd: &mut Command) -> Value {
+/// Runs `cmd` and asserts it succeeded, printing its exit status and
+/// stderr if not.
+pub fn success(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run gilsim");
     assert!(
         out.status.success(),
@@ -37,20 +38,20 @@ pub fn success_json(cmd: &mut Command) -> Value {
         out.status.code(),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+    out
+}
+
+/// Runs `cmd`, asserts it succeeded (printing its stderr if not) and
+/// returns its stdout, which must be one JSON object.
+pub fn success_json(cmd: &mut Command) -> Value {
+    success_json_and_stderr(cmd).0
 }
 
 /// [`success_json`], with the command's stderr beside the JSON.
 pub fn success_json_and_stderr(cmd: &mut Command) -> (Value, String) {
-    let out = cmd.output().expect("run gilsim");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "gilsim failed ({:?}): {stderr}",
-        out.status.code()
-    );
+    let out = success(cmd);
     let doc = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
-    (doc, stderr)
+    (doc, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Runs `gilsim run PATH --format json` and returns the report.
